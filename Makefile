@@ -1,0 +1,79 @@
+# apiscale: one entry point.
+#
+#   make              build the extension (PGXS) and the pooler
+#   make install      install both (the extension into PostgreSQL 15)
+#   make test         install what is missing, build, run every test suite
+#   make demo         a throwaway PostgreSQL with an API-like workload
+#   make bench        benchmarks (ratios against no extension / PgBouncer)
+#   make format       clang-format the C sources; format-check only checks
+
+# The extension (PGXS)
+MODULE_big = apiscale
+OBJS = \
+	extension/apiscale.o \
+	extension/guc.o \
+	extension/histogram.o \
+	extension/hooks.o \
+	extension/normalize.o \
+	extension/sqlfuncs.o \
+	extension/store.o
+EXTENSION = apiscale
+DATA = extension/apiscale--1.0.sql
+PGFILEDESC = "apiscale - query statistics and scaling advice for APIs"
+
+# pg_regress suites; scripts/test.sh runs them against a throwaway server.
+REGRESS = create_extension counters percentiles slow_plans nesting errors \
+	privileges drop_extension
+
+PG_CFLAGS = -Wall -Werror
+# No LLVM bitcode: JIT inlining of our code is not worth a clang dependency.
+with_llvm = no
+
+PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+
+.DEFAULT_GOAL := all
+
+ifneq ($(wildcard $(PGXS)),)
+include $(PGXS)
+override with_llvm = no
+else
+# Nothing to build with yet: install the Debian packages, then build.
+all install:
+	scripts/deps.sh
+	$(MAKE) $@
+endif
+
+all: pooler-all
+install: pooler-install
+clean: pooler-clean
+
+.PHONY: pooler-all pooler-install pooler-clean test demo bench format format-check
+
+pooler-all:
+	$(MAKE) -C pooler all
+pooler-install:
+	$(MAKE) -C pooler install
+pooler-clean:
+	$(MAKE) -C pooler clean
+
+test:
+	scripts/test.sh
+
+demo:
+	scripts/demo.sh
+
+bench:
+	tests/bench/run.sh
+
+C_SOURCES = $(wildcard extension/*.[ch] pooler/*.[ch] tests/unit/*.[ch])
+
+format:
+	clang-format -i $(C_SOURCES)
+
+format-check:
+	clang-format --dry-run --Werror $(C_SOURCES)
+
+# Used by scripts/test.sh to read the suite list from one place.
+print-%:
+	@echo $($*)

@@ -1,0 +1,76 @@
+/*-------------------------------------------------------------------------
+ *
+ * apiscale.c
+ *		Entry point of the apiscale extension.
+ *
+ * apiscale watches every statement through the executor hooks and answers,
+ * in SQL, which queries are slow (with percentiles and the plan of slow
+ * runs) and what to do about it.  It must be loaded through
+ * shared_preload_libraries: its statistics live in shared memory.
+ *
+ * Files: guc.c (parameters), hooks.c (observation), store.c (shared memory
+ * and its locking rules), histogram.c (latency percentiles), normalize.c
+ * (query text), sqlfuncs.c (views), compat.h (version differences).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+
+#include "compat.h"
+#include "guc.h"
+#include "hooks.h"
+#include "store.h"
+
+PG_MODULE_MAGIC;
+
+static shmem_request_hook_type prev_shmem_request = NULL;
+static shmem_startup_hook_type prev_shmem_startup = NULL;
+
+void		_PG_init(void);
+
+static void
+aps_shmem_request(void)
+{
+	if (prev_shmem_request)
+		prev_shmem_request();
+	aps_store_request();
+}
+
+static void
+aps_shmem_startup(void)
+{
+	if (prev_shmem_startup)
+		prev_shmem_startup();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	aps_store_startup();
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Module load.  Without shared_preload_libraries there is no shared memory
+ * to use: we install nothing, and the SQL functions say why.
+ */
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	aps_define_gucs();
+
+	/* We need query ids even when compute_query_id = auto. */
+	EnableQueryId();
+
+	prev_shmem_request = shmem_request_hook;
+	shmem_request_hook = aps_shmem_request;
+	prev_shmem_startup = shmem_startup_hook;
+	shmem_startup_hook = aps_shmem_startup;
+
+	aps_install_hooks();
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# deps.sh: install the Debian packages apiscale needs, if any is missing.
+#
+# Works as root or as a normal user with sudo.  Set APISCALE_NO_APT=1 to
+# only report what is missing.
+set -euo pipefail
+
+PACKAGES=(
+	build-essential
+	clang-format
+	postgresql-15
+	postgresql-server-dev-15
+	postgresql-contrib
+	libevent-dev
+	libinih-dev
+	libpq-dev
+	pgbouncer
+	python3
+	python3-pytest
+	python3-psycopg
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "${APISCALE_NO_APT:-}" = 1 ]; then
+	echo "deps.sh: missing Debian packages: ${missing[*]}" >&2
+	exit 1
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null || { echo "deps.sh: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+	SUDO="sudo"
+fi
+
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# Do not let the Debian package start (and keep running) its own cluster.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+	$SUDO chmod +x /usr/sbin/policy-rc.d
+	trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# test.sh: run every test suite apiscale has, on a throwaway PostgreSQL.
+#
+# Installs missing Debian packages, builds with -Werror, installs the
+# extension, then runs the pg_regress suites:
+#   main        with shared_preload_libraries = 'apiscale'
+#   eviction    the same, restarted with apiscale.max_queries = 100
+#   no_preload  restarted without shared_preload_libraries
+# and ends with one line "N passed, M failed".  Exits non-zero on any
+# failure; regression.diffs of a failed suite are printed.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/scripts/lib.sh"
+
+"$top/scripts/deps.sh" || exit 1
+build_and_install "$top" || { echo "build failed" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/apiscale-test.XXXXXX)
+chmod 755 "$work"
+cleanup() {
+	cluster_stop
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+
+# Copy the test files where the cluster's OS user can read and write.
+mkdir -p "$work/regress"
+cp -r "$top/sql" "$top/expected" "$work/regress/"
+[ "$PGUSER_OS" = postgres ] && chown -R postgres: "$work/regress"
+
+PG_REGRESS=$(dirname "$($PG_CONFIG --pgxs)")/../test/regress/pg_regress
+
+# run_suite NAME TEST...: one pg_regress run; counts its tests.
+run_suite() {
+	local name=$1
+	shift
+	local out=$work/regress/out-$name
+	mkdir -p "$out"
+	[ "$PGUSER_OS" = postgres ] && chown postgres: "$out"
+	echo "== pg_regress suite '$name': $*"
+	as_pg "$PG_REGRESS" --inputdir="$work/regress" --outputdir="$out" \
+		--bindir="$PGBIN" --host="$PGHOST" --port="$PGPORT" \
+		--dbname=apiscale_regress "$@" >"$out/log" 2>&1
+	local rc=$?
+	grep -E '^(test |     )?[a-z_]+ +\.\.\. ' "$out/log" || cat "$out/log"
+	local ok bad
+	ok=$(grep -cE '\.\.\. ok' "$out/log")
+	bad=$(grep -cE '\.\.\. FAILED' "$out/log")
+	if [ $rc -ne 0 ] && [ "$bad" -eq 0 ]; then
+		bad=1 # pg_regress itself failed
+	fi
+	passed=$((passed + ok))
+	failed=$((failed + bad))
+	if [ -s "$out/regression.diffs" ]; then
+		cat "$out/regression.diffs"
+	fi
+	# Keep the results next to the sources for a look after a failure.
+	rm -rf "$top/regress-out/$name"
+	mkdir -p "$top/regress-out"
+	cp -r "$out" "$top/regress-out/$name"
+}
+
+cluster_init "$work/pg" || exit 1
+cluster_conf "shared_preload_libraries = 'apiscale'"
+cluster_start || exit 1
+
+run_suite main $(make -s --no-print-directory -C "$top" print-REGRESS)
+
+cluster_restart "-c apiscale.max_queries=100" || exit 1
+run_suite eviction eviction
+
+cluster_restart "-c shared_preload_libraries=" || exit 1
+run_suite no_preload no_preload
+
+cluster_stop
+
+# The pooler's suites (C unit tests, pytest) once it exists.
+if make -s --no-print-directory -C "$top/pooler" -n test 2>/dev/null | grep -q .; then
+	echo "== pooler tests"
+	if make -s --no-print-directory -C "$top/pooler" test; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+	fi
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

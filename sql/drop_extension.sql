@@ -1,0 +1,2 @@
+DROP EXTENSION apiscale;
+SELECT count(*) FROM pg_namespace WHERE nspname = 'apiscale';

@@ -1,0 +1,39 @@
+-- Failed and cancelled executions are counted in "errors".
+CREATE TABLE divisors (d int);
+INSERT INTO divisors VALUES (0);
+SELECT apiscale.reset();
+
+SELECT 10 / d FROM divisors;
+SELECT 20 / d FROM divisors;
+-- The same statement succeeds once it can.
+UPDATE divisors SET d = 5;
+SELECT 30 / d FROM divisors;
+
+-- statement_timeout cancels a running statement.
+SET statement_timeout = '100ms';
+SELECT pg_sleep(5);
+RESET statement_timeout;
+
+SELECT query, calls, errors FROM apiscale.queries
+ WHERE query NOT LIKE '%apiscale%' AND query NOT LIKE 'UPDATE%'
+ ORDER BY query COLLATE "C";
+
+-- A nested error caught by an exception block counts for the nested
+-- statement only; the outer statement succeeded.
+SET apiscale.track = 'all';
+SELECT apiscale.reset();
+CREATE FUNCTION safe_div(n int) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE r int;
+BEGIN
+    BEGIN
+        SELECT n / (d - 5) INTO r FROM divisors;
+    EXCEPTION WHEN division_by_zero THEN
+        r := -1;
+    END;
+    RETURN r;
+END
+$$;
+SELECT safe_div(1);
+SELECT query, calls, errors FROM apiscale.queries
+ WHERE query NOT LIKE '%apiscale%' ORDER BY query COLLATE "C";
+RESET apiscale.track;

@@ -1,0 +1,38 @@
+-- apiscale.track: top-level statements only, or nested ones too.
+CREATE FUNCTION item_price(i int) RETURNS numeric LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN (SELECT price FROM items WHERE id = i);
+END
+$$;
+CREATE PROCEDURE touch_item(i int) LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE items SET price = price WHERE id = i;
+END
+$$;
+
+SET apiscale.track = top;
+SELECT apiscale.reset();
+SELECT item_price(1);
+SELECT item_price(2);
+CALL touch_item(1);
+DO $$ BEGIN PERFORM count(*) FROM items WHERE category = 'c5'; END $$;
+SELECT query, calls, rows FROM apiscale.queries
+ WHERE query NOT LIKE '%apiscale%' ORDER BY query COLLATE "C";
+
+SET apiscale.track = 'all';
+SELECT apiscale.reset();
+SELECT item_price(3);
+SELECT item_price(4);
+CALL touch_item(2);
+DO $$ BEGIN PERFORM count(*) FROM items WHERE category = 'c5'; END $$;
+SELECT query, calls, rows FROM apiscale.queries
+ WHERE query NOT LIKE '%apiscale%' ORDER BY query COLLATE "C";
+
+-- enabled = off: nothing is recorded at all.
+SET apiscale.enabled = off;
+SELECT apiscale.reset();
+SELECT item_price(5);
+SET apiscale.enabled = on;
+SELECT count(*) AS recorded_while_off FROM apiscale.queries
+ WHERE query LIKE '%item_price%' OR query LIKE '%FROM items WHERE id = i%';
+RESET apiscale.track;

@@ -1,0 +1,9 @@
+-- Runs on a server without shared_preload_libraries = 'apiscale'.
+CREATE EXTENSION apiscale;
+SELECT * FROM apiscale.queries;
+SELECT * FROM apiscale.slow_queries;
+SELECT apiscale.reset();
+SELECT * FROM apiscale.info();
+-- Needs no shared memory.
+SELECT apiscale.histogram_percentiles(ARRAY[1.0, 2.0, 3.0], ARRAY[0.5]);
+DROP EXTENSION apiscale;
