@@ -31,7 +31,7 @@ PG_MODULE_MAGIC;
 static shmem_request_hook_type prev_shmem_request = NULL;
 static shmem_startup_hook_type prev_shmem_startup = NULL;
 
-void		_PG_init(void);
+void _PG_init(void);
 
 static void
 aps_shmem_request(void)

@@ -38,4 +38,4 @@
 #endif
 #include "commands/explain.h"
 
-#endif							/* APS_COMPAT_H */
+#endif /* APS_COMPAT_H */

@@ -11,20 +11,20 @@
 /* Values of apiscale.track */
 typedef enum ApsTrackLevel
 {
-	APS_TRACK_TOP,				/* only statements issued by the client */
-	APS_TRACK_ALL				/* also statements run inside functions */
+	APS_TRACK_TOP, /* only statements issued by the client */
+	APS_TRACK_ALL  /* also statements run inside functions */
 } ApsTrackLevel;
 
-extern bool aps_enabled;
-extern int	aps_max_queries;
-extern int	aps_max_query_length;
-extern int	aps_max_plans;
-extern int	aps_slow_query_ms;
-extern bool aps_capture_plans;
-extern bool aps_plan_timing;
-extern int	aps_track;
+extern bool	  aps_enabled;
+extern int	  aps_max_queries;
+extern int	  aps_max_query_length;
+extern int	  aps_max_plans;
+extern int	  aps_slow_query_ms;
+extern bool	  aps_capture_plans;
+extern bool	  aps_plan_timing;
+extern int	  aps_track;
 extern double aps_sample_rate;
 
 extern void aps_define_gucs(void);
 
-#endif							/* APS_GUC_H */
+#endif /* APS_GUC_H */

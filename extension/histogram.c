@@ -17,7 +17,7 @@
 
 #include "histogram.h"
 
-#define APS_HIST_HALVE_AT	((uint32) 1 << 31)
+#define APS_HIST_HALVE_AT ((uint32) 1 << 31)
 
 /*
  * Map a duration in milliseconds to its bucket index.
@@ -25,10 +25,10 @@
 int
 aps_hist_bucket(double ms)
 {
-	uint64		us;
-	int			bit;
+	uint64 us;
+	int	   bit;
 
-	if (!(ms > 0.0))			/* also catches NaN */
+	if (!(ms > 0.0)) /* also catches NaN */
 		return 0;
 	if (ms * 1000.0 >= (double) ((uint64) 1 << APS_HIST_MAX_BIT))
 		return APS_HIST_BUCKETS - 1;
@@ -37,10 +37,9 @@ aps_hist_bucket(double ms)
 	if (us < APS_HIST_SUB)
 		return (int) us;
 
-	bit = pg_leftmost_one_pos64(us);	/* APS_HIST_SUB_BITS .. MAX_BIT-1 */
-	return APS_HIST_SUB +
-		(bit - APS_HIST_SUB_BITS) * APS_HIST_SUB +
-		(int) ((us >> (bit - APS_HIST_SUB_BITS)) & (APS_HIST_SUB - 1));
+	bit = pg_leftmost_one_pos64(us); /* APS_HIST_SUB_BITS .. MAX_BIT-1 */
+	return APS_HIST_SUB + (bit - APS_HIST_SUB_BITS) * APS_HIST_SUB +
+		   (int) ((us >> (bit - APS_HIST_SUB_BITS)) & (APS_HIST_SUB - 1));
 }
 
 /*
@@ -49,9 +48,9 @@ aps_hist_bucket(double ms)
 static double
 bucket_middle_us(int idx)
 {
-	int			octave;
-	int			sub;
-	double		width;
+	int	   octave;
+	int	   sub;
+	double width;
 
 	if (idx < APS_HIST_SUB)
 		return idx + 0.5;
@@ -69,7 +68,7 @@ bucket_middle_us(int idx)
 void
 aps_hist_add(ApsHistogram *hist, double ms)
 {
-	int			idx = aps_hist_bucket(ms);
+	int idx = aps_hist_bucket(ms);
 
 	if (unlikely(hist->counts[idx] >= APS_HIST_HALVE_AT))
 	{
@@ -85,12 +84,12 @@ aps_hist_add(ApsHistogram *hist, double ms)
  * observed [min_ms, max_ms].  Returns NaN for an empty histogram.
  */
 double
-aps_hist_percentile(const ApsHistogram *hist, double fraction,
-					double min_ms, double max_ms)
+aps_hist_percentile(const ApsHistogram *hist, double fraction, double min_ms,
+					double max_ms)
 {
-	uint64		total = 0;
-	uint64		rank;
-	uint64		seen = 0;
+	uint64 total = 0;
+	uint64 rank;
+	uint64 seen = 0;
 
 	for (int i = 0; i < APS_HIST_BUCKETS; i++)
 		total += hist->counts[i];
@@ -108,7 +107,7 @@ aps_hist_percentile(const ApsHistogram *hist, double fraction,
 		seen += hist->counts[i];
 		if (seen >= rank)
 		{
-			double		ms = bucket_middle_us(i) / 1000.0;
+			double ms = bucket_middle_us(i) / 1000.0;
 
 			if (i == APS_HIST_BUCKETS - 1 || ms > max_ms)
 				ms = max_ms;
@@ -117,5 +116,5 @@ aps_hist_percentile(const ApsHistogram *hist, double fraction,
 			return ms;
 		}
 	}
-	return max_ms;				/* not reached */
+	return max_ms; /* not reached */
 }

@@ -20,20 +20,20 @@
 #ifndef APS_HISTOGRAM_H
 #define APS_HISTOGRAM_H
 
-#define APS_HIST_SUB_BITS	4
-#define APS_HIST_SUB		(1 << APS_HIST_SUB_BITS)	/* sub-buckets per octave */
-#define APS_HIST_MAX_BIT	32	/* values >= 2^32 us are clamped */
-#define APS_HIST_BUCKETS \
+#define APS_HIST_SUB_BITS 4
+#define APS_HIST_SUB	  (1 << APS_HIST_SUB_BITS) /* sub-buckets per octave */
+#define APS_HIST_MAX_BIT  32 /* values >= 2^32 us are clamped */
+#define APS_HIST_BUCKETS                                                      \
 	(APS_HIST_SUB + (APS_HIST_MAX_BIT - APS_HIST_SUB_BITS) * APS_HIST_SUB)
 
 typedef struct ApsHistogram
 {
-	uint32		counts[APS_HIST_BUCKETS];
+	uint32 counts[APS_HIST_BUCKETS];
 } ApsHistogram;
 
-extern int	aps_hist_bucket(double ms);
-extern void aps_hist_add(ApsHistogram *hist, double ms);
+extern int	  aps_hist_bucket(double ms);
+extern void	  aps_hist_add(ApsHistogram *hist, double ms);
 extern double aps_hist_percentile(const ApsHistogram *hist, double fraction,
 								  double min_ms, double max_ms);
 
-#endif							/* APS_HISTOGRAM_H */
+#endif /* APS_HISTOGRAM_H */

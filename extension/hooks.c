@@ -49,14 +49,14 @@
 
 /* Saved hook values */
 static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
-static ExecutorStart_hook_type prev_ExecutorStart = NULL;
-static ExecutorRun_hook_type prev_ExecutorRun = NULL;
-static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
-static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
-static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static ExecutorStart_hook_type		prev_ExecutorStart = NULL;
+static ExecutorRun_hook_type		prev_ExecutorRun = NULL;
+static ExecutorFinish_hook_type		prev_ExecutorFinish = NULL;
+static ExecutorEnd_hook_type		prev_ExecutorEnd = NULL;
+static ProcessUtility_hook_type		prev_ProcessUtility = NULL;
 
 /* Current nesting depth of executor and utility calls */
-static int	nesting_level = 0;
+static int nesting_level = 0;
 
 /* Is the current top-level statement sampled for per-node instrumentation? */
 static bool current_sampled = false;
@@ -70,11 +70,11 @@ static void aps_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
 static void aps_ExecutorFinish(QueryDesc *queryDesc);
 static void aps_ExecutorEnd(QueryDesc *queryDesc);
 static void aps_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
-							   bool readOnlyTree,
+							   bool					 readOnlyTree,
 							   ProcessUtilityContext context,
-							   ParamListInfo params,
-							   QueryEnvironment *queryEnv,
-							   DestReceiver *dest, QueryCompletion *qc);
+							   ParamListInfo		 params,
+							   QueryEnvironment *queryEnv, DestReceiver *dest,
+							   QueryCompletion *qc);
 
 /*
  * Install the hooks.  Called once from _PG_init.
@@ -101,7 +101,7 @@ static inline bool
 tracking(int level)
 {
 	return aps_enabled && !IsParallelWorker() &&
-		(level == 0 || aps_track == APS_TRACK_ALL);
+		   (level == 0 || aps_track == APS_TRACK_ALL);
 }
 
 static inline void
@@ -117,7 +117,7 @@ static inline bool
 tracked_query(QueryDesc *queryDesc)
 {
 	return queryDesc->plannedstmt->queryId != UINT64CONST(0) &&
-		queryDesc->totaltime != NULL && tracking(nesting_level);
+		   queryDesc->totaltime != NULL && tracking(nesting_level);
 }
 
 /*
@@ -137,9 +137,9 @@ aps_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 		return;
 
 	{
-		ApsKey		key;
-		char	   *text;
-		int			len;
+		ApsKey key;
+		char  *text;
+		int	   len;
 
 		make_key(&key, query->queryId);
 		if (aps_store_known(&key))
@@ -159,12 +159,13 @@ aps_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 static void
 aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
-	bool		track = aps_store_ready() && tracking(nesting_level) &&
-		queryDesc->plannedstmt->queryId != UINT64CONST(0);
+	bool track = aps_store_ready() && tracking(nesting_level) &&
+				 queryDesc->plannedstmt->queryId != UINT64CONST(0);
 
 	if (nesting_level == 0)
 		current_sampled = track && aps_sample_rate > 0.0 &&
-			(aps_sample_rate >= 1.0 || aps_random_fraction() < aps_sample_rate);
+						  (aps_sample_rate >= 1.0 ||
+						   aps_random_fraction() < aps_sample_rate);
 
 	if (track && current_sampled && aps_capture_plans &&
 		(eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
@@ -213,7 +214,7 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 static void
 count_error(QueryDesc *queryDesc)
 {
-	ApsKey		key;
+	ApsKey key;
 
 	if (!aps_store_ready() || !tracked_query(queryDesc))
 		return;
@@ -272,10 +273,11 @@ static char *
 explain_run(QueryDesc *queryDesc, int *len)
 {
 	ExplainState *es = NewExplainState();
-	bool		analyzed = (queryDesc->instrument_options & INSTRUMENT_ROWS) != 0;
+	bool analyzed = (queryDesc->instrument_options & INSTRUMENT_ROWS) != 0;
 
 	es->analyze = analyzed;
-	es->timing = analyzed && (queryDesc->instrument_options & INSTRUMENT_TIMER) != 0;
+	es->timing =
+		analyzed && (queryDesc->instrument_options & INSTRUMENT_TIMER) != 0;
 	es->summary = false;
 	es->format = EXPLAIN_FORMAT_TEXT;
 	es->verbose = false;
@@ -288,8 +290,9 @@ explain_run(QueryDesc *queryDesc, int *len)
 	ExplainEndOutput(es);
 
 	if (!analyzed)
-		appendStringInfoString(es->str,
-							   "\n(run not sampled by apiscale.sample_rate: estimates only)");
+		appendStringInfoString(
+			es->str,
+			"\n(run not sampled by apiscale.sample_rate: estimates only)");
 
 	/* No trailing newline. */
 	while (es->str->len > 0 && es->str->data[es->str->len - 1] == '\n')
@@ -307,12 +310,12 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 {
 	if (aps_store_ready() && tracked_query(queryDesc))
 	{
-		ApsKey		key;
-		ApsExecution exec;
+		ApsKey			 key;
+		ApsExecution	 exec;
 		Instrumentation *total = queryDesc->totaltime;
-		int			loc = queryDesc->plannedstmt->stmt_location;
-		int			len = queryDesc->plannedstmt->stmt_len;
-		const char *text;
+		int				 loc = queryDesc->plannedstmt->stmt_location;
+		int				 len = queryDesc->plannedstmt->stmt_len;
+		const char		*text;
 
 		/* Make sure the totals are final (this does not end the run). */
 		InstrEndLoop(total);
@@ -323,7 +326,7 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 		exec.shared_blks_hit = total->bufusage.shared_blks_hit;
 		exec.shared_blks_read = total->bufusage.shared_blks_read;
 		exec.slow = aps_slow_query_ms >= 0 &&
-			exec.duration_ms >= (double) aps_slow_query_ms;
+					exec.duration_ms >= (double) aps_slow_query_ms;
 		exec.started = GetCurrentStatementStartTimestamp();
 		exec.ended = exec.slow ? GetCurrentTimestamp() : 0;
 
@@ -333,8 +336,8 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 		if (exec.slow && aps_capture_plans && aps_max_plans > 0)
 		{
 			MemoryContext oldcxt;
-			char	   *plan;
-			int			planlen;
+			char		 *plan;
+			int			  planlen;
 
 			oldcxt = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
 			plan = explain_run(queryDesc, &planlen);
@@ -378,7 +381,7 @@ aps_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				   ParamListInfo params, QueryEnvironment *queryEnv,
 				   DestReceiver *dest, QueryCompletion *qc)
 {
-	int			bump = utility_runs_at_same_level(pstmt->utilityStmt) ? 0 : 1;
+	int bump = utility_runs_at_same_level(pstmt->utilityStmt) ? 0 : 1;
 
 	nesting_level += bump;
 	PG_TRY();

@@ -10,4 +10,4 @@
 
 extern void aps_install_hooks(void);
 
-#endif							/* APS_HOOKS_H */
+#endif /* APS_HOOKS_H */

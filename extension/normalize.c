@@ -35,8 +35,8 @@ aps_statement_text(const char *source, int location, int len, int *out_len)
 static int
 cmp_location(const void *a, const void *b)
 {
-	int			la = ((const LocationLen *) a)->location;
-	int			lb = ((const LocationLen *) b)->location;
+	int la = ((const LocationLen *) a)->location;
+	int lb = ((const LocationLen *) b)->location;
 
 	return (la > lb) - (la < lb);
 }
@@ -49,12 +49,12 @@ cmp_location(const void *a, const void *b)
 static void
 measure_constants(const char *text, LocationLen *locs, int nlocs)
 {
-	core_yyscan_t scanner;
+	core_yyscan_t	   scanner;
 	core_yy_extra_type extra;
-	core_YYSTYPE yylval;
-	YYLTYPE		yylloc = -1;	/* start of the token last read */
-	int			tok = -1;		/* that token; 0 at end of input */
-	int			last = -1;
+	core_YYSTYPE	   yylval;
+	YYLTYPE			   yylloc = -1; /* start of the token last read */
+	int				   tok = -1;	/* that token; 0 at end of input */
+	int				   last = -1;
 
 	scanner = scanner_init(text, &extra, &ScanKeywords, ScanKeywordTokens);
 	/* Scan as the server would, but never emit warnings from here. */
@@ -62,18 +62,18 @@ measure_constants(const char *text, LocationLen *locs, int nlocs)
 
 	for (int i = 0; i < nlocs; i++)
 	{
-		int			loc = locs[i].location;
+		int loc = locs[i].location;
 
 		locs[i].length = -1;
 		if (loc <= last)
-			continue;			/* duplicate location */
+			continue; /* duplicate location */
 
 		while (tok != 0 && yylloc < loc)
 			tok = core_yylex(&yylval, &yylloc, scanner);
 		if (tok == 0)
 			break;
 		if (yylloc != loc)
-			continue;			/* the scanner disagrees: leave it alone */
+			continue; /* the scanner disagrees: leave it alone */
 
 		/*
 		 * The scanner NUL-terminates the current token inside its buffer, so
@@ -104,12 +104,12 @@ char *
 aps_normalize_query(const char *source, int location, int len,
 					const JumbleState *jstate, int *out_len)
 {
-	const char *text;
-	LocationLen *locs;
-	int			nlocs = 0;
+	const char	  *text;
+	LocationLen	  *locs;
+	int			   nlocs = 0;
 	StringInfoData buf;
-	int			copied = 0;
-	int			param = jstate->highest_extern_param_id;
+	int			   copied = 0;
+	int			   param = jstate->highest_extern_param_id;
 
 	text = CleanQuerytext(source, &location, &len);
 	if (jstate->clocations_count == 0)
@@ -122,7 +122,7 @@ aps_normalize_query(const char *source, int location, int len,
 	locs = palloc(jstate->clocations_count * sizeof(LocationLen));
 	for (int i = 0; i < jstate->clocations_count; i++)
 	{
-		int			rel = jstate->clocations[i].location - location;
+		int rel = jstate->clocations[i].location - location;
 
 		if (rel >= 0 && rel < len)
 			locs[nlocs++].location = rel;
@@ -136,7 +136,7 @@ aps_normalize_query(const char *source, int location, int len,
 	initStringInfo(&buf);
 	for (int i = 0; i < nlocs; i++)
 	{
-		int			loc = locs[i].location;
+		int loc = locs[i].location;
 
 		if (locs[i].length < 0 || loc < copied)
 			continue;

@@ -15,4 +15,4 @@ extern char *aps_statement_text(const char *source, int location, int len,
 extern char *aps_normalize_query(const char *source, int location, int len,
 								 const JumbleState *jstate, int *out_len);
 
-#endif							/* APS_NORMALIZE_H */
+#endif /* APS_NORMALIZE_H */

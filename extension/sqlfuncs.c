@@ -41,9 +41,9 @@ PG_FUNCTION_INFO_V1(apiscale_histogram_percentiles);
 typedef struct QueriesState
 {
 	ReturnSetInfo *rsinfo;
-	Oid			reader;			/* user reading the view */
-	bool		see_all;		/* reader may see every text */
-	int			encoding;		/* database encoding of the reader */
+	Oid			   reader;	 /* user reading the view */
+	bool		   see_all;	 /* reader may see every text */
+	int			   encoding; /* database encoding of the reader */
 } QueriesState;
 
 static const char *const no_privilege = "<insufficient privilege>";
@@ -52,8 +52,8 @@ static const char *const no_privilege = "<insufficient privilege>";
 static Datum
 text_in_server_encoding(const char *str, int encoding)
 {
-	char	   *conv = pg_any_to_server(str, strlen(str), encoding);
-	Datum		result = CStringGetTextDatum(conv);
+	char *conv = pg_any_to_server(str, strlen(str), encoding);
+	Datum result = CStringGetTextDatum(conv);
 
 	if (conv != str)
 		pfree(conv);
@@ -77,13 +77,13 @@ timestamp_or_null(TimestampTz ts, bool *isnull)
 static void
 queries_row(const ApsEntrySnapshot *snap, void *arg)
 {
-	QueriesState *st = (QueriesState *) arg;
+	QueriesState	  *st = (QueriesState *) arg;
 	const ApsCounters *c = &snap->c;
-	Datum		values[QUERIES_COLS];
-	bool		nulls[QUERIES_COLS];
-	bool		visible = st->see_all || snap->key.userid == st->reader;
-	bool		timed = c->calls > 0;
-	int			i = 0;
+	Datum			   values[QUERIES_COLS];
+	bool			   nulls[QUERIES_COLS];
+	bool			   visible = st->see_all || snap->key.userid == st->reader;
+	bool			   timed = c->calls > 0;
+	int				   i = 0;
 
 	memset(nulls, 0, sizeof(nulls));
 
@@ -91,7 +91,7 @@ queries_row(const ApsEntrySnapshot *snap, void *arg)
 	values[i++] = ObjectIdGetDatum(snap->key.userid);
 	values[i++] = ObjectIdGetDatum(snap->key.dbid);
 	values[i++] = visible ? text_in_server_encoding(snap->query, st->encoding)
-		: CStringGetTextDatum(no_privilege);
+						  : CStringGetTextDatum(no_privilege);
 	values[i++] = Int64GetDatum(c->calls);
 	values[i++] = Float8GetDatum(c->total_ms);
 	values[i] = ms_or_null(timed ? c->mean_ms : get_float8_nan(), &nulls[i]);
@@ -100,17 +100,20 @@ queries_row(const ApsEntrySnapshot *snap, void *arg)
 	i++;
 	values[i] = ms_or_null(timed ? c->max_ms : get_float8_nan(), &nulls[i]);
 	i++;
-	values[i] = ms_or_null(timed ? sqrt(c->sum_var_ms / c->calls) : get_float8_nan(),
-						   &nulls[i]);
+	values[i] = ms_or_null(
+		timed ? sqrt(c->sum_var_ms / c->calls) : get_float8_nan(), &nulls[i]);
 	i++;
-	values[i] = ms_or_null(aps_hist_percentile(&snap->hist, 0.50, c->min_ms, c->max_ms),
-						   &nulls[i]);
+	values[i] = ms_or_null(
+		aps_hist_percentile(&snap->hist, 0.50, c->min_ms, c->max_ms),
+		&nulls[i]);
 	i++;
-	values[i] = ms_or_null(aps_hist_percentile(&snap->hist, 0.95, c->min_ms, c->max_ms),
-						   &nulls[i]);
+	values[i] = ms_or_null(
+		aps_hist_percentile(&snap->hist, 0.95, c->min_ms, c->max_ms),
+		&nulls[i]);
 	i++;
-	values[i] = ms_or_null(aps_hist_percentile(&snap->hist, 0.99, c->min_ms, c->max_ms),
-						   &nulls[i]);
+	values[i] = ms_or_null(
+		aps_hist_percentile(&snap->hist, 0.99, c->min_ms, c->max_ms),
+		&nulls[i]);
 	i++;
 	values[i++] = Int64GetDatum(c->rows);
 	values[i++] = Int64GetDatum(c->shared_blks_hit);
@@ -121,8 +124,8 @@ queries_row(const ApsEntrySnapshot *snap, void *arg)
 	i++;
 	values[i] = timestamp_or_null(c->last_seen, &nulls[i]);
 	i++;
-	values[i] = ms_or_null(c->slow_calls > 0 ? c->last_slow_ms : get_float8_nan(),
-						   &nulls[i]);
+	values[i] = ms_or_null(
+		c->slow_calls > 0 ? c->last_slow_ms : get_float8_nan(), &nulls[i]);
 	i++;
 	values[i] = timestamp_or_null(c->last_slow_at, &nulls[i]);
 	i++;
@@ -130,12 +133,12 @@ queries_row(const ApsEntrySnapshot *snap, void *arg)
 		nulls[i] = true;
 	else
 		values[i] = visible ? text_in_server_encoding(snap->plan, st->encoding)
-			: CStringGetTextDatum(no_privilege);
+							: CStringGetTextDatum(no_privilege);
 	i++;
 	Assert(i == QUERIES_COLS);
 
-	tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc,
-						 values, nulls);
+	tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, values,
+						 nulls);
 }
 
 /*
@@ -145,7 +148,7 @@ queries_row(const ApsEntrySnapshot *snap, void *arg)
 Datum
 apiscale_queries(PG_FUNCTION_ARGS)
 {
-	bool		with_plans = PG_GETARG_BOOL(0);
+	bool		 with_plans = PG_GETARG_BOOL(0);
 	QueriesState st;
 
 	aps_store_check_ready();
@@ -153,11 +156,13 @@ apiscale_queries(PG_FUNCTION_ARGS)
 
 	st.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	if (st.rsinfo->setDesc->natts != QUERIES_COLS)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("apiscale.queries_internal returns %d columns, the function definition expects %d",
-						QUERIES_COLS, st.rsinfo->setDesc->natts),
-				 errhint("Run ALTER EXTENSION apiscale UPDATE.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg(
+				 "apiscale.queries_internal returns %d columns, the function definition expects %d",
+				 QUERIES_COLS, st.rsinfo->setDesc->natts),
+			 errhint("Run ALTER EXTENSION apiscale UPDATE.")));
 	st.reader = GetUserId();
 	st.see_all = has_privs_of_role(st.reader, ROLE_PG_READ_ALL_STATS);
 	st.encoding = GetDatabaseEncoding();
@@ -200,7 +205,8 @@ apiscale_info(PG_FUNCTION_ARGS)
 	values[2] = Int64GetDatum(evicted);
 	values[3] = TimestampTzGetDatum(reset_at);
 
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	PG_RETURN_DATUM(
+		HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
 /*
@@ -214,18 +220,18 @@ apiscale_info(PG_FUNCTION_ARGS)
 Datum
 apiscale_histogram_percentiles(PG_FUNCTION_ARGS)
 {
-	ArrayType  *durations = PG_GETARG_ARRAYTYPE_P(0);
-	ArrayType  *fractions = PG_GETARG_ARRAYTYPE_P(1);
-	Datum	   *dvals;
-	bool	   *dnulls;
-	int			nd;
-	Datum	   *fvals;
-	bool	   *fnulls;
-	int			nf;
+	ArrayType	 *durations = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType	 *fractions = PG_GETARG_ARRAYTYPE_P(1);
+	Datum		 *dvals;
+	bool		 *dnulls;
+	int			  nd;
+	Datum		 *fvals;
+	bool		 *fnulls;
+	int			  nf;
 	ApsHistogram *hist = palloc0(sizeof(ApsHistogram));
-	double		min_ms = get_float8_infinity();
-	double		max_ms = -get_float8_infinity();
-	Datum	   *result;
+	double		  min_ms = get_float8_infinity();
+	double		  max_ms = -get_float8_infinity();
+	Datum		 *result;
 
 	deconstruct_array(durations, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
 					  TYPALIGN_DOUBLE, &dvals, &dnulls, &nd);
@@ -234,15 +240,14 @@ apiscale_histogram_percentiles(PG_FUNCTION_ARGS)
 
 	for (int i = 0; i < nd; i++)
 	{
-		double		ms;
+		double ms;
 
 		if (dnulls[i])
 			continue;
 		ms = DatumGetFloat8(dvals[i]);
 		if (isnan(ms) || ms < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("durations must be non-negative numbers")));
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("durations must be non-negative numbers")));
 		aps_hist_add(hist, ms);
 		min_ms = Min(min_ms, ms);
 		max_ms = Max(max_ms, ms);
@@ -251,16 +256,20 @@ apiscale_histogram_percentiles(PG_FUNCTION_ARGS)
 	result = palloc(nf * sizeof(Datum));
 	for (int i = 0; i < nf; i++)
 	{
-		double		f = fnulls[i] ? get_float8_nan() : DatumGetFloat8(fvals[i]);
+		double f = fnulls[i] ? get_float8_nan() : DatumGetFloat8(fvals[i]);
 
 		if (!(f > 0.0 && f <= 1.0))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("percentile fraction %g is not between 0 and 1", f),
-					 errdetail("Fractions must be greater than 0 and at most 1.")));
-		result[i] = Float8GetDatum(aps_hist_percentile(hist, f, min_ms, max_ms));
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("percentile fraction %g is not between 0 and 1", f),
+				 errdetail(
+					 "Fractions must be greater than 0 and at most 1.")));
+		result[i] =
+			Float8GetDatum(aps_hist_percentile(hist, f, min_ms, max_ms));
 	}
 
-	PG_RETURN_ARRAYTYPE_P(construct_array(result, nf, FLOAT8OID, sizeof(float8),
-										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	PG_RETURN_ARRAYTYPE_P(construct_array(result, nf, FLOAT8OID,
+										  sizeof(float8), FLOAT8PASSBYVAL,
+										  TYPALIGN_DOUBLE));
 }

@@ -49,55 +49,55 @@
 #include "guc.h"
 #include "store.h"
 
-#define APS_PLAN_TEXT_LEN	16384	/* bytes of EXPLAIN text kept per plan */
-#define APS_USAGE_INIT		1.0
-#define APS_USAGE_DECAY		0.99
-#define APS_EVICT_PERCENT	5
-#define APS_EVICT_MIN		10
-#define APS_KNOWN_SLOTS		256 /* backend-local cache, power of two */
+#define APS_PLAN_TEXT_LEN 16384 /* bytes of EXPLAIN text kept per plan */
+#define APS_USAGE_INIT	  1.0
+#define APS_USAGE_DECAY	  0.99
+#define APS_EVICT_PERCENT 5
+#define APS_EVICT_MIN	  10
+#define APS_KNOWN_SLOTS	  256 /* backend-local cache, power of two */
 
 /* One statement in the shared hash table. */
 typedef struct ApsEntry
 {
-	ApsKey		key;			/* hash key, must be first */
-	slock_t		mutex;			/* protects everything below */
-	ApsCounters c;
-	int			plan_slot;		/* index into the plan slots, or -1 */
-	int			query_len;		/* bytes used in query[] */
-	int			encoding;		/* encoding of query[] */
+	ApsKey		 key;	/* hash key, must be first */
+	slock_t		 mutex; /* protects everything below */
+	ApsCounters	 c;
+	int			 plan_slot; /* index into the plan slots, or -1 */
+	int			 query_len; /* bytes used in query[] */
+	int			 encoding;	/* encoding of query[] */
 	ApsHistogram hist;
-	char		query[FLEXIBLE_ARRAY_MEMBER];	/* normalized text */
+	char		 query[FLEXIBLE_ARRAY_MEMBER]; /* normalized text */
 } ApsEntry;
 
 /* The EXPLAIN text of one statement's latest slow run. */
 typedef struct ApsPlanSlot
 {
-	bool		used;			/* holds a plan */
-	ApsKey		owner;			/* statement the plan belongs to */
-	TimestampTz saved_at;		/* when it was captured */
-	int			len;			/* bytes used in text[] */
+	bool		used;	  /* holds a plan */
+	ApsKey		owner;	  /* statement the plan belongs to */
+	TimestampTz saved_at; /* when it was captured */
+	int			len;	  /* bytes used in text[] */
 	char		text[APS_PLAN_TEXT_LEN];
 } ApsPlanSlot;
 
 /* Global state in shared memory. */
 typedef struct ApsShared
 {
-	LWLock	   *lock;			/* hash table structure, see above */
-	LWLock	   *plan_lock;		/* plan slots */
-	pg_atomic_uint64 generation;	/* bumped when entries disappear */
-	slock_t		mutex;			/* protects the two fields below */
-	int64		evicted;		/* entries evicted since the last reset */
-	TimestampTz reset_at;		/* last reset (or start-up) */
+	LWLock			*lock;		 /* hash table structure, see above */
+	LWLock			*plan_lock;	 /* plan slots */
+	pg_atomic_uint64 generation; /* bumped when entries disappear */
+	slock_t			 mutex;		 /* protects the two fields below */
+	int64			 evicted;	 /* entries evicted since the last reset */
+	TimestampTz		 reset_at;	 /* last reset (or start-up) */
 } ApsShared;
 
 /* Local state */
-static ApsShared *shared = NULL;
-static HTAB *entries = NULL;
+static ApsShared   *shared = NULL;
+static HTAB		   *entries = NULL;
 static ApsPlanSlot *plan_slots = NULL;
 
 /* Keys this backend has seen in the table, valid for known_generation. */
 static ApsKey known_keys[APS_KNOWN_SLOTS];
-static bool known_valid[APS_KNOWN_SLOTS];
+static bool	  known_valid[APS_KNOWN_SLOTS];
 static uint64 known_generation = 0;
 
 static Size
@@ -109,7 +109,7 @@ entry_size(void)
 static Size
 store_shmem_size(void)
 {
-	Size		size = MAXALIGN(sizeof(ApsShared));
+	Size size = MAXALIGN(sizeof(ApsShared));
 
 	size = add_size(size, hash_estimate_size(aps_max_queries, entry_size()));
 	size = add_size(size, mul_size(aps_max_plans, sizeof(ApsPlanSlot)));
@@ -133,9 +133,9 @@ aps_store_request(void)
 void
 aps_store_startup(void)
 {
-	bool		found;
-	bool		found_plans;
-	HASHCTL		info;
+	bool	found;
+	bool	found_plans;
+	HASHCTL info;
 
 	shared = ShmemInitStruct("apiscale", sizeof(ApsShared), &found);
 	if (!found)
@@ -153,9 +153,8 @@ aps_store_startup(void)
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(ApsKey);
 	info.entrysize = entry_size();
-	entries = ShmemInitHash("apiscale statements",
-							aps_max_queries, aps_max_queries,
-							&info, HASH_ELEM | HASH_BLOBS);
+	entries = ShmemInitHash("apiscale statements", aps_max_queries,
+							aps_max_queries, &info, HASH_ELEM | HASH_BLOBS);
 
 	plan_slots = ShmemInitStruct("apiscale plans",
 								 mul_size(aps_max_plans, sizeof(ApsPlanSlot)),
@@ -182,23 +181,26 @@ void
 aps_store_check_ready(void)
 {
 	if (!aps_store_ready())
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("apiscale must be loaded via \"shared_preload_libraries\""),
-				 errhint("Add apiscale to shared_preload_libraries in postgresql.conf and restart the server.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg(
+				 "apiscale must be loaded via \"shared_preload_libraries\""),
+			 errhint(
+				 "Add apiscale to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
 
 static inline bool
 keys_equal(const ApsKey *a, const ApsKey *b)
 {
 	return a->queryid == b->queryid && a->userid == b->userid &&
-		a->dbid == b->dbid;
+		   a->dbid == b->dbid;
 }
 
 static inline int
 known_slot(const ApsKey *key)
 {
-	uint64		h = key->queryid ^ ((uint64) key->userid << 32) ^ key->dbid;
+	uint64 h = key->queryid ^ ((uint64) key->userid << 32) ^ key->dbid;
 
 	return (int) ((h ^ (h >> 29)) & (APS_KNOWN_SLOTS - 1));
 }
@@ -207,7 +209,7 @@ known_slot(const ApsKey *key)
 static inline void
 known_refresh(void)
 {
-	uint64		gen = pg_atomic_read_u64(&shared->generation);
+	uint64 gen = pg_atomic_read_u64(&shared->generation);
 
 	if (gen != known_generation)
 	{
@@ -219,10 +221,10 @@ known_refresh(void)
 static inline void
 known_remember(const ApsKey *key, uint64 generation)
 {
-	int			slot = known_slot(key);
+	int slot = known_slot(key);
 
 	if (generation != known_generation)
-		return;					/* cache was refreshed in between */
+		return; /* cache was refreshed in between */
 	known_keys[slot] = *key;
 	known_valid[slot] = true;
 }
@@ -234,7 +236,7 @@ known_remember(const ApsKey *key, uint64 generation)
 bool
 aps_store_known(const ApsKey *key)
 {
-	int			slot = known_slot(key);
+	int slot = known_slot(key);
 
 	known_refresh();
 	return known_valid[slot] && keys_equal(&known_keys[slot], key);
@@ -243,8 +245,8 @@ aps_store_known(const ApsKey *key)
 static int
 cmp_usage(const void *a, const void *b)
 {
-	double		ua = (*(ApsEntry *const *) a)->c.usage;
-	double		ub = (*(ApsEntry *const *) b)->c.usage;
+	double ua = (*(ApsEntry *const *) a)->c.usage;
+	double ub = (*(ApsEntry *const *) b)->c.usage;
 
 	return (ua > ub) - (ua < ub);
 }
@@ -257,11 +259,11 @@ static void
 evict_batch(void)
 {
 	HASH_SEQ_STATUS scan;
-	ApsEntry  **all;
-	ApsEntry   *entry;
-	long		n = hash_get_num_entries(entries);
-	long		i = 0;
-	long		nvict;
+	ApsEntry	  **all;
+	ApsEntry	   *entry;
+	long			n = hash_get_num_entries(entries);
+	long			i = 0;
+	long			nvict;
 
 	all = palloc(n * sizeof(ApsEntry *));
 	hash_seq_init(&scan, entries);
@@ -272,13 +274,14 @@ evict_batch(void)
 	}
 
 	qsort(all, n, sizeof(ApsEntry *), cmp_usage);
-	nvict = Max(APS_EVICT_MIN, (long) aps_max_queries * APS_EVICT_PERCENT / 100);
+	nvict =
+		Max(APS_EVICT_MIN, (long) aps_max_queries * APS_EVICT_PERCENT / 100);
 	nvict = Min(nvict, n);
 
 	LWLockAcquire(shared->plan_lock, LW_EXCLUSIVE);
 	for (i = 0; i < nvict; i++)
 	{
-		int			slot = all[i]->plan_slot;
+		int slot = all[i]->plan_slot;
 
 		if (slot >= 0 && slot < aps_max_plans &&
 			keys_equal(&plan_slots[slot].owner, &all[i]->key))
@@ -303,8 +306,8 @@ evict_batch(void)
 static ApsEntry *
 find_or_create(const ApsKey *key, const char *text, int len, int encoding)
 {
-	ApsEntry   *entry;
-	bool		found;
+	ApsEntry *entry;
+	bool	  found;
 
 	entry = hash_search(entries, key, HASH_FIND, NULL);
 	if (entry)
@@ -315,7 +318,7 @@ find_or_create(const ApsKey *key, const char *text, int len, int encoding)
 
 	entry = hash_search(entries, key, HASH_FIND, NULL);
 	if (entry)
-		return entry;			/* someone else created it meanwhile */
+		return entry; /* someone else created it meanwhile */
 
 	if (hash_get_num_entries(entries) >= aps_max_queries)
 		evict_batch();
@@ -348,7 +351,7 @@ find_or_create(const ApsKey *key, const char *text, int len, int encoding)
 void
 aps_store_ensure(const ApsKey *key, const char *text, int len, int encoding)
 {
-	uint64		generation;
+	uint64 generation;
 
 	if (aps_store_known(key))
 		return;
@@ -365,17 +368,17 @@ aps_store_ensure(const ApsKey *key, const char *text, int len, int encoding)
  * if needed).
  */
 void
-aps_store_record(const ApsKey *key, const ApsExecution *exec,
-				 const char *text, int len, int encoding)
+aps_store_record(const ApsKey *key, const ApsExecution *exec, const char *text,
+				 int len, int encoding)
 {
-	ApsEntry   *entry;
+	ApsEntry *entry;
 
 	LWLockAcquire(shared->lock, LW_SHARED);
 	entry = find_or_create(key, text, len, encoding);
 	if (entry != NULL)
 	{
 		ApsCounters *c = &entry->c;
-		double		x = exec->duration_ms;
+		double		 x = exec->duration_ms;
 
 		SpinLockAcquire(&entry->mutex);
 		c->calls++;
@@ -387,7 +390,7 @@ aps_store_record(const ApsKey *key, const ApsExecution *exec,
 		}
 		else
 		{
-			double		old_mean = c->mean_ms;
+			double old_mean = c->mean_ms;
 
 			c->min_ms = Min(c->min_ms, x);
 			c->max_ms = Max(c->max_ms, x);
@@ -419,7 +422,7 @@ aps_store_record(const ApsKey *key, const ApsExecution *exec,
 void
 aps_store_record_error(const ApsKey *key)
 {
-	ApsEntry   *entry;
+	ApsEntry *entry;
 
 	LWLockAcquire(shared->lock, LW_SHARED);
 	entry = hash_search(entries, key, HASH_FIND, NULL);
@@ -440,8 +443,8 @@ aps_store_record_error(const ApsKey *key)
 void
 aps_store_save_plan(const ApsKey *key, const char *plan, int len)
 {
-	ApsEntry   *entry;
-	int			slot;
+	ApsEntry *entry;
+	int		  slot;
 
 	if (aps_max_plans <= 0)
 		return;
@@ -497,8 +500,8 @@ aps_store_save_plan(const ApsKey *key, const char *plan, int len)
 void
 aps_store_foreach(bool with_plans, ApsSnapshotCallback cb, void *arg)
 {
-	HASH_SEQ_STATUS scan;
-	ApsEntry   *entry;
+	HASH_SEQ_STATUS	  scan;
+	ApsEntry		 *entry;
 	ApsEntrySnapshot *snap = palloc(sizeof(ApsEntrySnapshot));
 
 	LWLockAcquire(shared->lock, LW_SHARED);
@@ -508,7 +511,7 @@ aps_store_foreach(bool with_plans, ApsSnapshotCallback cb, void *arg)
 	hash_seq_init(&scan, entries);
 	while ((entry = hash_seq_search(&scan)) != NULL)
 	{
-		int			slot;
+		int slot;
 
 		SpinLockAcquire(&entry->mutex);
 		snap->c = entry->c;
@@ -548,7 +551,7 @@ void
 aps_store_reset(void)
 {
 	HASH_SEQ_STATUS scan;
-	ApsEntry   *entry;
+	ApsEntry	   *entry;
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	hash_seq_init(&scan, entries);

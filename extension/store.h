@@ -18,55 +18,55 @@
 /* Hash key: one entry per (user, database, query id). */
 typedef struct ApsKey
 {
-	Oid			userid;			/* user that ran the statement */
-	Oid			dbid;			/* database it ran in */
-	uint64		queryid;		/* core query id */
+	Oid	   userid;	/* user that ran the statement */
+	Oid	   dbid;	/* database it ran in */
+	uint64 queryid; /* core query id */
 } ApsKey;
 
 /* Counters of one entry; copied out whole under the entry's spinlock. */
 typedef struct ApsCounters
 {
-	int64		calls;			/* completed executions */
-	double		total_ms;		/* sum of execution times */
-	double		min_ms;			/* fastest completed execution */
-	double		max_ms;			/* slowest completed execution */
-	double		mean_ms;		/* running mean (Welford) */
-	double		sum_var_ms;		/* running sum of squared deviations */
-	int64		rows;			/* rows returned or affected */
-	int64		shared_blks_hit;	/* shared buffer hits */
-	int64		shared_blks_read;	/* shared blocks read */
-	int64		slow_calls;		/* executions over apiscale.slow_query_ms */
-	int64		errors;			/* executions that failed or were cancelled */
-	double		last_slow_ms;	/* duration of the latest slow execution */
-	TimestampTz last_slow_at;	/* when it ended; 0 if never */
-	TimestampTz first_seen;		/* when the entry was created */
-	TimestampTz last_seen;		/* start of the latest execution */
-	double		usage;			/* eviction weight: calls, decayed */
+	int64		calls;			  /* completed executions */
+	double		total_ms;		  /* sum of execution times */
+	double		min_ms;			  /* fastest completed execution */
+	double		max_ms;			  /* slowest completed execution */
+	double		mean_ms;		  /* running mean (Welford) */
+	double		sum_var_ms;		  /* running sum of squared deviations */
+	int64		rows;			  /* rows returned or affected */
+	int64		shared_blks_hit;  /* shared buffer hits */
+	int64		shared_blks_read; /* shared blocks read */
+	int64		slow_calls;		  /* executions over apiscale.slow_query_ms */
+	int64		errors;		  /* executions that failed or were cancelled */
+	double		last_slow_ms; /* duration of the latest slow execution */
+	TimestampTz last_slow_at; /* when it ended; 0 if never */
+	TimestampTz first_seen;	  /* when the entry was created */
+	TimestampTz last_seen;	  /* start of the latest execution */
+	double		usage;		  /* eviction weight: calls, decayed */
 } ApsCounters;
 
 /* What one finished execution adds to its entry. */
 typedef struct ApsExecution
 {
-	double		duration_ms;	/* ExecutorRun + ExecutorFinish time */
-	int64		rows;			/* es_processed */
-	int64		shared_blks_hit;	/* shared buffer hits */
-	int64		shared_blks_read;	/* shared blocks read */
-	bool		slow;			/* over apiscale.slow_query_ms */
-	TimestampTz started;		/* statement start */
-	TimestampTz ended;			/* end of the run; only set when slow */
+	double		duration_ms;	  /* ExecutorRun + ExecutorFinish time */
+	int64		rows;			  /* es_processed */
+	int64		shared_blks_hit;  /* shared buffer hits */
+	int64		shared_blks_read; /* shared blocks read */
+	bool		slow;			  /* over apiscale.slow_query_ms */
+	TimestampTz started;		  /* statement start */
+	TimestampTz ended;			  /* end of the run; only set when slow */
 } ApsExecution;
 
 /* One entry as handed to readers (a consistent copy). */
 typedef struct ApsEntrySnapshot
 {
-	ApsKey		key;
-	ApsCounters c;
+	ApsKey		 key;
+	ApsCounters	 c;
 	ApsHistogram hist;
-	char	   *query;			/* palloc'd, NUL-terminated */
-	char	   *plan;			/* palloc'd, or NULL if none kept */
+	char		*query; /* palloc'd, NUL-terminated */
+	char		*plan;	/* palloc'd, or NULL if none kept */
 } ApsEntrySnapshot;
 
-typedef void (*ApsSnapshotCallback) (const ApsEntrySnapshot *snap, void *arg);
+typedef void (*ApsSnapshotCallback)(const ApsEntrySnapshot *snap, void *arg);
 
 extern void aps_store_request(void);
 extern void aps_store_startup(void);
@@ -86,4 +86,4 @@ extern void aps_store_reset(void);
 extern void aps_store_info(int64 *entries, int64 *evicted,
 						   TimestampTz *reset_at);
 
-#endif							/* APS_STORE_H */
+#endif /* APS_STORE_H */

@@ -64,6 +64,17 @@ run_suite() {
 	cp -r "$out" "$top/regress-out/$name"
 }
 
+# The C sources must be in the house format (make format fixes them).
+echo "== format-check"
+if make -s --no-print-directory -C "$top" format-check >/dev/null 2>"$work/format.log"; then
+	echo "test format-check               ... ok"
+	passed=$((passed + 1))
+else
+	echo "test format-check               ... FAILED (run 'make format')"
+	head -n 20 "$work/format.log"
+	failed=$((failed + 1))
+fi
+
 cluster_init "$work/pg" || exit 1
 cluster_conf "shared_preload_libraries = 'apiscale'"
 cluster_start || exit 1
