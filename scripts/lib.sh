@@ -76,9 +76,19 @@ pg_psql() {
 	"$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"
 }
 
-# Build and install the extension (and the pooler).
+# Build and install the extension (and the pooler).  A normal user needs
+# sudo, or write access to PostgreSQL's directories.
 build_and_install() {
 	local top=$1
-	make -C "$top" -s all >/dev/null
-	$SUDO make -C "$top" -s install >/dev/null
+	local sudo=$SUDO
+	make -C "$top" -s all >/dev/null || return 1
+	if [ -n "$sudo" ] && [ -w "$("$PG_CONFIG" --pkglibdir)" ] &&
+		[ -w "$("$PG_CONFIG" --sharedir)/extension" ]; then
+		sudo=""
+	fi
+	if [ -n "$sudo" ] && ! command -v sudo >/dev/null; then
+		echo "installing the extension into $("$PG_CONFIG" --pkglibdir) needs root or sudo" >&2
+		return 1
+	fi
+	$sudo make -C "$top" -s install >/dev/null
 }
