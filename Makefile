@@ -22,12 +22,13 @@ DATA = extension/apiscale--1.0.sql
 PGFILEDESC = "apiscale - query statistics and scaling advice for APIs"
 
 # pg_regress suites; scripts/test.sh runs them against a throwaway server.
-REGRESS = create_extension counters percentiles slow_plans nesting errors \
+REGRESS = create_extension counters percentiles slow_plans nesting errors encoding \
 	privileges drop_extension
 
 PG_CFLAGS = -Wall -Werror
 # No LLVM bitcode: JIT inlining of our code is not worth a clang dependency.
-with_llvm = no
+# "override" makes it win over the with_llvm = yes of PGXS's Makefile.global.
+override with_llvm = no
 
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
@@ -36,7 +37,6 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
-override with_llvm = no
 else
 # Nothing to build with yet: install the Debian packages, then build.
 all install:

@@ -5,21 +5,27 @@
  *
  * Pipeline, per statement:
  *	post_parse_analyze	make sure the statement has an entry, with its
- *						normalized text (only possible here, where the
- *						jumbler's constant locations are known)
- *	ExecutorStart		decide whether this run is sampled; ask for per-node
- *						row counts (and timers if plan_timing) on sampled
- *						runs, and for a query-level timer on every run
- *	ExecutorRun/Finish	track nesting; count errors and cancellations on
- *						the way out of a failed run
+ *						normalized text (best made here, where the jumbler's
+ *						constant locations are known)
+ *	ExecutorStart		attach a per-query state; ask for per-node row counts
+ *						(and timers if plan_timing) on sampled runs, and for a
+ *						query-level timer on every tracked run
+ *	ExecutorRun/Finish	track nesting; add up rows per run; count errors and
+ *						cancellations on the way out of a failed run
  *	ExecutorEnd			add the run to its entry; keep the EXPLAIN ANALYZE
  *						text if the run was slow
- *	ProcessUtility		track nesting for statements run by utility
- *						commands (DO, CALL, EXPLAIN, CREATE TABLE AS, ...)
+ *	ProcessUtility		track nesting for statements run by utility commands
+ *						(DO, CALL, EXPLAIN, CREATE TABLE AS, ...), and the
+ *						utility's place in the query string
  *
  * Every hook chains to the previous one.  Nesting depth is restored with
  * PG_FINALLY / PG_CATCH, so an error never leaves it wrong.  Parallel
  * workers are ignored: the leader accounts for the whole statement.
+ *
+ * A tracked execution has an ApsQueryState allocated in its executor memory
+ * context; a reset callback on that context unlinks it, so the list of
+ * active states never outlives the executions, whether they end normally or
+ * by an error.
  *
  * Cost on the fast path: one query-level Instrumentation (two clock reads
  * per ExecutorRun call), per-node row counting without clock reads on
@@ -34,11 +40,12 @@
 #include "access/xact.h"
 #include "executor/executor.h"
 #include "executor/instrument.h"
-#include "mb/pg_wchar.h"
+#include "lib/ilist.h"
 #include "miscadmin.h"
 #include "parser/analyze.h"
 #include "tcop/utility.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "compat.h"
@@ -46,6 +53,16 @@
 #include "hooks.h"
 #include "normalize.h"
 #include "store.h"
+
+/* What we know about one tracked execution. */
+typedef struct ApsQueryState
+{
+	dlist_node node;	  /* in active_queries */
+	QueryDesc *queryDesc; /* the execution */
+	uint64	   rows;	  /* es_processed summed over ExecutorRun calls */
+	bool	   sampled;	  /* per-node instrumentation requested */
+	MemoryContextCallback forget; /* unlinks us with the executor memory */
+} ApsQueryState;
 
 /* Saved hook values */
 static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
@@ -60,6 +77,18 @@ static int nesting_level = 0;
 
 /* Is the current top-level statement sampled for per-node instrumentation? */
 static bool current_sampled = false;
+
+/* Tracked executions in progress (a handful at most: nesting, cursors) */
+static dlist_head active_queries = DLIST_STATIC_INIT(active_queries);
+
+/*
+ * The innermost utility statement being processed: statements it runs
+ * (EXPLAIN's, COPY's) share its query string but carry no location of
+ * their own.
+ */
+static const char *utility_source = NULL;
+static int		   utility_location = -1;
+static int		   utility_len = 0;
 
 /* Prototypes */
 static void aps_post_parse_analyze(ParseState *pstate, Query *query,
@@ -100,8 +129,17 @@ aps_install_hooks(void)
 static inline bool
 tracking(int level)
 {
-	return aps_enabled && !IsParallelWorker() &&
+	return aps_enabled && aps_store_ready() && !IsParallelWorker() &&
 		   (level == 0 || aps_track == APS_TRACK_ALL);
+}
+
+/* Decide, once per top-level statement, whether it is sampled. */
+static inline void
+decide_sampling(void)
+{
+	current_sampled =
+		aps_sample_rate >= 1.0 ||
+		(aps_sample_rate > 0.0 && aps_random_fraction() < aps_sample_rate);
 }
 
 static inline void
@@ -112,63 +150,90 @@ make_key(ApsKey *key, uint64 queryid)
 	key->queryid = queryid;
 }
 
-/* Is this queryDesc one we set up to track in aps_ExecutorStart? */
-static inline bool
-tracked_query(QueryDesc *queryDesc)
+/* Where the statement's text is, with the enclosing utility's bounds. */
+static inline void
+make_text_source(ApsTextSource *src, const char *source, int location, int len,
+				 const JumbleState *jstate)
 {
-	return queryDesc->plannedstmt->queryId != UINT64CONST(0) &&
-		   queryDesc->totaltime != NULL && tracking(nesting_level);
+	if (source == utility_source && location <= 0 && len <= 0)
+	{
+		location = utility_location;
+		len = utility_len;
+	}
+	src->source = source;
+	src->location = location;
+	src->len = len;
+	src->jstate = jstate;
+}
+
+static void
+query_state_forget(void *arg)
+{
+	dlist_delete(&((ApsQueryState *) arg)->node);
+}
+
+/* The state of a tracked execution, or NULL if it is not tracked. */
+static ApsQueryState *
+query_state(QueryDesc *queryDesc)
+{
+	dlist_iter iter;
+
+	dlist_foreach(iter, &active_queries)
+	{
+		ApsQueryState *qs = dlist_container(ApsQueryState, node, iter.cur);
+
+		if (qs->queryDesc == queryDesc)
+			return qs;
+	}
+	return NULL;
 }
 
 /*
  * post_parse_analyze: create the entry with the normalized text while the
- * constant locations are at hand.  Only for statements with constants;
- * the others get their (identical) text at ExecutorStart.
+ * constant locations are at hand.
  */
 static void
 aps_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 {
+	ApsKey		  key;
+	ApsTextSource src;
+
 	if (prev_post_parse_analyze)
 		prev_post_parse_analyze(pstate, query, jstate);
 
-	if (!aps_store_ready() || !tracking(nesting_level) ||
-		query->utilityStmt != NULL || query->queryId == UINT64CONST(0) ||
-		jstate == NULL || jstate->clocations_count == 0)
+	if (!tracking(nesting_level) || query->utilityStmt != NULL ||
+		query->queryId == UINT64CONST(0) || jstate == NULL)
 		return;
 
-	{
-		ApsKey key;
-		char  *text;
-		int	   len;
-
-		make_key(&key, query->queryId);
-		if (aps_store_known(&key))
-			return;
-
-		text = aps_normalize_query(pstate->p_sourcetext, query->stmt_location,
-								   query->stmt_len, jstate, &len);
-		aps_store_ensure(&key, text, len, GetDatabaseEncoding());
-		pfree(text);
-	}
+	make_key(&key, query->queryId);
+	if (aps_store_known(&key))
+		return;
+	make_text_source(&src, pstate->p_sourcetext, query->stmt_location,
+					 query->stmt_len, jstate);
+	aps_store_ensure(&key, &src);
 }
 
 /*
- * ExecutorStart: choose the instrumentation, then make sure the entry
- * exists so that a failure later can be counted without creating anything.
+ * ExecutorStart: choose the instrumentation, attach our state, and make
+ * sure the entry exists so that a failure can be counted without creating
+ * anything.
  */
 static void
 aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
-	bool track = aps_store_ready() && tracking(nesting_level) &&
-				 queryDesc->plannedstmt->queryId != UINT64CONST(0);
+	bool track = tracking(nesting_level) &&
+				 queryDesc->plannedstmt->queryId != UINT64CONST(0) &&
+				 (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0;
+	bool		   sampled;
+	ApsQueryState *qs;
+	MemoryContext  oldcxt;
+	ApsKey		   key;
 
 	if (nesting_level == 0)
-		current_sampled = track && aps_sample_rate > 0.0 &&
-						  (aps_sample_rate >= 1.0 ||
-						   aps_random_fraction() < aps_sample_rate);
+		decide_sampling();
+	sampled = track && current_sampled && aps_capture_plans;
 
-	if (track && current_sampled && aps_capture_plans &&
-		(eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
+	if (sampled)
 	{
 		queryDesc->instrument_options |= INSTRUMENT_ROWS;
 		if (aps_plan_timing)
@@ -180,31 +245,32 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	else
 		standard_ExecutorStart(queryDesc, eflags);
 
-	if (!track || (eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0)
+	if (!track)
 		return;
 
-	/* A query-level timer and buffer counter, in the query's own context. */
+	oldcxt = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
+	/* A query-level timer and buffer counter. */
 	if (queryDesc->totaltime == NULL)
-	{
-		MemoryContext oldcxt;
-
-		oldcxt = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
 		queryDesc->totaltime = InstrAlloc(1, INSTRUMENT_ALL, false);
-		MemoryContextSwitchTo(oldcxt);
-	}
+	qs = palloc0(sizeof(ApsQueryState));
+	qs->queryDesc = queryDesc;
+	qs->sampled = sampled;
+	qs->forget.func = query_state_forget;
+	qs->forget.arg = qs;
+	MemoryContextRegisterResetCallback(queryDesc->estate->es_query_cxt,
+									   &qs->forget);
+	dlist_push_head(&active_queries, &qs->node);
+	MemoryContextSwitchTo(oldcxt);
 
+	make_key(&key, queryDesc->plannedstmt->queryId);
+	if (!aps_store_known(&key))
 	{
-		ApsKey		key;
-		const char *text;
-		int			loc = queryDesc->plannedstmt->stmt_location;
-		int			len = queryDesc->plannedstmt->stmt_len;
+		ApsTextSource src;
 
-		make_key(&key, queryDesc->plannedstmt->queryId);
-		if (!aps_store_known(&key))
-		{
-			text = CleanQuerytext(queryDesc->sourceText, &loc, &len);
-			aps_store_ensure(&key, text, len, GetDatabaseEncoding());
-		}
+		make_text_source(&src, queryDesc->sourceText,
+						 queryDesc->plannedstmt->stmt_location,
+						 queryDesc->plannedstmt->stmt_len, NULL);
+		aps_store_ensure(&key, &src);
 	}
 }
 
@@ -216,7 +282,7 @@ count_error(QueryDesc *queryDesc)
 {
 	ApsKey key;
 
-	if (!aps_store_ready() || !tracked_query(queryDesc))
+	if (query_state(queryDesc) == NULL)
 		return;
 	make_key(&key, queryDesc->plannedstmt->queryId);
 	aps_store_record_error(&key);
@@ -226,6 +292,8 @@ static void
 aps_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 				bool execute_once)
 {
+	ApsQueryState *qs;
+
 	nesting_level++;
 	PG_TRY();
 	{
@@ -242,6 +310,11 @@ aps_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 	}
 	PG_END_TRY();
 	nesting_level--;
+
+	/* es_processed counts this run only (a portal may run many times). */
+	qs = query_state(queryDesc);
+	if (qs != NULL)
+		qs->rows += queryDesc->estate->es_processed;
 }
 
 static void
@@ -266,22 +339,19 @@ aps_ExecutorFinish(QueryDesc *queryDesc)
 }
 
 /*
- * EXPLAIN (ANALYZE when the run was sampled) of a finished run, as text,
- * allocated in the current memory context.
+ * EXPLAIN (ANALYZE when the run was sampled) of a finished run, as text in
+ * the current memory context.
  */
 static char *
-explain_run(QueryDesc *queryDesc, int *len)
+explain_run(QueryDesc *queryDesc, bool analyzed, int *len)
 {
 	ExplainState *es = NewExplainState();
-	bool analyzed = (queryDesc->instrument_options & INSTRUMENT_ROWS) != 0;
 
 	es->analyze = analyzed;
 	es->timing =
 		analyzed && (queryDesc->instrument_options & INSTRUMENT_TIMER) != 0;
 	es->summary = false;
 	es->format = EXPLAIN_FORMAT_TEXT;
-	es->verbose = false;
-	es->buffers = false;
 
 	ExplainBeginOutput(es);
 	ExplainPrintPlan(es, queryDesc);
@@ -303,26 +373,89 @@ explain_run(QueryDesc *queryDesc, int *len)
 }
 
 /*
+ * Keep the plan of a slow run.  EXPLAIN looks things up in the catalogs,
+ * and a lookup can fail (a function dropped by the statement itself): such
+ * a failure must not turn the application's successful statement into an
+ * error.  Outside parallel mode the EXPLAIN runs in a subtransaction that
+ * is rolled back on error, releasing whatever it held; in parallel mode
+ * (no subtransactions) the error is caught and dropped, as EXPLAIN's
+ * failures are catalog lookups that hold nothing.  Either way a failure
+ * only costs the plan, with a WARNING in the server log.
+ */
+static void
+save_slow_plan(QueryDesc *queryDesc, const ApsKey *key, bool analyzed)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	bool		  subxact = !IsInParallelMode();
+	MemoryContext plancxt = queryDesc->estate->es_query_cxt;
+
+	if (subxact)
+	{
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(oldcxt);
+	}
+
+	PG_TRY();
+	{
+		char *plan;
+		int	  len;
+
+		MemoryContextSwitchTo(plancxt);
+		plan = explain_run(queryDesc, analyzed, &len);
+		MemoryContextSwitchTo(oldcxt);
+		aps_store_save_plan(key, plan, len);
+
+		if (subxact)
+		{
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		if (subxact)
+		{
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+		}
+		ereport(
+			WARNING,
+			(errmsg("apiscale could not capture the plan of a slow run: %s",
+					edata->message)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
  * ExecutorEnd: add the finished run to its entry.
  */
 static void
 aps_ExecutorEnd(QueryDesc *queryDesc)
 {
-	if (aps_store_ready() && tracked_query(queryDesc))
+	ApsQueryState *qs = query_state(queryDesc);
+
+	if (qs != NULL && aps_enabled)
 	{
 		ApsKey			 key;
 		ApsExecution	 exec;
+		ApsTextSource	 src;
 		Instrumentation *total = queryDesc->totaltime;
-		int				 loc = queryDesc->plannedstmt->stmt_location;
-		int				 len = queryDesc->plannedstmt->stmt_len;
-		const char		*text;
 
 		/* Make sure the totals are final (this does not end the run). */
 		InstrEndLoop(total);
 
 		make_key(&key, queryDesc->plannedstmt->queryId);
 		exec.duration_ms = total->total * 1000.0;
-		exec.rows = queryDesc->estate->es_processed;
+		exec.rows = qs->rows;
 		exec.shared_blks_hit = total->bufusage.shared_blks_hit;
 		exec.shared_blks_read = total->bufusage.shared_blks_read;
 		exec.slow = aps_slow_query_ms >= 0 &&
@@ -330,20 +463,13 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 		exec.started = GetCurrentStatementStartTimestamp();
 		exec.ended = exec.slow ? GetCurrentTimestamp() : 0;
 
-		text = CleanQuerytext(queryDesc->sourceText, &loc, &len);
-		aps_store_record(&key, &exec, text, len, GetDatabaseEncoding());
+		make_text_source(&src, queryDesc->sourceText,
+						 queryDesc->plannedstmt->stmt_location,
+						 queryDesc->plannedstmt->stmt_len, NULL);
+		aps_store_record(&key, &exec, &src);
 
 		if (exec.slow && aps_capture_plans && aps_max_plans > 0)
-		{
-			MemoryContext oldcxt;
-			char		 *plan;
-			int			  planlen;
-
-			oldcxt = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
-			plan = explain_run(queryDesc, &planlen);
-			aps_store_save_plan(&key, plan, planlen);
-			MemoryContextSwitchTo(oldcxt);
-		}
+			save_slow_plan(queryDesc, &key, qs->sampled);
 	}
 
 	if (prev_ExecutorEnd)
@@ -381,8 +507,18 @@ aps_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				   ParamListInfo params, QueryEnvironment *queryEnv,
 				   DestReceiver *dest, QueryCompletion *qc)
 {
-	int bump = utility_runs_at_same_level(pstmt->utilityStmt) ? 0 : 1;
+	int			bump = utility_runs_at_same_level(pstmt->utilityStmt) ? 0 : 1;
+	const char *save_source = utility_source;
+	int			save_location = utility_location;
+	int			save_len = utility_len;
 
+	/* Statements run by a top-level DO or CALL are sampled with it. */
+	if (nesting_level == 0)
+		decide_sampling();
+
+	utility_source = queryString;
+	utility_location = pstmt->stmt_location;
+	utility_len = pstmt->stmt_len;
 	nesting_level += bump;
 	PG_TRY();
 	{
@@ -396,6 +532,9 @@ aps_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	PG_FINALLY();
 	{
 		nesting_level -= bump;
+		utility_source = save_source;
+		utility_location = save_location;
+		utility_len = save_len;
 	}
 	PG_END_TRY();
 }

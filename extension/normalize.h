@@ -10,9 +10,15 @@
 
 #include "compat.h"
 
-extern char *aps_statement_text(const char *source, int location, int len,
-								int *out_len);
-extern char *aps_normalize_query(const char *source, int location, int len,
-								 const JumbleState *jstate, int *out_len);
+/* Where a statement's text comes from; jstate may be NULL. */
+typedef struct ApsTextSource
+{
+	const char		  *source;	 /* the whole query string */
+	int				   location; /* statement start in it, -1 if unknown */
+	int				   len;		 /* statement length, 0 for "to the end" */
+	const JumbleState *jstate;	 /* constant locations, if known */
+} ApsTextSource;
+
+extern char *aps_normalize_query(const ApsTextSource *src, int *out_len);
 
 #endif /* APS_NORMALIZE_H */

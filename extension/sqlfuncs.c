@@ -14,7 +14,9 @@
 
 #include <math.h>
 
+#include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
+#include "common/string.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -41,23 +43,55 @@ PG_FUNCTION_INFO_V1(apiscale_histogram_percentiles);
 typedef struct QueriesState
 {
 	ReturnSetInfo *rsinfo;
-	Oid			   reader;	 /* user reading the view */
-	bool		   see_all;	 /* reader may see every text */
-	int			   encoding; /* database encoding of the reader */
+	Oid			   reader;	/* user reading the view */
+	bool		   see_all; /* reader may see every text */
 } QueriesState;
 
 static const char *const no_privilege = "<insufficient privilege>";
 
-/* Text datum from a string stored in some database's encoding. */
+/*
+ * Text datum, in the reader's database encoding, of a string stored in the
+ * encoding of the database that ran the statement.  Characters that cannot
+ * be converted (or a source in SQL_ASCII, whose bytes mean nothing in
+ * particular) show as '?'; reading the view never fails over encodings.
+ */
 static Datum
-text_in_server_encoding(const char *str, int encoding)
+text_for_reader(const char *str, int src_encoding)
 {
-	char *conv = pg_any_to_server(str, strlen(str), encoding);
-	Datum result = CStringGetTextDatum(conv);
+	int	  db_encoding = GetDatabaseEncoding();
+	int	  len = strlen(str);
+	char *masked;
 
-	if (conv != str)
-		pfree(conv);
-	return result;
+	if (src_encoding == db_encoding || db_encoding == PG_SQL_ASCII ||
+		pg_is_ascii(str))
+		return CStringGetTextDatum(str);
+
+	if (src_encoding != PG_SQL_ASCII)
+	{
+		Oid proc = FindDefaultConversionProc(src_encoding, db_encoding);
+
+		if (OidIsValid(proc))
+		{
+			int			   destlen = len * MAX_CONVERSION_GROWTH + 1;
+			unsigned char *dest = palloc(destlen);
+			int			   done;
+
+			done = pg_do_encoding_conversion_buf(
+				proc, src_encoding, db_encoding, (unsigned char *) str, len,
+				dest, destlen, true);
+			if (done == len)
+				return CStringGetTextDatum((char *) dest);
+			pfree(dest);
+		}
+	}
+
+	masked = pstrdup(str);
+	for (char *p = masked; *p; p++)
+	{
+		if (IS_HIGHBIT_SET(*p))
+			*p = '?';
+	}
+	return CStringGetTextDatum(masked);
 }
 
 static Datum
@@ -90,7 +124,7 @@ queries_row(const ApsEntrySnapshot *snap, void *arg)
 	values[i++] = Int64GetDatum((int64) snap->key.queryid);
 	values[i++] = ObjectIdGetDatum(snap->key.userid);
 	values[i++] = ObjectIdGetDatum(snap->key.dbid);
-	values[i++] = visible ? text_in_server_encoding(snap->query, st->encoding)
+	values[i++] = visible ? text_for_reader(snap->query, snap->encoding)
 						  : CStringGetTextDatum(no_privilege);
 	values[i++] = Int64GetDatum(c->calls);
 	values[i++] = Float8GetDatum(c->total_ms);
@@ -132,7 +166,7 @@ queries_row(const ApsEntrySnapshot *snap, void *arg)
 	if (snap->plan == NULL)
 		nulls[i] = true;
 	else
-		values[i] = visible ? text_in_server_encoding(snap->plan, st->encoding)
+		values[i] = visible ? text_for_reader(snap->plan, snap->encoding)
 							: CStringGetTextDatum(no_privilege);
 	i++;
 	Assert(i == QUERIES_COLS);
@@ -165,7 +199,6 @@ apiscale_queries(PG_FUNCTION_ARGS)
 			 errhint("Run ALTER EXTENSION apiscale UPDATE.")));
 	st.reader = GetUserId();
 	st.see_all = has_privs_of_role(st.reader, ROLE_PG_READ_ALL_STATS);
-	st.encoding = GetDatabaseEncoding();
 
 	aps_store_foreach(with_plans, queries_row, &st);
 	return (Datum) 0;

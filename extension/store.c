@@ -299,57 +299,60 @@ evict_batch(void)
 }
 
 /*
- * Find key, creating it with the given text if it is missing.  Called with
- * shared->lock held in SHARED mode; may return with it held EXCLUSIVELY
- * instead.  Returns NULL only if the entry could not be created.
+ * Find key's entry, creating it if it is missing.  Called with shared->lock
+ * held in SHARED mode; returns with it held in SHARED or EXCLUSIVE mode.
+ * The normalized text is made only for a missing entry, and outside the
+ * lock.  Returns NULL only if the entry could not be created.
  */
 static ApsEntry *
-find_or_create(const ApsKey *key, const char *text, int len, int encoding)
+find_or_create(const ApsKey *key, const ApsTextSource *src)
 {
 	ApsEntry *entry;
 	bool	  found;
+	char	 *text;
+	int		  len;
+	int		  encoding = GetDatabaseEncoding();
 
 	entry = hash_search(entries, key, HASH_FIND, NULL);
 	if (entry)
 		return entry;
 
 	LWLockRelease(shared->lock);
+	text = aps_normalize_query(src, &len);
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 
 	entry = hash_search(entries, key, HASH_FIND, NULL);
-	if (entry)
-		return entry; /* someone else created it meanwhile */
-
-	if (hash_get_num_entries(entries) >= aps_max_queries)
-		evict_batch();
-
-	entry = hash_search(entries, key, HASH_ENTER_NULL, &found);
 	if (entry == NULL)
-		return NULL;
-	if (!found)
 	{
-		len = pg_encoding_mbcliplen(encoding, text, len,
-									aps_max_query_length - 1);
-		SpinLockInit(&entry->mutex);
-		memset(&entry->c, 0, sizeof(entry->c));
-		memset(&entry->hist, 0, sizeof(entry->hist));
-		entry->c.usage = APS_USAGE_INIT;
-		entry->c.first_seen = GetCurrentStatementStartTimestamp();
-		entry->plan_slot = -1;
-		entry->encoding = encoding;
-		entry->query_len = len;
-		memcpy(entry->query, text, len);
-		entry->query[len] = '\0';
+		if (hash_get_num_entries(entries) >= aps_max_queries)
+			evict_batch();
+		entry = hash_search(entries, key, HASH_ENTER_NULL, &found);
+		if (entry != NULL && !found)
+		{
+			len = pg_encoding_mbcliplen(encoding, text, len,
+										aps_max_query_length - 1);
+			SpinLockInit(&entry->mutex);
+			memset(&entry->c, 0, sizeof(entry->c));
+			memset(&entry->hist, 0, sizeof(entry->hist));
+			entry->c.usage = APS_USAGE_INIT;
+			entry->c.first_seen = GetCurrentStatementStartTimestamp();
+			entry->plan_slot = -1;
+			entry->encoding = encoding;
+			entry->query_len = len;
+			memcpy(entry->query, text, len);
+			entry->query[len] = '\0';
+		}
 	}
+	pfree(text);
 	return entry;
 }
 
 /*
- * Make sure key has an entry, creating it with the given text.  Cheap when
+ * Make sure key has an entry, creating it with the text of src.  Cheap when
  * the local cache already knows it.
  */
 void
-aps_store_ensure(const ApsKey *key, const char *text, int len, int encoding)
+aps_store_ensure(const ApsKey *key, const ApsTextSource *src)
 {
 	uint64 generation;
 
@@ -358,23 +361,22 @@ aps_store_ensure(const ApsKey *key, const char *text, int len, int encoding)
 
 	generation = known_generation;
 	LWLockAcquire(shared->lock, LW_SHARED);
-	if (find_or_create(key, text, len, encoding) != NULL)
+	if (find_or_create(key, src) != NULL)
 		known_remember(key, generation);
 	LWLockRelease(shared->lock);
 }
 
 /*
- * Add one completed execution to key's entry (created with the given text
- * if needed).
+ * Add one completed execution to key's entry (created from src if needed).
  */
 void
-aps_store_record(const ApsKey *key, const ApsExecution *exec, const char *text,
-				 int len, int encoding)
+aps_store_record(const ApsKey *key, const ApsExecution *exec,
+				 const ApsTextSource *src)
 {
 	ApsEntry *entry;
 
 	LWLockAcquire(shared->lock, LW_SHARED);
-	entry = find_or_create(key, text, len, encoding);
+	entry = find_or_create(key, src);
 	if (entry != NULL)
 	{
 		ApsCounters *c = &entry->c;
@@ -456,11 +458,12 @@ aps_store_save_plan(const ApsKey *key, const char *plan, int len)
 		LWLockRelease(shared->lock);
 		return;
 	}
+	/* Read the entry's slot under plan_lock: concurrent savers serialize. */
+	LWLockAcquire(shared->plan_lock, LW_EXCLUSIVE);
 	SpinLockAcquire(&entry->mutex);
 	slot = entry->plan_slot;
 	SpinLockRelease(&entry->mutex);
 
-	LWLockAcquire(shared->plan_lock, LW_EXCLUSIVE);
 	if (slot < 0 || slot >= aps_max_plans || !plan_slots[slot].used ||
 		!keys_equal(&plan_slots[slot].owner, key))
 	{
@@ -483,11 +486,11 @@ aps_store_save_plan(const ApsKey *key, const char *plan, int len)
 	plan_slots[slot].text[len] = '\0';
 	plan_slots[slot].len = len;
 	plan_slots[slot].saved_at = GetCurrentTimestamp();
-	LWLockRelease(shared->plan_lock);
 
 	SpinLockAcquire(&entry->mutex);
 	entry->plan_slot = slot;
 	SpinLockRelease(&entry->mutex);
+	LWLockRelease(shared->plan_lock);
 	LWLockRelease(shared->lock);
 }
 
@@ -523,6 +526,7 @@ aps_store_foreach(bool with_plans, ApsSnapshotCallback cb, void *arg)
 			continue;
 
 		snap->key = entry->key;
+		snap->encoding = entry->encoding;
 		/* query[] never changes once the entry exists */
 		snap->query = pnstrdup(entry->query, entry->query_len);
 		snap->plan = NULL;

@@ -14,6 +14,7 @@
 #include "storage/spin.h"
 
 #include "histogram.h"
+#include "normalize.h"
 
 /* Hash key: one entry per (user, database, query id). */
 typedef struct ApsKey
@@ -62,8 +63,9 @@ typedef struct ApsEntrySnapshot
 	ApsKey		 key;
 	ApsCounters	 c;
 	ApsHistogram hist;
-	char		*query; /* palloc'd, NUL-terminated */
-	char		*plan;	/* palloc'd, or NULL if none kept */
+	int			 encoding; /* encoding of query and plan */
+	char		*query;	   /* palloc'd, NUL-terminated */
+	char		*plan;	   /* palloc'd, or NULL if none kept */
 } ApsEntrySnapshot;
 
 typedef void (*ApsSnapshotCallback)(const ApsEntrySnapshot *snap, void *arg);
@@ -74,10 +76,9 @@ extern bool aps_store_ready(void);
 extern void aps_store_check_ready(void);
 
 extern bool aps_store_known(const ApsKey *key);
-extern void aps_store_ensure(const ApsKey *key, const char *text, int len,
-							 int encoding);
+extern void aps_store_ensure(const ApsKey *key, const ApsTextSource *src);
 extern void aps_store_record(const ApsKey *key, const ApsExecution *exec,
-							 const char *text, int len, int encoding);
+							 const ApsTextSource *src);
 extern void aps_store_record_error(const ApsKey *key);
 extern void aps_store_save_plan(const ApsKey *key, const char *plan, int len);
 extern void aps_store_foreach(bool with_plans, ApsSnapshotCallback cb,

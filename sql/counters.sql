@@ -48,3 +48,37 @@ SELECT count(*) AS left_after_reset
   FROM apiscale.queries WHERE query LIKE '%FROM items%';
 SELECT reset_at > now() - interval '1 minute' AS reset_recorded,
        evicted FROM apiscale.info();
+
+-- A statement whose entry disappeared comes back through a cached plan,
+-- without a new parse: its text is still normalized, never a literal.
+PREPARE not_this(int) AS SELECT count(*) FROM items WHERE id <> 99999 AND id > $1;
+EXECUTE not_this(0);
+SELECT apiscale.reset();
+EXECUTE not_this(0);
+SELECT query, calls FROM apiscale.queries WHERE query LIKE '%<>%';
+DEALLOCATE not_this;
+
+-- The scanner settings may change between parsing and normalizing (a SET
+-- earlier in the same query string): no error, no literal.
+SELECT apiscale.reset();
+SET backslash_quote = off \; SELECT E'a\'b' AS bq, 1 AS one;
+RESET backslash_quote;
+SET standard_conforming_strings = off \; SELECT 'a\', 5, 'zsecret' AS y;
+RESET standard_conforming_strings;
+SELECT query FROM apiscale.queries
+ WHERE query LIKE '%AS bq%' OR query LIKE '%AS y%' ORDER BY query COLLATE "C";
+SELECT count(*) AS leaked FROM apiscale.queries
+ WHERE query LIKE '%zsecret%' OR query LIKE '%a\\''b%';
+
+-- rows adds up every run of a portal: a PL/pgSQL FOR loop fetches its
+-- query in batches of 10.
+SET apiscale.track = 'all';
+SELECT apiscale.reset();
+DO $$
+DECLARE r record; n int := 0;
+BEGIN
+    FOR r IN SELECT id FROM items WHERE id <= 35 LOOP n := n + 1; END LOOP;
+END
+$$;
+SELECT query, calls, rows FROM apiscale.queries WHERE query LIKE '%id <= $1%';
+RESET apiscale.track;

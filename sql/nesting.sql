@@ -36,3 +36,18 @@ SET apiscale.enabled = on;
 SELECT count(*) AS recorded_while_off FROM apiscale.queries
  WHERE query LIKE '%item_price%' OR query LIKE '%FROM items WHERE id = i%';
 RESET apiscale.track;
+
+-- A statement run by a utility (EXPLAIN, COPY) shares the query string:
+-- its text is its own utility statement, not the whole string, and the
+-- literals of the statements around it never show.
+SET apiscale.track = 'all';
+SELECT apiscale.reset();
+\o /dev/null
+SELECT 'before-secret' AS a \; EXPLAIN (ANALYZE, COSTS OFF) SELECT 1 WHERE 5 = 5 \; SELECT 'after-secret', 123456;
+COPY (SELECT id FROM items WHERE id < 4) TO STDOUT;
+\o
+SELECT query, calls FROM apiscale.queries
+ WHERE query NOT LIKE '%apiscale%' ORDER BY query COLLATE "C";
+SELECT count(*) AS leaked FROM apiscale.queries
+ WHERE query LIKE '%secret%' OR query LIKE '%123456%';
+RESET apiscale.track;

@@ -53,3 +53,32 @@ SELECT count(*) FROM items, pg_sleep(0.12) WHERE id < 5 AND price >= 0;
 SELECT calls, slow_calls FROM apiscale.queries
  WHERE query LIKE '%price >= $%';
 RESET apiscale.slow_query_ms;
+
+-- Statements run by a top-level DO are sampled with it, whatever the
+-- previous statement decided.
+SET apiscale.track = 'all';
+SELECT apiscale.reset();
+SET apiscale.slow_query_ms = 0;
+SET apiscale.sample_rate = 0;
+SELECT 1 AS unsampled;
+RESET apiscale.sample_rate;
+DO $$ BEGIN PERFORM count(*) FROM items WHERE id = 3; END $$;
+SELECT last_slow_plan LIKE '%actual rows=%' AS has_actual_rows
+  FROM apiscale.slow_queries WHERE query LIKE '%FROM items WHERE id = $1';
+RESET apiscale.slow_query_ms;
+RESET apiscale.track;
+
+-- A plan that cannot be explained (the statement dropped its own function)
+-- costs the plan, never the statement.
+CREATE FUNCTION selfdrop() RETURNS bool LANGUAGE plpgsql AS $$
+BEGIN
+    DROP FUNCTION selfdrop();
+    RETURN true;
+END
+$$;
+SET apiscale.slow_query_ms = 0;
+SET client_min_messages = error;  -- the WARNING names an OID
+SELECT 1 AS one WHERE selfdrop();
+RESET client_min_messages;
+RESET apiscale.slow_query_ms;
+SELECT count(*) AS selfdrop_left FROM pg_proc WHERE proname = 'selfdrop';
