@@ -84,6 +84,15 @@ run_suite main $(make -s --no-print-directory -C "$top" print-REGRESS)
 cluster_restart "-c apiscale.max_queries=100" || exit 1
 run_suite eviction eviction
 
+echo "== concurrency (bounded load on a table of 100 entries)"
+if SERVER_LOG="$PGHOST/server.log" "$top/tests/concurrency/run.sh"; then
+	echo "test concurrency                ... ok"
+	passed=$((passed + 1))
+else
+	echo "test concurrency                ... FAILED"
+	failed=$((failed + 1))
+fi
+
 cluster_restart "-c shared_preload_libraries=" || exit 1
 run_suite no_preload no_preload
 

@@ -1,0 +1,2 @@
+\set v random(1, 20)
+SELECT y FROM t1 WHERE x = :v;

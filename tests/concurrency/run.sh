@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# concurrency/run.sh: apiscale under concurrent load, bounded in time.
+#
+# Expects a running cluster (PGHOST, PGPORT, PGUSER from scripts/lib.sh)
+# started with apiscale preloaded and a small apiscale.max_queries, so that
+# the statement table overflows all the time.  Four pgbench clients run
+# 600 distinct statements with literals while another client loops
+# reset() and reads of every view.  Then checks:
+#   - pgbench and the reader saw no error, the server is still up and its
+#     log has no crash and no ERROR from apiscale;
+#   - no literal reached apiscale.queries, even for entries re-created
+#     after eviction;
+#   - with the table no longer churning, calls are exact under
+#     concurrency in the simple, extended and prepared protocols.
+# Prints what failed and exits non-zero on any failure.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+SECS=${CONCURRENCY_SECONDS:-6}
+DB=apiscale_concurrency
+LOG=${SERVER_LOG:?SERVER_LOG must name the server log}
+fail=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+psql_q() { "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
+problem() { echo "concurrency: $*"; fail=1; }
+
+log_start=$(wc -l <"$LOG")
+
+"$PGBIN/createdb" "$DB" || exit 1
+psql_q -c "CREATE EXTENSION apiscale" -c "SET client_min_messages = warning" -c "
+DO \$\$ BEGIN FOR i IN 1..200 LOOP
+  EXECUTE format('CREATE TABLE t%s (x int, y text)', i);
+  EXECUTE format('INSERT INTO t%s SELECT g, g::text FROM generate_series(1, 20) g', i);
+END LOOP; END \$\$" || exit 1
+
+# The reader: reset and read every view while the table churns.
+reader() {
+	local end=$(($(date +%s) + SECS)) n=0 errs=0
+	while [ "$(date +%s)" -lt "$end" ]; do
+		psql_q -c "SELECT apiscale.reset()" \
+			-c "SELECT count(*) FROM apiscale.queries" \
+			-c "SELECT count(*), count(last_slow_plan) FROM apiscale.slow_queries" \
+			-c "SELECT entries <= max_queries FROM apiscale.info()" \
+			>/dev/null 2>"$tmp/reader.err" || errs=$((errs + 1))
+		n=$((n + 1))
+	done
+	echo "$n $errs"
+}
+
+reader >"$tmp/reader.out" &
+reader_pid=$!
+PGOPTIONS="-c apiscale.slow_query_ms=0" "$PGBIN/pgbench" -n -c 4 -j 2 -T "$SECS" \
+	-f "$here/distinct.sql" -d "$DB" >"$tmp/pgbench.out" 2>&1 ||
+	problem "pgbench failed: $(tail -n 3 "$tmp/pgbench.out")"
+wait "$reader_pid"
+read -r iterations reader_errors <"$tmp/reader.out"
+[ "${reader_errors:-1}" -eq 0 ] ||
+	problem "reader failed $reader_errors of $iterations times: $(cat "$tmp/reader.err")"
+grep -q "number of transactions actually processed" "$tmp/pgbench.out" ||
+	problem "pgbench did not run: $(cat "$tmp/pgbench.out")"
+
+psql_q -c "SELECT 1" >/dev/null || problem "the server is gone"
+
+leaked=$(psql_q -c "SELECT count(*) FROM apiscale.queries WHERE query LIKE '%4242%'")
+[ "$leaked" = 0 ] || {
+	problem "$leaked statements show a literal:"
+	psql_q -c "SELECT query FROM apiscale.queries WHERE query LIKE '%4242%' LIMIT 5"
+}
+
+# Exact counts, once the table holds few statements.
+for mode in simple extended prepared; do
+	psql_q -c "SELECT apiscale.reset()" >/dev/null
+	"$PGBIN/pgbench" -n -c 4 -j 2 -t 500 -M "$mode" -f "$here/exact.sql" -d "$DB" \
+		>"$tmp/pgbench.out" 2>&1 || problem "pgbench -M $mode failed"
+	calls=$(psql_q -c "SELECT sum(calls) FROM apiscale.queries WHERE query = 'SELECT y FROM t1 WHERE x = \$1'")
+	[ "$calls" = 2000 ] || problem "-M $mode: calls = '$calls', expected 2000"
+done
+
+crashes=$(tail -n +"$log_start" "$LOG" | grep -cE "terminated by signal|PANIC")
+[ "$crashes" -eq 0 ] || problem "server log shows a crash"
+ext_errors=$(tail -n +"$log_start" "$LOG" | grep -E "ERROR|WARNING" | grep -ci "apiscale")
+[ "$ext_errors" -eq 0 ] || {
+	problem "server log has apiscale errors:"
+	tail -n +"$log_start" "$LOG" | grep -E "ERROR|WARNING" | grep -i apiscale | head -5
+}
+
+"$PGBIN/dropdb" "$DB"
+[ "$fail" -eq 0 ] && echo "concurrency: $iterations reader loops, no error, no literal, exact counts"
+exit "$fail"
