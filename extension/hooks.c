@@ -8,8 +8,9 @@
  *						normalized text (best made here, where the jumbler's
  *						constant locations are known)
  *	ExecutorStart		attach a per-query state; ask for per-node row counts
- *						(and timers if plan_timing) on sampled runs, and for a
- *						query-level timer on every tracked run
+ *						(and timers if plan_timing) on sampled runs of
+ *						statements that may turn slow, and for a query-level
+ *						timer on every tracked run
  *	ExecutorRun/Finish	track nesting; add up rows per run; count errors and
  *						cancellations on the way out of a failed run
  *	ExecutorEnd			add the run to its entry; keep the EXPLAIN ANALYZE
@@ -28,9 +29,10 @@
  * by an error.
  *
  * Cost on the fast path: one query-level Instrumentation (two clock reads
- * per ExecutorRun call), per-node row counting without clock reads on
- * sampled runs when capture_plans is on, and one shared-lock lookup plus a
- * spinlock at ExecutorEnd.
+ * per ExecutorRun call) and one shared-lock lookup plus a spinlock at
+ * ExecutorEnd.  Per-node row counting (no clock reads) is added on sampled
+ * runs of statements that are new to this backend or have come within half
+ * of slow_query_ms; a statement that has always been fast does without.
  *
  *-------------------------------------------------------------------------
  */
@@ -54,13 +56,25 @@
 #include "normalize.h"
 #include "store.h"
 
+/*
+ * Whether an execution counts rows per plan node (for the EXPLAIN ANALYZE
+ * text of a slow run), and if not, why not.
+ */
+typedef enum ApsNodeCounts
+{
+	APS_NODES_COUNTED,	   /* per-node row counts (and timers) asked for */
+	APS_NODES_NOT_NEEDED,  /* no plan will be captured anyway */
+	APS_NODES_NOT_SAMPLED, /* left out by apiscale.sample_rate */
+	APS_NODES_FAST_SO_FAR  /* always ran in under half of slow_query_ms */
+} ApsNodeCounts;
+
 /* What we know about one tracked execution. */
 typedef struct ApsQueryState
 {
-	dlist_node node;	  /* in active_queries */
-	QueryDesc *queryDesc; /* the execution */
-	uint64	   rows;	  /* es_processed summed over ExecutorRun calls */
-	bool	   sampled;	  /* per-node instrumentation requested */
+	dlist_node	  node;		 /* in active_queries */
+	QueryDesc	 *queryDesc; /* the execution */
+	uint64		  rows;		 /* es_processed summed over ExecutorRun calls */
+	ApsNodeCounts counts;	 /* per-node row counting, or why not */
 	MemoryContextCallback forget; /* unlinks us with the executor memory */
 } ApsQueryState;
 
@@ -206,7 +220,7 @@ aps_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 		return;
 
 	make_key(&key, query->queryId);
-	if (aps_store_known(&key))
+	if (aps_store_known(&key, NULL))
 		return;
 	make_text_source(&src, pstate->p_sourcetext, query->stmt_location,
 					 query->stmt_len, jstate);
@@ -224,16 +238,37 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	bool track = tracking(nesting_level) &&
 				 queryDesc->plannedstmt->queryId != UINT64CONST(0) &&
 				 (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0;
-	bool		   sampled;
+	ApsNodeCounts  counts = APS_NODES_NOT_NEEDED;
 	ApsQueryState *qs;
 	MemoryContext  oldcxt;
 	ApsKey		   key;
+	bool		   known = false;
+	bool		   fast = false;
 
 	if (nesting_level == 0)
 		decide_sampling();
-	sampled = track && current_sampled && aps_capture_plans;
 
-	if (sampled)
+	/*
+	 * Per-node row counts cost a little on every row, so a statement that
+	 * has always been far from slow (in this backend's memory) does without:
+	 * should it turn slow, that run keeps an estimated plan and the next
+	 * ones are counted.
+	 */
+	if (track)
+	{
+		make_key(&key, queryDesc->plannedstmt->queryId);
+		known = aps_store_known(&key, &fast);
+		if (!aps_capture_plans || aps_slow_query_ms < 0)
+			counts = APS_NODES_NOT_NEEDED;
+		else if (!current_sampled)
+			counts = APS_NODES_NOT_SAMPLED;
+		else if (fast)
+			counts = APS_NODES_FAST_SO_FAR;
+		else
+			counts = APS_NODES_COUNTED;
+	}
+
+	if (counts == APS_NODES_COUNTED)
 	{
 		queryDesc->instrument_options |= INSTRUMENT_ROWS;
 		if (aps_plan_timing)
@@ -254,7 +289,7 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		queryDesc->totaltime = InstrAlloc(1, INSTRUMENT_ALL, false);
 	qs = palloc0(sizeof(ApsQueryState));
 	qs->queryDesc = queryDesc;
-	qs->sampled = sampled;
+	qs->counts = counts;
 	qs->forget.func = query_state_forget;
 	qs->forget.arg = qs;
 	MemoryContextRegisterResetCallback(queryDesc->estate->es_query_cxt,
@@ -262,8 +297,7 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	dlist_push_head(&active_queries, &qs->node);
 	MemoryContextSwitchTo(oldcxt);
 
-	make_key(&key, queryDesc->plannedstmt->queryId);
-	if (!aps_store_known(&key))
+	if (!known)
 	{
 		ApsTextSource src;
 
@@ -339,13 +373,14 @@ aps_ExecutorFinish(QueryDesc *queryDesc)
 }
 
 /*
- * EXPLAIN (ANALYZE when the run was sampled) of a finished run, as text in
+ * EXPLAIN (ANALYZE when rows were counted per node) of a finished run, as text in
  * the current memory context.
  */
 static char *
-explain_run(QueryDesc *queryDesc, bool analyzed, int *len)
+explain_run(QueryDesc *queryDesc, ApsNodeCounts counts, int *len)
 {
 	ExplainState *es = NewExplainState();
+	bool		  analyzed = (counts == APS_NODES_COUNTED);
 
 	es->analyze = analyzed;
 	es->timing =
@@ -359,10 +394,15 @@ explain_run(QueryDesc *queryDesc, bool analyzed, int *len)
 		ExplainPrintTriggers(es, queryDesc);
 	ExplainEndOutput(es);
 
-	if (!analyzed)
+	if (counts == APS_NODES_NOT_SAMPLED)
 		appendStringInfoString(
 			es->str,
 			"\n(run not sampled by apiscale.sample_rate: estimates only)");
+	else if (counts == APS_NODES_FAST_SO_FAR)
+		appendStringInfoString(
+			es->str, "\n(first slow run of a statement that had always run in "
+					 "under half of apiscale.slow_query_ms: estimates only; "
+					 "its next runs count rows per node)");
 
 	/* No trailing newline. */
 	while (es->str->len > 0 && es->str->data[es->str->len - 1] == '\n')
@@ -380,10 +420,11 @@ explain_run(QueryDesc *queryDesc, bool analyzed, int *len)
  * is rolled back on error, releasing whatever it held; in parallel mode
  * (no subtransactions) the error is caught and dropped, as EXPLAIN's
  * failures are catalog lookups that hold nothing.  Either way a failure
- * only costs the plan, with a WARNING in the server log.
+ * only costs the plan, with a LOG line in the server log (not sent to the
+ * application's client).
  */
 static void
-save_slow_plan(QueryDesc *queryDesc, const ApsKey *key, bool analyzed)
+save_slow_plan(QueryDesc *queryDesc, const ApsKey *key, ApsNodeCounts counts)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -402,7 +443,7 @@ save_slow_plan(QueryDesc *queryDesc, const ApsKey *key, bool analyzed)
 		int	  len;
 
 		MemoryContextSwitchTo(plancxt);
-		plan = explain_run(queryDesc, analyzed, &len);
+		plan = explain_run(queryDesc, counts, &len);
 		MemoryContextSwitchTo(oldcxt);
 		aps_store_save_plan(key, plan, len);
 
@@ -427,9 +468,10 @@ save_slow_plan(QueryDesc *queryDesc, const ApsKey *key, bool analyzed)
 			CurrentResourceOwner = oldowner;
 		}
 		ereport(
-			WARNING,
+			LOG,
 			(errmsg("apiscale could not capture the plan of a slow run: %s",
-					edata->message)));
+					edata->message),
+			 errhidestmt(true)));
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
@@ -449,6 +491,7 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 		ApsExecution	 exec;
 		ApsTextSource	 src;
 		Instrumentation *total = queryDesc->totaltime;
+		double			 max_ms;
 
 		/* Make sure the totals are final (this does not end the run). */
 		InstrEndLoop(total);
@@ -466,10 +509,12 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 		make_text_source(&src, queryDesc->sourceText,
 						 queryDesc->plannedstmt->stmt_location,
 						 queryDesc->plannedstmt->stmt_len, NULL);
-		aps_store_record(&key, &exec, &src);
+		max_ms = aps_store_record(&key, &exec, &src);
+		/* NaN (no entry) compares false: not known to be fast. */
+		aps_store_set_fast(&key, max_ms * 2.0 < (double) aps_slow_query_ms);
 
 		if (exec.slow && aps_capture_plans && aps_max_plans > 0)
-			save_slow_plan(queryDesc, &key, qs->sampled);
+			save_slow_plan(queryDesc, &key, qs->counts);
 	}
 
 	if (prev_ExecutorEnd)

@@ -43,6 +43,7 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "utils/float.h"
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
@@ -95,9 +96,13 @@ static ApsShared   *shared = NULL;
 static HTAB		   *entries = NULL;
 static ApsPlanSlot *plan_slots = NULL;
 
-/* Keys this backend has seen in the table, valid for known_generation. */
+/*
+ * Keys this backend has seen in the table, valid for known_generation, and
+ * whether each has so far run fast (see aps_store_set_fast).
+ */
 static ApsKey known_keys[APS_KNOWN_SLOTS];
 static bool	  known_valid[APS_KNOWN_SLOTS];
+static bool	  known_fast[APS_KNOWN_SLOTS];
 static uint64 known_generation = 0;
 
 static Size
@@ -227,19 +232,40 @@ known_remember(const ApsKey *key, uint64 generation)
 		return; /* cache was refreshed in between */
 	known_keys[slot] = *key;
 	known_valid[slot] = true;
+	known_fast[slot] = false;
 }
 
 /*
  * Does the table (as far as this backend knows without locking) hold key?
- * A "false" only means "look it up".
+ * A "false" only means "look it up".  If fast is not NULL, it is set to
+ * what aps_store_set_fast last said of key (false if unknown).
  */
 bool
-aps_store_known(const ApsKey *key)
+aps_store_known(const ApsKey *key, bool *fast)
+{
+	int	 slot = known_slot(key);
+	bool known;
+
+	known_refresh();
+	known = known_valid[slot] && keys_equal(&known_keys[slot], key);
+	if (fast)
+		*fast = known && known_fast[slot];
+	return known;
+}
+
+/*
+ * Remember in this backend that key exists and whether it has so far run
+ * fast, i.e. far from apiscale.slow_query_ms (the caller decides).
+ */
+void
+aps_store_set_fast(const ApsKey *key, bool fast)
 {
 	int slot = known_slot(key);
 
 	known_refresh();
-	return known_valid[slot] && keys_equal(&known_keys[slot], key);
+	known_keys[slot] = *key;
+	known_valid[slot] = true;
+	known_fast[slot] = fast;
 }
 
 static int
@@ -356,7 +382,7 @@ aps_store_ensure(const ApsKey *key, const ApsTextSource *src)
 {
 	uint64 generation;
 
-	if (aps_store_known(key))
+	if (aps_store_known(key, NULL))
 		return;
 
 	generation = known_generation;
@@ -368,12 +394,14 @@ aps_store_ensure(const ApsKey *key, const ApsTextSource *src)
 
 /*
  * Add one completed execution to key's entry (created from src if needed).
+ * Returns the entry's max_ms after the update, or NaN if there is no entry.
  */
-void
+double
 aps_store_record(const ApsKey *key, const ApsExecution *exec,
 				 const ApsTextSource *src)
 {
 	ApsEntry *entry;
+	double	  max_ms = get_float8_nan();
 
 	LWLockAcquire(shared->lock, LW_SHARED);
 	entry = find_or_create(key, src);
@@ -411,9 +439,11 @@ aps_store_record(const ApsKey *key, const ApsExecution *exec,
 		c->last_seen = exec->started;
 		c->usage += 1.0;
 		aps_hist_add(&entry->hist, x);
+		max_ms = c->max_ms;
 		SpinLockRelease(&entry->mutex);
 	}
 	LWLockRelease(shared->lock);
+	return max_ms;
 }
 
 /*

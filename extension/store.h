@@ -75,11 +75,12 @@ extern void aps_store_startup(void);
 extern bool aps_store_ready(void);
 extern void aps_store_check_ready(void);
 
-extern bool aps_store_known(const ApsKey *key);
-extern void aps_store_ensure(const ApsKey *key, const ApsTextSource *src);
-extern void aps_store_record(const ApsKey *key, const ApsExecution *exec,
-							 const ApsTextSource *src);
-extern void aps_store_record_error(const ApsKey *key);
+extern bool	  aps_store_known(const ApsKey *key, bool *fast);
+extern void	  aps_store_set_fast(const ApsKey *key, bool fast);
+extern void	  aps_store_ensure(const ApsKey *key, const ApsTextSource *src);
+extern double aps_store_record(const ApsKey *key, const ApsExecution *exec,
+							   const ApsTextSource *src);
+extern void	  aps_store_record_error(const ApsKey *key);
 extern void aps_store_save_plan(const ApsKey *key, const char *plan, int len);
 extern void aps_store_foreach(bool with_plans, ApsSnapshotCallback cb,
 							  void *arg);

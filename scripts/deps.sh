@@ -18,6 +18,7 @@ PACKAGES=(
 	python3
 	python3-pytest
 	python3-psycopg
+	valgrind
 )
 
 missing=()

@@ -53,9 +53,12 @@ cluster_conf() {
 	printf '%s\n' "$@" >>"$PGDATA/postgresql.conf"
 }
 
-# cluster_start [extra postgres options]
+# cluster_start [extra postgres options]; PG_CPUS=LIST pins the server
+# (postmaster and every backend) to those CPUs, for benchmarks.
 cluster_start() {
-	as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGHOST/server.log" -w -t 60 \
+	local pin=()
+	[ -n "${PG_CPUS:-}" ] && pin=(taskset -c "$PG_CPUS")
+	as_pg "${pin[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGHOST/server.log" -w -t 60 \
 		-o "${1:-}" start >/dev/null ||
 		{ tail -n 30 "$PGHOST/server.log" >&2; return 1; }
 }

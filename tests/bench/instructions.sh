@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# instructions.sh: CPU instructions per statement, counted by valgrind.
+#
+# TPS on a small shared VM moves by 10-20% between identical runs, far more
+# than the few percent an extension costs.  Instruction counts do not: a
+# single-user backend (postgres --single, same parser, planner, executor
+# and hooks as a normal backend, no network) runs N statements under
+# callgrind, once with N = 0 and once with N > 0; the difference divided by
+# N is the user-space instructions one statement costs, identical from run
+# to run.  Kernel work (socket I/O) is not counted, so the relative cost
+# here is an upper bound of what a client-server workload sees.
+#
+# Usage: instructions.sh DBDIR DBNAME  (a stopped cluster with pgbench
+# tables at scale >= 1 and the extensions created); prints a table.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+. "$top/scripts/lib.sh"
+
+PGDATA=$1
+DB=$2
+out=$PGDATA/../callgrind
+as_pg mkdir -p "$out"
+
+command -v valgrind >/dev/null || { echo "valgrind not installed: skipped"; exit 0; }
+
+# statements WORKLOAD N: N statements with varying constants, one per line.
+statements() {
+	/usr/bin/python3 - "$1" "$2" <<'PY'
+import random, sys
+random.seed(42)
+w, n = sys.argv[1], int(sys.argv[2])
+for _ in range(n):
+    aid = random.randint(1, 99000)
+    if w == "select":
+        print("SELECT abalance FROM pgbench_accounts WHERE aid = %d;" % aid)
+    else:
+        print("SELECT b.bid, count(*), sum(a.abalance), max(b.bbalance) "
+              "FROM pgbench_accounts a JOIN pgbench_branches b ON b.bid = a.bid "
+              "WHERE a.aid BETWEEN %d AND %d GROUP BY b.bid;" % (aid, aid + 99))
+PY
+}
+
+# instructions CONFIG OPTIONS WORKLOAD N: total instructions of one run.
+instructions() {
+	local f=$out/$1.$3.$4
+	statements "$3" "$4" >"$f.sql"
+	chmod 644 "$f.sql"
+	as_pg valgrind --tool=callgrind --callgrind-out-file="$f.cg" \
+		"$PGBIN/postgres" --single -D "$PGDATA" $2 "$DB" <"$f.sql" >/dev/null 2>"$f.err" ||
+		{ tail -n 5 "$f.err" >&2; return 1; }
+	awk '/^(summary|totals):/ { print $2; exit }' "$f.cg"
+}
+
+configs=(none pg_stat_statements apiscale apiscale_no_plans)
+declare -A opts=(
+	[none]="-c shared_preload_libraries="
+	[pg_stat_statements]="-c shared_preload_libraries=pg_stat_statements"
+	[apiscale]="-c shared_preload_libraries=apiscale"
+	[apiscale_no_plans]="-c shared_preload_libraries=apiscale -c apiscale.capture_plans=off"
+)
+declare -A count=([select]=2000 [join]=300)
+
+printf '%-8s | %-20s | %14s | %8s | %8s\n' workload config "instr/stmt" "vs none" "vs pgss"
+echo "---------+----------------------+----------------+----------+---------"
+for w in select join; do
+	declare -A per=()
+	for c in "${configs[@]}"; do
+		base=$(instructions "$c" "${opts[$c]}" "$w" 0)
+		total=$(instructions "$c" "${opts[$c]}" "$w" "${count[$w]}")
+		per[$c]=$(((total - base) / count[$w]))
+	done
+	for c in "${configs[@]}"; do
+		awk -v w="$w" -v c="$c" -v v="${per[$c]}" -v n="${per[none]}" \
+			-v p="${per[pg_stat_statements]}" \
+			'BEGIN { printf "%-8s | %-20s | %14d | %8.3f | %8.3f\n", w, c, v, v / n, v / p }'
+	done
+done
