@@ -14,10 +14,13 @@ PACKAGES=(
 	libevent-dev
 	libinih-dev
 	libpq-dev
+	libssl-dev
 	pgbouncer
 	python3
 	python3-pytest
 	python3-psycopg
+	python3-asyncpg
+	python3-sqlalchemy
 	valgrind
 )
 

@@ -98,14 +98,30 @@ run_suite no_preload no_preload
 
 cluster_stop
 
-# The pooler's suites (C unit tests, pytest) once it exists.
-if make -s --no-print-directory -C "$top/pooler" -n test 2>/dev/null | grep -q .; then
-	echo "== pooler tests"
-	if make -s --no-print-directory -C "$top/pooler" test; then
-		passed=$((passed + 1))
-	else
-		failed=$((failed + 1))
-	fi
+# The pooler: C unit tests of its parsers, then pytest against a real
+# PostgreSQL and a real pooler per test.
+echo "== pooler unit tests"
+if make -s --no-print-directory -C "$top/pooler" check; then
+	echo "test pooler-unit                ... ok"
+	passed=$((passed + 1))
+else
+	echo "test pooler-unit                ... FAILED"
+	failed=$((failed + 1))
+fi
+
+if [ -d "$top/tests/pooler" ]; then
+echo "== pooler integration tests (pytest)"
+/usr/bin/python3 -m pytest -q -p no:cacheprovider "$top/tests/pooler" \
+	2>&1 | tee "$work/pytest.log"
+summary=$(grep -E '^=* ?[0-9]+ (passed|failed|error|skipped)|no tests ran' "$work/pytest.log" | tail -n 1)
+py_passed=$(echo "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
+py_failed=$(echo "$summary" | grep -oE '[0-9]+ (failed|errors?)' | awk '{ s += $1 } END { print s + 0 }')
+passed=$((passed + ${py_passed:-0}))
+failed=$((failed + ${py_failed:-0}))
+if [ -z "$summary" ]; then
+	echo "pytest printed no summary"
+	failed=$((failed + 1))
+fi
 fi
 
 echo "$passed passed, $failed failed"

@@ -1,0 +1,557 @@
+/*
+ * client.c
+ *		Application connections: start-up, authentication, and passing
+ *		messages to the server the pool lends for each transaction.
+ *
+ * A client's unread messages stay in its input buffer while it waits for a
+ * server (reading is paused: back-pressure), and are passed on, whole
+ * message by whole message, once a server is attached.  The server end
+ * (server.c) gives the server back at ReadyForQuery 'I' with no request
+ * outstanding, and calls client_server_message_done.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "admin.h"
+#include "auth.h"
+#include "client.h"
+#include "log.h"
+#include "main.h"
+#include "pool.h"
+#include "protocol.h"
+#include "server.h"
+
+struct ClientList all_clients = TAILQ_HEAD_INITIALIZER(all_clients);
+int				  n_clients = 0;
+static uint32_t	  next_client_id = 1;
+
+static void client_process(Client *c);
+static void client_read_cb(struct bufferevent *bev, void *arg);
+static void client_event_cb(struct bufferevent *bev, short what, void *arg);
+
+const char *
+client_state_to_str(ClientState state)
+{
+	switch (state)
+	{
+		case CL_STARTUP:
+			return "startup";
+		case CL_AUTH:
+			return "auth";
+		case CL_LOGIN_WAIT:
+			return "login";
+		case CL_IDLE:
+			return "idle";
+		case CL_WAITING:
+			return "waiting";
+		case CL_ACTIVE:
+			return "active";
+	}
+	return "unknown";
+}
+
+static struct evbuffer *
+out_of(Client *c)
+{
+	return bufferevent_get_output(c->bev);
+}
+
+void
+client_accept(int fd, struct sockaddr *addr, int socklen)
+{
+	Client *c = calloc(1, sizeof(Client));
+
+	if (c == NULL)
+		fatal("out of memory");
+	c->id = next_client_id++;
+	if (c->id == 0)
+		c->id = next_client_id++;
+	auth_random(&c->cancel_key, sizeof(c->cancel_key));
+	c->state = CL_STARTUP;
+	c->connect_time = time(NULL);
+	c->request_time = mono_now();
+	if (addr->sa_family == AF_INET)
+	{
+		struct sockaddr_in *in = (struct sockaddr_in *) addr;
+
+		inet_ntop(AF_INET, &in->sin_addr, c->addr, sizeof(c->addr));
+		c->port = ntohs(in->sin_port);
+	}
+	else if (addr->sa_family == AF_INET6)
+	{
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) addr;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, c->addr, sizeof(c->addr));
+		c->port = ntohs(in6->sin6_port);
+	}
+	else
+		snprintf(c->addr, sizeof(c->addr), "unix");
+
+	c->bev = bufferevent_socket_new(ev_base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL)
+	{
+		log_error("could not create a buffer for a client socket");
+		evutil_closesocket(fd);
+		free(c);
+		return;
+	}
+	bufferevent_setcb(c->bev, client_read_cb, NULL, client_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ);
+	TAILQ_INSERT_TAIL(&all_clients, c, all);
+	n_clients++;
+}
+
+/* Free c once its last words have been written. */
+static void
+client_free(Client *c)
+{
+	if (c->wait_timer)
+		event_free(c->wait_timer);
+	bufferevent_free(c->bev);
+	free(c->user);
+	free(c->dbname);
+	free(c);
+}
+
+static void
+closing_write_cb(struct bufferevent *bev, void *arg)
+{
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		client_free((Client *) arg);
+}
+
+static void
+closing_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	client_free((Client *) arg);
+}
+
+/*
+ * End c's connection, with a FATAL error first if sqlstate is given.  Its
+ * server goes back to the pool if it is clean, and is closed otherwise:
+ * a server is never handed on in the middle of a transaction.
+ */
+void
+client_close(Client *c, const char *sqlstate, const char *reason)
+{
+	Server *s = c->server;
+
+	if (reason)
+		log_info("C-%u: %s/%s@%s:%d closing: %s", c->id,
+				 c->dbname ? c->dbname : "-", c->user ? c->user : "-", c->addr,
+				 c->port, reason);
+	if (c->queued)
+		pool_leave_queue(c);
+	if (s)
+	{
+		c->server = NULL;
+		s->client = NULL;
+		if (s->txn_status != 'I' || s->outstanding > 0 ||
+			evbuffer_get_length(bufferevent_get_input(s->bev)) > 0)
+			server_close(s, "client left in the middle of a transaction");
+		else if (cf.pool_mode == POOL_SESSION)
+			server_reset(s);
+		else
+			pool_release(s);
+	}
+	if (c->pool && c->state != CL_STARTUP && c->state != CL_AUTH)
+		c->pool->n_clients--;
+	TAILQ_REMOVE(&all_clients, c, all);
+	n_clients--;
+
+	if (sqlstate)
+		pkt_add_error(out_of(c), "FATAL", sqlstate, "%s", reason);
+	if (evbuffer_get_length(out_of(c)) > 0)
+	{
+		bufferevent_disable(c->bev, EV_READ);
+		bufferevent_setcb(c->bev, NULL, closing_write_cb, closing_event_cb, c);
+		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+		bufferevent_enable(c->bev, EV_WRITE);
+	}
+	else
+		client_free(c);
+	pooler_check_shutdown();
+}
+
+static void
+send_ready(Client *c)
+{
+	pkt_add_ready(out_of(c), c->server ? c->server->txn_status : 'I');
+}
+
+/* Logged in: the server's parameters, our cancel key, ready. */
+void
+client_welcome(Client *c)
+{
+	Pool *p = c->pool;
+
+	for (int i = 0; i < p->nparams; i++)
+		pkt_add_param(out_of(c), p->param_names[i], p->param_values[i]);
+	pkt_add_backend_key(out_of(c), c->id, c->cancel_key);
+	pkt_add_ready(out_of(c), 'I');
+	c->state = CL_IDLE;
+	log_debug("C-%u: %s/%s@%s:%d logged in", c->id, c->dbname, c->user,
+			  c->addr, c->port);
+	client_process(c);
+}
+
+static void
+auth_ok(Client *c)
+{
+	pkt_add_auth(out_of(c), 0, NULL, 0);
+	if (c->admin)
+	{
+		admin_welcome(c);
+		c->state = CL_IDLE;
+		return;
+	}
+	c->pool->n_clients++;
+	if (c->pool->nparams > 0)
+		client_welcome(c);
+	else
+		pool_want_params(c->pool, c);
+}
+
+static Client *
+find_client(uint32_t id, uint32_t key)
+{
+	Client *c;
+
+	TAILQ_FOREACH(c, &all_clients, all)
+	{
+		if (c->id == id && c->cancel_key == key)
+			return c;
+	}
+	return NULL;
+}
+
+/* Returns false if c is gone or must stop reading. */
+static bool
+handle_startup(Client *c, uint32_t len)
+{
+	uint8_t	  *pkt = malloc(len);
+	StartupPkt sp;
+	char	   err[256];
+	bool	   ok;
+
+	if (pkt == NULL)
+		fatal("out of memory");
+	evbuffer_remove(bufferevent_get_input(c->bev), pkt, len);
+	ok = pkt_parse_startup(pkt, len, &sp, err, sizeof(err));
+	free(pkt);
+	if (!ok)
+	{
+		client_close(c, "08P01", err);
+		return false;
+	}
+	if (sp.code == CODE_SSL || sp.code == CODE_GSSENC)
+	{
+		evbuffer_add(out_of(c), "N", 1); /* no TLS yet */
+		return true;
+	}
+	if (sp.code == CODE_CANCEL)
+	{
+		Client *target = find_client(sp.cancel_pid, sp.cancel_key);
+
+		if (target && target->server)
+		{
+			log_info("C-%u: cancel request for its server", target->id);
+			server_cancel(target->server);
+		}
+		client_close(c, NULL, NULL);
+		return false;
+	}
+
+	c->user = sp.user;
+	c->dbname = sp.database;
+	free(sp.application_name);
+
+	if (shutting_down)
+	{
+		client_close(c, "57P01", "the pooler is shutting down");
+		return false;
+	}
+	if (n_clients > cf.max_client_conn)
+	{
+		client_close(c, "53300",
+					 "no more connections allowed (max_client_conn)");
+		return false;
+	}
+	if (strcmp(c->dbname, "apiscale") == 0)
+	{
+		if (!config_is_admin(&cf, c->user))
+		{
+			snprintf(err, sizeof(err),
+					 "user \"%s\" is not allowed to use the admin console",
+					 c->user);
+			client_close(c, "28000", err);
+			return false;
+		}
+		c->admin = true;
+	}
+	else
+	{
+		DbConfig *db = config_find_db(&cf, c->dbname);
+
+		if (db == NULL)
+		{
+			snprintf(err, sizeof(err), "database \"%s\" does not exist",
+					 c->dbname);
+			client_close(c, "3D000", err);
+			return false;
+		}
+		c->pool = pool_get(c->dbname, c->user, db);
+	}
+
+	if (cf.auth_type == AUTH_MD5)
+	{
+		auth_random(c->salt, sizeof(c->salt));
+		pkt_add_auth(out_of(c), 5, c->salt, sizeof(c->salt));
+		c->state = CL_AUTH;
+		return true;
+	}
+	auth_ok(c);
+	return c->state != CL_LOGIN_WAIT;
+}
+
+static bool
+handle_password(Client *c, char type, uint32_t len)
+{
+	char	   *msg;
+	const char *stored;
+	char		err[256];
+
+	if (type != 'p')
+	{
+		client_close(c, "08P01", "expected a password message");
+		return false;
+	}
+	msg = malloc(len + 1);
+	if (msg == NULL)
+		fatal("out of memory");
+	evbuffer_remove(bufferevent_get_input(c->bev), msg, len);
+	msg[len] = '\0';
+	stored = auth_password(c->user);
+	if (stored == NULL || len < 6 ||
+		!auth_md5_check(c->user, stored, c->salt, msg + 5))
+	{
+		free(msg);
+		snprintf(err, sizeof(err),
+				 "password authentication failed for user \"%s\"", c->user);
+		client_close(c, "28P01", err);
+		return false;
+	}
+	free(msg);
+	auth_ok(c);
+	return c->state != CL_LOGIN_WAIT;
+}
+
+/* Does this message refer to a named prepared statement? */
+static bool
+names_prepared_statement(Client *c, char type, uint32_t len)
+{
+	const char *name;
+
+	if (type != 'P' && type != 'B' && type != 'D' && type != 'C')
+		return false;
+	name = pkt_statement_name(
+		type, evbuffer_pullup(bufferevent_get_input(c->bev), len), len);
+	return name != NULL && name[0] != '\0';
+}
+
+/* Returns false if c is gone or must stop reading. */
+static bool
+handle_message(Client *c, char type, uint32_t len)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	Server			*s;
+
+	if (type == 'X')
+	{
+		evbuffer_drain(in, len);
+		client_close(c, NULL, NULL);
+		return false;
+	}
+	if (c->admin)
+		return admin_handle(c, type, len);
+
+	if (c->skip_to_sync)
+	{
+		evbuffer_drain(in, len);
+		if (type == 'S')
+		{
+			c->skip_to_sync = false;
+			send_ready(c);
+		}
+		return true;
+	}
+
+	if (cf.pool_mode == POOL_TRANSACTION &&
+		names_prepared_statement(c, type, len))
+	{
+		evbuffer_drain(in, len);
+		pkt_add_error(out_of(c), "ERROR", "0A000",
+					  "named prepared statements are not supported in "
+					  "transaction pooling mode yet");
+		c->skip_to_sync = true;
+		return true;
+	}
+
+	if (c->server == NULL)
+	{
+		if (shutting_down)
+		{
+			client_close(c, "57P01", "the pooler is shutting down");
+			return false;
+		}
+		bufferevent_disable(c->bev, EV_READ);
+		if (!pool_request(c->pool, c))
+			return false; /* resumes in client_attached */
+		bufferevent_enable(c->bev, EV_READ);
+	}
+
+	s = c->server;
+	if (type == 'Q' || type == 'S' || type == 'F')
+		s->outstanding++;
+	if (type == 'Q')
+		c->pool->query_count++;
+	c->pool->bytes_in += len;
+	evbuffer_remove_buffer(in, bufferevent_get_output(s->bev), len);
+	return true;
+}
+
+/* Handle every whole message in c's input, as far as c's state allows. */
+static void
+client_process(Client *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	for (;;)
+	{
+		char	  type;
+		uint32_t  len;
+		PktStatus st;
+		bool	  go_on;
+
+		if (c->state == CL_LOGIN_WAIT || c->state == CL_WAITING)
+			return;
+		st = pkt_peek(in, c->state == CL_STARTUP, &type, &len);
+		if (st == PKT_INCOMPLETE)
+			return;
+		if (st == PKT_BAD)
+		{
+			client_close(c, "08P01", "invalid message length");
+			return;
+		}
+		switch (c->state)
+		{
+			case CL_STARTUP:
+				go_on = handle_startup(c, len);
+				break;
+			case CL_AUTH:
+				go_on = handle_password(c, type, len);
+				break;
+			case CL_IDLE:
+			case CL_ACTIVE:
+				go_on = handle_message(c, type, len);
+				break;
+			default:
+				log_error("C-%u: message in state %s", c->id,
+						  client_state_to_str(c->state));
+				client_close(c, "XX000", "internal error: unexpected state");
+				return;
+		}
+		if (!go_on)
+			return;
+	}
+}
+
+static void
+client_read_cb(struct bufferevent *bev, void *arg)
+{
+	client_process((Client *) arg);
+}
+
+static void
+client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		client_close((Client *) arg, NULL, NULL);
+}
+
+/* The pool attached a server to c after it waited: carry on. */
+void
+client_attached(Client *c)
+{
+	bufferevent_enable(c->bev, EV_READ);
+	client_process(c);
+}
+
+/* c's transaction ended and its server went back to the pool. */
+void
+client_server_message_done(Client *c)
+{
+	if (shutting_down)
+	{
+		client_close(c, "57P01", "the pooler is shutting down");
+		return;
+	}
+	client_process(c);
+}
+
+/* Resume reading after a pause (RESUME, reload). */
+void
+client_resume(Client *c)
+{
+	bufferevent_enable(c->bev, EV_READ);
+	client_process(c);
+}
+
+/*
+ * c waited for a server in vain (pool_timeout, server down, paused): answer
+ * the request it made with an error and ReadyForQuery.  The connection
+ * stays usable.
+ */
+void
+client_wait_failed(Client *c, const char *sqlstate, const char *fmt, ...)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	char			 msg[512];
+	va_list			 ap;
+	char			 type;
+	uint32_t		 len;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	c->state = CL_IDLE;
+	pkt_add_error(out_of(c), "ERROR", sqlstate, "%s", msg);
+	/* Drop the request: messages up to its Query or Sync. */
+	c->skip_to_sync = true;
+	while (pkt_peek(in, false, &type, &len) == PKT_READY)
+	{
+		evbuffer_drain(in, len);
+		if (type == 'Q' || type == 'S')
+		{
+			c->skip_to_sync = false;
+			send_ready(c);
+			break;
+		}
+		if (type == 'X')
+		{
+			client_close(c, NULL, NULL);
+			return;
+		}
+	}
+	client_resume(c);
+}

@@ -1,0 +1,67 @@
+/*
+ * client.h
+ *		One application connection to the pooler.
+ */
+#ifndef APS_CLIENT_H
+#define APS_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <time.h>
+
+struct Pool;
+struct Server;
+
+typedef enum ClientState
+{
+	CL_STARTUP,	   /* reading the start-up packet */
+	CL_AUTH,	   /* waiting for the password */
+	CL_LOGIN_WAIT, /* waiting for the server's parameters */
+	CL_IDLE,	   /* logged in, no server */
+	CL_WAITING,	   /* queued for a server */
+	CL_ACTIVE	   /* has a server */
+} ClientState;
+
+typedef struct Client
+{
+	TAILQ_ENTRY(Client) link; /* pool's waiting or login list */
+	TAILQ_ENTRY(Client) all;  /* every client */
+	uint32_t			id;	  /* also the BackendKeyData pid */
+	uint32_t			cancel_key;
+	ClientState			state;
+	struct bufferevent *bev;
+	struct Pool		   *pool;
+	struct Server	   *server;
+	char			   *user;
+	char			   *dbname;
+	char				addr[64];
+	int					port;
+	bool				admin;		  /* connected to the admin console */
+	bool				queued;		  /* in a pool list (link in use) */
+	uint8_t				salt[4];	  /* md5 challenge */
+	struct event	   *wait_timer;	  /* pool_timeout */
+	double				wait_start;	  /* mono_now() when queued */
+	double				request_time; /* last request, mono_now() */
+	time_t				connect_time;
+	bool				skip_to_sync; /* discarding after an error we raised */
+	int					unanswered_syncs; /* for errors raised while queued */
+} Client;
+
+TAILQ_HEAD(ClientList, Client);
+extern struct ClientList all_clients;
+extern int				 n_clients;
+
+extern const char *client_state_to_str(ClientState state);
+extern void		   client_accept(int fd, struct sockaddr *addr, int socklen);
+extern void		   client_attached(Client *c);
+extern void		   client_wait_failed(Client *c, const char *sqlstate,
+									  const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+extern void client_welcome(Client *c);
+extern void client_close(Client *c, const char *sqlstate, const char *reason);
+extern void client_server_message_done(Client *c);
+extern void client_resume(Client *c);
+
+#endif /* APS_CLIENT_H */

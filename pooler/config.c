@@ -1,0 +1,481 @@
+/*
+ * config.c
+ *		Reading and checking the INI configuration (inih does the lexing).
+ *
+ * Every [pooler] key is described once in the table below: its name, how to
+ * parse it, where it goes, its default, and whether RELOAD / SIGHUP applies
+ * it.  Errors name the file, the line and the key.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+
+#include "config.h"
+
+typedef enum KeyType
+{
+	KEY_STRING,
+	KEY_INT,
+	KEY_SECONDS,
+	KEY_POOL_MODE,
+	KEY_AUTH_TYPE,
+	KEY_LOG_LEVEL
+} KeyType;
+
+typedef struct KeyDef
+{
+	const char *name;
+	KeyType		type;
+	size_t		offset;		/* in Config */
+	const char *def;		/* default, as written in the file */
+	bool		reloadable; /* applied by RELOAD / SIGHUP */
+	double		min;		/* for numbers */
+	double		max;
+} KeyDef;
+
+#define OFF(f) offsetof(Config, f)
+
+static const KeyDef keys[] = {
+	{"listen_addr", KEY_STRING, OFF(listen_addr), "127.0.0.1", false},
+	{"listen_port", KEY_INT, OFF(listen_port), "6432", false, 1, 65535},
+	{"unix_socket_dir", KEY_STRING, OFF(unix_socket_dir), "/tmp", false},
+	{"auth_type", KEY_AUTH_TYPE, OFF(auth_type), "trust", true},
+	{"auth_file", KEY_STRING, OFF(auth_file), "", true},
+	{"admin_users", KEY_STRING, OFF(admin_users), "", true},
+	{"pool_mode", KEY_POOL_MODE, OFF(pool_mode), "transaction", true},
+	{"pool_size", KEY_INT, OFF(pool_size), "20", true, 1, 100000},
+	{"max_overflow", KEY_INT, OFF(max_overflow), "30", true, -1, 100000},
+	{"pool_timeout", KEY_SECONDS, OFF(pool_timeout), "30", true, 0.001, 86400},
+	{"pool_recycle", KEY_SECONDS, OFF(pool_recycle), "1800", true, -1, 1e9},
+	{"max_client_conn", KEY_INT, OFF(max_client_conn), "10000", false, 1,
+	 1000000},
+	{"server_connect_timeout", KEY_SECONDS, OFF(server_connect_timeout), "5",
+	 true, 0.1, 3600},
+	{"log_level", KEY_LOG_LEVEL, OFF(log_level), "info", true},
+	{"logfile", KEY_STRING, OFF(logfile), "", true},
+	{"pidfile", KEY_STRING, OFF(pidfile), "", false},
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* State of one config_load. */
+typedef struct LoadState
+{
+	Config *cfg;
+	char   *err; /* first error, "KEY: message" */
+	size_t	errlen;
+	bool	failed;
+} LoadState;
+
+static char *
+xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (d == NULL)
+		fatal("out of memory");
+	return d;
+}
+
+static bool
+parse_number(const KeyDef *k, const char *value, double *out)
+{
+	char  *end;
+	double v;
+
+	errno = 0;
+	v = strtod(value, &end);
+	if (errno != 0 || end == value || *end != '\0' || isnan(v))
+		return false;
+	if (k->type == KEY_INT && v != floor(v))
+		return false;
+	/* -1 means "none" for pool_recycle and max_overflow */
+	if (v == -1 && k->min == -1)
+	{
+		*out = v;
+		return true;
+	}
+	if (v < k->min || v > k->max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* Store value for key k into cfg; false with a message if it is invalid. */
+static bool
+set_key(Config *cfg, const KeyDef *k, const char *value, char *msg,
+		size_t msglen)
+{
+	void  *field = (char *) cfg + k->offset;
+	double num;
+
+	switch (k->type)
+	{
+		case KEY_STRING:
+			free(*(char **) field);
+			*(char **) field = xstrdup(value);
+			return true;
+		case KEY_INT:
+		case KEY_SECONDS:
+			if (!parse_number(k, value, &num))
+			{
+				snprintf(msg, msglen,
+						 "invalid value \"%s\" (expected %s from %g to %g%s)",
+						 value, k->type == KEY_INT ? "an integer" : "seconds",
+						 k->min == -1 ? 0 : k->min, k->max,
+						 k->min == -1 ? ", or -1" : "");
+				return false;
+			}
+			if (k->type == KEY_INT)
+				*(int *) field = (int) num;
+			else
+				*(double *) field = num;
+			return true;
+		case KEY_POOL_MODE:
+			if (strcasecmp(value, "transaction") == 0)
+				*(PoolMode *) field = POOL_TRANSACTION;
+			else if (strcasecmp(value, "session") == 0)
+				*(PoolMode *) field = POOL_SESSION;
+			else
+			{
+				snprintf(
+					msg, msglen,
+					"invalid value \"%s\" (expected transaction or session)",
+					value);
+				return false;
+			}
+			return true;
+		case KEY_AUTH_TYPE:
+			if (strcasecmp(value, "trust") == 0)
+				*(AuthType *) field = AUTH_TRUST;
+			else if (strcasecmp(value, "md5") == 0)
+				*(AuthType *) field = AUTH_MD5;
+			else
+			{
+				snprintf(msg, msglen,
+						 "invalid value \"%s\" (expected trust or md5)",
+						 value);
+				return false;
+			}
+			return true;
+		case KEY_LOG_LEVEL:
+			if (!log_level_parse(value, (LogLevel *) field))
+			{
+				snprintf(
+					msg, msglen,
+					"invalid value \"%s\" (expected error, warning, info or debug)",
+					value);
+				return false;
+			}
+			return true;
+		default:
+			snprintf(msg, msglen, "internal error: key type %d", k->type);
+			return false;
+	}
+}
+
+/*
+ * Parse "host=... port=... dbname=..." into db.  Values may be single-quoted.
+ */
+static bool
+parse_db(DbConfig *db, const char *spec, char *msg, size_t msglen)
+{
+	const char *p = spec;
+
+	while (*p)
+	{
+		char   key[64];
+		char   val[1024];
+		size_t kl = 0;
+		size_t vl = 0;
+		char **field;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			break;
+		while (*p && *p != '=' && *p != ' ' && kl < sizeof(key) - 1)
+			key[kl++] = *p++;
+		key[kl] = '\0';
+		if (*p != '=')
+		{
+			snprintf(msg, msglen, "expected key=value, found \"%s\"", key);
+			return false;
+		}
+		p++;
+		if (*p == '\'')
+		{
+			p++;
+			while (*p && *p != '\'' && vl < sizeof(val) - 1)
+				val[vl++] = *p++;
+			if (*p != '\'')
+			{
+				snprintf(msg, msglen, "unterminated quoted value for %s", key);
+				return false;
+			}
+			p++;
+		}
+		else
+		{
+			while (*p && *p != ' ' && *p != '\t' && vl < sizeof(val) - 1)
+				val[vl++] = *p++;
+		}
+		val[vl] = '\0';
+
+		if (strcmp(key, "host") == 0)
+			field = &db->host;
+		else if (strcmp(key, "port") == 0)
+			field = &db->port;
+		else if (strcmp(key, "dbname") == 0)
+			field = &db->dbname;
+		else if (strcmp(key, "user") == 0)
+			field = &db->user;
+		else if (strcmp(key, "password") == 0)
+			field = &db->password;
+		else
+		{
+			snprintf(
+				msg, msglen,
+				"unknown connection key \"%s\" (expected host, port, dbname, user or password)",
+				key);
+			return false;
+		}
+		free(*field);
+		*field = xstrdup(val);
+	}
+	if (db->dbname == NULL)
+		db->dbname = xstrdup(db->name);
+	if (db->host == NULL)
+		db->host = xstrdup("127.0.0.1");
+	if (db->port == NULL)
+		db->port = xstrdup("5432");
+	return true;
+}
+
+static int
+config_ini_line(void *user, const char *section, const char *name,
+				const char *value)
+{
+	LoadState *st = (LoadState *) user;
+	char	   msg[512];
+
+	if (st->failed)
+		return 1; /* report the first error only */
+
+	if (strcmp(section, "pooler") == 0)
+	{
+		for (size_t i = 0; i < NKEYS; i++)
+		{
+			if (strcmp(keys[i].name, name) == 0)
+			{
+				if (set_key(st->cfg, &keys[i], value, msg, sizeof(msg)))
+					return 1;
+				snprintf(st->err, st->errlen, "%s: %s", name, msg);
+				st->failed = true;
+				return 0;
+			}
+		}
+		snprintf(st->err, st->errlen, "%s: unknown key in [pooler]", name);
+	}
+	else if (strcmp(section, "databases") == 0)
+	{
+		DbConfig *db = calloc(1, sizeof(DbConfig));
+
+		if (db == NULL)
+			fatal("out of memory");
+		db->name = xstrdup(name);
+		if (config_find_db(st->cfg, name) != NULL)
+			snprintf(st->err, st->errlen, "%s: database defined twice", name);
+		else if (!parse_db(db, value, msg, sizeof(msg)))
+			snprintf(st->err, st->errlen, "%s: %s", name, msg);
+		else
+		{
+			db->next = st->cfg->databases;
+			st->cfg->databases = db;
+			return 1;
+		}
+		free(db->name);
+		free(db);
+	}
+	else
+		snprintf(
+			st->err, st->errlen,
+			"%s: key in unknown section [%s] (expected [databases] or [pooler])",
+			name, section);
+	st->failed = true;
+	return 0;
+}
+
+void
+config_free(Config *cfg)
+{
+	DbConfig *db = cfg->databases;
+
+	for (size_t i = 0; i < NKEYS; i++)
+	{
+		if (keys[i].type == KEY_STRING)
+			free(*(char **) ((char *) cfg + keys[i].offset));
+	}
+	while (db)
+	{
+		DbConfig *next = db->next;
+
+		free(db->name);
+		free(db->host);
+		free(db->port);
+		free(db->dbname);
+		free(db->user);
+		free(db->password);
+		free(db);
+		db = next;
+	}
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+/*
+ * Read path into cfg (defaults first).  On failure, err holds
+ * "PATH:LINE: KEY: message" and cfg is left empty.
+ */
+bool
+config_load(const char *path, Config *cfg, char *err, size_t errlen)
+{
+	LoadState st;
+	char	  msg[600] = "";
+	int		  line;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < NKEYS; i++)
+	{
+		if (!set_key(cfg, &keys[i], keys[i].def, msg, sizeof(msg)))
+			fatal("bad default for %s: %s", keys[i].name, msg);
+	}
+
+	st.cfg = cfg;
+	st.err = msg;
+	st.errlen = sizeof(msg);
+	st.failed = false;
+	line = ini_parse(path, config_ini_line, &st);
+	if (line == -1)
+	{
+		snprintf(err, errlen, "%s: could not open: %s", path, strerror(errno));
+		config_free(cfg);
+		return false;
+	}
+	if (line != 0)
+	{
+		if (!st.failed)
+			snprintf(msg, sizeof(msg), "syntax error");
+		snprintf(err, errlen, "%s:%d: %s", path, line, msg);
+		config_free(cfg);
+		return false;
+	}
+	if (cfg->auth_type == AUTH_MD5 && cfg->auth_file[0] == '\0')
+	{
+		snprintf(err, errlen, "%s: auth_file: needed for auth_type = md5",
+				 path);
+		config_free(cfg);
+		return false;
+	}
+	if (cfg->listen_addr[0] == '\0' && cfg->unix_socket_dir[0] == '\0')
+	{
+		snprintf(
+			err, errlen,
+			"%s: listen_addr: neither listen_addr nor unix_socket_dir is set",
+			path);
+		config_free(cfg);
+		return false;
+	}
+	return true;
+}
+
+DbConfig *
+config_find_db(const Config *cfg, const char *name)
+{
+	for (DbConfig *db = cfg->databases; db; db = db->next)
+	{
+		if (strcmp(db->name, name) == 0)
+			return db;
+	}
+	return NULL;
+}
+
+/* Is user listed in admin_users? */
+bool
+config_is_admin(const Config *cfg, const char *user)
+{
+	const char *p = cfg->admin_users;
+	size_t		len = strlen(user);
+
+	while (*p)
+	{
+		const char *end;
+
+		while (*p == ' ' || *p == ',')
+			p++;
+		end = p;
+		while (*end && *end != ',' && *end != ' ')
+			end++;
+		if ((size_t) (end - p) == len && strncmp(p, user, len) == 0)
+			return true;
+		p = end;
+	}
+	return false;
+}
+
+const char *
+pool_mode_to_str(PoolMode mode)
+{
+	return mode == POOL_SESSION ? "session" : "transaction";
+}
+
+const char *
+auth_type_to_str(AuthType type)
+{
+	return type == AUTH_MD5 ? "md5" : "trust";
+}
+
+bool
+config_describe(const Config *cfg, int i, const char **key, char *value,
+				size_t valuelen, bool *reloadable)
+{
+	const KeyDef *k;
+	const void	 *field;
+
+	if (i < 0 || (size_t) i >= NKEYS)
+		return false;
+	k = &keys[i];
+	field = (const char *) cfg + k->offset;
+	*key = k->name;
+	*reloadable = k->reloadable;
+	switch (k->type)
+	{
+		case KEY_STRING:
+			snprintf(value, valuelen, "%s", *(char *const *) field);
+			break;
+		case KEY_INT:
+			snprintf(value, valuelen, "%d", *(const int *) field);
+			break;
+		case KEY_SECONDS:
+			snprintf(value, valuelen, "%g", *(const double *) field);
+			break;
+		case KEY_POOL_MODE:
+			snprintf(value, valuelen, "%s",
+					 pool_mode_to_str(*(const PoolMode *) field));
+			break;
+		case KEY_AUTH_TYPE:
+			snprintf(value, valuelen, "%s",
+					 auth_type_to_str(*(const AuthType *) field));
+			break;
+		case KEY_LOG_LEVEL:
+			snprintf(value, valuelen, "%s",
+					 log_level_to_str(*(const LogLevel *) field));
+			break;
+	}
+	return true;
+}

@@ -1,0 +1,69 @@
+/*
+ * config.h
+ *		The INI configuration: [databases] and [pooler].
+ */
+#ifndef APS_CONFIG_H
+#define APS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "log.h"
+
+typedef enum PoolMode
+{
+	POOL_TRANSACTION, /* server attached per transaction */
+	POOL_SESSION	  /* server attached per client connection */
+} PoolMode;
+
+typedef enum AuthType
+{
+	AUTH_TRUST, /* no password */
+	AUTH_MD5	/* md5 against auth_file */
+} AuthType;
+
+/* One [databases] entry: how to reach a server database. */
+typedef struct DbConfig
+{
+	char			*name;	   /* name clients connect to */
+	char			*host;	   /* libpq host (may list several) */
+	char			*port;	   /* libpq port */
+	char			*dbname;   /* server database name */
+	char			*user;	   /* forced server user, or NULL */
+	char			*password; /* server password, or NULL */
+	struct DbConfig *next;
+} DbConfig;
+
+typedef struct Config
+{
+	char	 *listen_addr;	   /* TCP address, empty = no TCP */
+	int		  listen_port;	   /* TCP port, also names the Unix socket */
+	char	 *unix_socket_dir; /* empty = no Unix socket */
+	AuthType  auth_type;
+	char	 *auth_file;   /* "user" "password" lines */
+	char	 *admin_users; /* comma-separated */
+	PoolMode  pool_mode;
+	int		  pool_size;	   /* QueuePool pool_size */
+	int		  max_overflow;	   /* QueuePool max_overflow, -1 = no cap */
+	double	  pool_timeout;	   /* seconds a client may wait for a server */
+	double	  pool_recycle;	   /* server age limit in seconds, -1 = none */
+	int		  max_client_conn; /* client connections accepted */
+	double	  server_connect_timeout; /* seconds to log into a server */
+	LogLevel  log_level;
+	char	 *logfile; /* empty = stderr */
+	char	 *pidfile; /* empty = none */
+	DbConfig *databases;
+} Config;
+
+extern bool		   config_load(const char *path, Config *cfg, char *err,
+							   size_t errlen) __attribute__((warn_unused_result));
+extern void		   config_free(Config *cfg);
+extern DbConfig	  *config_find_db(const Config *cfg, const char *name);
+extern bool		   config_is_admin(const Config *cfg, const char *user);
+extern const char *pool_mode_to_str(PoolMode mode);
+extern const char *auth_type_to_str(AuthType type);
+/* Key/value pairs for SHOW CONFIG: call with i = 0, 1, ... until false. */
+extern bool config_describe(const Config *cfg, int i, const char **key,
+							char *value, size_t valuelen, bool *reloadable);
+
+#endif /* APS_CONFIG_H */

@@ -1,0 +1,433 @@
+/*
+ * pool.c
+ *		Server pools per (database, user), with the semantics of SQLAlchemy's
+ *		QueuePool: pool_size, max_overflow, pool_timeout, pool_recycle.
+ *
+ * All pool accounting lives here: which servers exist, in which state, who
+ * waits for one.  A server is in exactly one of the pool's three lists
+ * (login, idle, active); pool_set_state moves it.  Waiting clients form a
+ * FIFO; each has a pool_timeout timer.
+ *
+ *	request:  idle server (not past pool_recycle) -> attach at once;
+ *			  otherwise queue, and open servers while fewer are logging in
+ *			  than clients wait and fewer than pool_size + max_overflow exist.
+ *	release:  past pool_recycle -> close; else first waiter; else close if
+ *			  pool_size servers are already idle (overflow given back); else
+ *			  idle.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "auth.h"
+#include "log.h"
+#include "main.h"
+#include "pool.h"
+
+struct PoolList pools = TAILQ_HEAD_INITIALIZER(pools);
+bool			pool_paused = false;
+
+#define LOGIN_RETRY_DELAY 0.5 /* seconds after a failed login */
+
+static void open_for_waiters(Pool *p);
+
+static char *
+xstrdup(const char *s)
+{
+	char *d = s ? strdup(s) : NULL;
+
+	if (s && d == NULL)
+		fatal("out of memory");
+	return d;
+}
+
+static void
+copy_db(DbConfig *dst, const DbConfig *src)
+{
+	free(dst->name);
+	free(dst->host);
+	free(dst->port);
+	free(dst->dbname);
+	free(dst->user);
+	free(dst->password);
+	dst->name = xstrdup(src->name);
+	dst->host = xstrdup(src->host);
+	dst->port = xstrdup(src->port);
+	dst->dbname = xstrdup(src->dbname);
+	dst->user = xstrdup(src->user);
+	dst->password = xstrdup(src->password);
+	dst->next = NULL;
+}
+
+static void
+retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	open_for_waiters((Pool *) arg);
+}
+
+/* The pool of (dbname, user), created on first use. */
+Pool *
+pool_get(const char *dbname, const char *user, const DbConfig *db)
+{
+	Pool *p;
+
+	TAILQ_FOREACH(p, &pools, link)
+	{
+		if (strcmp(p->dbname, dbname) == 0 && strcmp(p->user, user) == 0)
+			return p;
+	}
+	p = calloc(1, sizeof(Pool));
+	if (p == NULL)
+		fatal("out of memory");
+	p->dbname = xstrdup(dbname);
+	p->user = xstrdup(user);
+	copy_db(&p->db, db);
+	TAILQ_INIT(&p->login);
+	TAILQ_INIT(&p->idle);
+	TAILQ_INIT(&p->active);
+	TAILQ_INIT(&p->waiting);
+	TAILQ_INIT(&p->login_wait);
+	p->retry_timer = evtimer_new(ev_base, retry_cb, p);
+	TAILQ_INSERT_TAIL(&pools, p, link);
+	log_info("pool %s/%s created", dbname, user);
+	return p;
+}
+
+/* After RELOAD: pools follow their [databases] entry if it still exists. */
+void
+pool_refresh_config(void)
+{
+	Pool *p;
+
+	TAILQ_FOREACH(p, &pools, link)
+	{
+		DbConfig *db = config_find_db(&cf, p->dbname);
+
+		if (db)
+			copy_db(&p->db, db);
+		open_for_waiters(p);
+	}
+}
+
+int
+pool_total(const Pool *p)
+{
+	return p->n_login + p->n_idle + p->n_active;
+}
+
+/* pool_size + max_overflow, or no cap. */
+int
+pool_capacity(const Pool *p)
+{
+	return cf.max_overflow < 0 ? INT_MAX : cf.pool_size + cf.max_overflow;
+}
+
+static struct ServerList *
+list_of(Pool *p, ServerState state, int **count)
+{
+	switch (state)
+	{
+		case SV_LOGIN:
+			*count = &p->n_login;
+			return &p->login;
+		case SV_IDLE:
+			*count = &p->n_idle;
+			return &p->idle;
+		case SV_ACTIVE:
+		case SV_RESET:
+			*count = &p->n_active;
+			return &p->active;
+		default:
+			fatal("server state %d has no list", state);
+	}
+}
+
+/* Move s to the list of its new state.  The one place states change. */
+void
+pool_set_state(Server *s, ServerState state)
+{
+	Pool			  *p = s->pool;
+	int				  *from_n = NULL;
+	int				  *to_n = NULL;
+	struct ServerList *from = list_of(p, s->state, &from_n);
+	struct ServerList *to = list_of(p, state, &to_n);
+
+	TAILQ_REMOVE(from, s, link);
+	(*from_n)--;
+	TAILQ_INSERT_TAIL(to, s, link);
+	(*to_n)++;
+	s->state = state;
+}
+
+/* s is closing: forget it. */
+void
+pool_server_gone(Server *s)
+{
+	Pool *p = s->pool;
+	int	 *n = NULL;
+
+	TAILQ_REMOVE(list_of(p, s->state, &n), s, link);
+	(*n)--;
+	if (!shutting_down)
+		open_for_waiters(p);
+}
+
+static void
+wait_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	Client *c = (Client *) arg;
+	Pool   *p = c->pool;
+
+	pool_leave_queue(c);
+	if (pool_paused)
+	{
+		client_wait_failed(c, "57P03",
+						   "the pooler is paused, timed out after %.2f s",
+						   cf.pool_timeout);
+		return;
+	}
+	p->timeouts++;
+	log_info("C-%u: %s/%s pool_timeout after %.2f s", c->id, p->dbname,
+			 p->user, cf.pool_timeout);
+	client_wait_failed(c, "53300",
+					   "pool limit of size %d overflow %d reached, connection "
+					   "timed out, timeout %.2f",
+					   cf.pool_size, cf.max_overflow, cf.pool_timeout);
+}
+
+/* Open servers for the waiting clients, within the pool's capacity. */
+static void
+open_for_waiters(Pool *p)
+{
+	double now = mono_now();
+
+	if (pool_paused || shutting_down)
+		return;
+	if (now < p->retry_after)
+	{
+		struct timeval tv;
+		double		   d = p->retry_after - now;
+
+		tv.tv_sec = (time_t) d;
+		tv.tv_usec = (suseconds_t) ((d - (double) tv.tv_sec) * 1e6);
+		evtimer_add(p->retry_timer, &tv);
+		return;
+	}
+	while (p->n_login < p->n_waiting && pool_total(p) < pool_capacity(p))
+		server_open(p);
+}
+
+/* An idle server still young enough to be handed out, or NULL. */
+static Server *
+take_idle(Pool *p)
+{
+	Server *s;
+
+	while ((s = TAILQ_FIRST(&p->idle)) != NULL)
+	{
+		if (cf.pool_recycle > 0 && server_age(s) > cf.pool_recycle)
+		{
+			p->recycled++;
+			server_close(s, "pool_recycle");
+			continue;
+		}
+		return s;
+	}
+	return NULL;
+}
+
+/*
+ * c needs a server.  Returns true if one was attached right away; otherwise
+ * c waits in the FIFO and client_attached or client_wait_failed follow.
+ */
+bool
+pool_request(Pool *p, Client *c)
+{
+	Server		  *s = NULL;
+	struct timeval tv;
+
+	c->request_time = mono_now();
+	if (!pool_paused)
+		s = take_idle(p);
+	if (s)
+	{
+		server_attach(s, c);
+		return true;
+	}
+
+	if (c->wait_timer == NULL)
+		c->wait_timer = evtimer_new(ev_base, wait_timeout_cb, c);
+	TAILQ_INSERT_TAIL(&p->waiting, c, link);
+	c->queued = true;
+	p->n_waiting++;
+	c->state = CL_WAITING;
+	c->wait_start = c->request_time;
+	tv.tv_sec = (time_t) cf.pool_timeout;
+	tv.tv_usec = (suseconds_t) ((cf.pool_timeout - (double) tv.tv_sec) * 1e6);
+	evtimer_add(c->wait_timer, &tv);
+	open_for_waiters(p);
+	return false;
+}
+
+/* Take c out of whichever pool list it is in. */
+void
+pool_leave_queue(Client *c)
+{
+	Pool *p = c->pool;
+
+	if (!c->queued)
+		return;
+	if (c->state == CL_LOGIN_WAIT)
+		TAILQ_REMOVE(&p->login_wait, c, link);
+	else
+	{
+		TAILQ_REMOVE(&p->waiting, c, link);
+		p->n_waiting--;
+		p->total_wait += mono_now() - c->wait_start;
+	}
+	c->queued = false;
+	if (c->wait_timer)
+		evtimer_del(c->wait_timer);
+}
+
+/* c logged in before the pool knows the server's parameters. */
+void
+pool_want_params(Pool *p, Client *c)
+{
+	c->state = CL_LOGIN_WAIT;
+	TAILQ_INSERT_TAIL(&p->login_wait, c, link);
+	c->queued = true;
+	if (p->n_login == 0)
+		server_open(p);
+}
+
+/* Hand s to the first waiter, if any.  True if it was taken. */
+static bool
+give_to_waiter(Server *s)
+{
+	Pool   *p = s->pool;
+	Client *c;
+
+	if (pool_paused || (c = TAILQ_FIRST(&p->waiting)) == NULL)
+		return false;
+	pool_leave_queue(c);
+	server_attach(s, c);
+	client_attached(c);
+	return true;
+}
+
+/*
+ * s finished a transaction (or logged in, or was reset) and is clean.
+ * s may be freed on return.
+ */
+void
+pool_release(Server *s)
+{
+	Pool *p = s->pool;
+
+	s->client = NULL;
+	s->outstanding = 0;
+	if (s->state != SV_IDLE)
+		pool_set_state(s, SV_IDLE);
+
+	if (cf.pool_recycle > 0 && server_age(s) > cf.pool_recycle)
+	{
+		p->recycled++;
+		server_close(s, "pool_recycle");
+		return;
+	}
+	if (give_to_waiter(s))
+		return;
+	if (p->n_idle > cf.pool_size)
+	{
+		server_close(s, "overflow returned");
+		return;
+	}
+	pooler_check_shutdown();
+}
+
+/* PAUSE is over: hand out servers again. */
+void
+pool_resume_all(void)
+{
+	Pool *p;
+
+	pool_paused = false;
+	TAILQ_FOREACH(p, &pools, link)
+	{
+		Server *s;
+
+		while (p->n_waiting > 0 && (s = take_idle(p)) != NULL)
+			give_to_waiter(s);
+		open_for_waiters(p);
+	}
+}
+
+/* s logged in: remember the server's parameters, welcome who waited. */
+void
+pool_server_ready(Server *s, const char *const *names,
+				  const char *const *values, int n)
+{
+	Pool *p = s->pool;
+
+	free(p->last_error);
+	p->last_error = NULL;
+	p->retry_after = 0;
+	if (p->nparams == 0 && n > 0)
+	{
+		p->param_names = calloc(n, sizeof(char *));
+		p->param_values = calloc(n, sizeof(char *));
+		if (p->param_names == NULL || p->param_values == NULL)
+			fatal("out of memory");
+		for (int i = 0; i < n; i++)
+		{
+			p->param_names[i] = xstrdup(names[i]);
+			p->param_values[i] = xstrdup(values[i]);
+		}
+		p->nparams = n;
+	}
+	while (!TAILQ_EMPTY(&p->login_wait))
+	{
+		Client *c = TAILQ_FIRST(&p->login_wait);
+
+		pool_leave_queue(c);
+		client_welcome(c);
+	}
+	pool_release(s);
+}
+
+/*
+ * Logging s into its server failed; the caller closes s next.  If the pool
+ * has no other live server, nobody will release one: fail the waiting
+ * clients now rather than after pool_timeout.  New logins wait a moment.
+ */
+void
+pool_login_failed(Server *s, const char *error)
+{
+	Pool *p = s->pool;
+
+	free(p->last_error);
+	p->last_error = xstrdup(error);
+	p->retry_after = mono_now() + LOGIN_RETRY_DELAY;
+
+	if (p->n_idle + p->n_active + p->n_login - 1 > 0)
+		return;
+	while (!TAILQ_EMPTY(&p->login_wait))
+	{
+		Client *c = TAILQ_FIRST(&p->login_wait);
+
+		pool_leave_queue(c);
+		client_close(c, "08001", error);
+	}
+	while (!TAILQ_EMPTY(&p->waiting))
+	{
+		Client *c = TAILQ_FIRST(&p->waiting);
+
+		pool_leave_queue(c);
+		client_wait_failed(c, "08001", "could not connect to server: %s",
+						   error);
+	}
+}

@@ -1,0 +1,71 @@
+/*
+ * pool.h
+ *		Pools per (database, user) with SQLAlchemy QueuePool semantics.
+ */
+#ifndef APS_POOL_H
+#define APS_POOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "client.h"
+#include "config.h"
+#include "server.h"
+
+TAILQ_HEAD(ServerList, Server);
+
+typedef struct Pool
+{
+	TAILQ_ENTRY(Pool) link;
+	char			 *dbname; /* database name clients use */
+	char			 *user;	  /* client user */
+	DbConfig		  db;	  /* own copy of the [databases] entry */
+	struct ServerList login;  /* SV_LOGIN */
+	struct ServerList idle;	  /* SV_IDLE */
+	struct ServerList active; /* SV_ACTIVE and SV_RESET */
+	int				  n_login;
+	int				  n_idle;
+	int				  n_active;
+	struct ClientList waiting; /* FIFO of clients waiting for a server */
+	int				  n_waiting;
+	struct ClientList login_wait; /* clients waiting for parameters */
+	int				  n_clients;  /* clients logged into this pool */
+	int				  nparams;	  /* ParameterStatus of the server */
+	char			**param_names;
+	char			**param_values;
+	char			 *last_error;  /* last failure to log into a server */
+	double			  retry_after; /* no new logins before (mono_now) */
+	struct event	 *retry_timer; /* opens servers again after a failure */
+	/* statistics */
+	uint64_t xact_count;
+	uint64_t query_count;
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+	uint64_t timeouts;	 /* 53300 sent */
+	uint64_t recycled;	 /* servers closed for pool_recycle */
+	double	 total_wait; /* seconds clients spent waiting */
+} Pool;
+
+TAILQ_HEAD(PoolList, Pool);
+extern struct PoolList pools;
+extern bool			   pool_paused;
+
+extern Pool *pool_get(const char *dbname, const char *user,
+					  const DbConfig *db);
+extern int	 pool_total(const Pool *p);
+extern int	 pool_capacity(const Pool *p);
+extern bool	 pool_request(Pool *p, Client *c)
+	__attribute__((warn_unused_result));
+extern void pool_leave_queue(Client *c);
+extern void pool_want_params(Pool *p, Client *c);
+extern void pool_release(Server *s);
+extern void pool_server_ready(Server *s, const char *const *names,
+							  const char *const *values, int n);
+extern void pool_login_failed(Server *s, const char *error);
+extern void pool_server_gone(Server *s);
+extern void pool_set_state(Server *s, ServerState state);
+extern void pool_resume_all(void);
+extern void pool_refresh_config(void);
+
+#endif /* APS_POOL_H */

@@ -1,0 +1,112 @@
+/*
+ * test_config.c
+ *		Unit tests of the configuration parser (pooler/config.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static int failures = 0;
+static int checks = 0;
+
+#define CHECK(cond)                                                           \
+	do                                                                        \
+	{                                                                         \
+		checks++;                                                             \
+		if (!(cond))                                                          \
+		{                                                                     \
+			failures++;                                                       \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,  \
+					#cond);                                                   \
+		}                                                                     \
+	} while (0)
+
+static char path[] = "/tmp/aps-config-XXXXXX";
+
+static bool
+load(const char *text, Config *cfg, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "w");
+
+	fputs(text, f);
+	fclose(f);
+	return config_load(path, cfg, err, errlen);
+}
+
+int
+main(void)
+{
+	Config cfg;
+	char   err[700];
+	char   expect[800];
+	int	   fd = mkstemp(path);
+
+	close(fd);
+
+	CHECK(load("[databases]\n"
+			   "appdb = host=10.0.0.1 port=5433 dbname=real\n"
+			   "other =\n"
+			   "[pooler]\n"
+			   "pool_size = 5\nmax_overflow = -1\npool_timeout = 0.5\n"
+			   "pool_recycle = -1\npool_mode = session\nauth_type = trust\n",
+			   &cfg, err, sizeof(err)));
+	CHECK(cfg.pool_size == 5 && cfg.max_overflow == -1);
+	CHECK(cfg.pool_timeout == 0.5 && cfg.pool_recycle == -1);
+	CHECK(cfg.pool_mode == POOL_SESSION);
+	CHECK(cfg.listen_port == 6432); /* default */
+	{
+		DbConfig *db = config_find_db(&cfg, "appdb");
+		DbConfig *other = config_find_db(&cfg, "other");
+
+		CHECK(db && strcmp(db->host, "10.0.0.1") == 0 &&
+			  strcmp(db->port, "5433") == 0 &&
+			  strcmp(db->dbname, "real") == 0);
+		CHECK(other && strcmp(other->dbname, "other") == 0 &&
+			  strcmp(other->port, "5432") == 0);
+		CHECK(config_find_db(&cfg, "nope") == NULL);
+	}
+	config_free(&cfg);
+
+	/* Errors name file, line and key. */
+	CHECK(!load("[pooler]\npool_size = 5\npool_size_typo = 3\n", &cfg, err,
+				sizeof(err)));
+	snprintf(expect, sizeof(expect), "%s:3: pool_size_typo: unknown key",
+			 path);
+	CHECK(strncmp(err, expect, strlen(expect)) == 0);
+
+	CHECK(!load("[pooler]\n\npool_size = lots\n", &cfg, err, sizeof(err)));
+	snprintf(expect, sizeof(expect), "%s:3: pool_size: invalid value \"lots\"",
+			 path);
+	CHECK(strncmp(err, expect, strlen(expect)) == 0);
+
+	CHECK(!load("[pooler]\npool_timeout = 0\n", &cfg, err, sizeof(err)));
+	CHECK(strstr(err, ":2: pool_timeout: invalid value") != NULL);
+
+	CHECK(!load("[pooler]\nmax_overflow = -2\n", &cfg, err, sizeof(err)));
+	CHECK(strstr(err, "max_overflow: invalid value") != NULL);
+
+	CHECK(!load("[pooler]\npool_mode = statement\n", &cfg, err, sizeof(err)));
+	CHECK(strstr(err, "pool_mode: invalid value \"statement\"") != NULL);
+
+	CHECK(!load("[databases]\nx = host=a bogus=1\n", &cfg, err, sizeof(err)));
+	CHECK(strstr(err, ":2: x: unknown connection key \"bogus\"") != NULL);
+
+	CHECK(!load("[mystery]\nkey = 1\n", &cfg, err, sizeof(err)));
+	CHECK(strstr(err, ":2: key: key in unknown section [mystery]") != NULL);
+
+	CHECK(!load("[pooler]\nauth_type = md5\n", &cfg, err, sizeof(err)));
+	CHECK(strstr(err, "auth_file: needed for auth_type = md5") != NULL);
+
+	CHECK(!load("[pooler\n", &cfg, err, sizeof(err)));
+	CHECK(strstr(err, ":1: syntax error") != NULL);
+
+	unlink(path);
+	CHECK(!config_load(path, &cfg, err, sizeof(err)));
+	CHECK(strstr(err, "could not open") != NULL);
+
+	printf("test_config: %d checks, %d failed\n", checks, failures);
+	return failures ? 1 : 0;
+}

@@ -1,0 +1,222 @@
+/*
+ * test_protocol.c
+ *		Unit tests of the packet parser (pooler/protocol.c).
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "protocol.h"
+
+static int failures = 0;
+static int checks = 0;
+
+#define CHECK(cond)                                                           \
+	do                                                                        \
+	{                                                                         \
+		checks++;                                                             \
+		if (!(cond))                                                          \
+		{                                                                     \
+			failures++;                                                       \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,  \
+					#cond);                                                   \
+		}                                                                     \
+	} while (0)
+
+static size_t
+put_u32(uint8_t *p, uint32_t v)
+{
+	v = htonl(v);
+	memcpy(p, &v, 4);
+	return 4;
+}
+
+/* A start-up packet from NUL-separated pairs (ending with "\0\0"). */
+static size_t
+startup(uint8_t *buf, uint32_t code, const char *pairs, size_t pairs_len)
+{
+	size_t len = 8 + pairs_len;
+
+	put_u32(buf, (uint32_t) len);
+	put_u32(buf + 4, code);
+	memcpy(buf + 8, pairs, pairs_len);
+	return len;
+}
+
+static void
+test_peek(void)
+{
+	uint8_t	 msg[16] = {'Q', 0, 0, 0, 9, 's', 'e', 'l', '\0'};
+	char	 type;
+	uint32_t total;
+
+	CHECK(pkt_peek_bytes(msg, 4, false, &type, &total) == PKT_INCOMPLETE);
+	CHECK(pkt_peek_bytes(msg, 9, false, &type, &total) == PKT_INCOMPLETE);
+	CHECK(pkt_peek_bytes(msg, 10, false, &type, &total) == PKT_READY);
+	CHECK(type == 'Q' && total == 10);
+	/* length below 4 is malformed */
+	put_u32(msg + 1, 3);
+	CHECK(pkt_peek_bytes(msg, 10, false, &type, &total) == PKT_BAD);
+	/* absurd length */
+	put_u32(msg + 1, 0x7fffffff);
+	CHECK(pkt_peek_bytes(msg, 10, false, &type, &total) == PKT_BAD);
+	/* start-up: too short, too long */
+	put_u32(msg, 7);
+	CHECK(pkt_peek_bytes(msg, 8, true, &type, &total) == PKT_BAD);
+	put_u32(msg, MAX_STARTUP_LEN + 1);
+	CHECK(pkt_peek_bytes(msg, 8, true, &type, &total) == PKT_BAD);
+	put_u32(msg, 8);
+	CHECK(pkt_peek_bytes(msg, 8, true, &type, &total) == PKT_READY);
+	CHECK(type == 0 && total == 8);
+}
+
+static void
+test_peek_evbuffer(void)
+{
+	struct evbuffer *buf = evbuffer_new();
+	char			 type;
+	uint32_t		 total;
+
+	/* a message split over two chunks */
+	evbuffer_add(buf, "Q\0\0", 3);
+	CHECK(pkt_peek(buf, false, &type, &total) == PKT_INCOMPLETE);
+	evbuffer_add(buf,
+				 "\0\x06"
+				 "xy",
+				 4);
+	CHECK(pkt_peek(buf, false, &type, &total) == PKT_READY);
+	CHECK(type == 'Q' && total == 7);
+	evbuffer_free(buf);
+}
+
+static void
+test_startup(void)
+{
+	uint8_t			  buf[256];
+	StartupPkt		  sp;
+	char			  err[128];
+	size_t			  len;
+	static const char ok[] =
+		"user\0alice\0database\0shop\0application_name\0api\0";
+	static const char nodb[] = "user\0bob\0";
+	static const char nouser[] = "database\0x\0";
+	static const char unterminated[] = "user\0alice";
+
+	len = startup(buf, PROTO_V3, ok, sizeof(ok));
+	CHECK(pkt_parse_startup(buf, len, &sp, err, sizeof(err)));
+	CHECK(sp.code == PROTO_V3 && strcmp(sp.user, "alice") == 0 &&
+		  strcmp(sp.database, "shop") == 0 &&
+		  strcmp(sp.application_name, "api") == 0);
+	startup_free(&sp);
+
+	/* database defaults to the user */
+	len = startup(buf, PROTO_V3, nodb, sizeof(nodb));
+	CHECK(pkt_parse_startup(buf, len, &sp, err, sizeof(err)));
+	CHECK(strcmp(sp.database, "bob") == 0);
+	startup_free(&sp);
+
+	len = startup(buf, PROTO_V3, nouser, sizeof(nouser));
+	CHECK(!pkt_parse_startup(buf, len, &sp, err, sizeof(err)));
+	CHECK(strstr(err, "no PostgreSQL user name") != NULL);
+
+	/* missing terminators */
+	len = startup(buf, PROTO_V3, unterminated, sizeof(unterminated) - 1);
+	CHECK(!pkt_parse_startup(buf, len, &sp, err, sizeof(err)));
+
+	/* protocol 2 is refused */
+	len = startup(buf, 2 << 16, ok, sizeof(ok));
+	CHECK(!pkt_parse_startup(buf, len, &sp, err, sizeof(err)));
+	CHECK(strstr(err, "unsupported frontend protocol 2.0") != NULL);
+
+	/* length word that disagrees with the packet */
+	len = startup(buf, PROTO_V3, ok, sizeof(ok));
+	CHECK(!pkt_parse_startup(buf, len - 1, &sp, err, sizeof(err)));
+
+	/* SSLRequest and CancelRequest */
+	len = startup(buf, CODE_SSL, "", 0);
+	CHECK(pkt_parse_startup(buf, len, &sp, err, sizeof(err)) &&
+		  sp.code == CODE_SSL);
+	put_u32(buf, 16);
+	put_u32(buf + 4, CODE_CANCEL);
+	put_u32(buf + 8, 42);
+	put_u32(buf + 12, 0xdeadbeef);
+	CHECK(pkt_parse_startup(buf, 16, &sp, err, sizeof(err)));
+	CHECK(sp.code == CODE_CANCEL && sp.cancel_pid == 42 &&
+		  sp.cancel_key == 0xdeadbeef);
+	put_u32(buf, 12);
+	CHECK(!pkt_parse_startup(buf, 12, &sp, err, sizeof(err)));
+}
+
+static void
+test_statement_name(void)
+{
+	static const uint8_t parse_named[] = "P\0\0\0\x11stmt1\0select 1\0";
+	static const uint8_t parse_unnamed[] = "P\0\0\0\x0c"
+										   "\0select 1\0";
+	static const uint8_t bind_named[] = "B\0\0\0\x0d"
+										"\0stmt2\0\0\0";
+	static const uint8_t describe_portal[] = "D\0\0\0\x06"
+											 "Pp\0";
+	static const uint8_t close_stmt[] = "C\0\0\0\x08"
+										"Ss1\0";
+	static const uint8_t truncated[] = "P\0\0\0\x08"
+									   "abc";
+	const char			*n;
+
+	n = pkt_statement_name('P', parse_named, sizeof(parse_named) - 1);
+	CHECK(n && strcmp(n, "stmt1") == 0);
+	n = pkt_statement_name('P', parse_unnamed, sizeof(parse_unnamed) - 1);
+	CHECK(n && n[0] == '\0');
+	n = pkt_statement_name('B', bind_named, sizeof(bind_named) - 1);
+	CHECK(n && strcmp(n, "stmt2") == 0);
+	CHECK(pkt_statement_name('D', describe_portal,
+							 sizeof(describe_portal) - 1) == NULL);
+	n = pkt_statement_name('C', close_stmt, sizeof(close_stmt) - 1);
+	CHECK(n && strcmp(n, "s1") == 0);
+	CHECK(pkt_statement_name('P', truncated, sizeof(truncated) - 1) == NULL);
+}
+
+static void
+test_builders(void)
+{
+	struct evbuffer *buf = evbuffer_new();
+	const char		*vals[2] = {"x", NULL};
+	uint8_t			 tmp[256];
+	size_t			 n;
+	char			 type;
+	uint32_t		 total;
+
+	pkt_add_error(buf, "ERROR", "53300", "pool limit of size %d", 5);
+	n = evbuffer_get_length(buf);
+	CHECK(pkt_peek(buf, false, &type, &total) == PKT_READY);
+	CHECK(type == 'E' && total == n);
+	evbuffer_remove(buf, tmp, n);
+	CHECK(memmem(tmp, n, "C53300", 7) != NULL);
+	CHECK(memmem(tmp, n, "Mpool limit of size 5", 22) != NULL);
+
+	pkt_add_data_row(buf, 2, vals);
+	n = evbuffer_get_length(buf);
+	evbuffer_remove(buf, tmp, n);
+	/* D, len 4, ncols 2, len 1, 'x', len -1 */
+	CHECK(n == 1 + 4 + 2 + 4 + 1 + 4);
+	CHECK(tmp[n - 1] == 0xff && tmp[n - 4] == 0xff);
+
+	pkt_add_ready(buf, 'T');
+	CHECK(evbuffer_get_length(buf) == 6);
+	evbuffer_free(buf);
+}
+
+int
+main(void)
+{
+	test_peek();
+	test_peek_evbuffer();
+	test_startup();
+	test_statement_name();
+	test_builders();
+	printf("test_protocol: %d checks, %d failed\n", checks, failures);
+	return failures ? 1 : 0;
+}
