@@ -37,6 +37,7 @@ static uint32_t	  next_client_id = 1;
 static void client_process(Client *c);
 static void client_read_cb(struct bufferevent *bev, void *arg);
 static void client_event_cb(struct bufferevent *bev, short what, void *arg);
+static void client_write_cb(struct bufferevent *bev, void *arg);
 
 const char *
 client_state_to_str(ClientState state)
@@ -104,7 +105,9 @@ client_accept(int fd, struct sockaddr *addr, int socklen)
 		free(c);
 		return;
 	}
-	bufferevent_setcb(c->bev, client_read_cb, NULL, client_event_cb, c);
+	bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb,
+					  c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, FLOW_LOW, 0);
 	bufferevent_enable(c->bev, EV_READ);
 	TAILQ_INSERT_TAIL(&all_clients, c, all);
 	n_clients++;
@@ -426,6 +429,13 @@ handle_message(Client *c, char type, uint32_t len)
 		c->pool->query_count++;
 	c->pool->bytes_in += len;
 	evbuffer_remove_buffer(in, bufferevent_get_output(s->bev), len);
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) > FLOW_HIGH)
+	{
+		/* The server reads slowly (a big COPY): wait for it. */
+		c->throttled = true;
+		bufferevent_disable(c->bev, EV_READ);
+		return false;
+	}
 	return true;
 }
 
@@ -479,6 +489,27 @@ static void
 client_read_cb(struct bufferevent *bev, void *arg)
 {
 	client_process((Client *) arg);
+}
+
+/* c's output drained below FLOW_LOW: its server may send again. */
+static void
+client_write_cb(struct bufferevent *bev, void *arg)
+{
+	Client *c = (Client *) arg;
+
+	if (c->server)
+		server_unthrottle(c->server);
+}
+
+/* c's server took in what c sent: read from c again. */
+void
+client_unthrottle(Client *c)
+{
+	if (!c->throttled)
+		return;
+	c->throttled = false;
+	if (c->state == CL_ACTIVE || c->state == CL_IDLE)
+		client_resume(c);
 }
 
 static void

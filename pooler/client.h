@@ -46,7 +46,7 @@ typedef struct Client
 	double				request_time; /* last request, mono_now() */
 	time_t				connect_time;
 	bool				skip_to_sync; /* discarding after an error we raised */
-	int					unanswered_syncs; /* for errors raised while queued */
+	bool				throttled;	  /* reading paused: its server is slow */
 } Client;
 
 TAILQ_HEAD(ClientList, Client);
@@ -63,5 +63,6 @@ extern void client_welcome(Client *c);
 extern void client_close(Client *c, const char *sqlstate, const char *reason);
 extern void client_server_message_done(Client *c);
 extern void client_resume(Client *c);
+extern void client_unthrottle(Client *c);
 
 #endif /* APS_CLIENT_H */

@@ -48,6 +48,7 @@ static const char *const reported_params[] = {
 static void login_poll(Server *s, PostgresPollingStatusType st);
 static void server_read_cb(struct bufferevent *bev, void *arg);
 static void server_event_cb(struct bufferevent *bev, short what, void *arg);
+static void server_write_cb(struct bufferevent *bev, void *arg);
 
 const char *
 server_state_to_str(ServerState state)
@@ -141,7 +142,9 @@ login_done(Server *s)
 		login_failed(s, "could not create a buffer for the server socket");
 		return;
 	}
-	bufferevent_setcb(s->bev, server_read_cb, NULL, server_event_cb, s);
+	bufferevent_setcb(s->bev, server_read_cb, server_write_cb, server_event_cb,
+					  s);
+	bufferevent_setwatermark(s->bev, EV_WRITE, FLOW_LOW, 0);
 	bufferevent_enable(s->bev, EV_READ);
 	log_debug("S-%llu: %s/%s logged in, backend pid %d",
 			  (unsigned long long) s->id, s->pool->dbname, s->pool->user,
@@ -264,6 +267,7 @@ server_attach(Server *s, Client *c)
 	pool_set_state(s, SV_ACTIVE);
 	s->client = c;
 	s->outstanding = 0;
+	s->throttled = false;
 	s->request_time = mono_now();
 	c->server = s;
 	c->state = CL_ACTIVE;
@@ -379,7 +383,17 @@ server_read_cb(struct bufferevent *bev, void *arg)
 		s->pool->bytes_out += len;
 		evbuffer_remove_buffer(in, bufferevent_get_output(c->bev), len);
 		if (type != 'Z')
+		{
+			if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
+				FLOW_HIGH)
+			{
+				/* The client reads slowly: wait for it (client_write_cb). */
+				s->throttled = true;
+				bufferevent_disable(s->bev, EV_READ);
+				return;
+			}
 			continue;
+		}
 
 		if (s->outstanding > 0)
 			s->outstanding--;
@@ -397,6 +411,27 @@ server_read_cb(struct bufferevent *bev, void *arg)
 	}
 	if (st == PKT_BAD)
 		server_lost(s, "invalid message from the server");
+}
+
+/* The client caught up: read from the server again. */
+void
+server_unthrottle(Server *s)
+{
+	if (!s->throttled)
+		return;
+	s->throttled = false;
+	bufferevent_enable(s->bev, EV_READ);
+	server_read_cb(s->bev, s); /* what is already buffered */
+}
+
+/* The server took in what its client sent: let the client go on. */
+static void
+server_write_cb(struct bufferevent *bev, void *arg)
+{
+	Server *s = (Server *) arg;
+
+	if (s->client)
+		client_unthrottle(s->client);
 }
 
 static void

@@ -40,6 +40,7 @@ typedef struct Server
 	int					backend_pid;
 	char				txn_status;	 /* from the last ReadyForQuery */
 	int					outstanding; /* queries/syncs not yet answered */
+	bool				throttled;	 /* reading paused: its client is slow */
 } Server;
 
 extern const char *server_state_to_str(ServerState state);
@@ -49,5 +50,10 @@ extern void		   server_attach(Server *s, struct Client *c);
 extern void		   server_reset(Server *s);
 extern double	   server_age(const Server *s);
 extern void		   server_cancel(Server *s);
+extern void		   server_unthrottle(Server *s);
+
+/* Flow control: stop reading one side while the other has this much queued. */
+#define FLOW_HIGH (512 * 1024)
+#define FLOW_LOW  (64 * 1024)
 
 #endif /* APS_SERVER_H */
