@@ -65,6 +65,7 @@ demo:
 
 bench:
 	tests/bench/run.sh
+	tests/bench/pooler.sh
 
 C_SOURCES = $(wildcard extension/*.[ch] pooler/*.[ch] tests/unit/*.[ch])
 

@@ -15,7 +15,6 @@
 #include <time.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 
 #include "admin.h"
 #include "client.h"
@@ -324,7 +323,7 @@ show_version(struct evbuffer *out)
 void
 admin_welcome(Client *c)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = c->st.out;
 
 	pkt_add_param(out, "server_version",
 				  "15.0 (apiscale-pooler " APS_VERSION ")");
@@ -367,8 +366,8 @@ normalize(const char *in, char *out, size_t outlen)
 bool
 admin_handle(Client *c, char type, uint32_t len)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *in = c->st.in;
+	struct evbuffer *out = c->st.out;
 	char			*msg;
 	char			 cmd[128];
 	char			 err[256];

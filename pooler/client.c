@@ -11,6 +11,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,6 @@
 #include <sys/un.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "admin.h"
@@ -35,9 +35,9 @@ int				  n_clients = 0;
 static uint32_t	  next_client_id = 1;
 
 static void client_process(Client *c);
-static void client_read_cb(struct bufferevent *bev, void *arg);
-static void client_event_cb(struct bufferevent *bev, short what, void *arg);
-static void client_write_cb(struct bufferevent *bev, void *arg);
+static void client_read_cb(void *arg);
+static void client_event_cb(void *arg, const char *why);
+static void client_drain_cb(void *arg);
 
 const char *
 client_state_to_str(ClientState state)
@@ -58,12 +58,6 @@ client_state_to_str(ClientState state)
 			return "active";
 	}
 	return "unknown";
-}
-
-static struct evbuffer *
-out_of(Client *c)
-{
-	return bufferevent_get_output(c->bev);
 }
 
 void
@@ -97,45 +91,38 @@ client_accept(int fd, struct sockaddr *addr, int socklen)
 	else
 		snprintf(c->addr, sizeof(c->addr), "unix");
 
-	c->bev = bufferevent_socket_new(ev_base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL)
+	if (addr->sa_family == AF_INET || addr->sa_family == AF_INET6)
+	{
+		int on = 1;
+
+		/* Replies are whole batches: send them without Nagle's delay. */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	}
+	if (!stream_init(&c->st, fd, true, client_read_cb, client_drain_cb,
+					 client_event_cb, c))
 	{
 		log_error("could not create a buffer for a client socket");
 		evutil_closesocket(fd);
 		free(c);
 		return;
 	}
-	bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb,
-					  c);
-	bufferevent_setwatermark(c->bev, EV_WRITE, FLOW_LOW, 0);
-	bufferevent_enable(c->bev, EV_READ);
+	stream_read(&c->st, true);
 	TAILQ_INSERT_TAIL(&all_clients, c, all);
 	n_clients++;
 }
 
-/* Free c once its last words have been written. */
+/* Free c: from the loop, after whoever closed it has returned. */
 static void
-client_free(Client *c)
+client_free_cb(evutil_socket_t fd, short what, void *arg)
 {
+	Client *c = (Client *) arg;
+
 	if (c->wait_timer)
 		event_free(c->wait_timer);
-	bufferevent_free(c->bev);
+	stream_close(&c->st);
 	free(c->user);
 	free(c->dbname);
 	free(c);
-}
-
-static void
-closing_write_cb(struct bufferevent *bev, void *arg)
-{
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		client_free((Client *) arg);
-}
-
-static void
-closing_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	client_free((Client *) arg);
 }
 
 /*
@@ -148,6 +135,8 @@ client_close(Client *c, const char *sqlstate, const char *reason)
 {
 	Server *s = c->server;
 
+	if (c->dead)
+		return;
 	if (reason)
 		log_info("C-%u: %s/%s@%s:%d closing: %s", c->id,
 				 c->dbname ? c->dbname : "-", c->user ? c->user : "-", c->addr,
@@ -159,7 +148,7 @@ client_close(Client *c, const char *sqlstate, const char *reason)
 		c->server = NULL;
 		s->client = NULL;
 		if (s->txn_status != 'I' || s->outstanding > 0 ||
-			evbuffer_get_length(bufferevent_get_input(s->bev)) > 0)
+			evbuffer_get_length(s->st.in) > 0)
 			server_close(s, "client left in the middle of a transaction");
 		else if (cf.pool_mode == POOL_SESSION)
 			server_reset(s);
@@ -171,24 +160,28 @@ client_close(Client *c, const char *sqlstate, const char *reason)
 	TAILQ_REMOVE(&all_clients, c, all);
 	n_clients--;
 
+	/*
+	 * Last words go out now if the socket takes them (it nearly always
+	 * does); c itself is freed from the loop, so that callers up the stack
+	 * may still look at c->dead.
+	 */
 	if (sqlstate)
-		pkt_add_error(out_of(c), "FATAL", sqlstate, "%s", reason);
-	if (evbuffer_get_length(out_of(c)) > 0)
+		pkt_add_error(c->st.out, "FATAL", sqlstate, "%s", reason);
+	stream_flush(&c->st);
+	stream_read(&c->st, false);
+	c->dead = true;
 	{
-		bufferevent_disable(c->bev, EV_READ);
-		bufferevent_setcb(c->bev, NULL, closing_write_cb, closing_event_cb, c);
-		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-		bufferevent_enable(c->bev, EV_WRITE);
+		struct timeval now = {0, 0};
+
+		event_base_once(ev_base, -1, EV_TIMEOUT, client_free_cb, c, &now);
 	}
-	else
-		client_free(c);
 	pooler_check_shutdown();
 }
 
 static void
 send_ready(Client *c)
 {
-	pkt_add_ready(out_of(c), c->server ? c->server->txn_status : 'I');
+	pkt_add_ready(c->st.out, c->server ? c->server->txn_status : 'I');
 }
 
 /* Logged in: the server's parameters, our cancel key, ready. */
@@ -198,9 +191,9 @@ client_welcome(Client *c)
 	Pool *p = c->pool;
 
 	for (int i = 0; i < p->nparams; i++)
-		pkt_add_param(out_of(c), p->param_names[i], p->param_values[i]);
-	pkt_add_backend_key(out_of(c), c->id, c->cancel_key);
-	pkt_add_ready(out_of(c), 'I');
+		pkt_add_param(c->st.out, p->param_names[i], p->param_values[i]);
+	pkt_add_backend_key(c->st.out, c->id, c->cancel_key);
+	pkt_add_ready(c->st.out, 'I');
 	c->state = CL_IDLE;
 	log_debug("C-%u: %s/%s@%s:%d logged in", c->id, c->dbname, c->user,
 			  c->addr, c->port);
@@ -210,7 +203,7 @@ client_welcome(Client *c)
 static void
 auth_ok(Client *c)
 {
-	pkt_add_auth(out_of(c), 0, NULL, 0);
+	pkt_add_auth(c->st.out, 0, NULL, 0);
 	if (c->admin)
 	{
 		admin_welcome(c);
@@ -248,7 +241,7 @@ handle_startup(Client *c, uint32_t len)
 
 	if (pkt == NULL)
 		fatal("out of memory");
-	evbuffer_remove(bufferevent_get_input(c->bev), pkt, len);
+	evbuffer_remove(c->st.in, pkt, len);
 	ok = pkt_parse_startup(pkt, len, &sp, err, sizeof(err));
 	free(pkt);
 	if (!ok)
@@ -258,7 +251,7 @@ handle_startup(Client *c, uint32_t len)
 	}
 	if (sp.code == CODE_SSL || sp.code == CODE_GSSENC)
 	{
-		evbuffer_add(out_of(c), "N", 1); /* no TLS yet */
+		evbuffer_add(c->st.out, "N", 1); /* no TLS yet */
 		return true;
 	}
 	if (sp.code == CODE_CANCEL)
@@ -318,7 +311,7 @@ handle_startup(Client *c, uint32_t len)
 	if (cf.auth_type == AUTH_MD5)
 	{
 		auth_random(c->salt, sizeof(c->salt));
-		pkt_add_auth(out_of(c), 5, c->salt, sizeof(c->salt));
+		pkt_add_auth(c->st.out, 5, c->salt, sizeof(c->salt));
 		c->state = CL_AUTH;
 		return true;
 	}
@@ -341,7 +334,7 @@ handle_password(Client *c, char type, uint32_t len)
 	msg = malloc(len + 1);
 	if (msg == NULL)
 		fatal("out of memory");
-	evbuffer_remove(bufferevent_get_input(c->bev), msg, len);
+	evbuffer_remove(c->st.in, msg, len);
 	msg[len] = '\0';
 	stored = auth_password(c->user);
 	if (stored == NULL || len < 6 ||
@@ -366,8 +359,7 @@ names_prepared_statement(Client *c, char type, uint32_t len)
 
 	if (type != 'P' && type != 'B' && type != 'D' && type != 'C')
 		return false;
-	name = pkt_statement_name(
-		type, evbuffer_pullup(bufferevent_get_input(c->bev), len), len);
+	name = pkt_statement_name(type, evbuffer_pullup(c->st.in, len), len);
 	return name != NULL && name[0] != '\0';
 }
 
@@ -375,7 +367,7 @@ names_prepared_statement(Client *c, char type, uint32_t len)
 static bool
 handle_message(Client *c, char type, uint32_t len)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *in = c->st.in;
 	Server			*s;
 
 	if (type == 'X')
@@ -402,7 +394,7 @@ handle_message(Client *c, char type, uint32_t len)
 		names_prepared_statement(c, type, len))
 	{
 		evbuffer_drain(in, len);
-		pkt_add_error(out_of(c), "ERROR", "0A000",
+		pkt_add_error(c->st.out, "ERROR", "0A000",
 					  "named prepared statements are not supported in "
 					  "transaction pooling mode yet");
 		c->skip_to_sync = true;
@@ -416,10 +408,8 @@ handle_message(Client *c, char type, uint32_t len)
 			client_close(c, "57P01", "the pooler is shutting down");
 			return false;
 		}
-		bufferevent_disable(c->bev, EV_READ);
 		if (!pool_request(c->pool, c))
 			return false; /* resumes in client_attached */
-		bufferevent_enable(c->bev, EV_READ);
 	}
 
 	s = c->server;
@@ -428,22 +418,15 @@ handle_message(Client *c, char type, uint32_t len)
 	if (type == 'Q')
 		c->pool->query_count++;
 	c->pool->bytes_in += len;
-	evbuffer_remove_buffer(in, bufferevent_get_output(s->bev), len);
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) > FLOW_HIGH)
-	{
-		/* The server reads slowly (a big COPY): wait for it. */
-		c->throttled = true;
-		bufferevent_disable(c->bev, EV_READ);
-		return false;
-	}
+	evbuffer_remove_buffer(in, s->st.out, len);
 	return true;
 }
 
 /* Handle every whole message in c's input, as far as c's state allows. */
 static void
-client_process(Client *c)
+client_process_messages(Client *c)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *in = c->st.in;
 
 	for (;;)
 	{
@@ -485,15 +468,44 @@ client_process(Client *c)
 	}
 }
 
+/*
+ * Handle c's input, then send what it produced, to c and to its server, in
+ * one write each.
+ */
 static void
-client_read_cb(struct bufferevent *bev, void *arg)
+client_process(Client *c)
+{
+	client_process_messages(c);
+	if (c->dead)
+		return;
+	if (c->state == CL_WAITING && evbuffer_get_length(c->st.in) > FLOW_HIGH)
+	{
+		/* Queued and still sending: leave the rest in the socket. */
+		c->throttled = true;
+		stream_read(&c->st, false);
+	}
+	stream_flush(&c->st);
+	if (c->server)
+	{
+		stream_flush(&c->server->st);
+		if (stream_pending(&c->server->st) > FLOW_HIGH)
+		{
+			/* The server reads slowly (a big COPY): wait for it. */
+			c->throttled = true;
+			stream_read(&c->st, false);
+		}
+	}
+}
+
+static void
+client_read_cb(void *arg)
 {
 	client_process((Client *) arg);
 }
 
 /* c's output drained below FLOW_LOW: its server may send again. */
 static void
-client_write_cb(struct bufferevent *bev, void *arg)
+client_drain_cb(void *arg)
 {
 	Client *c = (Client *) arg;
 
@@ -513,17 +525,17 @@ client_unthrottle(Client *c)
 }
 
 static void
-client_event_cb(struct bufferevent *bev, short what, void *arg)
+client_event_cb(void *arg, const char *why)
 {
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-		client_close((Client *) arg, NULL, NULL);
+	client_close((Client *) arg, NULL, NULL);
 }
 
 /* The pool attached a server to c after it waited: carry on. */
 void
 client_attached(Client *c)
 {
-	bufferevent_enable(c->bev, EV_READ);
+	c->throttled = false;
+	stream_read(&c->st, true);
 	client_process(c);
 }
 
@@ -543,7 +555,7 @@ client_server_message_done(Client *c)
 void
 client_resume(Client *c)
 {
-	bufferevent_enable(c->bev, EV_READ);
+	stream_read(&c->st, true);
 	client_process(c);
 }
 
@@ -555,7 +567,7 @@ client_resume(Client *c)
 void
 client_wait_failed(Client *c, const char *sqlstate, const char *fmt, ...)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *in = c->st.in;
 	char			 msg[512];
 	va_list			 ap;
 	char			 type;
@@ -566,7 +578,7 @@ client_wait_failed(Client *c, const char *sqlstate, const char *fmt, ...)
 	va_end(ap);
 
 	c->state = CL_IDLE;
-	pkt_add_error(out_of(c), "ERROR", sqlstate, "%s", msg);
+	pkt_add_error(c->st.out, "ERROR", sqlstate, "%s", msg);
 	/* Drop the request: messages up to its Query or Sync. */
 	c->skip_to_sync = true;
 	while (pkt_peek(in, false, &type, &len) == PKT_READY)

@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "stream.h"
+
 struct Pool;
 struct Server;
 
@@ -28,25 +30,26 @@ typedef struct Client
 {
 	TAILQ_ENTRY(Client) link; /* pool's waiting or login list */
 	TAILQ_ENTRY(Client) all;  /* every client */
-	uint32_t			id;	  /* also the BackendKeyData pid */
-	uint32_t			cancel_key;
-	ClientState			state;
-	struct bufferevent *bev;
-	struct Pool		   *pool;
-	struct Server	   *server;
-	char			   *user;
-	char			   *dbname;
-	char				addr[64];
-	int					port;
-	bool				admin;		  /* connected to the admin console */
-	bool				queued;		  /* in a pool list (link in use) */
-	uint8_t				salt[4];	  /* md5 challenge */
-	struct event	   *wait_timer;	  /* pool_timeout */
-	double				wait_start;	  /* mono_now() when queued */
-	double				request_time; /* last request, mono_now() */
-	time_t				connect_time;
-	bool				skip_to_sync; /* discarding after an error we raised */
-	bool				throttled;	  /* reading paused: its server is slow */
+	uint32_t	   id;		  /* also the BackendKeyData pid */
+	uint32_t	   cancel_key;
+	ClientState	   state;
+	Stream		   st; /* the socket */
+	struct Pool	  *pool;
+	struct Server *server;
+	char		  *user;
+	char		  *dbname;
+	char		   addr[64];
+	int			   port;
+	bool		   admin;		 /* connected to the admin console */
+	bool		   queued;		 /* in a pool list (link in use) */
+	uint8_t		   salt[4];		 /* md5 challenge */
+	struct event  *wait_timer;	 /* pool_timeout */
+	double		   wait_start;	 /* mono_now() when queued */
+	double		   request_time; /* last request, mono_now() */
+	time_t		   connect_time;
+	bool		   skip_to_sync; /* discarding after an error we raised */
+	bool		   throttled;	 /* reading paused: its server is slow */
+	bool		   dead;		 /* closed, freed at the next loop turn */
 } Client;
 
 TAILQ_HEAD(ClientList, Client);

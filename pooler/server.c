@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "auth.h"
@@ -46,9 +45,9 @@ static const char *const reported_params[] = {
 #define N_REPORTED (sizeof(reported_params) / sizeof(reported_params[0]))
 
 static void login_poll(Server *s, PostgresPollingStatusType st);
-static void server_read_cb(struct bufferevent *bev, void *arg);
-static void server_event_cb(struct bufferevent *bev, short what, void *arg);
-static void server_write_cb(struct bufferevent *bev, void *arg);
+static void server_read_cb(void *arg);
+static void server_event_cb(void *arg, const char *why);
+static void server_drain_cb(void *arg);
 
 const char *
 server_state_to_str(ServerState state)
@@ -136,16 +135,14 @@ login_done(Server *s)
 			n++;
 		}
 	}
-	s->bev = bufferevent_socket_new(ev_base, PQsocket(s->conn), 0);
-	if (s->bev == NULL)
+	if (!stream_init(&s->st, PQsocket(s->conn), false, server_read_cb,
+					 server_drain_cb, server_event_cb, s))
 	{
-		login_failed(s, "could not create a buffer for the server socket");
+		login_failed(s, "could not set up the server socket");
 		return;
 	}
-	bufferevent_setcb(s->bev, server_read_cb, server_write_cb, server_event_cb,
-					  s);
-	bufferevent_setwatermark(s->bev, EV_WRITE, FLOW_LOW, 0);
-	bufferevent_enable(s->bev, EV_READ);
+	s->has_stream = true;
+	stream_read(&s->st, true);
 	log_debug("S-%llu: %s/%s logged in, backend pid %d",
 			  (unsigned long long) s->id, s->pool->dbname, s->pool->user,
 			  s->backend_pid);
@@ -254,8 +251,8 @@ server_close(Server *s, const char *reason)
 		event_free(s->login_ev);
 	if (s->login_timer)
 		event_free(s->login_timer);
-	if (s->bev)
-		bufferevent_free(s->bev);
+	if (s->has_stream)
+		stream_close(&s->st);
 	PQfinish(s->conn);
 	free(s);
 	pooler_check_shutdown();
@@ -279,13 +276,14 @@ server_reset(Server *s)
 {
 	static const char query[] = "DISCARD ALL";
 	uint32_t		  len = htonl((uint32_t) (4 + sizeof(query)));
-	struct evbuffer	 *out = bufferevent_get_output(s->bev);
+	struct evbuffer	 *out = s->st.out;
 
 	pool_set_state(s, SV_RESET);
 	s->client = NULL;
 	evbuffer_add(out, "Q", 1);
 	evbuffer_add(out, &len, 4);
 	evbuffer_add(out, query, sizeof(query));
+	stream_flush(&s->st);
 }
 
 static void *
@@ -339,10 +337,11 @@ server_lost(Server *s, const char *reason)
 }
 
 static void
-server_read_cb(struct bufferevent *bev, void *arg)
+server_read_cb(void *arg)
 {
 	Server			*s = (Server *) arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	Client			*to = s->client; /* flushed once at the end */
+	struct evbuffer *in = s->st.in;
 	char			 type;
 	uint32_t		 len;
 	PktStatus		 st;
@@ -381,19 +380,9 @@ server_read_cb(struct bufferevent *bev, void *arg)
 		}
 
 		s->pool->bytes_out += len;
-		evbuffer_remove_buffer(in, bufferevent_get_output(c->bev), len);
+		evbuffer_remove_buffer(in, c->st.out, len);
 		if (type != 'Z')
-		{
-			if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
-				FLOW_HIGH)
-			{
-				/* The client reads slowly: wait for it (client_write_cb). */
-				s->throttled = true;
-				bufferevent_disable(s->bev, EV_READ);
-				return;
-			}
 			continue;
-		}
 
 		if (s->outstanding > 0)
 			s->outstanding--;
@@ -410,7 +399,20 @@ server_read_cb(struct bufferevent *bev, void *arg)
 		}
 	}
 	if (st == PKT_BAD)
+	{
 		server_lost(s, "invalid message from the server");
+		return;
+	}
+	if (to && !to->dead)
+	{
+		stream_flush(&to->st);
+		if (stream_pending(&to->st) > FLOW_HIGH)
+		{
+			/* The client reads slowly: wait for it (server_unthrottle). */
+			s->throttled = true;
+			stream_read(&s->st, false);
+		}
+	}
 }
 
 /* The client caught up: read from the server again. */
@@ -420,13 +422,13 @@ server_unthrottle(Server *s)
 	if (!s->throttled)
 		return;
 	s->throttled = false;
-	bufferevent_enable(s->bev, EV_READ);
-	server_read_cb(s->bev, s); /* what is already buffered */
+	stream_read(&s->st, true);
+	server_read_cb(s); /* what is already buffered */
 }
 
 /* The server took in what its client sent: let the client go on. */
 static void
-server_write_cb(struct bufferevent *bev, void *arg)
+server_drain_cb(void *arg)
 {
 	Server *s = (Server *) arg;
 
@@ -435,10 +437,11 @@ server_write_cb(struct bufferevent *bev, void *arg)
 }
 
 static void
-server_event_cb(struct bufferevent *bev, short what, void *arg)
+server_event_cb(void *arg, const char *why)
 {
 	Server *s = (Server *) arg;
 
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-		server_lost(s, "server closed the connection unexpectedly");
+	log_info("S-%llu: %s/%s: %s", (unsigned long long) s->id, s->pool->dbname,
+			 s->pool->user, why);
+	server_lost(s, "server closed the connection unexpectedly");
 }

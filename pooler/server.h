@@ -12,6 +12,8 @@
 
 #include <libpq-fe.h>
 
+#include "stream.h"
+
 struct Pool;
 struct Client;
 
@@ -26,21 +28,22 @@ typedef enum ServerState
 typedef struct Server
 {
 	TAILQ_ENTRY(Server) link; /* in the pool's list for its state */
-	uint64_t			id;
-	struct Pool		   *pool;
-	ServerState			state;
-	PGconn			   *conn;		  /* owns the socket */
-	struct bufferevent *bev;		  /* after login */
-	struct event	   *login_ev;	  /* socket readiness during login */
-	struct event	   *login_timer;  /* server_connect_timeout */
-	struct Client	   *client;		  /* when SV_ACTIVE */
-	double				created;	  /* mono_now() at connect */
-	time_t				connect_time; /* wall clock at connect */
-	double				request_time; /* last attach, mono_now() */
-	int					backend_pid;
-	char				txn_status;	 /* from the last ReadyForQuery */
-	int					outstanding; /* queries/syncs not yet answered */
-	bool				throttled;	 /* reading paused: its client is slow */
+	uint64_t	   id;
+	struct Pool	  *pool;
+	ServerState	   state;
+	PGconn		  *conn;		 /* owns the socket */
+	Stream		   st;			 /* after login */
+	bool		   has_stream;	 /* st is set up */
+	struct event  *login_ev;	 /* socket readiness during login */
+	struct event  *login_timer;	 /* server_connect_timeout */
+	struct Client *client;		 /* when SV_ACTIVE */
+	double		   created;		 /* mono_now() at connect */
+	time_t		   connect_time; /* wall clock at connect */
+	double		   request_time; /* last attach, mono_now() */
+	int			   backend_pid;
+	char		   txn_status;	/* from the last ReadyForQuery */
+	int			   outstanding; /* queries/syncs not yet answered */
+	bool		   throttled;	/* reading paused: its client is slow */
 } Server;
 
 extern const char *server_state_to_str(ServerState state);

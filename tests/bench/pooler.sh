@@ -1,0 +1,348 @@
+#!/usr/bin/env bash
+# pooler.sh: apiscale-pooler against PgBouncer (and no pooler), with pgbench.
+#
+# One throwaway PostgreSQL 15 cluster (pgbench scale 10, max_connections
+# 1100) reached over TCP 127.0.0.1 by three targets:
+#   direct     PostgreSQL itself, one backend per client
+#   pgbouncer  Debian's PgBouncer, transaction pooling, 20 server connections
+#   apiscale   pooler/apiscale-pooler, transaction pooling, pool_size 20,
+#              max_overflow 0
+# For 20, 200 and 1000 clients, every round runs the select-only script
+# (pgbench -S -j 2) against each target, in an order rotated per round to
+# cancel drift.  Each run records the TPS, the p99 latency (from pgbench's
+# per-transaction log), the pooler's CPU time per transaction (utime+stime
+# from /proc/PID/stat) and the errors (failed transactions, aborted clients,
+# a non-zero pgbench exit).  Prints the medians, the apiscale/pgbouncer
+# ratios, and a verdict on the targets:
+#   TPS(apiscale) >= TPS(pgbouncer) at 200 and 1000 clients
+#   CPU/tx(apiscale) <= 0.8 x CPU/tx(pgbouncer)
+#   no errors at 1000 clients
+# A missed target or a failed run is reported, not an error: exit status is
+# 0 unless the script itself broke.
+#
+# No CPU pinning (no taskset, no PG_CPUS): the poolers, PostgreSQL and
+# pgbench all share the machine's (two) cores.  A pooler is one more process
+# in the path, and splitting two cores between four parties would decide
+# the result more than the code does; both poolers get the same unpinned
+# treatment, and the CPU per transaction, unlike TPS, does not count the
+# time a process waits for a core.
+#
+# Environment: BENCH_SECONDS (10) per run, BENCH_ROUNDS (3), BENCH_SCALE (10).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+. "$top/scripts/lib.sh"
+
+SECONDS_PER_RUN=${BENCH_SECONDS:-10}
+ROUNDS=${BENCH_ROUNDS:-3}
+SCALE=${BENCH_SCALE:-10}
+CLIENT_LEVELS=(20 200 1000)
+TARGETS=(direct pgbouncer apiscale)
+POOL_SIZE=20
+DB=bench
+PGBENCH=$PGBIN/pgbench
+PGBOUNCER=/usr/sbin/pgbouncer
+POOLER=$top/pooler/apiscale-pooler
+TICKS=$(getconf CLK_TCK)
+
+# pgbench opens one socket per client: 1000 clients need more than the
+# usual 1024 open files.
+ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+"$top/scripts/deps.sh"
+make -C "$top/pooler" -s >/dev/null
+
+work=$(mktemp -d /tmp/apiscale-poolerbench.XXXXXX)
+chmod 755 "$work"
+results=$work/results
+bouncer_pid=
+pooler_pid=
+
+stop_poolers() {
+	if [ -n "$pooler_pid" ] && kill -0 "$pooler_pid" 2>/dev/null; then
+		kill -INT "$pooler_pid" 2>/dev/null || true
+		wait "$pooler_pid" 2>/dev/null || true
+	fi
+	if [ -n "$bouncer_pid" ] && kill -0 "$bouncer_pid" 2>/dev/null; then
+		kill -INT "$bouncer_pid" 2>/dev/null || true
+		for _ in $(seq 50); do
+			kill -0 "$bouncer_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+	fi
+	pooler_pid=
+	bouncer_pid=
+}
+
+cleanup() {
+	local rc=$?
+	if [ $rc -ne 0 ]; then
+		echo "pooler.sh: failed (exit $rc)" >&2
+		for f in "${PGHOST:-/nonexistent}/server.log" "$work/pgbouncer/pgbouncer.log" \
+			"$work/apiscale-pooler.log"; do
+			[ -f "$f" ] && { echo "--- tail of $f" >&2; tail -n 20 "$f" >&2; }
+		done
+	fi
+	stop_poolers
+	cluster_stop
+	rm -rf "$work"
+	exit $rc
+}
+trap cleanup EXIT
+
+# wait_ready PORT NAME: wait until something answers on 127.0.0.1:PORT.
+wait_ready() {
+	for _ in $(seq 100); do
+		"$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$1" -d "$DB" && return 0
+		sleep 0.1
+	done
+	echo "$2 does not answer on 127.0.0.1:$1" >&2
+	return 1
+}
+
+# The cluster
+cluster_init "$work/pg"
+cluster_conf "listen_addresses = '127.0.0.1'" "max_connections = 1100" \
+	"shared_buffers = 256MB"
+cluster_start
+"$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" "$DB"
+echo "== pgbench -i -s $SCALE"
+"$PGBENCH" -i -q -s "$SCALE" -h 127.0.0.1 -p "$PGPORT" "$DB" >"$work/init.log" 2>&1 ||
+	{ cat "$work/init.log" >&2; exit 1; }
+
+# PgBouncer, as postgres, with a high open-files limit.
+bouncer_port=$(free_port)
+mkdir "$work/pgbouncer"
+cat >"$work/pgbouncer/userlist.txt" <<'EOF'
+"postgres" ""
+EOF
+cat >"$work/pgbouncer/pgbouncer.ini" <<EOF
+[databases]
+$DB = host=127.0.0.1 port=$PGPORT dbname=$DB
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $bouncer_port
+unix_socket_dir =
+auth_type = trust
+auth_file = $work/pgbouncer/userlist.txt
+admin_users = postgres
+pool_mode = transaction
+default_pool_size = $POOL_SIZE
+max_db_connections = $POOL_SIZE
+reserve_pool_size = 0
+max_client_conn = 5000
+log_connections = 0
+log_disconnections = 0
+logfile = $work/pgbouncer/pgbouncer.log
+pidfile = $work/pgbouncer/pgbouncer.pid
+EOF
+[ "$PGUSER_OS" = postgres ] && chown -R postgres: "$work/pgbouncer"
+as_pg bash -c "ulimit -n 8192; exec $PGBOUNCER -d -q $work/pgbouncer/pgbouncer.ini"
+for _ in $(seq 50); do
+	[ -s "$work/pgbouncer/pgbouncer.pid" ] && break
+	sleep 0.1
+done
+bouncer_pid=$(cat "$work/pgbouncer/pgbouncer.pid")
+wait_ready "$bouncer_port" pgbouncer
+
+# apiscale-pooler, as us (root is fine), same pool: 20 servers.
+pooler_port=$(free_port)
+cat >"$work/apiscale-pooler.ini" <<EOF
+[databases]
+$DB = host=127.0.0.1 port=$PGPORT dbname=$DB
+[pooler]
+listen_addr = 127.0.0.1
+listen_port = $pooler_port
+unix_socket_dir =
+auth_type = trust
+admin_users = postgres
+pool_mode = transaction
+pool_size = $POOL_SIZE
+max_overflow = 0
+pool_timeout = 60
+pool_recycle = -1
+max_client_conn = 5000
+log_level = warning
+EOF
+"$POOLER" "$work/apiscale-pooler.ini" 2>"$work/apiscale-pooler.log" &
+pooler_pid=$!
+wait_ready "$pooler_port" apiscale-pooler
+
+port_of() {
+	case $1 in
+	direct) echo "$PGPORT" ;;
+	pgbouncer) echo "$bouncer_port" ;;
+	apiscale) echo "$pooler_port" ;;
+	esac
+}
+pid_of() {
+	case $1 in
+	direct) echo "" ;;
+	pgbouncer) echo "$bouncer_pid" ;;
+	apiscale) echo "$pooler_pid" ;;
+	esac
+}
+
+# cpu_ticks PID: utime + stime of PID (fields 14 and 15 of /proc/PID/stat).
+cpu_ticks() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo ""; return 0; }
+	s=${s##*) } # the fields after "(comm) "; this leaves field 3 first
+	set -- $s
+	echo $((${12} + ${13}))
+}
+
+# bench TARGET CLIENTS ROUND: one pgbench run; appends to $results
+#   clients target round tps p99_ms cpu_us_per_tx errors rc
+bench() {
+	local target=$1 clients=$2 round=$3 port pid cpu0='' cpu1='' out rc=0
+	local tps txns failed aborted errlines p99 cpu errors
+	port=$(port_of "$target")
+	pid=$(pid_of "$target")
+	[ -n "$pid" ] && cpu0=$(cpu_ticks "$pid")
+	rm -f "$work"/txlog*
+	out=$("$PGBENCH" -n -S -c "$clients" -j 2 -T "$SECONDS_PER_RUN" \
+		-l --log-prefix="$work/txlog" -h 127.0.0.1 -p "$port" "$DB" 2>&1) || rc=$?
+	[ -n "$pid" ] && cpu1=$(cpu_ticks "$pid")
+	echo "$out" >"$work/last-pgbench-$target-$clients.out"
+	tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p')
+	txns=$(echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
+	failed=$(echo "$out" | sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p')
+	aborted=$(echo "$out" | grep -cE 'client [0-9]+ aborted' || true)
+	errlines=$(echo "$out" | grep -ciE 'error|fatal' || true)
+	# p99 of the per-transaction latency (3rd field, microseconds).
+	p99=$(cat "$work"/txlog* 2>/dev/null | awk '$3 ~ /^[0-9]+$/ { print $3 }' |
+		sort -n | awk '{ v[NR] = $1 } END {
+			if (NR == 0) { print "nan"; exit }
+			i = int(NR * 0.99 + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR
+			printf "%.3f\n", v[i] / 1000 }')
+	rm -f "$work"/txlog*
+	: "${tps:=0}" "${txns:=0}" "${failed:=0}"
+	if [ -n "$cpu0" ] && [ -n "$cpu1" ] && [ "$txns" -gt 0 ]; then
+		cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v t="$TICKS" -v n="$txns" \
+			'BEGIN { printf "%.2f", (b - a) * 1e6 / t / n }')
+	else
+		cpu=nan
+	fi
+	errors=$((failed + aborted))
+	[ "$errors" -eq 0 ] && [ "$rc" -ne 0 ] && errors=$((errlines > 0 ? errlines : 1))
+	printf 'round %d  %5d clients  %-10s %10.1f tps  p99 %9s ms  %8s us CPU/tx  errors %d%s\n' \
+		"$round" "$clients" "$target" "$tps" "$p99" "${cpu/nan/-}" "$errors" \
+		"$([ "$rc" -ne 0 ] && echo " (pgbench exit $rc)")"
+	if [ "$errors" -gt 0 ] || [ "$rc" -ne 0 ]; then
+		echo "$out" | grep -iE 'error|fatal|aborted|failed' |
+			sed 's/[0-9][0-9]*/N/g' | sort | uniq -c |
+			sort -rn | head -n 5 | sed 's/^/    /'
+	fi
+	echo "$clients $target $round $tps $p99 $cpu $errors $rc" >>"$results"
+}
+
+echo "== $ROUNDS rounds x ${#CLIENT_LEVELS[@]} client levels x ${#TARGETS[@]} targets," \
+	"${SECONDS_PER_RUN}s each, pgbench -S -j 2, no CPU pinning ($(nproc) cores)"
+: >"$results"
+n=${#TARGETS[@]}
+for ((r = 1; r <= ROUNDS; r++)); do
+	for c in "${CLIENT_LEVELS[@]}"; do
+		for ((k = 0; k < n; k++)); do
+			bench "${TARGETS[$(((k + r - 1) % n))]}" "$c" "$r"
+		done
+	done
+done
+
+echo
+/usr/bin/python3 - "$results" <<'PY'
+import math
+import statistics
+import sys
+
+targets = ["direct", "pgbouncer", "apiscale"]
+levels = []
+runs = {}
+for line in open(sys.argv[1]):
+    c, t, r, tps, p99, cpu, err, rc = line.split()
+    c = int(c)
+    if c not in levels:
+        levels.append(c)
+    runs.setdefault((c, t), []).append(
+        (float(tps), float(p99), float(cpu), int(err), int(rc)))
+
+
+def med(xs):
+    xs = [x for x in xs if not math.isnan(x)]
+    return statistics.median(xs) if xs else float("nan")
+
+
+m = {}
+for k, v in runs.items():
+    m[k] = dict(tps=med([x[0] for x in v]), p99=med([x[1] for x in v]),
+                cpu=med([x[2] for x in v]), err=sum(x[3] for x in v),
+                bad=sum(1 for x in v if x[3] or x[4]))
+
+
+def fmt(x, f):
+    return "-" if math.isnan(x) else f % x
+
+
+print("%7s | %-9s | %10s | %12s | %16s | %s"
+      % ("clients", "target", "median TPS", "median p99 ms",
+         "pooler CPU us/tx", "errors"))
+print("-" * 80)
+for c in levels:
+    for t in targets:
+        s = m[(c, t)]
+        print("%7d | %-9s | %10s | %13s | %16s | %d%s"
+              % (c, t, fmt(s["tps"], "%.1f"), fmt(s["p99"], "%.2f"),
+                 fmt(s["cpu"], "%.2f"), s["err"],
+                 " (%d bad run(s))" % s["bad"] if s["bad"] else ""))
+
+print()
+print("apiscale / pgbouncer:")
+for c in levels:
+    a, b = m[(c, "apiscale")], m[(c, "pgbouncer")]
+    print("  %5d clients: TPS %s, CPU/tx %s, p99 %s"
+          % (c, fmt(a["tps"] / b["tps"] if b["tps"] else float("nan"), "%.3f"),
+             fmt(a["cpu"] / b["cpu"] if b["cpu"] else float("nan"), "%.3f"),
+             fmt(a["p99"] / b["p99"] if b["p99"] else float("nan"), "%.3f")))
+
+print()
+ok_all = True
+for c in (200, 1000):
+    if c not in levels:
+        continue
+    a, b = m[(c, "apiscale")]["tps"], m[(c, "pgbouncer")]["tps"]
+    ok = a >= b
+    ok_all &= ok
+    print("verdict TPS    %5d clients: apiscale %.1f vs pgbouncer %.1f "
+          "(target apiscale >= pgbouncer): %s" % (c, a, b, "ok" if ok else "MISSED"))
+for c in levels:
+    a, b = m[(c, "apiscale")]["cpu"], m[(c, "pgbouncer")]["cpu"]
+    ok = a <= 0.8 * b
+    ok_all &= ok
+    print("verdict CPU/tx %5d clients: apiscale %.2f us vs pgbouncer %.2f us "
+          "(target <= 0.8 x = %.2f): %s"
+          % (c, a, b, 0.8 * b, "ok" if ok else "MISSED"))
+if 1000 in levels:
+    s = m[(1000, "apiscale")]
+    ok = s["err"] == 0 and s["bad"] == 0
+    ok_all &= ok
+    others = ", ".join("%s %d" % (t, m[(1000, t)]["err"])
+                       for t in targets if t != "apiscale")
+    print("verdict errors  1000 clients: apiscale %d error(s), %d bad run(s) "
+          "(target 0; %s): %s"
+          % (s["err"], s["bad"], others, "ok" if ok else "MISSED"))
+print("verdict: %s" % ("TARGETS HOLD" if ok_all else "TARGETS MISSED"))
+PY
+
+echo
+for f in "$work/apiscale-pooler.log" "$work/pgbouncer/pgbouncer.log"; do
+	n=$(grep -ciE 'error|fatal|warning|panic' "$f" || true)
+	echo "$(basename "$f"): $n line(s) with ERROR/FATAL/WARNING/PANIC"
+	[ "$n" -gt 0 ] && grep -iE 'error|fatal|warning|panic' "$f" | head -n 10 | sed 's/^/  /'
+done
+n=$(grep -cE 'PANIC|FATAL|ERROR|terminated by signal' "$PGHOST/server.log" || true)
+echo "server.log: $n line(s) with ERROR/FATAL/PANIC/crash"
+[ "$n" -gt 0 ] && grep -E 'PANIC|FATAL|ERROR|terminated by signal' "$PGHOST/server.log" |
+	head -n 10 | sed 's/^/  /'
+exit 0
