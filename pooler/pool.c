@@ -169,7 +169,10 @@ pool_server_gone(Server *s)
 	Pool *p = s->pool;
 	int	 *n = NULL;
 
-	TAILQ_REMOVE(list_of(p, s->state, &n), s, link);
+	struct ServerList *list = list_of(p, s->state, &n);
+
+	/* Not inside TAILQ_REMOVE: it evaluates its head argument only sometimes. */
+	TAILQ_REMOVE(list, s, link);
 	(*n)--;
 	if (!shutting_down)
 		open_for_waiters(p);

@@ -109,19 +109,33 @@ else
 	failed=$((failed + 1))
 fi
 
-if [ -d "$top/tests/pooler" ]; then
-echo "== pooler integration tests (pytest)"
-/usr/bin/python3 -m pytest -q -p no:cacheprovider "$top/tests/pooler" \
-	2>&1 | tee "$work/pytest.log"
-summary=$(grep -E '^=* ?[0-9]+ (passed|failed|error|skipped)|no tests ran' "$work/pytest.log" | tail -n 1)
-py_passed=$(echo "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
-py_failed=$(echo "$summary" | grep -oE '[0-9]+ (failed|errors?)' | awk '{ s += $1 } END { print s + 0 }')
-passed=$((passed + ${py_passed:-0}))
-failed=$((failed + ${py_failed:-0}))
-if [ -z "$summary" ]; then
-	echo "pytest printed no summary"
+# run_pytest NAME [ENV=VALUE...]: the pooler suite once; counts its tests.
+run_pytest() {
+	local name=$1 log=$work/pytest-$1.log summary py_passed py_failed
+	shift
+	echo "== pooler integration tests ($name)"
+	env "$@" /usr/bin/python3 -m pytest -q -p no:cacheprovider "$top/tests/pooler" \
+		2>&1 | tee "$log"
+	summary=$(grep -E '^=* ?[0-9]+ (passed|failed|error|skipped)|no tests ran' "$log" | tail -n 1)
+	py_passed=$(echo "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
+	py_failed=$(echo "$summary" | grep -oE '[0-9]+ (failed|errors?)' | awk '{ s += $1 } END { print s + 0 }')
+	passed=$((passed + ${py_passed:-0}))
+	failed=$((failed + ${py_failed:-0}))
+	if [ -z "$summary" ]; then
+		echo "pytest printed no summary"
+		failed=$((failed + 1))
+	fi
+}
+
+run_pytest pooler
+# The same suite against the ASan/UBSan build: any report aborts the pooler.
+if make -s --no-print-directory -C "$top/pooler" asan >/dev/null; then
+	run_pytest pooler-asan APISCALE_POOLER="$top/pooler/apiscale-pooler-asan" \
+		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+else
+	echo "test pooler-asan build          ... FAILED"
 	failed=$((failed + 1))
-fi
 fi
 
 echo "$passed passed, $failed failed"

@@ -1,0 +1,272 @@
+"""Failures at either end: clients that vanish mid-transaction, servers
+that die, a database that restarts or is down.
+
+The pooler must leave no `idle in transaction` backend behind, give its
+clients a clean error with a SQLSTATE (08006, 08001, 57P01) quickly rather
+than a hang or a silent close, and recover by itself.
+
+SQLSTATEs are read on the wire (poolerlib.RawClient / outcome): libpq, and
+so psycopg, drops the SQLSTATE of a FATAL error that is followed by the
+connection closing, which is how PostgreSQL itself reports a backend
+terminated under a client.  psycopg would show such an error with
+sqlstate None, indistinguishable from a silent close."""
+
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from poolerlib import (DOWN_SQLSTATES, HOST, PSQL, RawClient, as_int, free_port, login, outcome, wait_ok,
+                       wait_until)
+
+
+def _no_transaction_left(pg, pid):
+    """True once backend pid is gone or idle outside a transaction, and no
+    backend of appdb is idle in transaction."""
+    rows = {r["pid"]: r for r in pg.backend_rows("appdb")}
+    if pg.idle_in_transaction("appdb"):
+        return False
+    return pid not in rows or rows[pid]["state"] == "idle"
+
+
+def _row_lock_is_free(pg):
+    with pg.connect() as c:
+        c.execute("SET lock_timeout = '3s'")
+        c.execute("UPDATE items SET name = name WHERE id = 1")
+    return True
+
+
+@pytest.mark.parametrize("how", ["rst", "fin"])
+def test_client_gone_mid_transaction_leaves_no_open_transaction(pg, pooler, how):
+    p = pooler(pool_size=1, max_overflow=0, pool_timeout=5)
+    gone, next_one = f"gone-{how}-{time.time()}", f"next-{how}-{time.time()}"
+    raw = RawClient(p.port).startup("postgres", "appdb")
+    assert raw.query("BEGIN").status == "T"
+    assert raw.query("UPDATE items SET name = name WHERE id = 1").error is None
+    assert raw.query(f"INSERT INTO events (tag) VALUES ('{gone}')").error is None
+    res = raw.query("SELECT pg_backend_pid()")
+    assert res.status == "T"
+    pid = int(res.rows[0][0])
+    if how == "rst":
+        raw.close(abort=True)  # no Terminate, RST
+    else:
+        raw.sock.shutdown(socket.SHUT_RDWR)  # no Terminate, FIN
+        raw.sock.close()
+    wait_until(lambda: _no_transaction_left(pg, pid), 5,
+               what=f"backend {pid} to leave its transaction ({how})")
+    assert _row_lock_is_free(pg)
+    # The only server slot is free again for the next client, and clean:
+    # its autocommit statement commits (it would not inside the old
+    # transaction), and the gone client's work was rolled back.
+    with p.connect() as c:
+        c.execute("INSERT INTO events (tag) VALUES (%s)", (next_one,))
+        c.execute("BEGIN")
+        c.execute("UPDATE items SET name = name WHERE id = 1")
+        c.execute("COMMIT")
+    with pg.connect() as c:
+        counts = c.execute("SELECT count(*) FILTER (WHERE tag = %s), count(*) FILTER (WHERE tag = %s)"
+                           " FROM events", (gone, next_one)).fetchone()
+    assert counts == (0, 1)
+
+
+def test_psql_killed_during_a_query_in_a_transaction(pg, pooler):
+    p = pooler(pool_size=1, max_overflow=0, pool_timeout=8)
+    proc = subprocess.Popen([PSQL, "-X", "-q", "-h", HOST, "-p", str(p.port), "-U", "postgres",
+                             "-d", "appdb", "-v", "ON_ERROR_STOP=1"],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        proc.stdin.write(b"BEGIN;\nUPDATE items SET name = name WHERE id = 1;\n"
+                         b"SELECT pg_sleep(1.5) /* killme */;\n")
+        proc.stdin.flush()
+
+        def sleeping():
+            for r in pg.backend_rows("appdb"):
+                if "killme" in (r["query"] or "") and r["state"] == "active":
+                    return r["pid"]
+            return None
+
+        pid = wait_until(sleeping, 5, what="psql's pg_sleep to run")
+        proc.kill()
+        proc.wait(5)
+        # pg_sleep ends after 1.5 s; by then the pooler must have closed
+        # the server or rolled its transaction back.
+        wait_until(lambda: _no_transaction_left(pg, pid), 6,
+                   what=f"backend {pid} to leave its transaction")
+        assert _row_lock_is_free(pg)
+        with p.connect() as c:
+            assert c.execute("SELECT 1").fetchone()[0] == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+
+def test_server_killed_mid_transaction(pg, pooler):
+    p = pooler(pool_size=1, max_overflow=0, pool_timeout=5)
+    raw = p.raw()
+    try:
+        assert raw.query("BEGIN").status == "T"
+        pid = int(raw.query("SELECT pg_backend_pid()").rows[0][0])
+        pg.query("SELECT pg_terminate_backend(%s)", (pid,))
+        t0 = time.monotonic()
+        what, detail = outcome(p.port, ["SELECT 1"], client=raw)
+        assert time.monotonic() - t0 < 3
+        assert what in DOWN_SQLSTATES, (what, detail)
+    finally:
+        raw.close()
+    # The dead server's slot is free: a new client gets a new server.
+    with p.connect() as c2:
+        pid2 = c2.execute("SELECT pg_backend_pid()").fetchone()[0]
+        assert pid2 != pid
+    assert pg.backends() == 1
+
+
+def test_idle_server_killed_is_not_handed_out(pg, pooler):
+    p = pooler(pool_size=1, max_overflow=0, pool_timeout=5)
+    with p.connect() as c:
+        pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+        pg.query("SELECT pg_terminate_backend(%s)", (pid,))
+        wait_until(lambda: pid not in pg.pids(), 3, what="the backend to exit")
+        time.sleep(0.3)
+        # A dead server must not reach a client: the next transaction gets
+        # a live one.
+        assert c.execute("SELECT pg_backend_pid()").fetchone()[0] != pid
+
+
+def test_postgres_restart_gives_clean_errors_and_recovers(pg, pooler):
+    p = pooler(pool_size=4, max_overflow=0, pool_timeout=5)
+    stop = threading.Event()
+    lock = threading.Lock()
+    events = []  # (worker, t_start, t_end, "ok" / SQLSTATE / marker, detail, at login)
+
+    def record(i, t0, what, detail="", login=False):
+        with lock:
+            events.append((i, t0, time.monotonic(), what, detail, login))
+
+    def worker(i):
+        raw = None
+        while not stop.is_set():
+            t0 = time.monotonic()
+            if raw is None:
+                raw, failure = login(p.port, timeout=15)
+                if raw is None:
+                    record(i, t0, *failure, login=True)
+                    time.sleep(0.05)
+                    continue
+            what, detail = outcome(p.port, ["BEGIN", "SELECT pg_sleep(0.02)", "COMMIT"], client=raw)
+            record(i, t0, what, detail)
+            if what != "ok":
+                if raw.status in ("T", "E") and what not in ("closed-without-error", "timeout"):
+                    if outcome(p.port, ["ROLLBACK"], client=raw)[0] == "ok":
+                        continue
+                if what in ("closed-without-error", "timeout") or raw.status != "I":
+                    raw.close()
+                    raw = None
+                time.sleep(0.05)
+        if raw is not None:
+            raw.close()
+
+    long_result = {}
+
+    def long_transaction():
+        raw = p.raw(timeout=20)
+        try:
+            long_result["outcome"] = outcome(p.port, ["BEGIN", "SELECT pg_sleep(30)"], client=raw)
+            long_result["at"] = time.monotonic()
+        finally:
+            raw.close()
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(3)]
+    threads.append(threading.Thread(target=long_transaction, daemon=True))
+    for t in threads:
+        t.start()
+    try:
+        wait_until(lambda: sum(1 for e in events if e[3] == "ok") >= 6, 5, what="transactions before the restart")
+        wait_until(lambda: any("pg_sleep(30)" in (r["query"] or "") for r in pg.backend_rows("appdb")), 5,
+                   what="the long transaction to run")
+        restart_at = time.monotonic()
+        pg.restart(mode="immediate")
+        restarted_at = time.monotonic()
+
+        # The long transaction lost its server: a prompt error, no hang.
+        threads[-1].join(10)
+        assert not threads[-1].is_alive(), "the client in pg_sleep(30) hangs after the restart"
+        assert long_result["outcome"][0] in DOWN_SQLSTATES, long_result
+        assert long_result["at"] - restart_at < 5, "the error came late"
+
+        # New connections through the same pooler work again soon.
+        wait_ok(p.port, timeout=10, what="a new client to work after the restart")
+
+        # So do the clients that were running.
+        def all_recovered():
+            with lock:
+                return all(any(e[0] == i and e[3] == "ok" and e[1] > restarted_at for e in events)
+                           for i in range(3))
+        wait_until(all_recovered, 10, interval=0.2, what="every worker to succeed after the restart")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(20)
+    assert not any(t.is_alive() for t in threads), "a client is stuck"
+    bad = [e for e in events if e[3] != "ok" and e[3] not in DOWN_SQLSTATES]
+    assert not bad, f"errors without an expected SQLSTATE: {bad[:5]}"
+    late = [e for e in events if e[3] != "ok" and e[1] > restarted_at + 2]
+    assert not late, f"errors after the database was back: {late[:5]}"
+    slow = [e for e in events if e[2] - e[1] > 8]
+    assert not slow, f"calls that took over 8 s: {slow[:5]}"
+
+    # Pool accounting recovered too.
+    wait_until(lambda: p.server_count() == pg.backends(), 5,
+               what="SHOW POOLS server count == pg_stat_activity after the restart")
+
+
+def test_clients_waiting_on_a_database_that_goes_down_fail_fast(pg, pooler):
+    p = pooler(pool_size=1, max_overflow=0, pool_timeout=10)
+    holder = p.raw()
+    waiter = p.raw()
+    got = {}
+    try:
+        assert outcome(p.port, ["BEGIN", "SELECT 1"], client=holder)[0] == "ok"
+
+        def wait():
+            t0 = time.monotonic()
+            got["outcome"] = outcome(p.port, ["SELECT 1"], client=waiter)
+            got["waited"] = time.monotonic() - t0
+
+        t = threading.Thread(target=wait, daemon=True)
+        t.start()
+        time.sleep(0.3)
+        assert as_int(p.pool()["cl_waiting"]) == 1
+        pg.stop(mode="immediate")
+        t.join(8)
+        assert not t.is_alive(), "the waiter hangs although the database is down"
+        assert got["outcome"][0] in DOWN_SQLSTATES, got
+        assert got["waited"] < 5, f"the waiter got its error after {got['waited']:.1f}s (pool_timeout 10)"
+
+        # While the database is down, a new client fails fast with a SQLSTATE.
+        t0 = time.monotonic()
+        what, detail = outcome(p.port, ["SELECT 1"])
+        assert time.monotonic() - t0 < 5
+        assert what in DOWN_SQLSTATES, (what, detail)
+
+        pg.start()
+        wait_ok(p.port, timeout=10, what="the pool to recover once the database is back")
+    finally:
+        pg.ensure_running()
+        holder.close()
+        waiter.close()
+
+
+def test_unreachable_database_fails_fast(pg, pooler):
+    dead_port = free_port()
+    p = pooler(pool_timeout=10, databases={"deaddb": f"host={HOST} port={dead_port} dbname=appdb"})
+    t0 = time.monotonic()
+    what, detail = outcome(p.port, ["SELECT 1"], dbname="deaddb")
+    elapsed = time.monotonic() - t0
+    assert what in {"08006", "08001"}, (what, detail)
+    assert elapsed < 5, f"error after {elapsed:.1f}s, not quickly (pool_timeout 10)"
+    # The pooler is still fine for the database that is up.
+    with p.connect() as c:
+        assert c.execute("SELECT 1").fetchone()[0] == 1

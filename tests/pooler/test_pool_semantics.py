@@ -1,0 +1,341 @@
+"""Pool semantics (SQLAlchemy QueuePool), observed from outside.
+
+Each setting is checked by what PostgreSQL itself shows (backends in
+pg_stat_activity, backend pids) while clients hold transactions open:
+lazy opening, pool_size + max_overflow, pool_timeout with its exact
+error, FIFO hand-over to waiters, overflow given back, pool_recycle, and
+session mode."""
+
+import threading
+import time
+import uuid
+
+import psycopg
+import pytest
+
+from poolerlib import RawClient, wait_until
+
+
+def begin(conn):
+    """Start a transaction that holds a server: BEGIN, then a statement."""
+    conn.execute("BEGIN")
+    return conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+
+
+def close_all(conns):
+    for c in conns:
+        try:
+            c.close()
+        except Exception:
+            pass
+
+
+def test_no_server_before_a_client_needs_one(pg, pooler):
+    p = pooler(pool_size=5, max_overflow=5)
+    time.sleep(0.3)
+    assert pg.backends("appdb", None) == 0, "the pooler opened a server with no client at all"
+
+    c1 = p.connect()
+    try:
+        time.sleep(0.3)
+        # At the first login the pooler may open ONE server to learn the
+        # server's ParameterStatus values; nothing more.
+        assert pg.backends() <= 1
+        assert c1.execute("SELECT 1").fetchone()[0] == 1
+        assert pg.backends() == 1
+
+        # Clients that run one transaction after the other share one idle
+        # server: none is opened while an idle one exists.
+        others = [p.connect() for _ in range(4)]
+        try:
+            assert pg.backends() == 1, "logging in must not open servers"
+            pids = set()
+            for c in [c1] + others:
+                pids.add(begin(c))
+                c.execute("COMMIT")
+            assert len(pids) == 1, f"sequential transactions used several servers: {pids}"
+            assert pg.backends() == 1
+        finally:
+            close_all(others)
+    finally:
+        c1.close()
+
+
+def test_pool_size_plus_overflow_then_timeout_error(pg, pooler):
+    p = pooler(pool_size=2, max_overflow=3, pool_timeout=0.5)
+    holders = [p.connect() for _ in range(5)]
+    sixth = p.connect()
+    try:
+        pids = {begin(c) for c in holders}
+        assert len(pids) == 5
+        assert pg.backends() == 5
+        assert pg.pids() == pids
+
+        t0 = time.monotonic()
+        with pytest.raises(psycopg.Error) as exc:
+            sixth.execute("SELECT 1")
+        waited = time.monotonic() - t0
+        err = exc.value
+        assert err.sqlstate == "53300", f"{err.sqlstate}: {err}"
+        assert err.diag.message_primary == (
+            "pool limit of size 2 overflow 3 reached, connection timed out, timeout 0.50")
+        assert err.diag.severity_nonlocalized in (None, "ERROR")
+        assert 0.45 <= waited < 3, f"the error came after {waited:.2f}s, pool_timeout is 0.5"
+        assert pg.backends() == 5, "a 6th server was opened past pool_size + max_overflow"
+
+        # The connection stays usable: ReadyForQuery came after the error.
+        assert not sixth.closed
+        assert sixth.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        holders[0].execute("COMMIT")
+        assert sixth.execute("SELECT 1").fetchone()[0] == 1
+
+        # The burst ends: the overflow servers are given back.
+        for c in holders[1:]:
+            c.execute("COMMIT")
+        wait_until(lambda: pg.backends() <= 2, 3, what="backends back to <= pool_size (2)")
+        time.sleep(0.2)
+        assert 1 <= pg.backends() <= 2
+        # The clients are still connected and work with the remaining servers.
+        for c in holders + [sixth]:
+            assert c.execute("SELECT 2").fetchone()[0] == 2
+        assert pg.backends() <= 2
+    finally:
+        close_all(holders + [sixth])
+
+
+def test_timeout_error_is_followed_by_ready_for_query(pg, pooler):
+    p = pooler(pool_size=1, max_overflow=0, pool_timeout=0.3)
+    holder = p.connect()
+    raw = RawClient(p.port).startup("postgres", "appdb")
+    try:
+        begin(holder)
+        res = raw.query("SELECT 1")
+        assert res.error is not None and res.error.sqlstate == "53300", res.messages
+        assert res.error.message == "pool limit of size 1 overflow 0 reached, connection timed out, timeout 0.30"
+        assert res.error.severity == "ERROR"
+        assert res.status == "I"
+        holder.execute("COMMIT")
+        res = raw.query("SELECT 41 + 1")
+        assert res.error is None and res.rows == [("42",)], res.messages
+    finally:
+        raw.close()
+        holder.close()
+
+
+def test_unlimited_overflow(pg, pooler):
+    p = pooler(pool_size=1, max_overflow=-1, pool_timeout=0.5)
+    conns = [p.connect() for _ in range(8)]
+    try:
+        pids = {begin(c) for c in conns}
+        assert len(pids) == 8
+        assert pg.backends() == 8
+        for c in conns:
+            c.execute("COMMIT")
+        wait_until(lambda: pg.backends() <= 1, 3, what="overflow servers closed (pool_size 1)")
+    finally:
+        close_all(conns)
+
+
+def test_released_server_goes_to_the_waiter(pg, pooler):
+    p = pooler(pool_size=1, max_overflow=0, pool_timeout=5)
+    holder, waiter = p.connect(), p.connect()
+    got = {}
+    try:
+        pid = begin(holder)
+
+        def wait():
+            t0 = time.monotonic()
+            got["pid"] = waiter.execute("SELECT pg_backend_pid()").fetchone()[0]
+            got["at"] = time.monotonic()
+            got["waited"] = got["at"] - t0
+
+        t = threading.Thread(target=wait, daemon=True)
+        t.start()
+        time.sleep(0.4)
+        assert "pid" not in got, "the waiter was served while the only server was in a transaction"
+        committed = time.monotonic()
+        holder.execute("COMMIT")
+        t.join(5)
+        assert not t.is_alive(), "the waiter was not served after the holder committed"
+        assert got["pid"] == pid
+        assert got["at"] - committed < 1.0
+        assert pg.backends() == 1
+    finally:
+        close_all([holder, waiter])
+
+
+def test_waiters_are_served_first_in_first_out(pg, pooler):
+    p = pooler(pool_size=1, max_overflow=0, pool_timeout=10)
+    holder = p.connect()
+    waiters = [p.connect() for _ in range(3)]
+    tag = uuid.uuid4().hex
+    errors = []
+    try:
+        begin(holder)
+
+        def run(i):
+            try:
+                # The single server runs these one after the other, so the
+                # order of the ids is the order the waiters were served in.
+                waiters[i].execute("INSERT INTO events (tag, who) VALUES (%s, %s)", (tag, i))
+            except Exception as e:  # reported below
+                errors.append(e)
+
+        threads = []
+        for i in range(3):
+            t = threading.Thread(target=run, args=(i,), daemon=True)
+            t.start()
+            threads.append(t)
+            time.sleep(0.2)
+        holder.execute("COMMIT")
+        for t in threads:
+            t.join(10)
+        assert not errors, errors
+        assert not any(t.is_alive() for t in threads)
+        with pg.connect() as c:
+            order = [r[0] for r in c.execute("SELECT who FROM events WHERE tag = %s ORDER BY id", (tag,))]
+        assert order == [0, 1, 2]
+    finally:
+        close_all([holder] + waiters)
+
+
+def test_idle_clients_hold_no_server(pg, pooler):
+    p = pooler(pool_size=2, max_overflow=0, pool_timeout=10)
+    conns = [p.connect() for _ in range(20)]
+    peak = [0]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], pg.backends())
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    errors = []
+
+    def work(c):
+        try:
+            for _ in range(10):
+                c.execute("BEGIN")
+                c.execute("SELECT count(*) FROM items")
+                c.execute("COMMIT")
+        except Exception as e:
+            errors.append(e)
+
+    try:
+        threads = [threading.Thread(target=work, args=(c,), daemon=True) for c in conns]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert not any(t.is_alive() for t in threads)
+        assert not errors, errors[:3]
+        stop.set()
+        sampler.join(5)
+        assert 1 <= peak[0] <= 2, f"{peak[0]} backends for 20 clients with pool_size 2, max_overflow 0"
+        assert all(not c.closed for c in conns)
+    finally:
+        stop.set()
+        close_all(conns)
+
+
+def test_recycle_replaces_old_servers_between_transactions(pg, pooler):
+    p = pooler(pool_size=2, max_overflow=0, pool_recycle=1)
+    c = p.connect()
+    try:
+        pid1 = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+        assert c.execute("SELECT pg_backend_pid()").fetchone()[0] == pid1
+        time.sleep(1.3)
+        pid2 = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+        assert pid2 != pid1, "a server older than pool_recycle was handed out again"
+        wait_until(lambda: pid1 not in pg.pids(), 3, what=f"recycled backend {pid1} to be closed")
+        assert c.execute("SELECT pg_backend_pid()").fetchone()[0] == pid2
+    finally:
+        c.close()
+
+
+def test_recycle_never_closes_a_server_mid_transaction(pg, pooler):
+    p = pooler(pool_size=2, max_overflow=0, pool_recycle=0.5)
+    c = p.connect()
+    try:
+        pid1 = begin(c)
+        time.sleep(1.2)
+        assert c.execute("SELECT pg_backend_pid()").fetchone()[0] == pid1
+        assert pid1 in pg.pids()
+        c.execute("COMMIT")
+        # Released older than pool_recycle: closed, never reused.
+        pid2 = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+        assert pid2 != pid1
+        wait_until(lambda: pid1 not in pg.pids(), 3, what=f"recycled backend {pid1} to be closed")
+    finally:
+        c.close()
+
+
+def test_recycle_minus_one_never_recycles(pg, pooler):
+    p = pooler(pool_size=2, max_overflow=0, pool_recycle=-1)
+    c = p.connect()
+    try:
+        pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+        time.sleep(1.2)
+        assert c.execute("SELECT pg_backend_pid()").fetchone()[0] == pid
+    finally:
+        c.close()
+
+
+def test_session_mode_keeps_one_server_per_client(pg, pooler):
+    p = pooler(pool_mode="session", pool_size=1, max_overflow=0, pool_timeout=0.5)
+    c1, c2 = p.connect(), p.connect()
+    try:
+        pid = c1.execute("SELECT pg_backend_pid()").fetchone()[0]
+        for _ in range(3):
+            assert begin(c1) == pid
+            c1.execute("COMMIT")
+            assert c1.execute("SELECT pg_backend_pid()").fetchone()[0] == pid
+        # Session state survives between transactions, as on a direct connection.
+        c1.execute("SET application_name = 'session-mode-test'")
+        assert c1.execute("SHOW application_name").fetchone()[0] == "session-mode-test"
+
+        # c1 is idle but keeps its server: c2 waits and times out.
+        with pytest.raises(psycopg.Error) as exc:
+            c2.execute("SELECT 1")
+        assert exc.value.sqlstate == "53300"
+        c1.close()
+        pid2 = wait_until(lambda: _try_pid(c2), 5, what="c2 to get the server c1 gave back")
+        assert pid2 > 0
+        assert pg.backends() == 1
+    finally:
+        close_all([c1, c2])
+
+
+def _try_pid(conn):
+    try:
+        return conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    except psycopg.Error as e:
+        if e.sqlstate == "53300":
+            return None
+        raise
+
+
+def test_pools_are_per_database_and_user(pg, pooler):
+    p = pooler(pool_size=1, max_overflow=0, pool_timeout=0.3,
+               databases={"alias": f"host=127.0.0.1 port={pg.port} dbname=appdb"})
+    a, b, c = p.connect(), p.connect(user="app"), p.connect(dbname="alias")
+    try:
+        begin(a)
+        # Another user, or another [databases] entry, has a pool of its own.
+        assert begin(b) > 0
+        assert b.execute("SELECT current_user").fetchone()[0] == "app"
+        assert begin(c) > 0
+        assert c.execute("SELECT current_database()").fetchone()[0] == "appdb"
+        assert pg.backends("appdb", "postgres") == 2
+        assert pg.backends("appdb", "app") == 1
+        pools = {(r["database"], r["user"]) for r in p.admin("SHOW POOLS")}
+        assert {("appdb", "postgres"), ("appdb", "app"), ("alias", "postgres")} <= pools
+        # ...and its own limit: a second postgres client on appdb waits.
+        with p.connect() as d:
+            with pytest.raises(psycopg.Error) as exc:
+                d.execute("SELECT 1")
+            assert exc.value.sqlstate == "53300"
+    finally:
+        close_all([a, b, c])
