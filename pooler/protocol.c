@@ -77,6 +77,34 @@ pkt_peek(struct evbuffer *buf, bool startup, char *type, uint32_t *total)
 	return avail >= *total ? PKT_READY : PKT_INCOMPLETE;
 }
 
+/*
+ * Like pkt_peek for a (non-start-up) message that begins off bytes into
+ * buf, without moving anything; *first is its first body byte (the status
+ * of a ReadyForQuery), or 0.
+ */
+PktStatus
+pkt_peek_at(struct evbuffer *buf, size_t off, char *type, uint32_t *total,
+			char *first)
+{
+	size_t				avail = evbuffer_get_length(buf);
+	uint8_t				hdr[6] = {0};
+	size_t				n;
+	struct evbuffer_ptr pos;
+	PktStatus			st;
+
+	if (avail < off + 5)
+		return PKT_INCOMPLETE;
+	n = avail - off >= 6 ? 6 : 5;
+	if (evbuffer_ptr_set(buf, &pos, off, EVBUFFER_PTR_SET) != 0 ||
+		evbuffer_copyout_from(buf, &pos, hdr, n) != (ssize_t) n)
+		return PKT_BAD;
+	st = pkt_peek_bytes(hdr, n, false, type, total);
+	if (st == PKT_BAD)
+		return PKT_BAD;
+	*first = (char) hdr[5];
+	return avail - off >= *total ? PKT_READY : PKT_INCOMPLETE;
+}
+
 static char *
 dup_or_die(const char *s)
 {

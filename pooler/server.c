@@ -342,22 +342,23 @@ server_read_cb(void *arg)
 	Server			*s = (Server *) arg;
 	Client			*to = s->client; /* flushed once at the end */
 	struct evbuffer *in = s->st.in;
+	size_t			 batch = 0; /* complete messages not yet moved to "to" */
 	char			 type;
+	char			 status;
 	uint32_t		 len;
 	PktStatus		 st;
 
-	while ((st = pkt_peek(in, false, &type, &len)) == PKT_READY)
+	/*
+	 * Messages for the client are moved in one piece (a whole buffer chain
+	 * changes hands without a copy); we only look at their headers, to see
+	 * where a transaction ends.
+	 */
+	while ((st = pkt_peek_at(in, batch, &type, &len, &status)) == PKT_READY)
 	{
-		char	status = 0;
 		Client *c = s->client;
 
 		if (type == 'Z')
-		{
-			const uint8_t *p = evbuffer_pullup(in, 6);
-
-			status = (char) p[5];
 			s->txn_status = status;
-		}
 
 		if (s->state == SV_RESET || c == NULL)
 		{
@@ -379,17 +380,17 @@ server_read_cb(void *arg)
 			continue;
 		}
 
-		s->pool->bytes_out += len;
-		evbuffer_remove_buffer(in, c->st.out, len);
+		batch += len;
 		if (type != 'Z')
 			continue;
-
 		if (s->outstanding > 0)
 			s->outstanding--;
 		if (status == 'I' && s->outstanding == 0 &&
 			cf.pool_mode == POOL_TRANSACTION)
 		{
 			/* End of the transaction: give the server back. */
+			s->pool->bytes_out += batch;
+			evbuffer_remove_buffer(in, c->st.out, batch);
 			s->pool->xact_count++;
 			c->server = NULL;
 			c->state = CL_IDLE;
@@ -402,6 +403,11 @@ server_read_cb(void *arg)
 	{
 		server_lost(s, "invalid message from the server");
 		return;
+	}
+	if (batch > 0 && to && !to->dead)
+	{
+		s->pool->bytes_out += batch;
+		evbuffer_remove_buffer(in, to->st.out, batch);
 	}
 	if (to && !to->dead)
 	{

@@ -93,6 +93,36 @@ test_peek_evbuffer(void)
 }
 
 static void
+test_peek_at(void)
+{
+	struct evbuffer *buf = evbuffer_new();
+	char			 type;
+	char			 first;
+	uint32_t		 total;
+
+	/* CommandComplete, then ReadyForQuery 'I' split over two chunks */
+	evbuffer_add(buf,
+				 "C\0\0\0\x0b"
+				 "SELECT 1\0",
+				 12);
+	evbuffer_add(buf, "Z\0\0", 3);
+	CHECK(pkt_peek_at(buf, 0, &type, &total, &first) == PKT_READY);
+	CHECK(type == 'C' && total == 12);
+	CHECK(pkt_peek_at(buf, 12, &type, &total, &first) == PKT_INCOMPLETE);
+	evbuffer_add(buf,
+				 "\0\x05"
+				 "I",
+				 3);
+	CHECK(pkt_peek_at(buf, 12, &type, &total, &first) == PKT_READY);
+	CHECK(type == 'Z' && total == 6 && first == 'I');
+	CHECK(pkt_peek_at(buf, 18, &type, &total, &first) == PKT_INCOMPLETE);
+	/* a bad length further on */
+	evbuffer_add(buf, "D\0\0\0\x01", 5);
+	CHECK(pkt_peek_at(buf, 18, &type, &total, &first) == PKT_BAD);
+	evbuffer_free(buf);
+}
+
+static void
 test_startup(void)
 {
 	uint8_t			  buf[256];
@@ -214,6 +244,7 @@ main(void)
 {
 	test_peek();
 	test_peek_evbuffer();
+	test_peek_at();
 	test_startup();
 	test_statement_name();
 	test_builders();
