@@ -117,8 +117,6 @@ client_free_cb(evutil_socket_t fd, short what, void *arg)
 {
 	Client *c = (Client *) arg;
 
-	if (c->wait_timer)
-		event_free(c->wait_timer);
 	stream_close(&c->st);
 	free(c->user);
 	free(c->dbname);

@@ -40,16 +40,16 @@ typedef struct Client
 	char		  *dbname;
 	char		   addr[64];
 	int			   port;
-	bool		   admin;		 /* connected to the admin console */
-	bool		   queued;		 /* in a pool list (link in use) */
-	uint8_t		   salt[4];		 /* md5 challenge */
-	struct event  *wait_timer;	 /* pool_timeout */
-	double		   wait_start;	 /* mono_now() when queued */
-	double		   request_time; /* last request, mono_now() */
-	time_t		   connect_time;
-	bool		   skip_to_sync; /* discarding after an error we raised */
-	bool		   throttled;	 /* reading paused: its server is slow */
-	bool		   dead;		 /* closed, freed at the next loop turn */
+	bool		   admin;	/* connected to the admin console */
+	bool		   queued;	/* in a pool list (link in use) */
+	uint8_t		   salt[4]; /* md5 challenge */
+
+	double wait_start;	 /* mono_now() when queued */
+	double request_time; /* last request, mono_now() */
+	time_t connect_time;
+	bool   skip_to_sync; /* discarding after an error we raised */
+	bool   throttled;	 /* reading paused: its server is slow */
+	bool   dead;		 /* closed, freed at the next loop turn */
 } Client;
 
 TAILQ_HEAD(ClientList, Client);

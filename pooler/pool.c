@@ -6,7 +6,7 @@
  * All pool accounting lives here: which servers exist, in which state, who
  * waits for one.  A server is in exactly one of the pool's three lists
  * (login, idle, active); pool_set_state moves it.  Waiting clients form a
- * FIFO; each has a pool_timeout timer.
+ * FIFO, timed out by one janitor timer.
  *
  *	request:  idle server (not past pool_recycle) -> attach at once;
  *			  otherwise queue, and open servers while fewer are logging in
@@ -178,11 +178,11 @@ pool_server_gone(Server *s)
 		open_for_waiters(p);
 }
 
+/* c waited pool_timeout in vain: take it out of the queue and tell it. */
 static void
-wait_timeout_cb(evutil_socket_t fd, short what, void *arg)
+wait_timed_out(Client *c)
 {
-	Client *c = (Client *) arg;
-	Pool   *p = c->pool;
+	Pool *p = c->pool;
 
 	pool_leave_queue(c);
 	if (pool_paused)
@@ -199,6 +199,54 @@ wait_timeout_cb(evutil_socket_t fd, short what, void *arg)
 					   "pool limit of size %d overflow %d reached, connection "
 					   "timed out, timeout %.2f",
 					   cf.pool_size, cf.max_overflow, cf.pool_timeout);
+}
+
+/*
+ * The janitor times waiting clients out.  Queues are FIFO, so only the
+ * head of each can be due; one persistent timer replaces a timer per
+ * queued request (a heap insert and delete per transaction under load).
+ * It runs every JANITOR_MS while anybody waits, and stops otherwise.
+ */
+#define JANITOR_MS 10
+
+static struct event *janitor = NULL;
+static bool			 janitor_on = false;
+
+static void
+janitor_cb(evutil_socket_t fd, short what, void *arg)
+{
+	double now = mono_now();
+	bool   anybody = false;
+	Pool  *p;
+
+	TAILQ_FOREACH(p, &pools, link)
+	{
+		Client *c;
+
+		while ((c = TAILQ_FIRST(&p->waiting)) != NULL &&
+			   now - c->wait_start >= cf.pool_timeout)
+			wait_timed_out(c);
+		if (p->n_waiting > 0)
+			anybody = true;
+	}
+	if (!anybody)
+	{
+		event_del(janitor);
+		janitor_on = false;
+	}
+}
+
+static void
+janitor_start(void)
+{
+	struct timeval tv = {0, JANITOR_MS * 1000};
+
+	if (janitor_on)
+		return;
+	if (janitor == NULL)
+		janitor = event_new(ev_base, -1, EV_PERSIST, janitor_cb, NULL);
+	event_add(janitor, &tv);
+	janitor_on = true;
 }
 
 /* Open servers for the waiting clients, within the pool's capacity. */
@@ -249,8 +297,7 @@ take_idle(Pool *p)
 bool
 pool_request(Pool *p, Client *c)
 {
-	Server		  *s = NULL;
-	struct timeval tv;
+	Server *s = NULL;
 
 	c->request_time = mono_now();
 	if (!pool_paused)
@@ -261,16 +308,12 @@ pool_request(Pool *p, Client *c)
 		return true;
 	}
 
-	if (c->wait_timer == NULL)
-		c->wait_timer = evtimer_new(ev_base, wait_timeout_cb, c);
 	TAILQ_INSERT_TAIL(&p->waiting, c, link);
 	c->queued = true;
 	p->n_waiting++;
 	c->state = CL_WAITING;
 	c->wait_start = c->request_time;
-	tv.tv_sec = (time_t) cf.pool_timeout;
-	tv.tv_usec = (suseconds_t) ((cf.pool_timeout - (double) tv.tv_sec) * 1e6);
-	evtimer_add(c->wait_timer, &tv);
+	janitor_start();
 	open_for_waiters(p);
 	return false;
 }
@@ -292,8 +335,6 @@ pool_leave_queue(Client *c)
 		p->total_wait += mono_now() - c->wait_start;
 	}
 	c->queued = false;
-	if (c->wait_timer)
-		evtimer_del(c->wait_timer);
 }
 
 /* c logged in before the pool knows the server's parameters. */
