@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 
 #include <event2/buffer.h>
@@ -111,16 +112,71 @@ client_accept(int fd, struct sockaddr *addr, int socklen)
 	n_clients++;
 }
 
-/* Free c: from the loop, after whoever closed it has returned. */
-static void
-client_free_cb(evutil_socket_t fd, short what, void *arg)
-{
-	Client *c = (Client *) arg;
+/*
+ * Closing a socket that still has unread input makes the kernel send a
+ * reset, and the peer may then lose the last message we wrote (a FATAL
+ * error, say).  So a closed client lingers: its last words are flushed,
+ * its write side is shut down, and whatever it still sends is discarded
+ * until it closes too, or LINGER_SECONDS pass.  Only then is it freed,
+ * always from the event loop, never under a caller that still holds c.
+ */
+#define LINGER_SECONDS 2
 
+static void
+client_free(Client *c)
+{
+	if (c->linger_timer)
+		event_free(c->linger_timer);
 	stream_close(&c->st);
 	free(c->user);
 	free(c->dbname);
 	free(c);
+}
+
+static void
+linger_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	client_free((Client *) arg);
+}
+
+static void
+linger_read(void *arg)
+{
+	Client *c = (Client *) arg;
+
+	evbuffer_drain(c->st.in, evbuffer_get_length(c->st.in));
+}
+
+static void
+linger_drain(void *arg)
+{
+	Client *c = (Client *) arg;
+
+	if (stream_pending(&c->st) == 0)
+		shutdown(c->st.fd, SHUT_WR);
+}
+
+static void
+linger_event(void *arg, const char *why)
+{
+	client_free((Client *) arg);
+}
+
+static void
+client_linger(Client *c)
+{
+	struct timeval tv = {LINGER_SECONDS, 0};
+
+	evbuffer_drain(c->st.in, evbuffer_get_length(c->st.in));
+	c->st.on_read = linger_read;
+	c->st.on_drain = linger_drain;
+	c->st.on_event = linger_event;
+	stream_flush(&c->st);
+	if (stream_pending(&c->st) == 0)
+		shutdown(c->st.fd, SHUT_WR);
+	stream_read(&c->st, true);
+	c->linger_timer = evtimer_new(ev_base, linger_timeout_cb, c);
+	evtimer_add(c->linger_timer, &tv);
 }
 
 /*
@@ -158,21 +214,10 @@ client_close(Client *c, const char *sqlstate, const char *reason)
 	TAILQ_REMOVE(&all_clients, c, all);
 	n_clients--;
 
-	/*
-	 * Last words go out now if the socket takes them (it nearly always
-	 * does); c itself is freed from the loop, so that callers up the stack
-	 * may still look at c->dead.
-	 */
 	if (sqlstate)
 		pkt_add_error(c->st.out, "FATAL", sqlstate, "%s", reason);
-	stream_flush(&c->st);
-	stream_read(&c->st, false);
 	c->dead = true;
-	{
-		struct timeval now = {0, 0};
-
-		event_base_once(ev_base, -1, EV_TIMEOUT, client_free_cb, c, &now);
-	}
+	client_linger(c);
 	pooler_check_shutdown();
 }
 

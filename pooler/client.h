@@ -44,12 +44,13 @@ typedef struct Client
 	bool		   queued;	/* in a pool list (link in use) */
 	uint8_t		   salt[4]; /* md5 challenge */
 
-	double wait_start;	 /* mono_now() when queued */
-	double request_time; /* last request, mono_now() */
-	time_t connect_time;
-	bool   skip_to_sync; /* discarding after an error we raised */
-	bool   throttled;	 /* reading paused: its server is slow */
-	bool   dead;		 /* closed, freed at the next loop turn */
+	double		  wait_start;	/* mono_now() when queued */
+	double		  request_time; /* last request, mono_now() */
+	time_t		  connect_time;
+	bool		  skip_to_sync; /* discarding after an error we raised */
+	bool		  throttled;	/* reading paused: its server is slow */
+	bool		  dead;			/* closed: lingering until freed */
+	struct event *linger_timer; /* frees c after a while */
 } Client;
 
 TAILQ_HEAD(ClientList, Client);
