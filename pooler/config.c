@@ -73,16 +73,6 @@ typedef struct LoadState
 	bool	failed;
 } LoadState;
 
-static char *
-xstrdup(const char *s)
-{
-	char *d = strdup(s);
-
-	if (d == NULL)
-		fatal("out of memory");
-	return d;
-}
-
 static bool
 parse_number(const KeyDef *k, const char *value, double *out)
 {

@@ -95,7 +95,21 @@ log_msg(LogLevel level, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Log and exit: only for start-up failures. */
+/* strdup that treats running out of memory as fatal; NULL stays NULL. */
+char *
+xstrdup(const char *s)
+{
+	char *d;
+
+	if (s == NULL)
+		return NULL;
+	d = strdup(s);
+	if (d == NULL)
+		fatal("out of memory");
+	return d;
+}
+
+/* Log and exit: start-up failures, and running out of memory. */
 void
 fatal(const char *fmt, ...)
 {

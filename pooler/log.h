@@ -22,7 +22,8 @@ extern const char *log_level_to_str(LogLevel level);
 extern bool		   log_open(const char *path, char *err, size_t errlen);
 extern void		   log_msg(LogLevel level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-extern void fatal(const char *fmt, ...)
+extern char *xstrdup(const char *s);
+extern void	 fatal(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
 
 #define log_error(...)	 log_msg(LOG_ERROR, __VA_ARGS__)

@@ -34,16 +34,6 @@ bool			pool_paused = false;
 
 static void open_for_waiters(Pool *p);
 
-static char *
-xstrdup(const char *s)
-{
-	char *d = s ? strdup(s) : NULL;
-
-	if (s && d == NULL)
-		fatal("out of memory");
-	return d;
-}
-
 static void
 copy_db(DbConfig *dst, const DbConfig *src)
 {

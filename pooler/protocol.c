@@ -105,16 +105,6 @@ pkt_peek_at(struct evbuffer *buf, size_t off, char *type, uint32_t *total,
 	return avail - off >= *total ? PKT_READY : PKT_INCOMPLETE;
 }
 
-static char *
-dup_or_die(const char *s)
-{
-	char *d = strdup(s);
-
-	if (d == NULL)
-		fatal("out of memory");
-	return d;
-}
-
 /*
  * Parse a whole start-up packet (length word included).  For version 3.0,
  * the parameters must be NUL-terminated pairs ending with an empty name.
@@ -170,17 +160,17 @@ pkt_parse_startup(const uint8_t *pkt, size_t len, StartupPkt *out, char *err,
 		if (strcmp(name, "user") == 0)
 		{
 			free(out->user);
-			out->user = dup_or_die(value);
+			out->user = xstrdup(value);
 		}
 		else if (strcmp(name, "database") == 0)
 		{
 			free(out->database);
-			out->database = dup_or_die(value);
+			out->database = xstrdup(value);
 		}
 		else if (strcmp(name, "application_name") == 0)
 		{
 			free(out->application_name);
-			out->application_name = dup_or_die(value);
+			out->application_name = xstrdup(value);
 		}
 		p = value + strlen(value) + 1;
 	}
@@ -200,7 +190,7 @@ pkt_parse_startup(const uint8_t *pkt, size_t len, StartupPkt *out, char *err,
 	if (out->database == NULL || out->database[0] == '\0')
 	{
 		free(out->database);
-		out->database = dup_or_die(out->user);
+		out->database = xstrdup(out->user);
 	}
 	return true;
 }

@@ -9,20 +9,7 @@
 
 #include "config.h"
 
-static int failures = 0;
-static int checks = 0;
-
-#define CHECK(cond)                                                           \
-	do                                                                        \
-	{                                                                         \
-		checks++;                                                             \
-		if (!(cond))                                                          \
-		{                                                                     \
-			failures++;                                                       \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,  \
-					#cond);                                                   \
-		}                                                                     \
-	} while (0)
+#include "check.h"
 
 static char path[] = "/tmp/aps-config-XXXXXX";
 

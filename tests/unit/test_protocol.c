@@ -11,20 +11,7 @@
 
 #include "protocol.h"
 
-static int failures = 0;
-static int checks = 0;
-
-#define CHECK(cond)                                                           \
-	do                                                                        \
-	{                                                                         \
-		checks++;                                                             \
-		if (!(cond))                                                          \
-		{                                                                     \
-			failures++;                                                       \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,  \
-					#cond);                                                   \
-		}                                                                     \
-	} while (0)
+#include "check.h"
 
 static size_t
 put_u32(uint8_t *p, uint32_t v)
