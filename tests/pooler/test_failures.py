@@ -161,7 +161,11 @@ def test_postgres_restart_gives_clean_errors_and_recovers(pg, pooler):
                 if raw.status in ("T", "E") and what not in ("closed-without-error", "timeout"):
                     if outcome(p.port, ["ROLLBACK"], client=raw)[0] == "ok":
                         continue
-                if what in ("closed-without-error", "timeout") or raw.status != "I":
+                # 08006 and 57P01 come as FATAL: the connection is gone even
+                # if the last ReadyForQuery said idle (the server died under
+                # BEGIN).
+                if (what in ("closed-without-error", "timeout", "08006", "57P01")
+                        or raw.status != "I"):
                     raw.close()
                     raw = None
                 time.sleep(0.05)
