@@ -74,7 +74,6 @@ client_accept(int fd, struct sockaddr *addr, int socklen)
 	auth_random(&c->cancel_key, sizeof(c->cancel_key));
 	c->state = CL_STARTUP;
 	c->connect_time = time(NULL);
-	c->request_time = mono_now();
 	if (addr->sa_family == AF_INET)
 	{
 		struct sockaddr_in *in = (struct sockaddr_in *) addr;

@@ -44,8 +44,7 @@ typedef struct Client
 	bool		   queued;	/* in a pool list (link in use) */
 	uint8_t		   salt[4]; /* md5 challenge */
 
-	double		  wait_start;	/* mono_now() when queued */
-	double		  request_time; /* last request, mono_now() */
+	double		  wait_start; /* mono_now() when queued */
 	time_t		  connect_time;
 	bool		  skip_to_sync; /* discarding after an error we raised */
 	bool		  throttled;	/* reading paused: its server is slow */

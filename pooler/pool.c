@@ -289,7 +289,6 @@ pool_request(Pool *p, Client *c)
 {
 	Server *s = NULL;
 
-	c->request_time = mono_now();
 	if (!pool_paused)
 		s = take_idle(p);
 	if (s)
@@ -302,7 +301,7 @@ pool_request(Pool *p, Client *c)
 	c->queued = true;
 	p->n_waiting++;
 	c->state = CL_WAITING;
-	c->wait_start = c->request_time;
+	c->wait_start = mono_now();
 	janitor_start();
 	open_for_waiters(p);
 	return false;
@@ -407,8 +406,6 @@ pool_server_ready(Server *s, const char *const *names,
 {
 	Pool *p = s->pool;
 
-	free(p->last_error);
-	p->last_error = NULL;
 	p->retry_after = 0;
 	if (p->nparams == 0 && n > 0)
 	{
@@ -443,8 +440,6 @@ pool_login_failed(Server *s, const char *error)
 {
 	Pool *p = s->pool;
 
-	free(p->last_error);
-	p->last_error = xstrdup(error);
 	p->retry_after = mono_now() + LOGIN_RETRY_DELAY;
 
 	if (p->n_idle + p->n_active + p->n_login - 1 > 0)

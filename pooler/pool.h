@@ -34,7 +34,6 @@ typedef struct Pool
 	int				  nparams;	  /* ParameterStatus of the server */
 	char			**param_names;
 	char			**param_values;
-	char			 *last_error;  /* last failure to log into a server */
 	double			  retry_after; /* no new logins before (mono_now) */
 	struct event	 *retry_timer; /* opens servers again after a failure */
 	/* statistics */

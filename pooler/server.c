@@ -265,7 +265,6 @@ server_attach(Server *s, Client *c)
 	s->client = c;
 	s->outstanding = 0;
 	s->throttled = false;
-	s->request_time = mono_now();
 	c->server = s;
 	c->state = CL_ACTIVE;
 }

@@ -39,7 +39,6 @@ typedef struct Server
 	struct Client *client;		 /* when SV_ACTIVE */
 	double		   created;		 /* mono_now() at connect */
 	time_t		   connect_time; /* wall clock at connect */
-	double		   request_time; /* last attach, mono_now() */
 	int			   backend_pid;
 	char		   txn_status;	/* from the last ReadyForQuery */
 	int			   outstanding; /* queries/syncs not yet answered */
@@ -54,9 +53,5 @@ extern void		   server_reset(Server *s);
 extern double	   server_age(const Server *s);
 extern void		   server_cancel(Server *s);
 extern void		   server_unthrottle(Server *s);
-
-/* Flow control: stop reading one side while the other has this much queued. */
-#define FLOW_HIGH (512 * 1024)
-#define FLOW_LOW  (64 * 1024)
 
 #endif /* APS_SERVER_H */

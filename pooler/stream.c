@@ -20,7 +20,6 @@
 #include "stream.h"
 
 #define READ_SIZE (16 * 1024)
-#define FLOW_LOW  (64 * 1024)
 
 static void
 stream_read_cb(evutil_socket_t fd, short what, void *arg)

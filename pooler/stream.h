@@ -9,6 +9,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Flow control: stop reading one side while the other has this much queued,
+ * and resume once it is down to FLOW_LOW. */
+#define FLOW_HIGH (512 * 1024)
+#define FLOW_LOW  (64 * 1024)
+
 struct event;
 struct evbuffer;
 
