@@ -26,7 +26,8 @@ def test_cancel_reaches_the_clients_server(pg, pooler):
 
         t = threading.Thread(target=run_bystander)
         t.start()
-        wait_until(lambda: pg.backends() == 2 or p.server_count() >= 1, 5,
+        wait_until(lambda: any("pg_sleep(1.5)" in (r["query"] or "")
+                               for r in pg.backend_rows("appdb")), 5,
                    what="the bystander's query to start")
 
         timer = threading.Timer(0.3, victim.cancel)
