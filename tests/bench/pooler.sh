@@ -185,20 +185,20 @@ pid_of() {
 	esac
 }
 
-# cpu_ticks PID: utime + stime of PID (fields 14 and 15 of /proc/PID/stat).
+# cpu_ticks PID: "utime stime" of PID (fields 14 and 15 of /proc/PID/stat).
 cpu_ticks() {
 	local s
 	s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo ""; return 0; }
 	s=${s##*) } # the fields after "(comm) "; this leaves field 3 first
 	set -- $s
-	echo $((${12} + ${13}))
+	echo "${12} ${13}"
 }
 
 # bench TARGET CLIENTS ROUND: one pgbench run; appends to $results
-#   clients target round tps p99_ms cpu_us_per_tx errors rc
+#   clients target round tps p99_ms cpu_us_per_tx errors rc sys_us_per_tx
 bench() {
 	local target=$1 clients=$2 round=$3 port pid cpu0='' cpu1='' out rc=0
-	local tps txns failed aborted errlines p99 cpu errors
+	local tps txns failed aborted errlines p99 cpu sys errors
 	port=$(port_of "$target")
 	pid=$(pid_of "$target")
 	[ -n "$pid" ] && cpu0=$(cpu_ticks "$pid")
@@ -221,22 +221,23 @@ bench() {
 	rm -f "$work"/txlog*
 	: "${tps:=0}" "${txns:=0}" "${failed:=0}"
 	if [ -n "$cpu0" ] && [ -n "$cpu1" ] && [ "$txns" -gt 0 ]; then
-		cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v t="$TICKS" -v n="$txns" \
-			'BEGIN { printf "%.2f", (b - a) * 1e6 / t / n }')
+		read -r cpu sys < <(echo "$cpu0 $cpu1" | awk -v t="$TICKS" -v n="$txns" \
+			'{ printf "%.2f %.2f\n", ($3 + $4 - $1 - $2) * 1e6 / t / n,
+			   ($4 - $2) * 1e6 / t / n }')
 	else
-		cpu=nan
+		cpu=nan sys=nan
 	fi
 	errors=$((failed + aborted))
 	[ "$errors" -eq 0 ] && [ "$rc" -ne 0 ] && errors=$((errlines > 0 ? errlines : 1))
-	printf 'round %d  %5d clients  %-10s %10.1f tps  p99 %9s ms  %8s us CPU/tx  errors %d%s\n' \
-		"$round" "$clients" "$target" "$tps" "$p99" "${cpu/nan/-}" "$errors" \
+	printf 'round %d  %5d clients  %-10s %10.1f tps  p99 %9s ms  %8s us CPU/tx (%s kernel)  errors %d%s\n' \
+		"$round" "$clients" "$target" "$tps" "$p99" "${cpu/nan/-}" "${sys/nan/-}" "$errors" \
 		"$([ "$rc" -ne 0 ] && echo " (pgbench exit $rc)")"
 	if [ "$errors" -gt 0 ] || [ "$rc" -ne 0 ]; then
 		echo "$out" | grep -iE 'error|fatal|aborted|failed' |
 			sed 's/[0-9][0-9]*/N/g' | sort | uniq -c |
 			sort -rn | head -n 5 | sed 's/^/    /'
 	fi
-	echo "$clients $target $round $tps $p99 $cpu $errors $rc" >>"$results"
+	echo "$clients $target $round $tps $p99 $cpu $errors $rc $sys" >>"$results"
 }
 
 echo "== $ROUNDS rounds x ${#CLIENT_LEVELS[@]} client levels x ${#TARGETS[@]} targets," \
@@ -261,12 +262,12 @@ targets = ["direct", "pgbouncer", "apiscale"]
 levels = []
 runs = {}
 for line in open(sys.argv[1]):
-    c, t, r, tps, p99, cpu, err, rc = line.split()
+    c, t, r, tps, p99, cpu, err, rc, sys_ = line.split()
     c = int(c)
     if c not in levels:
         levels.append(c)
     runs.setdefault((c, t), []).append(
-        (float(tps), float(p99), float(cpu), int(err), int(rc)))
+        (float(tps), float(p99), float(cpu), int(err), int(rc), float(sys_)))
 
 
 def med(xs):
@@ -277,7 +278,8 @@ def med(xs):
 m = {}
 for k, v in runs.items():
     m[k] = dict(tps=med([x[0] for x in v]), p99=med([x[1] for x in v]),
-                cpu=med([x[2] for x in v]), err=sum(x[3] for x in v),
+                cpu=med([x[2] for x in v]), sys=med([x[5] for x in v]),
+                err=sum(x[3] for x in v),
                 bad=sum(1 for x in v if x[3] or x[4]))
 
 
@@ -285,16 +287,16 @@ def fmt(x, f):
     return "-" if math.isnan(x) else f % x
 
 
-print("%7s | %-9s | %10s | %12s | %16s | %s"
+print("%7s | %-9s | %10s | %12s | %16s | %14s | %s"
       % ("clients", "target", "median TPS", "median p99 ms",
-         "pooler CPU us/tx", "errors"))
-print("-" * 80)
+         "pooler CPU us/tx", "of it kernel", "errors"))
+print("-" * 97)
 for c in levels:
     for t in targets:
         s = m[(c, t)]
-        print("%7d | %-9s | %10s | %13s | %16s | %d%s"
+        print("%7d | %-9s | %10s | %13s | %16s | %14s | %d%s"
               % (c, t, fmt(s["tps"], "%.1f"), fmt(s["p99"], "%.2f"),
-                 fmt(s["cpu"], "%.2f"), s["err"],
+                 fmt(s["cpu"], "%.2f"), fmt(s["sys"], "%.2f"), s["err"],
                  " (%d bad run(s))" % s["bad"] if s["bad"] else ""))
 
 print()
