@@ -10,10 +10,14 @@
 # The extension (PGXS)
 MODULE_big = apiscale
 OBJS = \
+	extension/advice.o \
+	extension/advisor.o \
 	extension/apiscale.o \
+	extension/evidence.o \
 	extension/guc.o \
 	extension/histogram.o \
 	extension/hooks.o \
+	extension/hypo.o \
 	extension/normalize.o \
 	extension/sqlfuncs.o \
 	extension/store.o
@@ -23,7 +27,7 @@ PGFILEDESC = "apiscale - query statistics and scaling advice for APIs"
 
 # pg_regress suites; scripts/test.sh runs them against a throwaway server.
 REGRESS = create_extension counters percentiles slow_plans nesting errors encoding \
-	privileges drop_extension
+	privileges index_advice drop_extension
 
 PG_CFLAGS = -Wall -Werror
 # No LLVM bitcode: JIT inlining of our code is not worth a clang dependency.

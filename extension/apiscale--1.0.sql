@@ -83,8 +83,53 @@ LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION histogram_percentiles(double precision[], double precision[]) IS
     'Percentiles of the given durations as apiscale''s latency histogram estimates them';
 
+--
+-- Index advice
+--
+CREATE FUNCTION index_candidates_internal(
+    OUT relation regclass,
+    OUT columns text[],
+    OUT reasons text[],
+    OUT ddl text,
+    OUT queries bigint,
+    OUT scans bigint,
+    OUT rows_read bigint,
+    OUT rows_filtered bigint,
+    OUT est_cost_before double precision,
+    OUT est_cost_after double precision,
+    OUT est_improvement_pct double precision,
+    OUT example_queryid bigint,
+    OUT verdict text,
+    OUT detail text
+)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'apiscale_index_candidates'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+
+CREATE VIEW index_candidates AS
+    SELECT relation, columns, reasons, ddl, queries, scans, rows_read,
+           rows_filtered, est_cost_before, est_cost_after,
+           est_improvement_pct, example_queryid, verdict, detail
+      FROM index_candidates_internal()
+     ORDER BY verdict = 'recommended' DESC,
+              rows_filtered * coalesce(est_improvement_pct, 0) DESC,
+              rows_filtered DESC, relation::text, columns;
+
+CREATE VIEW index_advice AS
+    SELECT relation, columns, reasons, ddl, queries, scans, rows_filtered,
+           est_cost_before, est_cost_after, est_improvement_pct,
+           example_queryid
+      FROM index_candidates_internal()
+     WHERE verdict = 'recommended'
+     ORDER BY rows_filtered * est_improvement_pct DESC, relation::text, columns;
+
+COMMENT ON VIEW index_advice IS
+    'Missing indexes, proven by a hypothetical re-plan and ranked by rows filtered x estimated improvement';
+COMMENT ON VIEW index_candidates IS
+    'Every index candidate apiscale considered, with its verdict';
+
 -- Statistics are readable by everyone (texts of other users are masked);
 -- clearing them is not.
 GRANT USAGE ON SCHEMA apiscale TO PUBLIC;
 REVOKE ALL ON FUNCTION reset() FROM PUBLIC;
-GRANT SELECT ON queries, slow_queries TO PUBLIC;
+GRANT SELECT ON queries, slow_queries, index_advice, index_candidates TO PUBLIC;

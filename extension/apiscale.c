@@ -10,7 +10,10 @@
  *
  * Files: guc.c (parameters), hooks.c (observation), store.c (shared memory
  * and its locking rules), histogram.c (latency percentiles), normalize.c
- * (query text), sqlfuncs.c (views), compat.h (version differences).
+ * (query text), sqlfuncs.c (views), advisor.c (index evidence from
+ * finished plans), evidence.c (its shared table), advice.c (candidates and
+ * verdicts), hypo.c (hypothetical indexes and re-planning), compat.h
+ * (version differences).
  *
  *-------------------------------------------------------------------------
  */
@@ -21,7 +24,9 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 
+#include "advisor.h"
 #include "compat.h"
+#include "evidence.h"
 #include "guc.h"
 #include "hooks.h"
 #include "store.h"
@@ -39,6 +44,7 @@ aps_shmem_request(void)
 	if (prev_shmem_request)
 		prev_shmem_request();
 	aps_store_request();
+	aps_evidence_request();
 }
 
 static void
@@ -49,6 +55,7 @@ aps_shmem_startup(void)
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	aps_store_startup();
+	aps_evidence_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -73,4 +80,5 @@ _PG_init(void)
 	shmem_startup_hook = aps_shmem_startup;
 
 	aps_install_hooks();
+	aps_hypo_install();
 }

@@ -28,6 +28,11 @@ bool   aps_capture_plans = true;
 bool   aps_plan_timing = false;
 int	   aps_track = APS_TRACK_TOP;
 double aps_sample_rate = 1.0;
+bool   aps_index_advisor = true;
+int	   aps_min_table_rows = 1000;
+double aps_min_improvement_pct = 30.0;
+bool   aps_capture_parameters = true;
+int	   aps_max_advice_queries = 1000;
 
 static const struct config_enum_entry track_options[] = {
 	{"top", APS_TRACK_TOP, false},
@@ -96,6 +101,37 @@ aps_define_gucs(void)
 		"Sets the share of executions instrumented per plan node.",
 		"Unsampled executions are still counted and timed; a slow one keeps an estimated plan without actual row counts.",
 		&aps_sample_rate, 1.0, 0.0, 1.0, PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable(
+		"apiscale.index_advisor",
+		"Collects evidence for missing indexes on sampled executions.",
+		"Sampled runs whose plan has a sequential scan or a sort count rows per node (no clock reads); the finished plan is walked for filters, join keys and sort keys.",
+		&aps_index_advisor, true, PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable(
+		"apiscale.min_table_rows",
+		"Sets the table size in rows below which no index is advised.", NULL,
+		&aps_min_table_rows, 1000, 0, INT_MAX, PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomRealVariable(
+		"apiscale.min_improvement_pct",
+		"Sets the planner's estimated improvement, in percent, an index must bring to be advised.",
+		"Measured by re-planning the statement with the index as a hypothetical one.",
+		&aps_min_improvement_pct, 30.0, 0.0, 100.0, PGC_SUSET, 0, NULL, NULL,
+		NULL);
+
+	DefineCustomBoolVariable(
+		"apiscale.capture_parameters",
+		"Keeps the text and parameter values of one execution per statement for re-planning.",
+		"When off, index advice re-plans the normalized text with generic parameters.",
+		&aps_capture_parameters, true, PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable(
+		"apiscale.max_advice_queries",
+		"Sets the number of statements whose index evidence is kept.",
+		"When the table is full, the statements with the least wasted work are evicted in batches.",
+		&aps_max_advice_queries, 1000, 10, 1000000, PGC_POSTMASTER, 0, NULL,
+		NULL, NULL);
 
 	MarkGUCPrefixReserved("apiscale");
 }

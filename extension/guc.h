@@ -24,6 +24,11 @@ extern bool	  aps_capture_plans;
 extern bool	  aps_plan_timing;
 extern int	  aps_track;
 extern double aps_sample_rate;
+extern bool	  aps_index_advisor;
+extern int	  aps_min_table_rows;
+extern double aps_min_improvement_pct;
+extern bool	  aps_capture_parameters;
+extern int	  aps_max_advice_queries;
 
 extern void aps_define_gucs(void);
 

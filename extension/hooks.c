@@ -50,9 +50,12 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
+#include "advisor.h"
 #include "compat.h"
+#include "evidence.h"
 #include "guc.h"
 #include "hooks.h"
+#include "hypo.h"
 #include "normalize.h"
 #include "store.h"
 
@@ -75,6 +78,7 @@ typedef struct ApsQueryState
 	QueryDesc	 *queryDesc; /* the execution */
 	uint64		  rows;		 /* es_processed summed over ExecutorRun calls */
 	ApsNodeCounts counts;	 /* per-node row counting, or why not */
+	bool		  advise;	 /* walk the finished plan for index evidence */
 	MemoryContextCallback forget; /* unlinks us with the executor memory */
 } ApsQueryState;
 
@@ -144,7 +148,7 @@ static inline bool
 tracking(int level)
 {
 	return aps_enabled && aps_store_ready() && !IsParallelWorker() &&
-		   (level == 0 || aps_track == APS_TRACK_ALL);
+		   !aps_replanning && (level == 0 || aps_track == APS_TRACK_ALL);
 }
 
 /* Decide, once per top-level statement, whether it is sampled. */
@@ -244,6 +248,7 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	ApsKey		   key;
 	bool		   known = false;
 	bool		   fast = false;
+	bool		   advise = false;
 
 	if (nesting_level == 0)
 		decide_sampling();
@@ -265,6 +270,19 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		else if (fast)
 			counts = APS_NODES_FAST_SO_FAR;
 		else
+			counts = APS_NODES_COUNTED;
+	}
+
+	/*
+	 * The index advisor counts rows per node on sampled runs whose plan
+	 * could show a missing index (a sequential scan or a sort).
+	 */
+	if (track && current_sampled && aps_index_advisor &&
+		aps_advisor_plan_wants(queryDesc->plannedstmt))
+	{
+		advise = true;
+		queryDesc->instrument_options |= INSTRUMENT_ROWS;
+		if (counts == APS_NODES_FAST_SO_FAR)
 			counts = APS_NODES_COUNTED;
 	}
 
@@ -290,6 +308,7 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	qs = palloc0(sizeof(ApsQueryState));
 	qs->queryDesc = queryDesc;
 	qs->counts = counts;
+	qs->advise = advise;
 	qs->forget.func = query_state_forget;
 	qs->forget.arg = qs;
 	MemoryContextRegisterResetCallback(queryDesc->estate->es_query_cxt,
@@ -515,6 +534,9 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 
 		if (exec.slow && aps_capture_plans && aps_max_plans > 0)
 			save_slow_plan(queryDesc, &key, qs->counts);
+
+		if (qs->advise && aps_index_advisor)
+			aps_advisor_collect(queryDesc);
 	}
 
 	if (prev_ExecutorEnd)

@@ -30,6 +30,7 @@
 
 #include "guc.h"
 #include "histogram.h"
+#include "evidence.h"
 #include "store.h"
 
 PG_FUNCTION_INFO_V1(apiscale_queries);
@@ -212,6 +213,7 @@ apiscale_reset(PG_FUNCTION_ARGS)
 {
 	aps_store_check_ready();
 	aps_store_reset();
+	aps_evidence_reset();
 	PG_RETURN_VOID();
 }
 

@@ -620,3 +620,20 @@ aps_store_info(int64 *nentries, int64 *evicted, TimestampTz *reset_at)
 	*reset_at = shared->reset_at;
 	SpinLockRelease(&shared->mutex);
 }
+
+/*
+ * A palloc'd copy of key's normalized text, or NULL if there is no entry.
+ */
+char *
+aps_store_get_query(const ApsKey *key)
+{
+	ApsEntry *entry;
+	char	 *text = NULL;
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	entry = hash_search(entries, key, HASH_FIND, NULL);
+	if (entry != NULL)
+		text = pnstrdup(entry->query, entry->query_len);
+	LWLockRelease(shared->lock);
+	return text;
+}

@@ -81,11 +81,12 @@ extern void	  aps_store_ensure(const ApsKey *key, const ApsTextSource *src);
 extern double aps_store_record(const ApsKey *key, const ApsExecution *exec,
 							   const ApsTextSource *src);
 extern void	  aps_store_record_error(const ApsKey *key);
-extern void aps_store_save_plan(const ApsKey *key, const char *plan, int len);
-extern void aps_store_foreach(bool with_plans, ApsSnapshotCallback cb,
-							  void *arg);
-extern void aps_store_reset(void);
-extern void aps_store_info(int64 *entries, int64 *evicted,
-						   TimestampTz *reset_at);
+extern void	 aps_store_save_plan(const ApsKey *key, const char *plan, int len);
+extern void	 aps_store_foreach(bool with_plans, ApsSnapshotCallback cb,
+							   void *arg);
+extern void	 aps_store_reset(void);
+extern char *aps_store_get_query(const ApsKey *key);
+extern void	 aps_store_info(int64 *entries, int64 *evicted,
+							TimestampTz *reset_at);
 
 #endif /* APS_STORE_H */

@@ -1,0 +1,359 @@
+/*-------------------------------------------------------------------------
+ *
+ * evidence.c
+ *		Shared-memory table of index evidence, one entry per statement.
+ *
+ * One hash table entry per (dbid, queryid) holds up to APS_EV_MAX_ITEMS
+ * evidence items (relation, columns, kind, scans, rows read, rows filtered)
+ * and the statement's representative execution: its own text with the
+ * literals, its parameter values as text and its search_path, so that the
+ * statement can be re-planned later.  The representative is the sampled run
+ * that threw away the most rows; it is replaced when a run wastes at least
+ * twice as much.
+ *
+ * Locking rules (the same as store.c's)
+ * -------------------------------------
+ * - ev_shared->lock protects the table's structure and the samples.  Adding
+ *   counts to an existing entry needs it in SHARED mode plus the entry's
+ *   spinlock; creating, evicting, resetting and writing a sample take it in
+ *   EXCLUSIVE mode.
+ * - A full table evicts the 5% (at least 10) entries with the least wasted
+ *   work, in one batch.
+ * - Nothing is allocated or raised while a spinlock is held.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/hsearch.h"
+#include "utils/timestamp.h"
+
+#include "evidence.h"
+#include "guc.h"
+
+#define EV_EVICT_PERCENT 5
+#define EV_EVICT_MIN	 10
+#define EV_WASTE_DECAY	 0.99
+
+typedef struct EvKey
+{
+	uint64 queryid;
+	Oid	   dbid;
+	int32  pad; /* always zero: the key is hashed as bytes */
+} EvKey;
+
+typedef struct EvEntry
+{
+	EvKey		key; /* hash key, must be first */
+	slock_t		mutex;
+	int			nitems;
+	ApsEvItem	items[APS_EV_MAX_ITEMS];
+	double		waste;		  /* rows filtered, decayed: eviction weight */
+	double		sample_waste; /* rows filtered by the representative run */
+	TimestampTz last_seen;
+	ApsSample	sample; /* sample.text unused: text lives in text[] */
+	char		text[FLEXIBLE_ARRAY_MEMBER];
+} EvEntry;
+
+typedef struct EvShared
+{
+	LWLock *lock;
+} EvShared;
+
+static EvShared *ev_shared = NULL;
+static HTAB		*ev_entries = NULL;
+
+static Size
+ev_entry_size(void)
+{
+	return add_size(offsetof(EvEntry, text), aps_max_query_length);
+}
+
+void
+aps_evidence_request(void)
+{
+	Size size = MAXALIGN(sizeof(EvShared));
+
+	size = add_size(
+		size, hash_estimate_size(aps_max_advice_queries, ev_entry_size()));
+	RequestAddinShmemSpace(size);
+	RequestNamedLWLockTranche("apiscale advisor", 1);
+}
+
+/* Called from shmem_startup_hook with AddinShmemInitLock held. */
+void
+aps_evidence_startup(void)
+{
+	bool	found;
+	HASHCTL info;
+
+	ev_shared = ShmemInitStruct("apiscale advisor", sizeof(EvShared), &found);
+	if (!found)
+		ev_shared->lock = &(GetNamedLWLockTranche("apiscale advisor"))->lock;
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(EvKey);
+	info.entrysize = ev_entry_size();
+	ev_entries =
+		ShmemInitHash("apiscale advisor statements", aps_max_advice_queries,
+					  aps_max_advice_queries, &info, HASH_ELEM | HASH_BLOBS);
+}
+
+static inline void
+make_key(EvKey *key, Oid dbid, uint64 queryid)
+{
+	key->queryid = queryid;
+	key->dbid = dbid;
+	key->pad = 0;
+}
+
+static bool
+items_match(const ApsEvItem *a, const ApsEvItem *b)
+{
+	return a->relid == b->relid && a->kind == b->kind &&
+		   a->ncols == b->ncols && a->opno == b->opno &&
+		   memcmp(a->attnum, b->attnum, sizeof(int16) * a->ncols) == 0 &&
+		   memcmp(a->flags, b->flags, a->ncols) == 0;
+}
+
+/* Add items to entry.  Caller holds the entry's spinlock. */
+static void
+add_items(EvEntry *entry, const ApsEvItem *items, int nitems, double waste)
+{
+	for (int i = 0; i < nitems; i++)
+	{
+		ApsEvItem *it = NULL;
+
+		for (int j = 0; j < entry->nitems; j++)
+		{
+			if (items_match(&entry->items[j], &items[i]))
+			{
+				it = &entry->items[j];
+				break;
+			}
+		}
+		if (it == NULL)
+		{
+			if (entry->nitems >= APS_EV_MAX_ITEMS)
+				continue; /* documented limit: the first 8 shapes */
+			it = &entry->items[entry->nitems++];
+			*it = items[i];
+			continue;
+		}
+		it->scans += items[i].scans;
+		it->rows_read += items[i].rows_read;
+		it->rows_filtered += items[i].rows_filtered;
+	}
+	entry->waste += waste;
+	entry->last_seen = GetCurrentStatementStartTimestamp();
+}
+
+static int
+cmp_waste(const void *a, const void *b)
+{
+	double wa = (*(EvEntry *const *) a)->waste;
+	double wb = (*(EvEntry *const *) b)->waste;
+
+	return (wa > wb) - (wa < wb);
+}
+
+/* Evict the least wasteful batch.  Caller holds the lock exclusively. */
+static void
+evict_batch(void)
+{
+	HASH_SEQ_STATUS scan;
+	EvEntry		  **all;
+	EvEntry		   *entry;
+	long			n = hash_get_num_entries(ev_entries);
+	long			i = 0;
+	long			nvict;
+
+	all = palloc(n * sizeof(EvEntry *));
+	hash_seq_init(&scan, ev_entries);
+	while ((entry = hash_seq_search(&scan)) != NULL)
+	{
+		entry->waste *= EV_WASTE_DECAY;
+		all[i++] = entry;
+	}
+	qsort(all, n, sizeof(EvEntry *), cmp_waste);
+	nvict = Max(EV_EVICT_MIN,
+				(long) aps_max_advice_queries * EV_EVICT_PERCENT / 100);
+	nvict = Min(nvict, n);
+	for (i = 0; i < nvict; i++)
+		hash_search(ev_entries, &all[i]->key, HASH_REMOVE, NULL);
+	pfree(all);
+}
+
+static void
+write_sample(EvEntry *entry, const ApsSample *sample, double waste)
+{
+	entry->sample = *sample;
+	entry->sample.text = NULL;
+	if (sample->text != NULL && sample->text_len >= 0 &&
+		sample->text_len < aps_max_query_length)
+	{
+		memcpy(entry->text, sample->text, sample->text_len);
+		entry->text[sample->text_len] = '\0';
+	}
+	else
+		entry->sample.text_len = -1;
+	entry->sample_waste = waste;
+}
+
+/*
+ * Would a run of (dbid, queryid) that threw away waste rows become the
+ * statement's representative?  A cheap check, so that the sample is only
+ * built (text copied, parameters printed) when it will be kept.
+ */
+bool
+aps_evidence_wants_sample(Oid dbid, uint64 queryid, double waste)
+{
+	EvKey	 key;
+	EvEntry *entry;
+	bool	 wants;
+
+	if (ev_entries == NULL)
+		return false;
+	make_key(&key, dbid, queryid);
+	LWLockAcquire(ev_shared->lock, LW_SHARED);
+	entry = hash_search(ev_entries, &key, HASH_FIND, NULL);
+	if (entry == NULL)
+		wants = true;
+	else
+	{
+		SpinLockAcquire(&entry->mutex);
+		wants = entry->sample.userid == InvalidOid ||
+				waste >= 2.0 * entry->sample_waste + 1.0;
+		SpinLockRelease(&entry->mutex);
+	}
+	LWLockRelease(ev_shared->lock);
+	return wants;
+}
+
+/*
+ * Add one sampled run's evidence to (dbid, queryid), creating the entry if
+ * needed.  sample, if not NULL, becomes the representative run.
+ */
+void
+aps_evidence_record(Oid dbid, uint64 queryid, const ApsEvItem *items,
+					int nitems, double waste, const ApsSample *sample)
+{
+	EvKey	 key;
+	EvEntry *entry;
+	bool	 found;
+
+	if (ev_entries == NULL || nitems <= 0)
+		return;
+	make_key(&key, dbid, queryid);
+
+	if (sample == NULL)
+	{
+		LWLockAcquire(ev_shared->lock, LW_SHARED);
+		entry = hash_search(ev_entries, &key, HASH_FIND, NULL);
+		if (entry != NULL)
+		{
+			SpinLockAcquire(&entry->mutex);
+			add_items(entry, items, nitems, waste);
+			SpinLockRelease(&entry->mutex);
+			LWLockRelease(ev_shared->lock);
+			return;
+		}
+		LWLockRelease(ev_shared->lock);
+	}
+
+	LWLockAcquire(ev_shared->lock, LW_EXCLUSIVE);
+	entry = hash_search(ev_entries, &key, HASH_FIND, NULL);
+	if (entry == NULL)
+	{
+		if (hash_get_num_entries(ev_entries) >= aps_max_advice_queries)
+			evict_batch();
+		entry = hash_search(ev_entries, &key, HASH_ENTER_NULL, &found);
+		if (entry == NULL)
+		{
+			LWLockRelease(ev_shared->lock);
+			return;
+		}
+		SpinLockInit(&entry->mutex);
+		entry->nitems = 0;
+		entry->waste = 0.0;
+		entry->sample_waste = 0.0;
+		memset(&entry->sample, 0, sizeof(entry->sample));
+		entry->sample.text_len = -1;
+		entry->sample.nparams = -1;
+		entry->text[0] = '\0';
+	}
+	/* Exclusive lock: nobody else touches the entry. */
+	add_items(entry, items, nitems, waste);
+	if (sample != NULL)
+		write_sample(entry, sample, waste);
+	LWLockRelease(ev_shared->lock);
+}
+
+/*
+ * Copies of the entries of database dbid, as a List of palloc'd
+ * ApsEvSnapshot.
+ */
+List *
+aps_evidence_snapshot(Oid dbid)
+{
+	HASH_SEQ_STATUS scan;
+	EvEntry		   *entry;
+	List		   *result = NIL;
+	char		   *buf = palloc(aps_max_query_length);
+
+	LWLockAcquire(ev_shared->lock, LW_SHARED);
+	hash_seq_init(&scan, ev_entries);
+	while ((entry = hash_seq_search(&scan)) != NULL)
+	{
+		ApsEvSnapshot *snap;
+		int			   len;
+
+		if (entry->key.dbid != dbid)
+			continue;
+		snap = palloc(sizeof(ApsEvSnapshot));
+		SpinLockAcquire(&entry->mutex);
+		snap->dbid = entry->key.dbid;
+		snap->queryid = entry->key.queryid;
+		snap->nitems = entry->nitems;
+		memcpy(snap->items, entry->items, sizeof(entry->items));
+		snap->sample_waste = entry->sample_waste;
+		snap->last_seen = entry->last_seen;
+		snap->sample = entry->sample;
+		SpinLockRelease(&entry->mutex);
+
+		/* The text only changes under the exclusive lock. */
+		len = snap->sample.text_len;
+		if (len >= 0)
+		{
+			memcpy(buf, entry->text, len);
+			snap->sample.text = pnstrdup(buf, len);
+		}
+		else
+			snap->sample.text = NULL;
+		result = lappend(result, snap);
+	}
+	LWLockRelease(ev_shared->lock);
+	pfree(buf);
+	return result;
+}
+
+/* Forget all evidence. */
+void
+aps_evidence_reset(void)
+{
+	HASH_SEQ_STATUS scan;
+	EvEntry		   *entry;
+
+	if (ev_entries == NULL)
+		return;
+	LWLockAcquire(ev_shared->lock, LW_EXCLUSIVE);
+	hash_seq_init(&scan, ev_entries);
+	while ((entry = hash_seq_search(&scan)) != NULL)
+		hash_search(ev_entries, &entry->key, HASH_REMOVE, NULL);
+	LWLockRelease(ev_shared->lock);
+}

@@ -1,0 +1,483 @@
+/*-------------------------------------------------------------------------
+ *
+ * hypo.c
+ *		Hypothetical btree indexes and the re-plan that proves them.
+ *
+ * A candidate index is shown to the planner through get_relation_info_hook
+ * as one more IndexOptInfo of its table (and of each leaf partition of a
+ * partitioned table, with the columns mapped by name), marked hypothetical:
+ * nothing is written to the catalogs and nothing is built.  Its size is
+ * estimated from the table's row count and the columns' average widths.
+ *
+ * A statement is re-planned, never executed:
+ *	- in a subtransaction that is always rolled back, so locks, GUC changes
+ *	  and the user switch all end with it, and an error (a dropped table, a
+ *	  changed column) only costs the candidate its proof;
+ *	- as the user who ran it, inside a security-restricted operation, with
+ *	  the search_path it ran with;
+ *	- with the parameter values of its representative run bound as
+ *	  constants (a custom plan), or generically when none were kept.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/amapi.h"
+#include "access/htup_details.h"
+#include "access/itup.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/partition.h"
+#include "catalog/pg_am_d.h"
+#include "catalog/pg_class.h"
+#include "commands/defrem.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/plancat.h"
+#include "parser/parse_type.h"
+#include "storage/bufpage.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+#include "utils/syscache.h"
+
+#include "advisor.h"
+#include "hypo.h"
+
+static get_relation_info_hook_type prev_get_relation_info = NULL;
+
+/* The candidate shown to the planner right now, or NULL. */
+static const ApsHypoIndex *active_hypo = NULL;
+
+/* Are we re-planning (our own hooks leave such statements alone)? */
+bool aps_replanning = false;
+
+/* Estimated size of the index: pages and tree height. */
+static void
+estimate_size(Relation rel, const AttrNumber *cols, int ncols, double tuples,
+			  BlockNumber *pages, int *height)
+{
+	double width = MAXALIGN(sizeof(IndexTupleData));
+	double per_page;
+	double leaf_pages;
+	double fanout;
+	int	   h = 0;
+
+	for (int i = 0; i < ncols; i++)
+	{
+		Form_pg_attribute att =
+			TupleDescAttr(RelationGetDescr(rel), cols[i] - 1);
+		int32 w = get_attavgwidth(RelationGetRelid(rel), cols[i]);
+
+		if (w <= 0)
+			w = get_typavgwidth(att->atttypid, att->atttypmod);
+		width += w;
+	}
+	width = MAXALIGN((Size) width) + sizeof(ItemIdData);
+	/* Leaf pages filled to the btree default of 90%. */
+	per_page = Max(1.0, floor((BLCKSZ - SizeOfPageHeaderData) * 0.9 / width));
+	leaf_pages = Max(1.0, ceil(Max(tuples, 0.0) / per_page));
+	fanout = Max(2.0, per_page);
+	for (double p = leaf_pages; p > 1.0; p = ceil(p / fanout))
+		h++;
+	*pages =
+		(BlockNumber) Min(leaf_pages * 1.01 + h + 1, (double) MaxBlockNumber);
+	*height = h;
+}
+
+/* Build the IndexOptInfo of hypo for relation rel (relid). */
+static IndexOptInfo *
+make_index(PlannerInfo *root, RelOptInfo *rel, Oid relid,
+		   const ApsHypoIndex *hypo)
+{
+	Relation		relation = table_open(relid, NoLock);
+	TupleDesc		desc = RelationGetDescr(relation);
+	IndexOptInfo   *index = makeNode(IndexOptInfo);
+	IndexAmRoutine *am = GetIndexAmRoutineByAmId(BTREE_AM_OID, false);
+	int				n = hypo->ncols;
+	AttrNumber		cols[APS_HYPO_MAX_COLS];
+
+	/* Map the columns to this relation (a partition may number them apart). */
+	for (int i = 0; i < n; i++)
+	{
+		if (relid == hypo->relid)
+			cols[i] = hypo->attnum[i];
+		else
+		{
+			char *name = get_attname(hypo->relid, hypo->attnum[i], true);
+
+			cols[i] = name ? get_attnum(relid, name) : InvalidAttrNumber;
+		}
+		if (cols[i] <= 0 || cols[i] > desc->natts ||
+			TupleDescAttr(desc, cols[i] - 1)->attisdropped)
+		{
+			table_close(relation, NoLock);
+			return NULL;
+		}
+	}
+
+	index->indexoid = APS_HYPO_INDEX_OID;
+	index->reltablespace = relation->rd_rel->reltablespace;
+	index->rel = rel;
+	index->ncolumns = index->nkeycolumns = n;
+	index->indexkeys = palloc(sizeof(int) * n);
+	index->indexcollations = palloc(sizeof(Oid) * n);
+	index->opfamily = palloc(sizeof(Oid) * n);
+	index->opcintype = palloc(sizeof(Oid) * n);
+	index->sortopfamily = palloc(sizeof(Oid) * n);
+	index->reverse_sort = palloc(sizeof(bool) * n);
+	index->nulls_first = palloc(sizeof(bool) * n);
+	index->canreturn = palloc(sizeof(bool) * n);
+	index->opclassoptions = palloc0(sizeof(bytea *) * n);
+	index->indextlist = NIL;
+	for (int i = 0; i < n; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, cols[i] - 1);
+		Oid opclass = GetDefaultOpClass(att->atttypid, BTREE_AM_OID);
+
+		if (!OidIsValid(opclass))
+		{
+			table_close(relation, NoLock);
+			return NULL;
+		}
+		index->indexkeys[i] = cols[i];
+		index->indexcollations[i] = att->attcollation;
+		index->opfamily[i] = get_opclass_family(opclass);
+		index->opcintype[i] = get_opclass_input_type(opclass);
+		index->sortopfamily[i] = index->opfamily[i];
+		index->reverse_sort[i] = hypo->desc[i];
+		index->nulls_first[i] = hypo->nulls_first[i];
+		index->canreturn[i] = true;
+		index->indextlist =
+			lappend(index->indextlist,
+					makeTargetEntry(
+						(Expr *) makeVar(rel->relid, cols[i], att->atttypid,
+										 att->atttypmod, att->attcollation, 0),
+						i + 1, NULL, false));
+	}
+	index->tuples = Max(rel->tuples, 0.0);
+	estimate_size(relation, cols, n, index->tuples, &index->pages,
+				  &index->tree_height);
+	index->relam = BTREE_AM_OID;
+	index->indexprs = NIL;
+	index->indpred = NIL;
+	index->predOK = false;
+	index->unique = false;
+	index->immediate = true;
+	index->hypothetical = true;
+	index->amcanorderbyop = am->amcanorderbyop;
+	index->amoptionalkey = am->amoptionalkey;
+	index->amsearcharray = am->amsearcharray;
+	index->amsearchnulls = am->amsearchnulls;
+	index->amhasgettuple = (am->amgettuple != NULL);
+	index->amhasgetbitmap = (am->amgetbitmap != NULL);
+	index->amcanparallel = am->amcanparallel;
+	index->amcanmarkpos = (am->ammarkpos != NULL && am->amrestrpos != NULL);
+	index->amcostestimate = am->amcostestimate;
+	table_close(relation, NoLock);
+	return index;
+}
+
+static bool
+is_target(Oid relid)
+{
+	List *ancestors;
+	bool  found;
+
+	if (relid == active_hypo->relid)
+		return true;
+	if (!get_rel_relispartition(relid))
+		return false;
+	ancestors = get_partition_ancestors(relid);
+	found = list_member_oid(ancestors, active_hypo->relid);
+	list_free(ancestors);
+	return found;
+}
+
+static void
+aps_get_relation_info(PlannerInfo *root, Oid relid, bool inhparent,
+					  RelOptInfo *rel)
+{
+	if (prev_get_relation_info)
+		prev_get_relation_info(root, relid, inhparent, rel);
+
+	/* A partitioned parent is never scanned: its leaves get the index. */
+	if (active_hypo != NULL && !inhparent && is_target(relid))
+	{
+		IndexOptInfo *index = make_index(root, rel, relid, active_hypo);
+
+		if (index != NULL)
+			rel->indexlist = lappend(rel->indexlist, index);
+	}
+}
+
+void
+aps_hypo_install(void)
+{
+	prev_get_relation_info = get_relation_info_hook;
+	get_relation_info_hook = aps_get_relation_info;
+}
+
+/* Does plan (or a sub plan) scan the hypothetical index? */
+static bool
+plan_uses_hypo(Plan *plan)
+{
+	ListCell *lc;
+	List	 *children = NIL;
+
+	if (plan == NULL)
+		return false;
+	switch (nodeTag(plan))
+	{
+		case T_IndexScan:
+			if (((IndexScan *) plan)->indexid == APS_HYPO_INDEX_OID)
+				return true;
+			break;
+		case T_IndexOnlyScan:
+			if (((IndexOnlyScan *) plan)->indexid == APS_HYPO_INDEX_OID)
+				return true;
+			break;
+		case T_BitmapIndexScan:
+			if (((BitmapIndexScan *) plan)->indexid == APS_HYPO_INDEX_OID)
+				return true;
+			break;
+		case T_Append:
+			children = ((Append *) plan)->appendplans;
+			break;
+		case T_MergeAppend:
+			children = ((MergeAppend *) plan)->mergeplans;
+			break;
+		case T_BitmapAnd:
+			children = ((BitmapAnd *) plan)->bitmapplans;
+			break;
+		case T_BitmapOr:
+			children = ((BitmapOr *) plan)->bitmapplans;
+			break;
+		case T_SubqueryScan:
+			if (plan_uses_hypo(((SubqueryScan *) plan)->subplan))
+				return true;
+			break;
+		case T_CustomScan:
+			children = ((CustomScan *) plan)->custom_plans;
+			break;
+		default:
+			break;
+	}
+	foreach (lc, children)
+		if (plan_uses_hypo(lfirst(lc)))
+			return true;
+	return plan_uses_hypo(plan->lefttree) || plan_uses_hypo(plan->righttree);
+}
+
+static bool
+stmt_uses_hypo(PlannedStmt *pstmt)
+{
+	ListCell *lc;
+
+	if (plan_uses_hypo(pstmt->planTree))
+		return true;
+	foreach (lc, pstmt->subplans)
+		if (plan_uses_hypo(lfirst(lc)))
+			return true;
+	return false;
+}
+
+/* Parameter values of a sample, bound as constants. */
+static ParamListInfo
+sample_param_list(const ApsSample *s, Oid **types)
+{
+	ParamListInfo params = makeParamList(s->nparams);
+	int			  pos = 0;
+
+	*types = palloc0(sizeof(Oid) * Max(s->nparams, 1));
+	for (int i = 0; i < s->nparams; i++)
+	{
+		ParamExternData *p = &params->params[i];
+		Oid				 type;
+		int32			 len;
+
+		if (pos + (int) (sizeof(Oid) + sizeof(int32)) > s->params_len)
+			elog(ERROR, "corrupt parameter values of a sample");
+		memcpy(&type, s->params + pos, sizeof(Oid));
+		pos += sizeof(Oid);
+		memcpy(&len, s->params + pos, sizeof(int32));
+		pos += sizeof(int32);
+		(*types)[i] = type;
+		p->ptype = type;
+		p->pflags = PARAM_FLAG_CONST;
+		if (len < 0)
+		{
+			p->isnull = true;
+			p->value = (Datum) 0;
+		}
+		else
+		{
+			Oid typinput, typioparam;
+
+			if (pos + len + 1 > s->params_len)
+				elog(ERROR, "corrupt parameter values of a sample");
+			getTypeInputInfo(type, &typinput, &typioparam);
+			p->isnull = false;
+			p->value = OidInputFunctionCall(typinput, (char *) s->params + pos,
+											typioparam, -1);
+			pos += len + 1;
+		}
+	}
+	return params;
+}
+
+/* Parse, analyze and plan text; the hypothetical index if hypo is set. */
+static PlannedStmt *
+plan_text(const char *text, const ApsSample *s, bool generic,
+		  const ApsHypoIndex *hypo)
+{
+	List		 *raw = pg_parse_query(text);
+	RawStmt		 *stmt;
+	List		 *queries;
+	Query		 *query;
+	ParamListInfo params = NULL;
+	PlannedStmt	 *pstmt;
+	Oid			 *prepared = NULL;
+	int			  nprepared = 0;
+
+	if (list_length(raw) != 1)
+		ereport(ERROR, (errmsg("statement text holds %d statements",
+							   list_length(raw))));
+	stmt = linitial_node(RawStmt, raw);
+
+	/*
+	 * A statement prepared with PREPARE is known by the PREPARE's text: plan
+	 * its query, with the declared parameter types.
+	 */
+	if (IsA(stmt->stmt, PrepareStmt))
+	{
+		PrepareStmt *prep = (PrepareStmt *) stmt->stmt;
+		RawStmt		*inner = makeNode(RawStmt);
+		ListCell	*lc;
+
+		inner->stmt = prep->query;
+		inner->stmt_location = stmt->stmt_location;
+		inner->stmt_len = stmt->stmt_len;
+		nprepared = list_length(prep->argtypes);
+		prepared = palloc0(sizeof(Oid) * Max(nprepared, 1));
+		foreach (lc, prep->argtypes)
+			prepared[foreach_current_index(lc)] =
+				typenameTypeId(NULL, lfirst_node(TypeName, lc));
+		stmt = inner;
+	}
+
+	if (generic)
+	{
+		Oid *types = prepared;
+		int	 ntypes = nprepared;
+
+		queries = pg_analyze_and_rewrite_varparams(stmt, text, &types, &ntypes,
+												   NULL);
+	}
+	else
+	{
+		Oid *types;
+
+		params = sample_param_list(s, &types);
+		queries = pg_analyze_and_rewrite_fixedparams(stmt, text, types,
+													 s->nparams, NULL);
+	}
+	if (list_length(queries) != 1)
+		ereport(ERROR, (errmsg("statement rewrites to %d queries",
+							   list_length(queries))));
+	query = linitial_node(Query, queries);
+	if (query->commandType == CMD_UTILITY)
+		ereport(ERROR, (errmsg("utility statements are not re-planned")));
+
+	active_hypo = hypo;
+	PG_TRY();
+	{
+		pstmt = pg_plan_query(query, text, CURSOR_OPT_PARALLEL_OK, params);
+	}
+	PG_FINALLY();
+	{
+		active_hypo = NULL;
+	}
+	PG_END_TRY();
+	return pstmt;
+}
+
+/*
+ * Re-plan the statement text (run by sample->userid) without and with the
+ * hypothetical index hypo.  generic: parameters have no values (plan with
+ * their types inferred).  Never throws; out->error says what went wrong.
+ */
+void
+aps_replan(const char *text, const ApsSample *sample, bool generic,
+		   const ApsHypoIndex *hypo, ApsReplan *out)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	Oid			  save_userid;
+	int			  save_sec;
+
+	memset(out, 0, sizeof(*out));
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		PlannedStmt *before;
+		PlannedStmt *after;
+
+		aps_replanning = true;
+		SetUserIdAndSecContext(sample->userid,
+							   save_sec | SECURITY_RESTRICTED_OPERATION |
+								   SECURITY_LOCAL_USERID_CHANGE);
+		NewGUCNestLevel();
+		if (sample->search_path[0] != '\0')
+			(void) set_config_option("search_path", sample->search_path,
+									 PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
+
+		before = plan_text(text, sample, generic, NULL);
+		after = plan_text(text, sample, generic, hypo);
+		out->cost_before = before->planTree->total_cost;
+		out->cost_after = after->planTree->total_cost;
+		out->uses_index = stmt_uses_hypo(after);
+		out->ok = true;
+		aps_replanning = false;
+
+		/* Roll back: releases the locks, the GUC level and the user. */
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData *edata;
+
+		aps_replanning = false;
+		active_hypo = NULL;
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		/* A cancel or a shutdown is the reader's, not the candidate's. */
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+		{
+			SetUserIdAndSecContext(save_userid, save_sec);
+			ReThrowError(edata);
+		}
+		out->ok = false;
+		out->error = pstrdup(edata->message);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	/* The rollback restored these; make sure. */
+	SetUserIdAndSecContext(save_userid, save_sec);
+}

@@ -1,0 +1,168 @@
+--
+-- Index advice: evidence from sampled runs, candidates, hypothetical re-plan
+--
+SET apiscale.sample_rate = 1.0;
+SET apiscale.min_table_rows = 1000;
+SET apiscale.min_improvement_pct = 30;
+SET max_parallel_workers_per_gather = 0;
+SET jit = off;
+
+CREATE SCHEMA adv;
+SET search_path = adv, public;
+
+CREATE TABLE customers (id int PRIMARY KEY, email text NOT NULL, region int NOT NULL);
+CREATE UNIQUE INDEX customers_email ON customers (email);
+INSERT INTO customers
+  SELECT g, 'user' || g || '@example.com', g % 50 FROM generate_series(1, 5000) g;
+
+CREATE TABLE orders (
+  id bigint PRIMARY KEY,
+  customer_id int NOT NULL REFERENCES customers,
+  status text NOT NULL,
+  amount numeric NOT NULL,
+  created_at timestamptz NOT NULL,
+  note text
+);
+INSERT INTO orders
+  SELECT g, 1 + g % 5000,
+         (ARRAY['new', 'paid', 'shipped', 'done', 'void', 'held', 'lost', 'back'])[1 + g % 8],
+         (g % 1000) / 10.0,
+         timestamptz '2026-01-01' + g * interval '1 minute',
+         'note ' || g
+    FROM generate_series(1, 50000) g;
+
+-- A tiny table: never advised.
+CREATE TABLE tiny (id int, code text);
+INSERT INTO tiny SELECT g, 'c' || g FROM generate_series(1, 50) g;
+
+ANALYZE customers, orders, tiny;
+
+SELECT apiscale.reset();
+
+-- 1. Single-column WHERE: orders.note = constant
+SELECT count(*) FROM orders WHERE note = 'note 42';
+SELECT relation, columns, reasons, ddl, queries, scans, rows_filtered,
+       est_cost_after < est_cost_before AS cheaper,
+       est_improvement_pct >= 30 AS improves
+  FROM apiscale.index_advice;
+SELECT apiscale.reset();
+
+-- 2. Equality + range -> (eq, range)
+SELECT count(*) FROM orders WHERE customer_id = 17 AND created_at >= '2026-01-10';
+SELECT relation, columns, reasons, ddl FROM apiscale.index_advice;
+SELECT apiscale.reset();
+
+-- 3. WHERE status = $1 ORDER BY created_at DESC LIMIT 20 -> (status, created_at DESC)
+--    via a prepared statement with a parameter.  status is not selective
+--    (1 in 8), so the index is proven by the ORDER BY ... LIMIT.
+PREPARE recent(text) AS
+  SELECT id, created_at FROM orders WHERE status = $1 ORDER BY created_at DESC LIMIT 20;
+EXECUTE recent('paid');
+EXECUTE recent('paid');
+EXECUTE recent('void');
+SELECT relation, columns, reasons, ddl, queries, scans FROM apiscale.index_advice;
+DEALLOCATE recent;
+SELECT apiscale.reset();
+
+-- 4. Foreign-key join without an index on the referencing column
+SELECT count(*) FROM customers c JOIN orders o ON o.customer_id = c.id
+ WHERE c.email = 'user77@example.com';
+SELECT relation, columns, reasons, ddl FROM apiscale.index_advice;
+SELECT apiscale.reset();
+
+-- 5. An existing index: the planner uses it, no evidence, no advice
+CREATE INDEX orders_note ON orders (note);
+SELECT count(*) FROM orders WHERE note = 'note 42';
+SELECT count(*) AS advice FROM apiscale.index_advice;
+DROP INDEX orders_note;
+SELECT apiscale.reset();
+
+-- 6. Evidence gathered, then an index whose leading columns cover the
+--    candidate is created: the candidate is dropped as covered.
+SELECT count(*) FROM orders WHERE customer_id = 17;
+SELECT relation, columns, verdict FROM apiscale.index_candidates;
+CREATE INDEX orders_customer_created ON orders (customer_id, created_at);
+SELECT relation, columns, verdict, detail FROM apiscale.index_candidates;
+-- ... and after a reset the same statement leaves no evidence at all.
+SELECT apiscale.reset();
+SELECT count(*) FROM orders WHERE customer_id = 17;
+SELECT count(*) AS candidates FROM apiscale.index_candidates;
+DROP INDEX orders_customer_created;
+SELECT apiscale.reset();
+
+-- 7. A tiny table: no advice
+SELECT * FROM tiny WHERE code = 'c7';
+SELECT count(*) AS candidates FROM apiscale.index_candidates;
+SELECT apiscale.reset();
+
+-- 8. LIKE '%x%': reported as not indexable by btree, never advised
+SELECT count(*) FROM orders WHERE note LIKE '%999%';
+SELECT relation, columns, ddl, verdict, detail FROM apiscale.index_candidates;
+SELECT count(*) AS advice FROM apiscale.index_advice;
+SELECT apiscale.reset();
+
+-- 9. A partitioned table: evidence on partitions, advice on the parent
+CREATE TABLE events (id int, kind int, at date, payload text) PARTITION BY RANGE (at);
+CREATE TABLE events_2026_1 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2026-05-01');
+CREATE TABLE events_2026_2 PARTITION OF events FOR VALUES FROM ('2026-05-01') TO ('2026-09-01');
+CREATE TABLE events_2026_3 (payload text, at date, kind int, id int);  -- columns in another order
+ALTER TABLE events ATTACH PARTITION events_2026_3 FOR VALUES FROM ('2026-09-01') TO ('2027-01-01');
+INSERT INTO events SELECT g, g % 1000, date '2026-01-01' + (g % 365), 'p' || g
+  FROM generate_series(1, 30000) g;
+ANALYZE events;
+SELECT count(*) FROM events WHERE kind = 7;
+SELECT relation, columns, reasons, ddl FROM apiscale.index_advice;
+SELECT apiscale.reset();
+
+-- 10. A CTE and a correlated subquery
+WITH big AS MATERIALIZED (SELECT * FROM orders WHERE amount = 12.5)
+SELECT count(*) FROM big;
+SELECT c.id, (SELECT max(o.amount) FROM orders o WHERE o.customer_id = c.id)
+  FROM customers c WHERE c.id < 4 ORDER BY c.id;
+SELECT relation, columns, reasons FROM apiscale.index_advice;
+SELECT apiscale.reset();
+
+-- 11. A parallel sequential scan (the leader's counts include the workers')
+SET max_parallel_workers_per_gather = 2;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM orders WHERE amount = 7.5;
+SELECT count(*) FROM orders WHERE amount = 7.5;
+RESET max_parallel_workers_per_gather;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+SET max_parallel_workers_per_gather = 0;
+SELECT relation, columns, reasons, rows_filtered > 40000 AS workers_counted
+  FROM apiscale.index_advice;
+SELECT apiscale.reset();
+
+-- 12. apiscale.capture_parameters off: re-planned from the normalized text,
+--     generically (the PREPARE's declared types, no values).
+SET apiscale.capture_parameters = off;
+PREPARE by_note(text) AS SELECT id FROM orders WHERE note = $1;
+EXECUTE by_note('note 5');
+SELECT relation, columns, verdict, detail FROM apiscale.index_candidates;
+SELECT count(*) FROM orders WHERE customer_id = 99;
+SELECT relation, columns, verdict, detail FROM apiscale.index_candidates
+ ORDER BY columns::text;
+DEALLOCATE by_note;
+RESET apiscale.capture_parameters;
+SELECT apiscale.reset();
+
+-- 13. sample_rate 0: nothing is instrumented, nothing collected
+SET apiscale.sample_rate = 0;
+SELECT count(*) FROM orders WHERE note = 'note 42';
+SELECT count(*) AS candidates FROM apiscale.index_candidates;
+SET apiscale.sample_rate = 1.0;
+
+-- 14. Identifiers that need quoting
+CREATE TABLE "Order Items" ("Item Id" int, "select" int, qty int);
+INSERT INTO "Order Items" SELECT g, g % 300, g FROM generate_series(1, 20000) g;
+ANALYZE "Order Items";
+SELECT count(*) FROM "Order Items" WHERE "select" = 3;
+SELECT columns, ddl FROM apiscale.index_advice;
+SELECT apiscale.reset();
+
+DROP SCHEMA adv CASCADE;
