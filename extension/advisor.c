@@ -318,8 +318,9 @@ classify_qual(Node *qual, Index scanrelid, QualCols *qc, Collect *c, Oid relid,
 					Const *k = (Const *) pat;
 					char  *s;
 
+					/* Text types only (a name is not a varlena). */
 					if (k->consttype != TEXTOID && k->consttype != BPCHAROID &&
-						k->consttype != VARCHAROID && k->consttype != NAMEOID)
+						k->consttype != VARCHAROID)
 						return;
 					s = TextDatumGetCString(k->constvalue);
 					if (s[0] != '%' && s[0] != '_')
