@@ -17,8 +17,8 @@
  *   counts to an existing entry needs it in SHARED mode plus the entry's
  *   spinlock; creating, evicting, resetting and writing a sample take it in
  *   EXCLUSIVE mode.
- * - A full table evicts the 5% (at least 10) entries with the least wasted
- *   work, in one batch.
+ * - A full table evicts the 5% (at least 10, at most half) entries with the
+ *   least wasted work, in one batch.
  * - Nothing is allocated or raised while a spinlock is held.
  *
  *-------------------------------------------------------------------------
@@ -181,9 +181,10 @@ evict_batch(void)
 		all[i++] = entry;
 	}
 	qsort(all, n, sizeof(EvEntry *), cmp_waste);
+	/* 5%, at least 10, but never more than half of a small table. */
 	nvict = Max(EV_EVICT_MIN,
 				(long) aps_max_advice_queries * EV_EVICT_PERCENT / 100);
-	nvict = Min(nvict, n);
+	nvict = Max(1, Min(nvict, n / 2));
 	for (i = 0; i < nvict; i++)
 		hash_search(ev_entries, &all[i]->key, HASH_REMOVE, NULL);
 	pfree(all);

@@ -206,8 +206,13 @@ aps_get_relation_info(PlannerInfo *root, Oid relid, bool inhparent,
 	if (prev_get_relation_info)
 		prev_get_relation_info(root, relid, inhparent, rel);
 
-	/* A partitioned parent is never scanned: its leaves get the index. */
-	if (active_hypo != NULL && !inhparent && is_target(relid))
+	/*
+	 * A partitioned parent is never scanned: its leaves get the index.  If
+	 * a real relation happens to own our made-up OID, nothing is injected
+	 * (the plan could not be told apart).
+	 */
+	if (active_hypo != NULL && !inhparent && is_target(relid) &&
+		get_rel_relkind(APS_HYPO_INDEX_OID) == '\0')
 	{
 		IndexOptInfo *index = make_index(root, rel, relid, active_hypo);
 

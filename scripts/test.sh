@@ -81,8 +81,8 @@ cluster_start || exit 1
 
 run_suite main $(make -s --no-print-directory -C "$top" print-REGRESS)
 
-cluster_restart "-c apiscale.max_queries=100" || exit 1
-run_suite eviction eviction
+cluster_restart "-c apiscale.max_queries=100 -c apiscale.max_advice_queries=10" || exit 1
+run_suite eviction eviction advice_eviction
 
 echo "== concurrency (bounded load on a table of 100 entries)"
 if SERVER_LOG="$PGHOST/server.log" "$top/tests/concurrency/run.sh"; then
