@@ -69,6 +69,12 @@
 
 #define MAX_QUERYIDS 64 /* distinct queries remembered per candidate */
 
+/* Verdicts compared by pointer */
+static const char VERDICT_RECOMMENDED[] = "recommended";
+static const char VERDICT_UNINDEXABLE[] = "not indexable by btree";
+static const char VERDICT_SUPERSEDED[] =
+	"another candidate serves the same statements better";
+
 typedef struct Candidate
 {
 	Oid			   relid;
@@ -87,6 +93,10 @@ typedef struct Candidate
 	ApsEvSnapshot *example; /* statement with the most rows filtered */
 	double		   example_filtered;
 	bool		   merged; /* folded into another candidate */
+	/* filled by the verdict pass */
+	const char *verdict;
+	char	   *detail;
+	ApsReplan	rp;
 } Candidate;
 
 PG_FUNCTION_INFO_V1(apiscale_index_candidates);
@@ -549,7 +559,7 @@ judge(Candidate *c, ApsReplan *rp, char **detail)
 		100.0 * (rp->cost_before - rp->cost_after) / rp->cost_before <
 			aps_min_improvement_pct)
 		return "improvement below apiscale.min_improvement_pct";
-	return "recommended";
+	return VERDICT_RECOMMENDED;
 }
 
 static char *
@@ -563,6 +573,70 @@ unindexable_detail(const Candidate *c)
 						opname ? opname : "LIKE");
 	return psprintf("operator %s is in no btree operator family",
 					opname ? opname : "?");
+}
+
+static double
+improvement_of(const Candidate *c)
+{
+	if (!c->rp.ok || c->rp.cost_before <= 0)
+		return 0;
+	return (c->rp.cost_before - c->rp.cost_after) / c->rp.cost_before;
+}
+
+static bool
+same_queries(const Candidate *a, const Candidate *b)
+{
+	if (a->nqueries != b->nqueries)
+		return false;
+	for (int i = 0; i < a->nqueries; i++)
+		if (!has_queryid(b, a->queryids[i]))
+			return false;
+	return true;
+}
+
+static int
+nreasons(const Candidate *c)
+{
+	return ((c->reasons & REASON_WHERE) != 0) +
+		   ((c->reasons & REASON_JOIN) != 0) +
+		   ((c->reasons & REASON_ORDER) != 0);
+}
+
+/*
+ * Is b (at index bi) a better index than a (at ai) for the same statements?
+ * A clearly better improvement wins (one point or more); then the one that
+ * serves more needs (filter, join, sort); then fewer columns.
+ */
+static bool
+better_candidate(const Candidate *b, int bi, const Candidate *a, int ai)
+{
+	double ib = improvement_of(b);
+	double ia = improvement_of(a);
+
+	if (fabs(ib - ia) >= 0.01)
+		return ib > ia;
+	if (nreasons(b) != nreasons(a))
+		return nreasons(b) > nreasons(a);
+	if (b->ncols != a->ncols)
+		return b->ncols < a->ncols;
+	return bi < ai;
+}
+
+/* "col, col DESC" */
+static char *
+columns_list(const Candidate *c)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < c->ncols; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&buf, ", ");
+		appendStringInfoString(
+			&buf, column_text(c->relid, c->attnum[i], c->flags[i]));
+	}
+	return buf.data;
 }
 
 /*
@@ -634,7 +708,53 @@ apiscale_index_candidates(PG_FUNCTION_ARGS)
 		}
 	}
 
-	/* 3. Verdicts and rows. */
+	/* 3. Verdicts. */
+	for (int i = 0; i < ncands; i++)
+	{
+		Candidate *c = &cands[i];
+
+		if (c->merged)
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		memset(&c->rp, 0, sizeof(c->rp));
+		c->detail = NULL;
+		if (c->unindexable)
+		{
+			c->verdict = VERDICT_UNINDEXABLE;
+			c->detail = unindexable_detail(c);
+		}
+		else
+			c->verdict = judge(c, &c->rp, &c->detail);
+	}
+
+	/*
+	 * 4. Of the recommended candidates of one table that serve the same
+	 * statements (a filter and a join of one query, say), keep the one with
+	 * the best improvement: one index per need.
+	 */
+	for (int i = 0; i < ncands; i++)
+	{
+		Candidate *a = &cands[i];
+
+		if (a->merged || a->verdict != VERDICT_RECOMMENDED)
+			continue;
+		for (int j = 0; j < ncands; j++)
+		{
+			Candidate *b = &cands[j];
+
+			if (j == i || b->merged || b->verdict != VERDICT_RECOMMENDED ||
+				b->relid != a->relid || !same_queries(a, b))
+				continue;
+			if (better_candidate(b, j, a, i))
+			{
+				a->verdict = VERDICT_SUPERSEDED;
+				a->detail = psprintf("in favour of (%s)", columns_list(b));
+				break;
+			}
+		}
+	}
+
+	/* 5. Rows. */
 	for (int i = 0; i < ncands; i++)
 	{
 		Candidate  *c = &cands[i];
@@ -642,24 +762,14 @@ apiscale_index_candidates(PG_FUNCTION_ARGS)
 		bool		nulls[14];
 		List	   *cols = NIL;
 		List	   *reasons = NIL;
-		const char *verdict;
-		char	   *detail = NULL;
-		ApsReplan	rp;
+		const char *verdict = c->verdict;
+		char	   *detail = c->detail;
+		ApsReplan	rp = c->rp;
 		double		improvement = 0;
 
 		if (c->merged)
 			continue;
-		CHECK_FOR_INTERRUPTS();
 		memset(nulls, 0, sizeof(nulls));
-		memset(&rp, 0, sizeof(rp));
-
-		if (c->unindexable)
-		{
-			verdict = "not indexable by btree";
-			detail = unindexable_detail(c);
-		}
-		else
-			verdict = judge(c, &rp, &detail);
 
 		for (int k = 0; k < c->ncols; k++)
 			cols = lappend(cols,

@@ -15,8 +15,10 @@
  *	JOIN	the join keys of a Nested Loop over a Seq Scan inner side (join
  *			filter or parameterized scan filter), and of a Hash or Merge
  *			Join for each side that is a Seq Scan.
- *	ORDER	a Sort whose input is a Seq Scan: the sort keys with their
- *			direction, after the scan's equality columns.
+ *	ORDER	a Sort whose keys are all columns of one Seq Scan below it
+ *			(directly or through joins): the sort keys with their
+ *			direction, after the scan's equality columns.  The input
+ *			sorts of a Merge Join are join evidence instead.
  *	UNINDEXABLE  a filter no btree can serve: LIKE/ILIKE with a leading
  *			wildcard, operators in no btree operator family (<>, @>, ~ ...).
  *
@@ -66,6 +68,7 @@
 typedef struct Collect
 {
 	QueryDesc *qd;
+	PlanState *parent; /* of the node being visited */
 	ApsEvItem  items[APS_EV_MAX_ITEMS];
 	int		   nitems;
 	double	   waste;
@@ -470,10 +473,11 @@ visit_seqscan(ScanState *ss, Collect *c)
 		it = new_item(c, relid, APS_EV_JOIN);
 		if (it == NULL)
 			return;
-		for (int i = 0; i < qc.njoin; i++)
-			item_add_col(it, qc.join[i], APS_COL_EQ);
+		/* The scan's own equality columns first: see join_side. */
 		for (int i = 0; i < qc.neq; i++)
 			item_add_col(it, qc.eq[i], APS_COL_EQ);
+		for (int i = 0; i < qc.njoin; i++)
+			item_add_col(it, qc.join[i], APS_COL_EQ);
 	}
 	else if (qc.neq + qc.nrange > 0)
 	{
@@ -510,8 +514,10 @@ visit_sort(PlanState *ps, Collect *c, double kept)
 	int16	   keys[APS_EV_MAX_COLS];
 	uint8	   flags[APS_EV_MAX_COLS];
 
-	if (input == NULL || !IsA(input, SeqScanState) || sort->numCols < 1 ||
-		sort->numCols > APS_EV_MAX_COLS)
+	/* A merge join's input sort is join evidence (see join_side). */
+	if (input == NULL || sort->numCols < 1 ||
+		sort->numCols > APS_EV_MAX_COLS ||
+		(c->parent != NULL && IsA(c->parent, MergeJoinState)))
 		return;
 	for (int i = 0; i < sort->numCols; i++)
 	{
@@ -525,9 +531,11 @@ visit_sort(PlanState *ps, Collect *c, double kept)
 			return;
 		tle = list_nth_node(TargetEntry, ps->plan->targetlist,
 							sort->sortColIdx[i] - 1);
+		/* Every key a column of one Seq Scan, wherever it is below. */
 		if (!resolve_column(ps, (Node *) tle->expr, &s, &keys[i], 0) ||
-			s != (ScanState *) input)
+			(scan != NULL && s != scan))
 			return;
+		scan = s;
 		if (!get_ordering_op_properties(sort->sortOperators[i], &opfamily,
 										&opcintype, &strategy))
 			return;
@@ -537,7 +545,6 @@ visit_sort(PlanState *ps, Collect *c, double kept)
 		if (sort->nullsFirst[i])
 			flags[i] |= APS_COL_NULLS_FIRST;
 	}
-	scan = (ScanState *) input;
 	if (!node_counts(&scan->ps, &rows, &filtered, &loops) ||
 		!node_counts(ps, &sorted, &sfilt, &sloops))
 		return;
@@ -625,10 +632,15 @@ join_side(PlanState *join, List *clauses, bool inner, Collect *c)
 	it = new_item(c, relid, APS_EV_JOIN);
 	if (it == NULL)
 		return;
-	for (int i = 0; i < ncols; i++)
-		item_add_col(it, cols[i], APS_COL_EQ);
+	/*
+	 * The scan's equality columns, then the join keys: all are equality
+	 * lookups in a nested loop over the index, and this order lets the
+	 * same scan's WHERE candidate (a prefix) merge into this one.
+	 */
 	for (int i = 0; i < qc.neq; i++)
 		item_add_col(it, qc.eq[i], APS_COL_EQ);
+	for (int i = 0; i < ncols; i++)
+		item_add_col(it, cols[i], APS_COL_EQ);
 	it->scans = (int64) loops;
 	it->rows_read = read;
 	it->rows_filtered = read - jrows;
@@ -728,8 +740,11 @@ walk(PlanState *ps, Collect *c, double limit_rows)
 	else if (IsA(ps, GatherMergeState))
 		child_limit = limit_rows;
 
+	c->parent = ps;
 	walk(outerPlanState(ps), c, child_limit);
+	c->parent = ps;
 	walk(innerPlanState(ps), c, -1);
+	c->parent = ps;
 
 	switch (nodeTag(ps))
 	{
@@ -933,7 +948,10 @@ aps_advisor_collect(QueryDesc *qd)
 	c.qd = qd;
 	walk(qd->planstate, &c, -1);
 	foreach (lc, qd->estate->es_subplanstates)
+	{
+		c.parent = NULL;
 		walk((PlanState *) lfirst(lc), &c, -1);
+	}
 	if (c.nitems == 0)
 		return;
 

@@ -62,5 +62,12 @@ SELECT left(regexp_replace(query, '\s+', ' ', 'g'), 58) AS query,
 \echo '== the plan of the latest slow run of the slowest endpoint'
 SELECT last_slow_plan AS plan FROM apiscale.slow_queries
  ORDER BY p95_ms DESC LIMIT 1;
+\echo '== apiscale.index_advice: missing indexes, proven by a hypothetical re-plan'
+SELECT ddl, reasons, queries, rows_filtered,
+       round(est_improvement_pct::numeric, 1) AS est_improvement_pct
+  FROM apiscale.index_advice;
+\echo '== apiscale.index_candidates: what was considered and left out'
+SELECT relation, columns, verdict, left(detail, 60) AS detail
+  FROM apiscale.index_candidates WHERE verdict <> 'recommended';
 SQL
 pg_psql -d shop -f "$work/report.sql"

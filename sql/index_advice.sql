@@ -165,4 +165,20 @@ SELECT count(*) FROM "Order Items" WHERE "select" = 3;
 SELECT columns, ddl FROM apiscale.index_advice;
 SELECT apiscale.reset();
 
+-- 15. One statement, three needs on one table (a filter, a hash join key,
+--     a top-N sort): candidates (customer_id, created_at DESC) and
+--     (customer_id, amount) both prove themselves; only one is advised.
+CREATE TABLE labels (amount numeric PRIMARY KEY, label text);
+INSERT INTO labels SELECT g / 10.0, 'l' || g FROM generate_series(0, 199) g;
+ANALYZE labels;
+SELECT o.id, l.label FROM orders o JOIN labels l ON l.amount = o.amount
+ WHERE o.customer_id = 42 ORDER BY o.created_at DESC LIMIT 5;
+SELECT count(*) FILTER (WHERE verdict = 'recommended') AS recommended,
+       count(*) FILTER (WHERE verdict = 'another candidate serves the same statements better'
+                          AND detail LIKE 'in favour of (customer_id, %)') AS superseded,
+       count(*) AS candidates
+  FROM apiscale.index_candidates;
+SELECT count(*) AS advice FROM apiscale.index_advice;
+SELECT apiscale.reset();
+
 DROP SCHEMA adv CASCADE;
