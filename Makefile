@@ -41,6 +41,9 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
+# PGXS tracks no header dependencies: every object depends on every header,
+# so a changed struct never leaves two objects disagreeing on its layout.
+$(OBJS): $(wildcard extension/*.h)
 else
 # Nothing to build with yet: install the Debian packages, then build.
 all install:

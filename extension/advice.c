@@ -9,26 +9,36 @@
  *
  * From evidence to advice:
  *	1. Each evidence item becomes a candidate btree: equality columns (in
- *	   column order), then one range column (the first, by column number);
- *	   for a sort, the equality columns of the scan and then the sort keys
- *	   with their directions; for a join, the join keys and then the scan's
- *	   equality columns.  Items on a partition count for its partitioned
- *	   root, columns mapped by name.
+ *	   column order), then one range column (one candidate per range column
+ *	   when there are several); for a sort, the scan's equality columns and
+ *	   then the sort keys with their directions; for a join, the scan's
+ *	   equality columns and then the join keys.  Items on a partition count
+ *	   for its partitioned root, columns mapped by name.
  *	2. Identical candidates are merged, and a candidate whose columns are a
- *	   prefix of another's (same directions for sort keys) is merged into
- *	   the longer one, which serves its queries too.
+ *	   prefix of others' (same directions for sort keys) is merged into the
+ *	   shortest of them, which serves its statements too.
  *	3. Each candidate gets a verdict: table smaller than min_table_rows;
  *	   covered by an existing valid btree whose leading columns are the
  *	   candidate's (equality columns in any order; sort keys in the same or
- *	   the fully reversed direction); no statement to re-plan; re-plan
- *	   failed; planner would not use it; improvement below
- *	   min_improvement_pct; or recommended.  The re-plan uses the statement
- *	   with the most rows filtered among those the candidate serves.
- *	4. Filters no btree can serve are listed as "not indexable by btree".
+ *	   the fully reversed direction; same collations, default operator
+ *	   classes); no statement to re-plan; re-plan failed; planner would not
+ *	   use it; improvement below min_improvement_pct; or recommended.  The
+ *	   re-plan uses the statement with the most rows filtered among those
+ *	   the candidate serves, and the next ones if that one cannot be
+ *	   re-planned.
+ *	4. Of the recommended candidates of one table that serve exactly the
+ *	   same statements, the best one stays recommended.
+ *	5. Filters no btree can serve are listed as "not indexable by btree".
  *
- * Who sees what: superusers and members of pg_read_all_stats get every
- * statement's evidence; anyone else only that of statements they ran
- * themselves (their re-plan runs as them anyway).
+ * Who sees what, and who re-plans what: superusers and members of
+ * pg_read_all_stats see every user's evidence, anyone else only that of
+ * their own statements.  A statement is re-planned as the user who ran it;
+ * only a superuser re-plans statements of other users (planning can run
+ * that user's immutable functions, and a reader must not be able to make it
+ * run code as someone else).
+ *
+ * Memory: each candidate is judged in its own memory context, reset after
+ * it, so reading the view costs the plans of one candidate at a time.
  *
  *-------------------------------------------------------------------------
  */
@@ -37,16 +47,18 @@
 #include <math.h>
 
 #include "access/genam.h"
-#include "access/relation.h"
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "catalog/catalog.h"
 #include "catalog/partition.h"
 #include "catalog/pg_am_d.h"
+#include "catalog/pg_attribute.h"
 #include "catalog/pg_authid_d.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_operator.h"
+#include "commands/defrem.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -54,6 +66,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/syscache.h"
@@ -68,6 +81,8 @@
 #define REASON_ORDER 0x04
 
 #define MAX_QUERYIDS 64 /* distinct queries remembered per candidate */
+#define MAX_EXAMPLES 4	/* statements tried for the re-plan */
+#define MAX_PER_ITEM (APS_EV_MAX_COLS + 1) /* candidates from one item */
 
 /* Verdicts compared by pointer */
 static const char VERDICT_RECOMMENDED[] = "recommended";
@@ -77,26 +92,29 @@ static const char VERDICT_SUPERSEDED[] =
 
 typedef struct Candidate
 {
-	Oid			   relid;
-	int			   ncols;
-	int16		   attnum[APS_EV_MAX_COLS];
-	uint8		   flags[APS_EV_MAX_COLS];
-	bool		   unindexable;
-	Oid			   opno; /* unindexable: the operator */
-	uint8		   why;	 /* unindexable: ApsUnindexable */
-	int			   reasons;
-	int			   nqueries;
-	uint64		   queryids[MAX_QUERYIDS];
-	int64		   scans;
-	double		   rows_read;
-	double		   rows_filtered;
-	ApsEvSnapshot *example; /* statement with the most rows filtered */
-	double		   example_filtered;
+	Oid	   relid;
+	int	   ncols;
+	int16  attnum[APS_EV_MAX_COLS];
+	uint8  flags[APS_EV_MAX_COLS];
+	bool   unindexable;
+	Oid	   opno; /* unindexable: the operator */
+	uint8  why;	 /* unindexable: ApsUnindexable */
+	int	   reasons;
+	int	   nqueries;
+	uint64 queryids[MAX_QUERYIDS];
+	int64  scans;
+	double rows_read;
+	double rows_filtered;
+	/* statements to re-plan, most rows filtered first */
+	int			   nexamples;
+	ApsEvSnapshot *examples[MAX_EXAMPLES];
+	double		   example_filtered[MAX_EXAMPLES];
 	bool		   merged; /* folded into another candidate */
 	/* filled by the verdict pass */
 	const char *verdict;
 	char	   *detail;
 	ApsReplan	rp;
+	uint64		replanned_queryid; /* statement the re-plan used */
 } Candidate;
 
 PG_FUNCTION_INFO_V1(apiscale_index_candidates);
@@ -105,16 +123,6 @@ static bool
 role_is_order(uint8 f)
 {
 	return (f & APS_COL_ORDER) != 0 && (f & APS_COL_EQ) == 0;
-}
-
-static void
-add_queryid(Candidate *c, uint64 queryid)
-{
-	for (int i = 0; i < c->nqueries; i++)
-		if (c->queryids[i] == queryid)
-			return;
-	if (c->nqueries < MAX_QUERYIDS)
-		c->queryids[c->nqueries++] = queryid;
 }
 
 static bool
@@ -126,8 +134,52 @@ has_queryid(const Candidate *c, uint64 queryid)
 	return false;
 }
 
+static void
+add_queryid(Candidate *c, uint64 queryid)
+{
+	if (!has_queryid(c, queryid) && c->nqueries < MAX_QUERYIDS)
+		c->queryids[c->nqueries++] = queryid;
+}
+
+/* Keep snap among c's examples (the MAX_EXAMPLES most wasteful). */
+static void
+add_example(Candidate *c, ApsEvSnapshot *snap, double filtered)
+{
+	int pos;
+
+	for (int i = 0; i < c->nexamples; i++)
+	{
+		if (c->examples[i] == snap)
+		{
+			if (filtered <= c->example_filtered[i])
+				return;
+			/* remove, re-insert below at its new place */
+			memmove(&c->examples[i], &c->examples[i + 1],
+					sizeof(c->examples[0]) * (c->nexamples - i - 1));
+			memmove(&c->example_filtered[i], &c->example_filtered[i + 1],
+					sizeof(double) * (c->nexamples - i - 1));
+			c->nexamples--;
+			break;
+		}
+	}
+	for (pos = 0; pos < c->nexamples; pos++)
+		if (filtered > c->example_filtered[pos])
+			break;
+	if (pos >= MAX_EXAMPLES)
+		return;
+	if (c->nexamples == MAX_EXAMPLES)
+		c->nexamples--;
+	memmove(&c->examples[pos + 1], &c->examples[pos],
+			sizeof(c->examples[0]) * (c->nexamples - pos));
+	memmove(&c->example_filtered[pos + 1], &c->example_filtered[pos],
+			sizeof(double) * (c->nexamples - pos));
+	c->examples[pos] = snap;
+	c->example_filtered[pos] = filtered;
+	c->nexamples++;
+}
+
 /*
- * Fold b's measurements and queries into a.  same_work: b measured the
+ * Fold b's measurements and statements into a.  same_work: b measured the
  * same scans as a when it serves no other statement (a filter and the sort
  * above it, say), so the larger numbers stand rather than the sum.
  */
@@ -153,12 +205,8 @@ absorb(Candidate *a, const Candidate *b, bool same_work)
 	}
 	for (int i = 0; i < b->nqueries; i++)
 		add_queryid(a, b->queryids[i]);
-	if (b->example != NULL &&
-		(a->example == NULL || b->example_filtered > a->example_filtered))
-	{
-		a->example = b->example;
-		a->example_filtered = b->example_filtered;
-	}
+	for (int i = 0; i < b->nexamples; i++)
+		add_example(a, b->examples[i], b->example_filtered[i]);
 }
 
 static bool
@@ -178,7 +226,7 @@ same_columns(const Candidate *a, const Candidate *b)
 	return true;
 }
 
-/* Is short's column list a leading part of long's? */
+/* Is shorter's column list a leading part of longer's? */
 static bool
 is_prefix(const Candidate *shorter, const Candidate *longer)
 {
@@ -213,80 +261,122 @@ root_of(Oid relid)
 	return root;
 }
 
-/* Build the candidate of one evidence item; false if there is none. */
+/* A column of relid that exists and is not dropped? */
 static bool
-candidate_from_item(const ApsEvSnapshot *snap, const ApsEvItem *it,
-					Candidate *c)
+live_column(Oid relid, int16 attnum)
 {
-	Oid root;
-	int n = 0;
+	HeapTuple tup;
+	bool	  live;
 
-	memset(c, 0, sizeof(*c));
+	if (attnum <= 0)
+		return false;
+	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid),
+						  Int16GetDatum(attnum));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	live = !((Form_pg_attribute) GETSTRUCT(tup))->attisdropped;
+	ReleaseSysCache(tup);
+	return live;
+}
+
+/*
+ * The candidates of one evidence item (several for a filter with several
+ * range columns: one per range column).  Returns how many were written to
+ * out[].
+ */
+static int
+candidates_from_item(ApsEvSnapshot *snap, const ApsEvItem *it, Candidate *out)
+{
+	Candidate base;
+	Oid		  root;
+	int		  n = 0;
+	int		  nout = 0;
+	int16	  ranges[APS_EV_MAX_COLS];
+	int		  nranges = 0;
+
+	memset(&base, 0, sizeof(base));
 	if (get_rel_name(it->relid) == NULL)
-		return false; /* dropped since */
+		return 0; /* dropped since */
 	root = root_of(it->relid);
-	c->relid = root;
+	base.relid = root;
 
 	switch (it->kind)
 	{
 		case APS_EV_WHERE:
-			c->reasons = REASON_WHERE;
+			base.reasons = REASON_WHERE;
 			for (int i = 0; i < it->ncols; i++)
+			{
 				if (it->flags[i] & APS_COL_EQ)
-					c->attnum[n] = it->attnum[i], c->flags[n++] = APS_COL_EQ;
-			for (int i = 0; i < it->ncols; i++)
-				if (it->flags[i] & APS_COL_RANGE)
 				{
-					c->attnum[n] = it->attnum[i];
-					c->flags[n++] = APS_COL_RANGE;
-					break; /* one range column */
+					base.attnum[n] = it->attnum[i];
+					base.flags[n++] = APS_COL_EQ;
 				}
+				else if (it->flags[i] & APS_COL_RANGE)
+					ranges[nranges++] = it->attnum[i];
+			}
 			break;
 		case APS_EV_JOIN:
-			c->reasons = REASON_JOIN;
-			for (int i = 0; i < it->ncols; i++)
-				c->attnum[n] = it->attnum[i], c->flags[n++] = it->flags[i];
-			break;
 		case APS_EV_ORDER:
-			c->reasons = REASON_ORDER;
+			base.reasons =
+				it->kind == APS_EV_JOIN ? REASON_JOIN : REASON_ORDER;
 			for (int i = 0; i < it->ncols; i++)
-				c->attnum[n] = it->attnum[i], c->flags[n++] = it->flags[i];
+			{
+				base.attnum[n] = it->attnum[i];
+				base.flags[n++] = it->flags[i];
+			}
 			break;
 		case APS_EV_UNINDEXABLE:
-			c->reasons = REASON_WHERE;
-			c->unindexable = true;
-			c->opno = it->opno;
-			c->why = it->why;
-			c->attnum[n] = it->attnum[0], c->flags[n++] = 0;
+			base.reasons = REASON_WHERE;
+			base.unindexable = true;
+			base.opno = it->opno;
+			base.why = it->why;
+			base.attnum[n] = it->attnum[0];
+			base.flags[n++] = 0;
 			break;
 		default:
-			return false;
+			return 0;
 	}
-	if (n == 0)
-		return false;
-	c->ncols = n;
+	base.ncols = n;
+	base.nqueries = 0;
+	add_queryid(&base, snap->queryid);
+	base.scans = it->scans;
+	base.rows_read = it->rows_read;
+	base.rows_filtered = it->rows_filtered;
+	add_example(&base, snap, it->rows_filtered);
 
-	/* Columns of a partition, by name, in its root. */
-	if (root != it->relid)
+	/* One candidate per range column, after the equality columns. */
+	if (nranges == 0)
+		out[nout++] = base;
+	for (int r = 0; r < nranges && n < APS_EV_MAX_COLS; r++)
 	{
-		for (int i = 0; i < n; i++)
-		{
-			char *name = get_attname(it->relid, c->attnum[i], true);
+		out[nout] = base;
+		out[nout].attnum[n] = ranges[r];
+		out[nout].flags[n] = APS_COL_RANGE;
+		out[nout].ncols = n + 1;
+		nout++;
+	}
 
-			c->attnum[i] = name ? get_attnum(root, name) : InvalidAttrNumber;
-			if (c->attnum[i] <= 0)
-				return false;
+	for (int k = 0; k < nout; k++)
+	{
+		Candidate *c = &out[k];
+
+		if (c->ncols == 0)
+			return 0;
+		for (int i = 0; i < c->ncols; i++)
+		{
+			/* Columns of a partition, by name, in its root. */
+			if (root != it->relid)
+			{
+				char *name = get_attname(it->relid, c->attnum[i], true);
+
+				c->attnum[i] =
+					name ? get_attnum(root, name) : InvalidAttrNumber;
+			}
+			if (!live_column(root, c->attnum[i]))
+				return 0; /* dropped since */
 		}
 	}
-
-	c->nqueries = 0;
-	add_queryid(c, snap->queryid);
-	c->scans = it->scans;
-	c->rows_read = it->rows_read;
-	c->rows_filtered = it->rows_filtered;
-	c->example = (ApsEvSnapshot *) snap;
-	c->example_filtered = it->rows_filtered;
-	return true;
+	return nout;
 }
 
 /* Rows in relid, or in all its leaves if it is partitioned. */
@@ -336,47 +426,79 @@ rel_am(Oid relid)
 }
 
 /*
- * A valid, non-partial btree index of c's table whose leading key columns
- * are c's columns; its name, or NULL.
+ * Does index column i (key attnum) index the table's column the way the
+ * candidate needs: the column's own collation and the type's default btree
+ * operator class?
+ */
+static bool
+plain_index_column(Relation rel, Form_pg_index idx, oidvector *classes,
+				   oidvector *collations, int i)
+{
+	Form_pg_attribute att;
+	int16			  attnum = idx->indkey.values[i];
+
+	if (attnum <= 0 || attnum > RelationGetDescr(rel)->natts)
+		return false;
+	att = TupleDescAttr(RelationGetDescr(rel), attnum - 1);
+	if (collations != NULL && collations->values[i] != att->attcollation)
+		return false;
+	if (classes != NULL &&
+		classes->values[i] != GetDefaultOpClass(att->atttypid, BTREE_AM_OID))
+		return false;
+	return true;
+}
+
+/*
+ * A valid, non-partial btree index of rel whose leading key columns are
+ * c's columns; its name, or NULL.
  */
 static char *
-covering_index(const Candidate *c)
+covering_index(Relation rel, const Candidate *c)
 {
-	Relation  rel = relation_open(c->relid, AccessShareLock);
 	List	 *indexes = RelationGetIndexList(rel);
 	ListCell *lc;
 	char	 *found = NULL;
 	int		  neq = 0;
 
-	relation_close(rel, AccessShareLock);
 	while (neq < c->ncols && !role_is_order(c->flags[neq]) &&
 		   !(c->flags[neq] & APS_COL_RANGE))
 		neq++;
 
 	foreach (lc, indexes)
 	{
-		Oid		  indexoid = lfirst_oid(lc);
-		HeapTuple tup =
-			SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
+		Oid			  indexoid = lfirst_oid(lc);
+		HeapTuple	  tup;
 		Form_pg_index idx;
 		bool		  ok = true;
 		bool		  isnull;
 		Datum		  d;
 		int2vector	 *options;
+		oidvector	 *classes;
+		oidvector	 *collations;
 		int			  same_dir = 0, reversed = 0, norder = 0;
 
+		tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
 		if (!HeapTupleIsValid(tup))
 			continue;
 		idx = (Form_pg_index) GETSTRUCT(tup);
 		if (!idx->indisvalid || !idx->indisready ||
 			idx->indnkeyatts < c->ncols || rel_am(indexoid) != BTREE_AM_OID ||
-			!heap_attisnull(tup, Anum_pg_index_indpred, NULL))
+			!heap_attisnull(tup, Anum_pg_index_indpred, NULL) ||
+			!heap_attisnull(tup, Anum_pg_index_indexprs, NULL))
 		{
 			ReleaseSysCache(tup);
 			continue;
 		}
 		d = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indoption, &isnull);
 		options = isnull ? NULL : (int2vector *) DatumGetPointer(d);
+		d = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indclass, &isnull);
+		classes = isnull ? NULL : (oidvector *) DatumGetPointer(d);
+		d = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indcollation,
+							&isnull);
+		collations = isnull ? NULL : (oidvector *) DatumGetPointer(d);
+
+		for (int i = 0; i < c->ncols && ok; i++)
+			ok = plain_index_column(rel, idx, classes, collations, i);
 
 		/* The equality block: the same columns in any order. */
 		for (int i = 0; i < neq && ok; i++)
@@ -431,7 +553,7 @@ column_text(Oid relid, int16 attnum, uint8 flags)
 	bool		   nf = (flags & APS_COL_NULLS_FIRST) != 0;
 
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, quote_identifier(name ? name : "?"));
+	appendStringInfoString(&buf, name ? quote_identifier(name) : "?");
 	if (role_is_order(flags))
 	{
 		if (desc)
@@ -444,18 +566,13 @@ column_text(Oid relid, int16 attnum, uint8 flags)
 	return buf.data;
 }
 
+/* "col, col DESC" */
 static char *
-make_ddl(const Candidate *c)
+columns_list(const Candidate *c)
 {
 	StringInfoData buf;
-	char		  *nsp = get_namespace_name(get_rel_namespace(c->relid));
-	bool partitioned = get_rel_relkind(c->relid) == RELKIND_PARTITIONED_TABLE;
 
 	initStringInfo(&buf);
-	/* CONCURRENTLY is refused on partitioned tables. */
-	appendStringInfo(&buf, "CREATE INDEX %sON %s (",
-					 partitioned ? "" : "CONCURRENTLY ",
-					 quote_qualified_identifier(nsp, get_rel_name(c->relid)));
 	for (int i = 0; i < c->ncols; i++)
 	{
 		if (i > 0)
@@ -463,8 +580,24 @@ make_ddl(const Candidate *c)
 		appendStringInfoString(
 			&buf, column_text(c->relid, c->attnum[i], c->flags[i]));
 	}
-	appendStringInfoChar(&buf, ')');
 	return buf.data;
+}
+
+/* The CREATE INDEX statement, or NULL if the table is gone. */
+static char *
+make_ddl(const Candidate *c)
+{
+	char *rel = get_rel_name(c->relid);
+	char *nsp = get_namespace_name(get_rel_namespace(c->relid));
+
+	if (rel == NULL || nsp == NULL)
+		return NULL;
+	/* CONCURRENTLY is refused on partitioned tables. */
+	return psprintf("CREATE INDEX %sON %s (%s)",
+					get_rel_relkind(c->relid) == RELKIND_PARTITIONED_TABLE
+						? ""
+						: "CONCURRENTLY ",
+					quote_qualified_identifier(nsp, rel), columns_list(c));
 }
 
 static Datum
@@ -480,58 +613,82 @@ text_array(List *strings)
 		construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
-/* The verdict of one candidate; fills the re-plan numbers. */
+/* The text to re-plan for ex, or NULL with *why set. */
 static const char *
-judge(Candidate *c, ApsReplan *rp, char **detail)
+replan_text(ApsEvSnapshot *ex, bool *generic, const char **why)
 {
-	char		  *covering;
-	const char	  *text;
-	bool		   generic;
-	ApsHypoIndex   hypo;
-	ApsEvSnapshot *ex = c->example;
-	double		   rows;
-	char		   relkind = get_rel_relkind(c->relid);
+	ApsKey key;
+	char  *text;
 
-	memset(rp, 0, sizeof(*rp));
-	*detail = NULL;
+	if (ex->sample.text != NULL)
+	{
+		*generic = ex->sample.nparams < 0;
+		return ex->sample.text;
+	}
+	if (ex->sample.too_long)
+	{
+		*why = "statement longer than apiscale.max_query_length";
+		return NULL;
+	}
+	/* No text kept (capture_parameters off): the normalized text. */
+	key.userid = ex->userid;
+	key.dbid = ex->dbid;
+	key.queryid = ex->queryid;
+	text = aps_store_get_query(&key);
+	*generic = true;
+	if (text == NULL)
+		*why = "statement no longer in apiscale.queries";
+	return text;
+}
+
+/*
+ * The verdict of candidate c on table rel (locked by the caller); fills
+ * c->rp, c->detail and c->replanned_queryid.
+ */
+static const char *
+judge(Relation rel, Candidate *c)
+{
+	char		*covering;
+	double		 rows;
+	char		 relkind = rel->rd_rel->relkind;
+	ApsHypoIndex hypo;
+	const char	*last_error = NULL;
+	bool		 tried = false;
+	bool		 others_only = false;
+
+	memset(&c->rp, 0, sizeof(c->rp));
+	c->detail = NULL;
 	if (relkind != RELKIND_RELATION && relkind != RELKIND_MATVIEW &&
 		relkind != RELKIND_PARTITIONED_TABLE)
 		return "not a table";
-	if (IsCatalogRelationOid(c->relid))
+	if (IsCatalogRelation(rel))
 		return "system catalog";
+
+	for (int i = 0; i < c->ncols; i++)
+	{
+		Form_pg_attribute att =
+			TupleDescAttr(RelationGetDescr(rel), c->attnum[i] - 1);
+
+		if (!OidIsValid(GetDefaultOpClass(att->atttypid, BTREE_AM_OID)))
+		{
+			c->detail = psprintf("type %s has no default btree operator class",
+								 format_type_be(att->atttypid));
+			return VERDICT_UNINDEXABLE;
+		}
+	}
 
 	rows = table_rows(c->relid, c->scans > 0 ? c->rows_read / c->scans : 0);
 	if (rows < (double) aps_min_table_rows)
 	{
-		*detail = psprintf("about %.0f rows", rows);
+		c->detail = psprintf("about %.0f rows", rows);
 		return "table smaller than apiscale.min_table_rows";
 	}
 
-	covering = covering_index(c);
+	covering = covering_index(rel, c);
 	if (covering != NULL)
 	{
-		*detail = psprintf("index %s", quote_identifier(covering));
+		c->detail = psprintf("index %s", quote_identifier(covering));
 		return "covered by an existing index";
-	}
-
-	if (ex == NULL || ex->sample.userid == InvalidOid)
-		return "no statement to re-plan";
-	if (ex->sample.text != NULL)
-	{
-		text = ex->sample.text;
-		generic = ex->sample.nparams < 0;
-	}
-	else
-	{
-		ApsKey key;
-
-		key.userid = ex->sample.userid;
-		key.dbid = ex->dbid;
-		key.queryid = ex->queryid;
-		text = aps_store_get_query(&key);
-		generic = true;
-		if (text == NULL)
-			return "no statement to re-plan";
 	}
 
 	memset(&hypo, 0, sizeof(hypo));
@@ -545,21 +702,57 @@ judge(Candidate *c, ApsReplan *rp, char **detail)
 		hypo.nulls_first[i] = role_is_order(c->flags[i]) &&
 							  (c->flags[i] & APS_COL_NULLS_FIRST) != 0;
 	}
-	aps_replan(text, &ex->sample, generic, &hypo, rp);
-	if (!rp->ok)
+
+	/* The most wasteful statement first; the next if it cannot be planned. */
+	for (int e = 0; e < c->nexamples; e++)
 	{
-		*detail = rp->error;
+		ApsEvSnapshot *ex = c->examples[e];
+		bool		   generic = false;
+		const char	  *why = NULL;
+		const char	  *text;
+
+		if (ex->sample.userid == InvalidOid)
+			continue;
+		if (ex->userid != GetUserId() && !superuser())
+		{
+			others_only = true;
+			continue;
+		}
+		text = replan_text(ex, &generic, &why);
+		if (text == NULL)
+		{
+			last_error = why;
+			continue;
+		}
+		tried = true;
+		aps_replan(text, &ex->sample, generic, &hypo, &c->rp);
+		if (!c->rp.ok)
+		{
+			last_error = c->rp.error;
+			continue;
+		}
+		c->replanned_queryid = ex->queryid;
+		if (generic)
+			c->detail = "re-planned with generic parameters";
+		if (!c->rp.uses_index)
+			return "planner would not use it";
+		if (c->rp.cost_before <= 0 ||
+			100.0 * (c->rp.cost_before - c->rp.cost_after) /
+					c->rp.cost_before <
+				aps_min_improvement_pct)
+			return "improvement below apiscale.min_improvement_pct";
+		return VERDICT_RECOMMENDED;
+	}
+	if (tried)
+	{
+		c->detail = (char *) last_error;
 		return "re-plan failed";
 	}
-	if (generic)
-		*detail = "re-planned with generic parameters";
-	if (!rp->uses_index)
-		return "planner would not use it";
-	if (rp->cost_before <= 0 ||
-		100.0 * (rp->cost_before - rp->cost_after) / rp->cost_before <
-			aps_min_improvement_pct)
-		return "improvement below apiscale.min_improvement_pct";
-	return VERDICT_RECOMMENDED;
+	if (others_only)
+		return "not re-planned: statements of other users are re-planned "
+			   "for superusers only";
+	c->detail = (char *) last_error;
+	return "no statement to re-plan";
 }
 
 static char *
@@ -571,7 +764,7 @@ unindexable_detail(const Candidate *c)
 		return psprintf("%s pattern starts with a wildcard: a btree cannot "
 						"serve it (a pg_trgm GIN index can)",
 						opname ? opname : "LIKE");
-	return psprintf("operator %s is in no btree operator family",
+	return psprintf("operator %s cannot drive a btree index scan",
 					opname ? opname : "?");
 }
 
@@ -622,21 +815,32 @@ better_candidate(const Candidate *b, int bi, const Candidate *a, int ai)
 	return bi < ai;
 }
 
-/* "col, col DESC" */
-static char *
-columns_list(const Candidate *c)
+/*
+ * Judge candidate c in a memory context of its own (the plans of a re-plan
+ * are large); what the row needs is copied to the caller's context.
+ */
+static void
+judge_candidate(Candidate *c, MemoryContext scratch)
 {
-	StringInfoData buf;
+	MemoryContext outer = MemoryContextSwitchTo(scratch);
+	Relation	  rel;
+	const char	 *verdict;
 
-	initStringInfo(&buf);
-	for (int i = 0; i < c->ncols; i++)
+	CHECK_FOR_INTERRUPTS();
+	/* Hold the table (AccessShareLock, until the end of the reading). */
+	rel = try_relation_open(c->relid, AccessShareLock);
+	if (rel == NULL)
+		verdict = NULL; /* dropped meanwhile */
+	else
 	{
-		if (i > 0)
-			appendStringInfoString(&buf, ", ");
-		appendStringInfoString(
-			&buf, column_text(c->relid, c->attnum[i], c->flags[i]));
+		verdict = judge(rel, c);
+		relation_close(rel, NoLock);
 	}
-	return buf.data;
+	MemoryContextSwitchTo(outer);
+	c->verdict = verdict;
+	c->detail = c->detail ? pstrdup(c->detail) : NULL;
+	c->rp.error = c->rp.error ? pstrdup(c->rp.error) : NULL;
+	MemoryContextReset(scratch);
 }
 
 /*
@@ -652,6 +856,7 @@ apiscale_index_candidates(PG_FUNCTION_ARGS)
 	Candidate	  *cands;
 	int			   ncands = 0;
 	int			   maxcands;
+	MemoryContext  scratch;
 
 	aps_store_check_ready();
 	InitMaterializedSRF(fcinfo, 0);
@@ -659,37 +864,49 @@ apiscale_index_candidates(PG_FUNCTION_ARGS)
 		superuser() || has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
 
 	snaps = aps_evidence_snapshot(MyDatabaseId);
-	maxcands = Max(1, list_length(snaps) * APS_EV_MAX_ITEMS);
+	maxcands = 64;
 	cands = palloc0(sizeof(Candidate) * maxcands);
 
-	/* 1. One candidate per item; identical ones merged. */
+	/* 1. Candidates of every item; identical ones merged. */
 	foreach (lc, snaps)
 	{
 		ApsEvSnapshot *snap = lfirst(lc);
 
-		if (!all_users && snap->sample.userid != GetUserId())
+		if (!all_users && snap->userid != GetUserId())
 			continue;
 		for (int i = 0; i < snap->nitems; i++)
 		{
-			Candidate c;
-			bool	  merged = false;
+			Candidate made[MAX_PER_ITEM];
+			int nmade = candidates_from_item(snap, &snap->items[i], made);
 
-			if (!candidate_from_item(snap, &snap->items[i], &c))
-				continue;
-			for (int j = 0; j < ncands && !merged; j++)
+			for (int k = 0; k < nmade; k++)
 			{
-				if (same_columns(&cands[j], &c))
+				bool merged = false;
+
+				for (int j = 0; j < ncands && !merged; j++)
 				{
-					absorb(&cands[j], &c, false);
-					merged = true;
+					if (same_columns(&cands[j], &made[k]))
+					{
+						absorb(&cands[j], &made[k], false);
+						merged = true;
+					}
 				}
+				if (merged)
+					continue;
+				if (ncands == maxcands)
+				{
+					maxcands *= 2;
+					cands = repalloc(cands, sizeof(Candidate) * maxcands);
+				}
+				cands[ncands++] = made[k];
 			}
-			if (!merged)
-				cands[ncands++] = c;
 		}
 	}
 
-	/* 2. Prefixes into the longer candidates that serve them. */
+	/*
+	 * 2. A prefix of other candidates into the shortest of them (the least
+	 * change of index that serves both).
+	 */
 	for (int i = 0; i < ncands; i++)
 	{
 		int best = -1;
@@ -698,7 +915,9 @@ apiscale_index_candidates(PG_FUNCTION_ARGS)
 		{
 			if (j == i || cands[j].merged || !is_prefix(&cands[i], &cands[j]))
 				continue;
-			if (best < 0 || cands[j].rows_filtered > cands[best].rows_filtered)
+			if (best < 0 || cands[j].ncols < cands[best].ncols ||
+				(cands[j].ncols == cands[best].ncols &&
+				 cands[j].rows_filtered > cands[best].rows_filtered))
 				best = j;
 		}
 		if (best >= 0)
@@ -709,28 +928,31 @@ apiscale_index_candidates(PG_FUNCTION_ARGS)
 	}
 
 	/* 3. Verdicts. */
+	scratch =
+		AllocSetContextCreate(CurrentMemoryContext, "apiscale index candidate",
+							  ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < ncands; i++)
 	{
 		Candidate *c = &cands[i];
 
 		if (c->merged)
 			continue;
-		CHECK_FOR_INTERRUPTS();
-		memset(&c->rp, 0, sizeof(c->rp));
-		c->detail = NULL;
 		if (c->unindexable)
 		{
 			c->verdict = VERDICT_UNINDEXABLE;
 			c->detail = unindexable_detail(c);
+			c->rp.ok = false;
+			if (get_rel_name(c->relid) == NULL)
+				c->verdict = NULL;
 		}
 		else
-			c->verdict = judge(c, &c->rp, &c->detail);
+			judge_candidate(c, scratch);
 	}
+	MemoryContextDelete(scratch);
 
 	/*
 	 * 4. Of the recommended candidates of one table that serve the same
-	 * statements (a filter and a join of one query, say), keep the one with
-	 * the best improvement: one index per need.
+	 * statements (the filter, join and sort of one query), keep the best.
 	 */
 	for (int i = 0; i < ncands; i++)
 	{
@@ -754,20 +976,20 @@ apiscale_index_candidates(PG_FUNCTION_ARGS)
 		}
 	}
 
-	/* 5. Rows. */
+	/* 5. Rows (not for tables dropped meanwhile). */
 	for (int i = 0; i < ncands; i++)
 	{
-		Candidate  *c = &cands[i];
-		Datum		values[14];
-		bool		nulls[14];
-		List	   *cols = NIL;
-		List	   *reasons = NIL;
-		const char *verdict = c->verdict;
-		char	   *detail = c->detail;
-		ApsReplan	rp = c->rp;
-		double		improvement = 0;
+		Candidate *c = &cands[i];
+		Datum	   values[14];
+		bool	   nulls[14];
+		List	  *cols = NIL;
+		List	  *reasons = NIL;
+		char	  *ddl;
 
-		if (c->merged)
+		if (c->merged || c->verdict == NULL)
+			continue;
+		ddl = c->unindexable ? NULL : make_ddl(c);
+		if (!c->unindexable && ddl == NULL)
 			continue;
 		memset(nulls, 0, sizeof(nulls));
 
@@ -784,33 +1006,32 @@ apiscale_index_candidates(PG_FUNCTION_ARGS)
 		values[0] = ObjectIdGetDatum(c->relid);
 		values[1] = text_array(cols);
 		values[2] = text_array(reasons);
-		if (c->unindexable)
+		if (ddl == NULL)
 			nulls[3] = true;
 		else
-			values[3] = CStringGetTextDatum(make_ddl(c));
+			values[3] = CStringGetTextDatum(ddl);
 		values[4] = Int64GetDatum(c->nqueries);
 		values[5] = Int64GetDatum(c->scans);
 		values[6] = Int64GetDatum((int64) c->rows_read);
 		values[7] = Int64GetDatum((int64) c->rows_filtered);
-		if (rp.ok)
+		if (c->rp.ok)
 		{
-			improvement =
-				rp.cost_before > 0
-					? 100.0 * (rp.cost_before - rp.cost_after) / rp.cost_before
-					: 0;
-			values[8] = Float8GetDatum(rp.cost_before);
-			values[9] = Float8GetDatum(rp.cost_after);
-			values[10] = Float8GetDatum(round(improvement * 10.0) / 10.0);
+			values[8] = Float8GetDatum(c->rp.cost_before);
+			values[9] = Float8GetDatum(c->rp.cost_after);
+			values[10] =
+				Float8GetDatum(round(improvement_of(c) * 1000.0) / 10.0);
 		}
 		else
 			nulls[8] = nulls[9] = nulls[10] = true;
-		if (c->example != NULL)
-			values[11] = Int64GetDatum((int64) c->example->queryid);
+		if (c->replanned_queryid != 0)
+			values[11] = Int64GetDatum((int64) c->replanned_queryid);
+		else if (c->nexamples > 0)
+			values[11] = Int64GetDatum((int64) c->examples[0]->queryid);
 		else
 			nulls[11] = true;
-		values[12] = CStringGetTextDatum(verdict);
-		if (detail)
-			values[13] = CStringGetTextDatum(detail);
+		values[12] = CStringGetTextDatum(c->verdict);
+		if (c->detail)
+			values[13] = CStringGetTextDatum(c->detail);
 		else
 			nulls[13] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,

@@ -39,6 +39,7 @@
 
 #include "access/relation.h"
 #include "access/stratnum.h"
+#include "access/detoast.h"
 #include "catalog/catalog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -51,6 +52,7 @@
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -68,7 +70,8 @@
 typedef struct Collect
 {
 	QueryDesc *qd;
-	PlanState *parent; /* of the node being visited */
+	PlanState *parent;			/* of the node being visited */
+	Bitmapset *initplan_params; /* set by init plans: constants for a scan */
 	ApsEvItem  items[APS_EV_MAX_ITEMS];
 	int		   nitems;
 	double	   waste;
@@ -83,6 +86,10 @@ typedef struct QualCols
 	int16 range[APS_EV_MAX_COLS];
 	int	  njoin; /* compared with an outer row (PARAM_EXEC) */
 	int16 join[APS_EV_MAX_COLS];
+	int	  nunidx; /* filters no btree can serve */
+	int16 unidx[APS_EV_MAX_COLS];
+	Oid	  unidx_op[APS_EV_MAX_COLS];
+	uint8 unidx_why[APS_EV_MAX_COLS];
 } QualCols;
 
 /* Backend-local cache: operator -> btree strategy. */
@@ -157,13 +164,19 @@ is_scan_column(Node *n, Index scanrelid)
 		   v->varattno > 0;
 }
 
+/*
+ * Does node use a value from an outer row (a nested loop or correlated sub
+ * plan parameter)?  context: the init plans' output parameters, which are
+ * computed once and are constants to the scan.
+ */
 static bool
 contains_exec_param_walker(Node *node, void *context)
 {
 	if (node == NULL)
 		return false;
 	if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXEC)
-		return true;
+		return !bms_is_member(((Param *) node)->paramid,
+							  (Bitmapset *) context);
 	return expression_tree_walker(node, contains_exec_param_walker, context);
 }
 
@@ -257,8 +270,7 @@ scan_relid(ScanState *ss, double rows_read, double loops)
  * record the ones no btree can serve.
  */
 static void
-classify_qual(Node *qual, Index scanrelid, QualCols *qc, Collect *c, Oid relid,
-			  double scans, double read, double filtered)
+classify_qual(Node *qual, Index scanrelid, QualCols *qc, Collect *c)
 {
 	qual = strip(qual);
 	if (qual == NULL)
@@ -269,8 +281,7 @@ classify_qual(Node *qual, Index scanrelid, QualCols *qc, Collect *c, Oid relid,
 		ListCell *lc;
 
 		foreach (lc, ((BoolExpr *) qual)->args)
-			classify_qual(lfirst(lc), scanrelid, qc, c, relid, scans, read,
-						  filtered);
+			classify_qual(lfirst(lc), scanrelid, qc, c);
 		return;
 	}
 
@@ -295,7 +306,7 @@ classify_qual(Node *qual, Index scanrelid, QualCols *qc, Collect *c, Oid relid,
 
 		if (strat == BTEqualStrategyNumber)
 		{
-			if (contains_exec_param_walker(other, NULL))
+			if (contains_exec_param_walker(other, c->initplan_params))
 				add_col(qc->join, &qc->njoin, attnum);
 			else
 				add_col(qc->eq, &qc->neq, attnum);
@@ -303,10 +314,9 @@ classify_qual(Node *qual, Index scanrelid, QualCols *qc, Collect *c, Oid relid,
 		else if (strat >= BTLessStrategyNumber &&
 				 strat <= BTGreaterStrategyNumber)
 			add_col(qc->range, &qc->nrange, attnum);
-		else if (filtered > 0)
+		else
 		{
-			ApsEvItem *it;
-			uint8	   why = APS_UNIDX_OPERATOR;
+			uint8 why = APS_UNIDX_OPERATOR;
 
 			if (is_like_op(op->opno))
 			{
@@ -335,15 +345,16 @@ classify_qual(Node *qual, Index scanrelid, QualCols *qc, Collect *c, Oid relid,
 					why = APS_UNIDX_LEADING_WILDCARD;
 				}
 			}
-			it = new_item(c, relid, APS_EV_UNINDEXABLE);
-			if (it == NULL)
-				return;
-			item_add_col(it, attnum, 0);
-			it->opno = op->opno;
-			it->why = why;
-			it->scans = (int64) scans;
-			it->rows_read = read;
-			it->rows_filtered = filtered;
+			for (int i = 0; i < qc->nunidx; i++)
+				if (qc->unidx[i] == attnum && qc->unidx_op[i] == op->opno)
+					return;
+			if (qc->nunidx < APS_EV_MAX_COLS)
+			{
+				qc->unidx[qc->nunidx] = attnum;
+				qc->unidx_op[qc->nunidx] = op->opno;
+				qc->unidx_why[qc->nunidx] = why;
+				qc->nunidx++;
+			}
 		}
 		return;
 	}
@@ -378,15 +389,13 @@ classify_qual(Node *qual, Index scanrelid, QualCols *qc, Collect *c, Oid relid,
 }
 
 static void
-classify_quals(List *quals, Index scanrelid, QualCols *qc, Collect *c,
-			   Oid relid, double scans, double read, double filtered)
+classify_quals(List *quals, Index scanrelid, QualCols *qc, Collect *c)
 {
 	ListCell *lc;
 
 	memset(qc, 0, sizeof(*qc));
 	foreach (lc, quals)
-		classify_qual(lfirst(lc), scanrelid, qc, c, relid, scans, read,
-					  filtered);
+		classify_qual(lfirst(lc), scanrelid, qc, c);
 	qsort(qc->eq, qc->neq, sizeof(int16), cmp_int16);
 	qsort(qc->range, qc->nrange, sizeof(int16), cmp_int16);
 	qsort(qc->join, qc->njoin, sizeof(int16), cmp_int16);
@@ -464,8 +473,30 @@ visit_seqscan(ScanState *ss, Collect *c)
 	relid = scan_relid(ss, read, loops);
 	if (!OidIsValid(relid))
 		return;
-	classify_quals(ps->plan->qual, ((Scan *) ps->plan)->scanrelid, &qc, c,
-				   relid, loops, read, filtered);
+	classify_quals(ps->plan->qual, ((Scan *) ps->plan)->scanrelid, &qc, c);
+
+	/*
+	 * Filters no btree can serve are reported when they are all the scan
+	 * has: then they are why it reads everything.
+	 */
+	if (qc.neq + qc.nrange + qc.njoin == 0)
+	{
+		for (int i = 0; i < qc.nunidx; i++)
+		{
+			it = new_item(c, relid, APS_EV_UNINDEXABLE);
+			if (it == NULL)
+				break;
+			item_add_col(it, qc.unidx[i], 0);
+			it->opno = qc.unidx_op[i];
+			it->why = qc.unidx_why[i];
+			it->scans = (int64) loops;
+			it->rows_read = read;
+			it->rows_filtered = filtered;
+		}
+		if (qc.nunidx > 0)
+			c->waste += filtered;
+		return;
+	}
 
 	/* Columns compared with an outer row make JOIN evidence. */
 	if (qc.njoin > 0)
@@ -554,14 +585,8 @@ visit_sort(PlanState *ps, Collect *c, double kept)
 		return;
 	memset(&qc, 0, sizeof(qc));
 	if (scan->ps.plan->qual != NIL)
-	{
-		/* Unindexable quals were recorded by visit_seqscan already. */
-		Collect scratch = *c;
-
 		classify_quals(scan->ps.plan->qual,
-					   ((Scan *) scan->ps.plan)->scanrelid, &qc, &scratch,
-					   relid, loops, read, 0);
-	}
+					   ((Scan *) scan->ps.plan)->scanrelid, &qc, c);
 	it = new_item(c, relid, APS_EV_ORDER);
 	if (it == NULL)
 		return;
@@ -621,13 +646,8 @@ join_side(PlanState *join, List *clauses, bool inner, Collect *c)
 		return;
 	memset(&qc, 0, sizeof(qc));
 	if (scan->ps.plan->qual != NIL)
-	{
-		Collect scratch = *c;
-
 		classify_quals(scan->ps.plan->qual,
-					   ((Scan *) scan->ps.plan)->scanrelid, &qc, &scratch,
-					   relid, loops, read, 0);
-	}
+					   ((Scan *) scan->ps.plan)->scanrelid, &qc, c);
 	qsort(cols, ncols, sizeof(int16), cmp_int16);
 	it = new_item(c, relid, APS_EV_JOIN);
 	if (it == NULL)
@@ -848,6 +868,20 @@ aps_advisor_plan_wants(PlannedStmt *pstmt)
 	return false;
 }
 
+/* Is a parameter value small enough to print into a sample? */
+static bool
+value_fits(Oid type, Datum value)
+{
+	int16 typlen = get_typlen(type);
+
+	if (typlen == -1)
+		return toast_raw_datum_size(value) <= APS_PARAMS_LEN;
+	if (typlen == -2)
+		return strnlen(DatumGetCString(value), APS_PARAMS_LEN + 1) <=
+			   APS_PARAMS_LEN;
+	return true;
+}
+
 /*
  * Print the parameter values of params into sample (built-in types only:
  * their output functions cannot fail).  Leaves nparams -1 when the values
@@ -877,6 +911,9 @@ sample_params(ParamListInfo params, ApsSample *s)
 
 		if (!OidIsValid(p->ptype) || p->ptype >= FirstGenbkiObjectId)
 			return;
+		/* A value too large to keep is not printed at all. */
+		if (!p->isnull && !value_fits(p->ptype, p->value))
+			return;
 		if (!p->isnull)
 		{
 			getTypeOutputInfo(p->ptype, &typoutput, &varlena);
@@ -900,18 +937,33 @@ sample_params(ParamListInfo params, ApsSample *s)
 	s->params_len = pos;
 }
 
-/* The statement's own text, and its parameters, for re-planning. */
 static void
-make_sample(QueryDesc *qd, ApsSample *s)
+keep_setting(char *dst, size_t size, const char *name)
 {
-	const char *src = qd->sourceText;
-	int			loc = qd->plannedstmt->stmt_location;
-	int			len = qd->plannedstmt->stmt_len;
+	const char *value = GetConfigOption(name, true, false);
 
+	/* A value that does not fit is not kept cut short: the reader's stands. */
+	if (strlcpy(dst, value ? value : "", size) >= size)
+		dst[0] = '\0';
+}
+
+/*
+ * The statement's own text (src/loc/len: within the enclosing utility
+ * statement's text, if any), its parameters and the settings its literals
+ * were read with, for re-planning.
+ */
+static void
+make_sample(QueryDesc *qd, const char *src, int loc, int len, ApsSample *s)
+{
 	memset(s, 0, sizeof(*s));
 	s->userid = GetUserId();
 	strlcpy(s->search_path, namespace_search_path ? namespace_search_path : "",
 			sizeof(s->search_path));
+	keep_setting(s->datestyle, sizeof(s->datestyle), "DateStyle");
+	keep_setting(s->intervalstyle, sizeof(s->intervalstyle), "IntervalStyle");
+	keep_setting(s->timezone, sizeof(s->timezone), "TimeZone");
+	keep_setting(s->std_strings, sizeof(s->std_strings),
+				 "standard_conforming_strings");
 	s->text_len = -1;
 	s->nparams = -1;
 	if (!aps_capture_parameters || src == NULL)
@@ -923,10 +975,53 @@ make_sample(QueryDesc *qd, ApsSample *s)
 	if (len <= 0)
 		len = strlen(src + loc);
 	if (len >= aps_max_query_length)
-		return; /* too long to keep: re-planned from the normalized text */
+	{
+		s->too_long = true; /* the normalized text is cut short too */
+		return;
+	}
 	s->text = pnstrdup(src + loc, len);
 	s->text_len = len;
 	sample_params(qd->params, s);
+}
+
+/* The output parameters of every init plan in plan and below. */
+static void
+initplan_params(Plan *plan, Bitmapset **params, int depth)
+{
+	ListCell *lc;
+	List	 *children = NIL;
+
+	if (plan == NULL || depth > 1000)
+		return;
+	foreach (lc, plan->initPlan)
+	{
+		SubPlan	 *sp = lfirst(lc);
+		ListCell *lp;
+
+		if (!IsA(sp, SubPlan))
+			continue;
+		foreach (lp, sp->setParam)
+			*params = bms_add_member(*params, lfirst_int(lp));
+	}
+	switch (nodeTag(plan))
+	{
+		case T_Append:
+			children = ((Append *) plan)->appendplans;
+			break;
+		case T_MergeAppend:
+			children = ((MergeAppend *) plan)->mergeplans;
+			break;
+		case T_SubqueryScan:
+			initplan_params(((SubqueryScan *) plan)->subplan, params,
+							depth + 1);
+			break;
+		default:
+			break;
+	}
+	foreach (lc, children)
+		initplan_params(lfirst(lc), params, depth + 1);
+	initplan_params(plan->lefttree, params, depth + 1);
+	initplan_params(plan->righttree, params, depth + 1);
 }
 
 /*
@@ -934,7 +1029,7 @@ make_sample(QueryDesc *qd, ApsSample *s)
  * evidence.  Called from ExecutorEnd, before the executor is shut down.
  */
 void
-aps_advisor_collect(QueryDesc *qd)
+aps_advisor_collect(QueryDesc *qd, const char *source, int location, int len)
 {
 	Collect	   c;
 	ListCell  *lc;
@@ -946,6 +1041,9 @@ aps_advisor_collect(QueryDesc *qd)
 		return;
 	memset(&c, 0, sizeof(c));
 	c.qd = qd;
+	initplan_params(qd->plannedstmt->planTree, &c.initplan_params, 0);
+	foreach (lc, qd->plannedstmt->subplans)
+		initplan_params(lfirst(lc), &c.initplan_params, 0);
 	walk(qd->planstate, &c, -1);
 	foreach (lc, qd->estate->es_subplanstates)
 	{
@@ -953,15 +1051,19 @@ aps_advisor_collect(QueryDesc *qd)
 		walk((PlanState *) lfirst(lc), &c, -1);
 	}
 	if (c.nitems == 0)
-		return;
-
-	if (aps_evidence_wants_sample(MyDatabaseId, queryid, c.waste))
 	{
-		make_sample(qd, &sample);
+		bms_free(c.initplan_params);
+		return;
+	}
+
+	if (aps_evidence_wants_sample(GetUserId(), MyDatabaseId, queryid, c.waste))
+	{
+		make_sample(qd, source, location, len, &sample);
 		keep = &sample;
 	}
-	aps_evidence_record(MyDatabaseId, queryid, c.items, c.nitems, c.waste,
-						keep);
+	aps_evidence_record(GetUserId(), MyDatabaseId, queryid, c.items, c.nitems,
+						c.waste, keep);
 	if (keep != NULL && keep->text != NULL)
 		pfree(keep->text);
+	bms_free(c.initplan_params);
 }

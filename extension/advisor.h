@@ -14,7 +14,8 @@
 
 /* advisor.c: the executor side */
 extern bool aps_advisor_plan_wants(PlannedStmt *pstmt);
-extern void aps_advisor_collect(QueryDesc *qd);
+extern void aps_advisor_collect(QueryDesc *qd, const char *source,
+								int location, int len);
 
 /* hypo.c: hypothetical indexes and re-planning */
 extern void aps_hypo_install(void);

@@ -104,7 +104,9 @@ CREATE FUNCTION index_candidates_internal(
 )
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'apiscale_index_candidates'
-LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+-- PARALLEL UNSAFE: the re-plans run in subtransactions, which a parallel
+-- query cannot start; a query reading the view is never parallel.
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
 
 CREATE VIEW index_candidates AS
     SELECT relation, columns, reasons, ddl, queries, scans, rows_read,

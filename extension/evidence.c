@@ -3,7 +3,7 @@
  * evidence.c
  *		Shared-memory table of index evidence, one entry per statement.
  *
- * One hash table entry per (dbid, queryid) holds up to APS_EV_MAX_ITEMS
+ * One hash table entry per (userid, dbid, queryid) holds up to APS_EV_MAX_ITEMS
  * evidence items (relation, columns, kind, scans, rows read, rows filtered)
  * and the statement's representative execution: its own text with the
  * literals, its parameter values as text and its search_path, so that the
@@ -43,8 +43,8 @@
 typedef struct EvKey
 {
 	uint64 queryid;
+	Oid	   userid;
 	Oid	   dbid;
-	int32  pad; /* always zero: the key is hashed as bytes */
 } EvKey;
 
 typedef struct EvEntry
@@ -105,11 +105,12 @@ aps_evidence_startup(void)
 }
 
 static inline void
-make_key(EvKey *key, Oid dbid, uint64 queryid)
+make_key(EvKey *key, Oid userid, Oid dbid, uint64 queryid)
 {
+	memset(key, 0, sizeof(*key)); /* hashed as bytes */
 	key->queryid = queryid;
+	key->userid = userid;
 	key->dbid = dbid;
-	key->pad = 0;
 }
 
 static bool
@@ -212,7 +213,7 @@ write_sample(EvEntry *entry, const ApsSample *sample, double waste)
  * built (text copied, parameters printed) when it will be kept.
  */
 bool
-aps_evidence_wants_sample(Oid dbid, uint64 queryid, double waste)
+aps_evidence_wants_sample(Oid userid, Oid dbid, uint64 queryid, double waste)
 {
 	EvKey	 key;
 	EvEntry *entry;
@@ -220,7 +221,7 @@ aps_evidence_wants_sample(Oid dbid, uint64 queryid, double waste)
 
 	if (ev_entries == NULL)
 		return false;
-	make_key(&key, dbid, queryid);
+	make_key(&key, userid, dbid, queryid);
 	LWLockAcquire(ev_shared->lock, LW_SHARED);
 	entry = hash_search(ev_entries, &key, HASH_FIND, NULL);
 	if (entry == NULL)
@@ -241,8 +242,9 @@ aps_evidence_wants_sample(Oid dbid, uint64 queryid, double waste)
  * needed.  sample, if not NULL, becomes the representative run.
  */
 void
-aps_evidence_record(Oid dbid, uint64 queryid, const ApsEvItem *items,
-					int nitems, double waste, const ApsSample *sample)
+aps_evidence_record(Oid userid, Oid dbid, uint64 queryid,
+					const ApsEvItem *items, int nitems, double waste,
+					const ApsSample *sample)
 {
 	EvKey	 key;
 	EvEntry *entry;
@@ -250,7 +252,7 @@ aps_evidence_record(Oid dbid, uint64 queryid, const ApsEvItem *items,
 
 	if (ev_entries == NULL || nitems <= 0)
 		return;
-	make_key(&key, dbid, queryid);
+	make_key(&key, userid, dbid, queryid);
 
 	if (sample == NULL)
 	{
@@ -319,6 +321,7 @@ aps_evidence_snapshot(Oid dbid)
 		snap = palloc(sizeof(ApsEvSnapshot));
 		SpinLockAcquire(&entry->mutex);
 		snap->dbid = entry->key.dbid;
+		snap->userid = entry->key.userid;
 		snap->queryid = entry->key.queryid;
 		snap->nitems = entry->nitems;
 		memcpy(snap->items, entry->items, sizeof(entry->items));

@@ -70,7 +70,13 @@ typedef struct ApsSample
 	Oid	 userid;   /* who ran it: re-planned as this user */
 	int	 nparams;  /* -1: values unknown (re-plan generically) */
 	int	 text_len; /* -1: no text kept */
+	bool too_long; /* longer than apiscale.max_query_length */
 	char search_path[APS_SEARCH_PATH_LEN];
+	/* settings that decide how literals read */
+	char datestyle[32];
+	char intervalstyle[32];
+	char timezone[64];
+	char std_strings[4];
 	/* nparams times: Oid type, int32 len (-1 = NULL), len bytes + NUL */
 	char  params[APS_PARAMS_LEN];
 	int	  params_len;
@@ -80,6 +86,7 @@ typedef struct ApsSample
 /* A statement's evidence as copied out for readers. */
 typedef struct ApsEvSnapshot
 {
+	Oid			userid;
 	Oid			dbid;
 	uint64		queryid;
 	int			nitems;
@@ -91,8 +98,9 @@ typedef struct ApsEvSnapshot
 
 extern void	 aps_evidence_request(void);
 extern void	 aps_evidence_startup(void);
-extern bool	 aps_evidence_wants_sample(Oid dbid, uint64 queryid, double waste);
-extern void	 aps_evidence_record(Oid dbid, uint64 queryid,
+extern bool	 aps_evidence_wants_sample(Oid userid, Oid dbid, uint64 queryid,
+									   double waste);
+extern void	 aps_evidence_record(Oid userid, Oid dbid, uint64 queryid,
 								 const ApsEvItem *items, int nitems,
 								 double waste, const ApsSample *sample);
 extern List *aps_evidence_snapshot(Oid dbid);

@@ -536,7 +536,7 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 			save_slow_plan(queryDesc, &key, qs->counts);
 
 		if (qs->advise && aps_index_advisor)
-			aps_advisor_collect(queryDesc);
+			aps_advisor_collect(queryDesc, src.source, src.location, src.len);
 	}
 
 	if (prev_ExecutorEnd)

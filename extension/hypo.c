@@ -336,6 +336,50 @@ sample_param_list(const ApsSample *s, Oid **types)
 	return params;
 }
 
+/*
+ * The query inside a utility statement that runs one (PREPARE, EXPLAIN,
+ * COPY (query) TO, DECLARE CURSOR, CREATE TABLE AS): a statement nested in
+ * one of these is known by the utility's text.
+ */
+static RawStmt *
+unwrap_utility(RawStmt *stmt)
+{
+	for (int depth = 0; depth < 8; depth++)
+	{
+		Node	*inner = NULL;
+		RawStmt *raw;
+
+		switch (nodeTag(stmt->stmt))
+		{
+			case T_PrepareStmt:
+				inner = ((PrepareStmt *) stmt->stmt)->query;
+				break;
+			case T_ExplainStmt:
+				inner = ((ExplainStmt *) stmt->stmt)->query;
+				break;
+			case T_CopyStmt:
+				inner = ((CopyStmt *) stmt->stmt)->query;
+				break;
+			case T_DeclareCursorStmt:
+				inner = ((DeclareCursorStmt *) stmt->stmt)->query;
+				break;
+			case T_CreateTableAsStmt:
+				inner = ((CreateTableAsStmt *) stmt->stmt)->query;
+				break;
+			default:
+				break;
+		}
+		if (inner == NULL)
+			return stmt;
+		raw = makeNode(RawStmt);
+		raw->stmt = inner;
+		raw->stmt_location = stmt->stmt_location;
+		raw->stmt_len = stmt->stmt_len;
+		stmt = raw;
+	}
+	return stmt;
+}
+
 /* Parse, analyze and plan text; the hypothetical index if hypo is set. */
 static PlannedStmt *
 plan_text(const char *text, const ApsSample *s, bool generic,
@@ -362,19 +406,15 @@ plan_text(const char *text, const ApsSample *s, bool generic,
 	if (IsA(stmt->stmt, PrepareStmt))
 	{
 		PrepareStmt *prep = (PrepareStmt *) stmt->stmt;
-		RawStmt		*inner = makeNode(RawStmt);
 		ListCell	*lc;
 
-		inner->stmt = prep->query;
-		inner->stmt_location = stmt->stmt_location;
-		inner->stmt_len = stmt->stmt_len;
 		nprepared = list_length(prep->argtypes);
 		prepared = palloc0(sizeof(Oid) * Max(nprepared, 1));
 		foreach (lc, prep->argtypes)
 			prepared[foreach_current_index(lc)] =
 				typenameTypeId(NULL, lfirst_node(TypeName, lc));
-		stmt = inner;
 	}
+	stmt = unwrap_utility(stmt);
 
 	if (generic)
 	{
@@ -412,6 +452,35 @@ plan_text(const char *text, const ApsSample *s, bool generic,
 	return pstmt;
 }
 
+static void
+set_one(const char *name, const char *value)
+{
+	if (value[0] != '\0')
+		(void) set_config_option(name, value, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/*
+ * The settings the statement ran with.  pg_temp goes last in the
+ * search_path: the reader's temporary objects must not stand in for the
+ * application's tables (the statement's own temporary tables are not there
+ * to re-plan anyway).
+ */
+static void
+apply_settings(const ApsSample *s)
+{
+	char path[APS_SEARCH_PATH_LEN + 16];
+
+	snprintf(path, sizeof(path), "%s%spg_temp", s->search_path,
+			 s->search_path[0] != '\0' ? ", " : "");
+	(void) set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	set_one("DateStyle", s->datestyle);
+	set_one("IntervalStyle", s->intervalstyle);
+	set_one("TimeZone", s->timezone);
+	set_one("standard_conforming_strings", s->std_strings);
+}
+
 /*
  * Re-plan the statement text (run by sample->userid) without and with the
  * hypothetical index hypo.  generic: parameters have no values (plan with
@@ -427,6 +496,11 @@ aps_replan(const char *text, const ApsSample *sample, bool generic,
 	int			  save_sec;
 
 	memset(out, 0, sizeof(*out));
+	if (IsInParallelMode())
+	{
+		out->error = "cannot re-plan inside a parallel query";
+		return;
+	}
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 
 	BeginInternalSubTransaction(NULL);
@@ -441,10 +515,7 @@ aps_replan(const char *text, const ApsSample *sample, bool generic,
 							   save_sec | SECURITY_RESTRICTED_OPERATION |
 								   SECURITY_LOCAL_USERID_CHANGE);
 		NewGUCNestLevel();
-		if (sample->search_path[0] != '\0')
-			(void) set_config_option("search_path", sample->search_path,
-									 PGC_USERSET, PGC_S_SESSION,
-									 GUC_ACTION_SAVE, true, 0, false);
+		apply_settings(sample);
 
 		before = plan_text(text, sample, generic, NULL);
 		after = plan_text(text, sample, generic, hypo);
