@@ -4,8 +4,9 @@
  *		Index evidence from finished plans (the executor side of the index
  *		advisor).
  *
- * On a sampled execution whose plan has a sequential scan of a user table
- * or a sort, ExecutorStart asks for per-node row counts (no clock reads),
+  * On a sampled execution whose plan has a sequential scan of a user table
+ * not known to be smaller than apiscale.min_table_rows, ExecutorStart asks
+ * for per-node row counts (no clock reads),
  * and at ExecutorEnd the finished plan state tree is walked:
  *
  *	WHERE	a Seq Scan whose filter removed rows: its equality and range
@@ -55,6 +56,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "advisor.h"
 #include "evidence.h"
@@ -801,9 +803,33 @@ walk(PlanState *ps, Collect *c, double limit_rows)
 }
 
 /*
- * Could this plan give evidence?  A Seq Scan of a user table or a Sort,
- * anywhere (sub plans included).  Decides whether a sampled run is
- * instrumented at all.
+ * Could a scan of relid give evidence: a user table that is not known to be
+ * smaller than apiscale.min_table_rows?  (A partition always could: its
+ * partitioned table may be large.)
+ */
+static bool
+big_enough(Oid relid)
+{
+	HeapTuple tup;
+	bool	  big;
+
+	if (relid < FirstNormalObjectId)
+		return false;
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	big = ((Form_pg_class) GETSTRUCT(tup))->relispartition ||
+		  ((Form_pg_class) GETSTRUCT(tup))->reltuples < 0 ||
+		  ((Form_pg_class) GETSTRUCT(tup))->reltuples >=
+			  (float4) aps_min_table_rows;
+	ReleaseSysCache(tup);
+	return big;
+}
+
+/*
+ * Could this plan give evidence?  Every kind of evidence needs a Seq Scan of
+ * a user table that is not too small, anywhere (sub plans included).
+ * Decides whether a sampled run is instrumented at all.
  */
 static bool
 plan_wants_walker(Plan *plan, PlannedStmt *pstmt, int depth)
@@ -817,12 +843,10 @@ plan_wants_walker(Plan *plan, PlannedStmt *pstmt, int depth)
 			Index rti = ((Scan *) plan)->scanrelid;
 
 			if (rti > 0 && rti <= (Index) list_length(pstmt->rtable) &&
-				rt_fetch(rti, pstmt->rtable)->relid >= FirstNormalObjectId)
+				big_enough(rt_fetch(rti, pstmt->rtable)->relid))
 				return true;
 		}
 		break;
-		case T_Sort:
-			return true;
 		case T_Append:
 		{
 			ListCell *lc;

@@ -105,7 +105,7 @@ aps_define_gucs(void)
 	DefineCustomBoolVariable(
 		"apiscale.index_advisor",
 		"Collects evidence for missing indexes on sampled executions.",
-		"Sampled runs whose plan has a sequential scan or a sort count rows per node (no clock reads); the finished plan is walked for filters, join keys and sort keys.",
+		"Sampled runs whose plan has a sequential scan of a table of at least apiscale.min_table_rows rows count rows per node (no clock reads); the finished plan is walked for filters, join keys and sort keys.",
 		&aps_index_advisor, true, PGC_SUSET, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable(

@@ -275,7 +275,8 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 
 	/*
 	 * The index advisor counts rows per node on sampled runs whose plan
-	 * could show a missing index (a sequential scan or a sort).
+	 * could show a missing index (a sequential scan of a table that is not
+	 * known to be small).
 	 */
 	if (track && current_sampled && aps_index_advisor &&
 		aps_advisor_plan_wants(queryDesc->plannedstmt))

@@ -181,4 +181,86 @@ SELECT count(*) FILTER (WHERE verdict = 'recommended') AS recommended,
 SELECT count(*) AS advice FROM apiscale.index_advice;
 SELECT apiscale.reset();
 
+-- 16. Who sees and who re-plans what.  regress_adv_app runs a statement;
+--     a pg_read_all_stats member sees the candidate but does not re-plan
+--     another user's statement; a plain user sees nothing; the app sees
+--     and re-plans its own; a superuser re-plans everyone's.
+CREATE ROLE regress_adv_app;
+CREATE ROLE regress_adv_stats IN ROLE pg_read_all_stats;
+CREATE ROLE regress_adv_other;
+GRANT USAGE ON SCHEMA adv TO regress_adv_app;
+GRANT SELECT ON orders TO regress_adv_app;
+SET ROLE regress_adv_app;
+SELECT count(*) FROM orders WHERE note = 'note 9';
+SET ROLE regress_adv_stats;
+SELECT relation, columns, verdict FROM apiscale.index_candidates;
+SET ROLE regress_adv_other;
+SELECT count(*) AS candidates FROM apiscale.index_candidates;
+SET ROLE regress_adv_app;
+SELECT relation, columns, verdict FROM apiscale.index_candidates;
+RESET ROLE;
+SELECT relation, columns, verdict FROM apiscale.index_candidates;
+SELECT apiscale.reset();
+REVOKE ALL ON orders FROM regress_adv_app;
+REVOKE ALL ON SCHEMA adv FROM regress_adv_app;
+DROP ROLE regress_adv_app, regress_adv_stats, regress_adv_other;
+
+-- 17. A statement run by EXPLAIN ANALYZE (tracked with track = all) is
+--     re-planned from the query inside the EXPLAIN.
+SET apiscale.track = 'all';
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+  SELECT count(*) FROM orders WHERE note = 'nope';
+RESET apiscale.track;
+SELECT relation, columns, verdict, detail FROM apiscale.index_candidates;
+SELECT apiscale.reset();
+
+-- 18. Literals are read with the session's DateStyle, not the reader's.
+SET datestyle = 'SQL, DMY';
+SELECT count(*) FROM orders WHERE created_at < '25/01/2026' AND status = 'x';
+RESET datestyle;
+SELECT relation, columns, verdict, detail FROM apiscale.index_candidates;
+SELECT apiscale.reset();
+
+-- 19. A statement longer than apiscale.max_query_length is not kept for
+--     re-planning, and says so.
+\set ECHO none
+SELECT format('SELECT count(*) FROM orders WHERE note = %L AND id NOT IN (%s)',
+              'note 3', (SELECT string_agg(g::text, ',') FROM generate_series(100001, 100500) g))
+\gexec
+\set ECHO all
+SELECT relation, columns, verdict, detail FROM apiscale.index_candidates;
+SELECT apiscale.reset();
+
+-- 20. An index with another operator class does not cover an ORDER BY.
+CREATE INDEX orders_note_pattern ON orders (note text_pattern_ops);
+SELECT id FROM orders ORDER BY note LIMIT 3;
+SELECT relation, columns, reasons, verdict FROM apiscale.index_candidates;
+DROP INDEX orders_note_pattern;
+SELECT apiscale.reset();
+
+-- 21. Two range columns: one candidate each; the selective one is advised.
+SELECT count(*) FROM orders
+ WHERE customer_id > 0 AND created_at < '2026-01-01 00:10+00';
+SELECT relation, columns, verdict FROM apiscale.index_candidates
+ ORDER BY columns::text;
+SELECT apiscale.reset();
+
+-- 22. An unindexable filter beside an indexable one is not reported; an
+--     init plan's value is a constant (where, not join).
+SELECT count(*) FROM orders WHERE note = 'note 5' AND id <> 1 AND id <> 2;
+SELECT count(*) FROM orders WHERE note = (SELECT 'note ' || 6);
+SELECT relation, columns, reasons, verdict, scans FROM apiscale.index_candidates;
+SELECT apiscale.reset();
+
+-- 23. A column dropped after the evidence was gathered: the candidate goes.
+CREATE TABLE shrinking (id int, a int, b int);
+INSERT INTO shrinking SELECT g, g % 100, g FROM generate_series(1, 5000) g;
+ANALYZE shrinking;
+SELECT count(*) FROM shrinking WHERE a = 7;
+SELECT relation, columns, verdict FROM apiscale.index_candidates;
+ALTER TABLE shrinking DROP COLUMN a;
+SELECT count(*) AS candidates FROM apiscale.index_candidates;
+DROP TABLE shrinking;
+SELECT apiscale.reset();
+
 DROP SCHEMA adv CASCADE;
