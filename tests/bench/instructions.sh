@@ -35,6 +35,14 @@ for _ in range(n):
     aid = random.randint(1, 99000)
     if w == "select":
         print("SELECT abalance FROM pgbench_accounts WHERE aid = %d;" % aid)
+    elif w == "scan":
+        # run.sh's scan_orders: 50,000 rows, no index but the primary key
+        if aid % 2:
+            print("SELECT id, amount FROM scan_orders WHERE code = %d;"
+                  % (1 + aid % 5000))
+        else:
+            print("SELECT id, created_at, amount FROM scan_orders "
+                  "WHERE status = %d ORDER BY created_at DESC LIMIT 20;" % (aid % 10))
     else:
         print("SELECT b.bid, count(*), sum(a.abalance), max(b.bbalance) "
               "FROM pgbench_accounts a JOIN pgbench_branches b ON b.bid = a.bid "
@@ -76,4 +84,35 @@ for w in select join; do
 			-v p="${per[pg_stat_statements]}" \
 			'BEGIN { printf "%-8s | %-20s | %14d | %8.3f | %8.3f\n", w, c, v, v / n, v / p }'
 	done
+done
+
+# The index advisor on a scan-heavy workload (the tables of run.sh's
+# "index advisor cost" section).  slow_query_ms = -1 everywhere: under
+# valgrind every scan is "slow", which would make apiscale count rows per
+# node for its plan capture even with the advisor off.
+if [ "$(as_pg "$PGBIN/postgres" --single -D "$PGDATA" "$DB" <<<"SELECT to_regclass('scan_orders') IS NOT NULL;" 2>/dev/null |
+	grep -c '= "t"')" -eq 0 ]; then
+	echo "(no scan_orders table: the index advisor rows are left out)"
+	exit 0
+fi
+scan_configs=(none advisor_off rate_1.0 rate_0.1)
+declare -A scan_opts=(
+	[none]="-c shared_preload_libraries="
+	[advisor_off]="-c shared_preload_libraries=apiscale -c apiscale.slow_query_ms=-1 -c apiscale.index_advisor=off"
+	[rate_1.0]="-c shared_preload_libraries=apiscale -c apiscale.slow_query_ms=-1 -c apiscale.sample_rate=1.0"
+	[rate_0.1]="-c shared_preload_libraries=apiscale -c apiscale.slow_query_ms=-1 -c apiscale.sample_rate=0.1"
+)
+n=40
+echo
+printf '%-8s | %-20s | %14s | %8s | %12s\n' workload config "instr/stmt" "vs none" "vs advisor off"
+echo "---------+----------------------+----------------+----------+---------------"
+declare -A sper=()
+for c in "${scan_configs[@]}"; do
+	base=$(instructions "$c" "${scan_opts[$c]}" scan 0)
+	total=$(instructions "$c" "${scan_opts[$c]}" scan "$n")
+	sper[$c]=$(((total - base) / n))
+done
+for c in "${scan_configs[@]}"; do
+	awk -v c="$c" -v v="${sper[$c]}" -v n="${sper[none]}" -v a="${sper[advisor_off]}" \
+		'BEGIN { printf "%-8s | %-20s | %14d | %8.4f | %12.4f\n", "scan", c, v, v / n, v / a }'
 done
