@@ -13,8 +13,10 @@
  *						timer on every tracked run
  *	ExecutorRun/Finish	track nesting; add up rows per run; count errors and
  *						cancellations on the way out of a failed run
- *	ExecutorEnd			add the run to its entry; keep the EXPLAIN ANALYZE
- *						text if the run was slow
+  *	ExecutorEnd			add the run to its entry; keep the EXPLAIN ANALYZE
+ *						text if the run was slow; on sampled runs with a
+ *						sequential scan, walk the plan for index evidence
+ *						(advisor.c)
  *	ProcessUtility		track nesting for statements run by utility commands
  *						(DO, CALL, EXPLAIN, CREATE TABLE AS, ...), and the
  *						utility's place in the query string

@@ -2,10 +2,12 @@
 # concurrency/run.sh: apiscale under concurrent load, bounded in time.
 #
 # Expects a running cluster (PGHOST, PGPORT, PGUSER from scripts/lib.sh)
-# started with apiscale preloaded and a small apiscale.max_queries, so that
-# the statement table overflows all the time.  Four pgbench clients run
-# 600 distinct statements with literals while another client loops
-# reset() and reads of every view.  Then checks:
+# started with apiscale preloaded and a small apiscale.max_queries (and
+# max_advice_queries), so that the statement and evidence tables overflow
+# all the time.  Four pgbench clients run 600 distinct statements with
+# literals (min_table_rows = 0: every scan is index evidence) while another
+# client loops reset() and reads of every view, re-planning the advisor's
+# candidates.  Then checks:
 #   - pgbench and the reader saw no error, the server is still up and its
 #     log has no crash and no ERROR from apiscale;
 #   - no literal reached apiscale.queries, even for entries re-created
@@ -40,8 +42,9 @@ END LOOP; END \$\$" || exit 1
 reader() {
 	local end=$(($(date +%s) + SECS)) n=0 errs=0
 	while [ "$(date +%s)" -lt "$end" ]; do
-		psql_q -c "SELECT apiscale.reset()" \
+		PGOPTIONS="-c apiscale.min_table_rows=0" psql_q -c "SELECT apiscale.reset()" \
 			-c "SELECT count(*) FROM apiscale.queries" \
+			-c "SELECT count(*), count(verdict) FROM apiscale.index_candidates" \
 			-c "SELECT count(*), count(last_slow_plan) FROM apiscale.slow_queries" \
 			-c "SELECT entries <= max_queries FROM apiscale.info()" \
 			>/dev/null 2>"$tmp/reader.err" || errs=$((errs + 1))
@@ -52,7 +55,8 @@ reader() {
 
 reader >"$tmp/reader.out" &
 reader_pid=$!
-PGOPTIONS="-c apiscale.slow_query_ms=0" "$PGBIN/pgbench" -n -c 4 -j 2 -T "$SECS" \
+PGOPTIONS="-c apiscale.slow_query_ms=0 -c apiscale.min_table_rows=0" \
+	"$PGBIN/pgbench" -n -c 4 -j 2 -T "$SECS" \
 	-f "$here/distinct.sql" -d "$DB" >"$tmp/pgbench.out" 2>&1 ||
 	problem "pgbench failed: $(tail -n 3 "$tmp/pgbench.out")"
 wait "$reader_pid"
