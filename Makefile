@@ -12,6 +12,7 @@ MODULE_big = apiscale
 OBJS = \
 	extension/advice.o \
 	extension/advisor.o \
+	extension/antipattern.o \
 	extension/apiscale.o \
 	extension/evidence.o \
 	extension/guc.o \
@@ -19,6 +20,7 @@ OBJS = \
 	extension/hooks.o \
 	extension/hypo.o \
 	extension/normalize.o \
+	extension/signals.o \
 	extension/sqlfuncs.o \
 	extension/store.o
 EXTENSION = apiscale
@@ -27,7 +29,7 @@ PGFILEDESC = "apiscale - query statistics and scaling advice for APIs"
 
 # pg_regress suites; scripts/test.sh runs them against a throwaway server.
 REGRESS = create_extension counters percentiles slow_plans nesting errors encoding \
-	privileges index_advice advisor_robustness drop_extension
+	privileges index_advice advisor_robustness antipatterns signals drop_extension
 
 PG_CFLAGS = -Wall -Werror
 # No LLVM bitcode: JIT inlining of our code is not worth a clang dependency.

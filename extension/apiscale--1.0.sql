@@ -130,8 +130,182 @@ COMMENT ON VIEW index_advice IS
 COMMENT ON VIEW index_candidates IS
     'Every index candidate apiscale considered, with its verdict';
 
+--
+-- Anti-patterns
+--
+CREATE FUNCTION antipatterns_internal(
+    OUT queryid bigint,
+    OUT query text,
+    OUT kind text,
+    OUT detail text,
+    OUT calls bigint,
+    OUT userid oid
+)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'apiscale_antipatterns'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE VIEW antipatterns AS
+    SELECT queryid, query, kind, detail, calls, userid
+      FROM antipatterns_internal()
+     ORDER BY kind, calls DESC, queryid;
+
+COMMENT ON VIEW antipatterns IS
+    'SELECT *, results without LIMIT, deep OFFSET paging and N+1 loops, per statement';
+
+--
+-- Scaling signals
+--
+CREATE FUNCTION scaling_signals_internal(
+    OUT signal text,
+    OUT value double precision,
+    OUT threshold double precision,
+    OUT status text,
+    OUT action text
+)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'apiscale_scaling_signals'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE VIEW scaling_signals AS
+    SELECT signal, value, threshold, status, action
+      FROM scaling_signals_internal();
+
+COMMENT ON VIEW scaling_signals IS
+    'Is it time to scale? Seven signals over the last apiscale.signal_window';
+
+CREATE FUNCTION report_pool(pool text, size int, overflow int, in_use int,
+                            waiting int, timeouts bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'apiscale_report_pool'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION report_pool(text, int, int, int, int, bigint) IS
+    'A pooler reports a pool''s size, overflow (-1: no limit), connections in use, waiting clients and timeouts';
+
+--
+-- The report
+--
+
+-- Lines of at most width characters from text, each after indent.
+CREATE FUNCTION wrap_text(txt text, width int, indent text)
+RETURNS SETOF text
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+    line text := '';
+    word text;
+BEGIN
+    FOREACH word IN ARRAY regexp_split_to_array(btrim(txt), '\s+') LOOP
+        IF line <> '' AND length(line) + 1 + length(word) > width - length(indent) THEN
+            RETURN NEXT indent || line;
+            line := '';
+        END IF;
+        IF length(word) > width - length(indent) THEN
+            word := left(word, width - length(indent) - 3) || '...';
+        END IF;
+        line := CASE WHEN line = '' THEN word ELSE line || ' ' || word END;
+    END LOOP;
+    IF line <> '' THEN
+        RETURN NEXT indent || line;
+    END IF;
+END
+$$;
+
+CREATE FUNCTION report()
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r record;
+    n int;
+    total double precision;
+BEGIN
+    RETURN NEXT format('apiscale report, %s, database %s, signals over the last %s',
+                       to_char(now(), 'YYYY-MM-DD HH24:MI:SS TZ'), current_database(),
+                       current_setting('apiscale.signal_window'));
+
+    RETURN NEXT '';
+    RETURN NEXT '== Is it time to scale?';
+    n := 0;
+    FOR r IN SELECT * FROM apiscale.scaling_signals
+              ORDER BY status = 'warning' DESC, status = 'ok' DESC, signal LOOP
+        IF r.status = 'warning' THEN
+            RETURN NEXT format('  WARNING  %s = %s (threshold %s): %s',
+                               r.signal, r.value, r.threshold, r.action);
+            n := n + 1;
+        ELSIF r.status = 'ok' THEN
+            RETURN NEXT format('  ok       %s = %s (threshold %s)', r.signal, r.value, r.threshold);
+        ELSE
+            RETURN NEXT format('  no data  %s', r.signal);
+        END IF;
+    END LOOP;
+    IF n = 0 THEN
+        RETURN NEXT '  No signal is in warning.';
+    END IF;
+
+    RETURN NEXT '';
+    RETURN NEXT '== Slowest statements (top 5 by total time)';
+    SELECT sum(q.total_ms) INTO total FROM apiscale.queries q
+     WHERE q.dbid = (SELECT oid FROM pg_database WHERE datname = current_database());
+    n := 0;
+    FOR r IN SELECT q.p95_ms, q.calls, q.total_ms, q.query
+               FROM apiscale.queries q
+              WHERE q.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                AND q.query NOT LIKE '%apiscale.%'
+              ORDER BY q.total_ms DESC LIMIT 5 LOOP
+        IF n = 0 THEN
+            RETURN NEXT '     p95 ms      calls  time % | statement';
+        END IF;
+        RETURN NEXT format('  %9s  %9s  %6s | %s',
+                           round(coalesce(r.p95_ms, 0)::numeric, 2), r.calls,
+                           CASE WHEN total > 0 THEN round((100 * r.total_ms / total)::numeric, 1) ELSE 0 END,
+                           left(regexp_replace(r.query, '\s+', ' ', 'g'), 120 - 33));
+        n := n + 1;
+    END LOOP;
+    IF n = 0 THEN
+        RETURN NEXT '  No statement yet.';
+    END IF;
+
+    RETURN NEXT '';
+    RETURN NEXT '== Missing indexes (proven by a hypothetical re-plan)';
+    n := 0;
+    FOR r IN SELECT * FROM apiscale.index_advice LOOP
+        RETURN NEXT '  ' || left(r.ddl, 118);
+        RETURN NEXT format('      %s rows read and thrown away in %s scans, estimated cost %s%% lower (%s)',
+                           r.rows_filtered, r.scans, r.est_improvement_pct,
+                           array_to_string(r.reasons, ', '));
+        n := n + 1;
+    END LOOP;
+    IF n = 0 THEN
+        RETURN NEXT '  No index to add.';
+    END IF;
+
+    RETURN NEXT '';
+    RETURN NEXT '== Anti-patterns';
+    n := 0;
+    FOR r IN SELECT * FROM apiscale.antipatterns a
+              WHERE a.query NOT LIKE '%apiscale.%' LOOP
+        RETURN NEXT format('  %s, seen %s: %s', r.kind,
+                           CASE WHEN r.calls = 1 THEN 'once' ELSE r.calls || ' times' END,
+                           left(regexp_replace(r.query, '\s+', ' ', 'g'),
+                                120 - 20 - length(r.kind) - length(r.calls::text)));
+        RETURN QUERY SELECT apiscale.wrap_text(r.detail, 120, '      ');
+        n := n + 1;
+    END LOOP;
+    IF n = 0 THEN
+        RETURN NEXT '  None found.';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION report() IS
+    'One text report: signals in warning first, slowest statements, missing indexes, anti-patterns';
+
 -- Statistics are readable by everyone (texts of other users are masked);
 -- clearing them is not.
 GRANT USAGE ON SCHEMA apiscale TO PUBLIC;
 REVOKE ALL ON FUNCTION reset() FROM PUBLIC;
-GRANT SELECT ON queries, slow_queries, index_advice, index_candidates TO PUBLIC;
+GRANT SELECT ON queries, slow_queries, index_advice, index_candidates,
+    antipatterns, scaling_signals TO PUBLIC;
+-- Only a trusted pooler (or a role granted this) may report pool numbers.
+REVOKE ALL ON FUNCTION report_pool(text, int, int, int, int, bigint) FROM PUBLIC;

@@ -29,6 +29,7 @@
 #include "evidence.h"
 #include "guc.h"
 #include "hooks.h"
+#include "signals.h"
 #include "store.h"
 
 PG_MODULE_MAGIC;
@@ -45,6 +46,7 @@ aps_shmem_request(void)
 		prev_shmem_request();
 	aps_store_request();
 	aps_evidence_request();
+	aps_signals_request();
 }
 
 static void
@@ -56,6 +58,7 @@ aps_shmem_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	aps_store_startup();
 	aps_evidence_startup();
+	aps_signals_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -81,4 +84,5 @@ _PG_init(void)
 
 	aps_install_hooks();
 	aps_hypo_install();
+	aps_signals_register_worker();
 }

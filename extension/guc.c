@@ -33,11 +33,29 @@ int	   aps_min_table_rows = 1000;
 double aps_min_improvement_pct = 30.0;
 bool   aps_capture_parameters = true;
 int	   aps_max_advice_queries = 1000;
+int	   aps_unbounded_rows = 1000;
+int	   aps_n_plus_one_calls = 10;
+int	   aps_signal_window = 300;
+double aps_warn_p95_ms = 500;
+double aps_warn_error_rate_pct = 1;
+double aps_warn_connection_pct = 80;
+double aps_warn_pool_pct = 80;
+double aps_warn_cache_hit_pct = 99;
+double aps_warn_cpu_pct = 70;
+double aps_warn_memory_pct = 85;
 
 static const struct config_enum_entry track_options[] = {
 	{"top", APS_TRACK_TOP, false},
 	{"all", APS_TRACK_ALL, false},
 	{NULL, 0, false}};
+
+static void
+define_threshold(const char *name, const char *desc, double *var, double def,
+				 double max)
+{
+	DefineCustomRealVariable(name, desc, NULL, var, def, 0.0, max, PGC_SUSET,
+							 0, NULL, NULL, NULL);
+}
 
 /*
  * Define every apiscale.* parameter.  Called once from _PG_init while
@@ -132,6 +150,52 @@ aps_define_gucs(void)
 		"When the table is full, the statements with the least wasted work are evicted in batches.",
 		&aps_max_advice_queries, 1000, 10, 1000000, PGC_POSTMASTER, 0, NULL,
 		NULL, NULL);
+
+	DefineCustomIntVariable(
+		"apiscale.unbounded_rows",
+		"Sets the row count above which a result without LIMIT, or rows skipped by OFFSET, are reported.",
+		NULL, &aps_unbounded_rows, 1000, 1, INT_MAX, PGC_SUSET, 0, NULL, NULL,
+		NULL);
+
+	DefineCustomIntVariable(
+		"apiscale.n_plus_one_calls",
+		"Sets how many runs of one statement in one transaction, each returning at most one row, are reported as an N+1 loop.",
+		"0 turns the check off.", &aps_n_plus_one_calls, 10, 0, INT_MAX,
+		PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable(
+		"apiscale.signal_window",
+		"Sets the recent window the scaling signals describe.",
+		"Kept in 10-second buckets, at most one hour.", &aps_signal_window,
+		300, 10, 3600, PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+
+	define_threshold("apiscale.warn_p95_ms",
+					 "p95 response time (ms) above which the signal warns.",
+					 &aps_warn_p95_ms, 500, 1e9);
+	define_threshold(
+		"apiscale.warn_error_rate_pct",
+		"Share of failed statements (%) above which the signal warns.",
+		&aps_warn_error_rate_pct, 1, 100);
+	define_threshold(
+		"apiscale.warn_connection_pct",
+		"Client backends / max_connections (%) above which the signal warns.",
+		&aps_warn_connection_pct, 80, 100);
+	define_threshold(
+		"apiscale.warn_pool_pct",
+		"Reported pool utilization (%) above which the signal warns.",
+		&aps_warn_pool_pct, 80, 100);
+	define_threshold(
+		"apiscale.warn_cache_hit_pct",
+		"Shared-buffer hit rate (%) below which the signal warns.",
+		&aps_warn_cache_hit_pct, 99, 100);
+	define_threshold(
+		"apiscale.warn_cpu_pct",
+		"Mean CPU use of the machine (%) above which the signal warns.",
+		&aps_warn_cpu_pct, 70, 100);
+	define_threshold(
+		"apiscale.warn_memory_pct",
+		"Memory use of the machine (%) above which the signal warns.",
+		&aps_warn_memory_pct, 85, 100);
 
 	MarkGUCPrefixReserved("apiscale");
 }

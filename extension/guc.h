@@ -29,6 +29,16 @@ extern int	  aps_min_table_rows;
 extern double aps_min_improvement_pct;
 extern bool	  aps_capture_parameters;
 extern int	  aps_max_advice_queries;
+extern int	  aps_unbounded_rows;
+extern int	  aps_n_plus_one_calls;
+extern int	  aps_signal_window;
+extern double aps_warn_p95_ms;
+extern double aps_warn_error_rate_pct;
+extern double aps_warn_connection_pct;
+extern double aps_warn_pool_pct;
+extern double aps_warn_cache_hit_pct;
+extern double aps_warn_cpu_pct;
+extern double aps_warn_memory_pct;
 
 extern void aps_define_gucs(void);
 

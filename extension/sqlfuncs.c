@@ -31,12 +31,14 @@
 #include "guc.h"
 #include "histogram.h"
 #include "evidence.h"
+#include "signals.h"
 #include "store.h"
 
 PG_FUNCTION_INFO_V1(apiscale_queries);
 PG_FUNCTION_INFO_V1(apiscale_reset);
 PG_FUNCTION_INFO_V1(apiscale_info);
 PG_FUNCTION_INFO_V1(apiscale_histogram_percentiles);
+PG_FUNCTION_INFO_V1(apiscale_antipatterns);
 
 #define QUERIES_COLS 23
 
@@ -205,6 +207,82 @@ apiscale_queries(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* One anti-pattern row. */
+static void
+antipattern_row(const ApsEntrySnapshot *snap, QueriesState *st,
+				const char *kind, int64 calls, char *detail)
+{
+	Datum values[6];
+	bool  nulls[6] = {false, false, false, false, false, false};
+	bool  visible = st->see_all || snap->key.userid == st->reader;
+
+	values[0] = Int64GetDatum((int64) snap->key.queryid);
+	values[1] = visible ? text_for_reader(snap->query, snap->encoding)
+						: CStringGetTextDatum(no_privilege);
+	values[2] = CStringGetTextDatum(kind);
+	values[3] = CStringGetTextDatum(detail);
+	values[4] = Int64GetDatum(calls);
+	values[5] = ObjectIdGetDatum(snap->key.userid);
+	tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, values,
+						 nulls);
+}
+
+static void
+antipatterns_of(const ApsEntrySnapshot *snap, void *arg)
+{
+	QueriesState	  *st = (QueriesState *) arg;
+	const ApsCounters *c = &snap->c;
+
+	if (snap->key.dbid != MyDatabaseId)
+		return;
+	if (c->select_star)
+		antipattern_row(
+			snap, st, "select_star", c->calls,
+			pstrdup("SELECT * reads and sends every column, including ones "
+					"added later: name the columns the endpoint needs"));
+	if (c->unbounded_calls > 0)
+		antipattern_row(
+			snap, st, "unbounded_result", c->unbounded_calls,
+			psprintf("returned up to " INT64_FORMAT
+					 " rows (typically " INT64_FORMAT
+					 ") with no LIMIT: paginate (ORDER BY a key, LIMIT n, "
+					 "and WHERE key > the last one seen)",
+					 c->unbounded_rows_max,
+					 c->unbounded_rows_sum / c->unbounded_calls));
+	if (c->offset_calls > 0)
+		antipattern_row(
+			snap, st, "large_offset", c->offset_calls,
+			psprintf("OFFSET skipped up to " INT64_FORMAT
+					 " rows, each read and thrown away: use keyset pagination "
+					 "(WHERE key > the last one seen ORDER BY key LIMIT n)",
+					 c->offset_max));
+	if (c->nplus1_txns > 0)
+		antipattern_row(
+			snap, st, "n_plus_one", c->nplus1_txns,
+			psprintf("ran up to " INT64_FORMAT " times in one transaction, at "
+					 "most one row each: fetch the rows in one statement with "
+					 "a join or WHERE id = ANY($1)",
+					 c->nplus1_max));
+}
+
+/*
+ * apiscale.antipatterns_internal(): the anti-patterns of the current
+ * database's statements, one row per (statement, kind).
+ */
+Datum
+apiscale_antipatterns(PG_FUNCTION_ARGS)
+{
+	QueriesState st;
+
+	aps_store_check_ready();
+	InitMaterializedSRF(fcinfo, 0);
+	st.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	st.reader = GetUserId();
+	st.see_all = has_privs_of_role(st.reader, ROLE_PG_READ_ALL_STATS);
+	aps_store_foreach(false, antipatterns_of, &st);
+	return (Datum) 0;
+}
+
 /*
  * apiscale.reset(): forget every statement and plan.
  */
@@ -214,6 +292,7 @@ apiscale_reset(PG_FUNCTION_ARGS)
 	aps_store_check_ready();
 	aps_store_reset();
 	aps_evidence_reset();
+	aps_signals_reset();
 	PG_RETURN_VOID();
 }
 

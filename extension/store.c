@@ -47,6 +47,7 @@
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
+#include "antipattern.h"
 #include "guc.h"
 #include "store.h"
 
@@ -338,6 +339,7 @@ find_or_create(const ApsKey *key, const ApsTextSource *src)
 	char	 *text;
 	int		  len;
 	int		  encoding = GetDatabaseEncoding();
+	bool	  select_star;
 
 	entry = hash_search(entries, key, HASH_FIND, NULL);
 	if (entry)
@@ -345,6 +347,7 @@ find_or_create(const ApsKey *key, const ApsTextSource *src)
 
 	LWLockRelease(shared->lock);
 	text = aps_normalize_query(src, &len);
+	select_star = aps_uses_select_star(src);
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 
 	entry = hash_search(entries, key, HASH_FIND, NULL);
@@ -361,6 +364,7 @@ find_or_create(const ApsKey *key, const ApsTextSource *src)
 			memset(&entry->c, 0, sizeof(entry->c));
 			memset(&entry->hist, 0, sizeof(entry->hist));
 			entry->c.usage = APS_USAGE_INIT;
+			entry->c.select_star = select_star;
 			entry->c.first_seen = GetCurrentStatementStartTimestamp();
 			entry->plan_slot = -1;
 			entry->encoding = encoding;
@@ -438,6 +442,24 @@ aps_store_record(const ApsKey *key, const ApsExecution *exec,
 		}
 		c->last_seen = exec->started;
 		c->usage += 1.0;
+		if (exec->unbounded && exec->rows > aps_unbounded_rows)
+		{
+			c->unbounded_calls++;
+			c->unbounded_rows_sum += exec->rows;
+			c->unbounded_rows_max = Max(c->unbounded_rows_max, exec->rows);
+		}
+		if (exec->offset_skipped > aps_unbounded_rows)
+		{
+			c->offset_calls++;
+			c->offset_max = Max(c->offset_max, exec->offset_skipped);
+		}
+		if (aps_n_plus_one_calls > 0 &&
+			exec->nplus1_runs >= aps_n_plus_one_calls)
+		{
+			if (exec->nplus1_runs == aps_n_plus_one_calls)
+				c->nplus1_txns++;
+			c->nplus1_max = Max(c->nplus1_max, exec->nplus1_runs);
+		}
 		aps_hist_add(&entry->hist, x);
 		max_ms = c->max_ms;
 		SpinLockRelease(&entry->mutex);

@@ -43,6 +43,15 @@ typedef struct ApsCounters
 	TimestampTz first_seen;	  /* when the entry was created */
 	TimestampTz last_seen;	  /* start of the latest execution */
 	double		usage;		  /* eviction weight: calls, decayed */
+	/* anti-patterns (antipattern.c) */
+	bool  select_star;		  /* * in a target list of its text */
+	int64 unbounded_calls;	  /* runs over unbounded_rows, no LIMIT */
+	int64 unbounded_rows_sum; /* rows of those runs */
+	int64 unbounded_rows_max; /* most rows of one such run */
+	int64 offset_calls;		  /* runs whose OFFSET skipped too many */
+	int64 offset_max;		  /* most rows one OFFSET skipped */
+	int64 nplus1_txns;		  /* transactions with an N+1 loop of it */
+	int64 nplus1_max;		  /* most runs in one such transaction */
 } ApsCounters;
 
 /* What one finished execution adds to its entry. */
@@ -55,6 +64,9 @@ typedef struct ApsExecution
 	bool		slow;			  /* over apiscale.slow_query_ms */
 	TimestampTz started;		  /* statement start */
 	TimestampTz ended;			  /* end of the run; only set when slow */
+	bool		unbounded;		  /* a SELECT with no LIMIT on top */
+	int64		offset_skipped;	  /* rows its top OFFSET skipped */
+	int			nplus1_runs; /* runs of it this transaction, <= 1 row each */
 } ApsExecution;
 
 /* One entry as handed to readers (a consistent copy). */

@@ -11,14 +11,14 @@ SELECT apiscale.reset();
 
 SET ROLE aps_other;
 SELECT query, calls FROM apiscale.queries
- WHERE userid = 'aps_app'::regrole;
+ WHERE userid = 'aps_app'::regrole ORDER BY query;
 RESET ROLE;
 
 -- pg_read_all_stats sees everything.
 GRANT pg_read_all_stats TO aps_other;
 SET ROLE aps_other;
 SELECT query, calls FROM apiscale.queries
- WHERE userid = 'aps_app'::regrole;
+ WHERE userid = 'aps_app'::regrole ORDER BY query;
 RESET ROLE;
 
 REVOKE SELECT ON items FROM aps_app;

@@ -1,0 +1,20 @@
+/*-------------------------------------------------------------------------
+ *
+ * antipattern.h
+ *		SELECT *, unbounded results, deep OFFSET paging, N+1 loops.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef APS_ANTIPATTERN_H
+#define APS_ANTIPATTERN_H
+
+#include "executor/execdesc.h"
+
+#include "normalize.h"
+
+extern bool	 aps_uses_select_star(const ApsTextSource *src);
+extern bool	 aps_result_unbounded(QueryDesc *qd);
+extern int64 aps_offset_skipped(QueryDesc *qd);
+extern int	 aps_nplus1_count(uint64 queryid, uint64 rows);
+
+#endif /* APS_ANTIPATTERN_H */

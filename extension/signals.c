@@ -1,0 +1,537 @@
+/*-------------------------------------------------------------------------
+ *
+ * signals.c
+ *		"Is it time to scale?": seven signals over a recent window.
+ *
+ * A ring of 10-second buckets in shared memory (one hour of them) holds,
+ * per bucket: statements finished and failed, their shared-buffer hits and
+ * reads, and a latency histogram; and what the background worker
+ * "apiscale signals" samples every 10 seconds: CPU and memory use of the
+ * machine (Linux /proc/stat and /proc/meminfo) and the number of client
+ * backends.  apiscale.report_pool() keeps the latest numbers of each pool
+ * a pooler reports.
+ *
+ * The signals describe the last apiscale.signal_window (5 minutes by
+ * default): p95 of every statement finished in it, errors / statements,
+ * peak client backends / max_connections, shared-buffer hit rate, mean CPU
+ * and memory use, and the highest pool utilization reported in it.  A
+ * signal with nothing to measure says "no data".
+ *
+ * Cost on the hot path: one bucket found by the statement's start time,
+ * and four atomic additions (a spinlock only when a bucket is recycled,
+ * once per 10 s).  The error path adds two and allocates nothing.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "storage/latch.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "guc.h"
+#include "histogram.h"
+#include "signals.h"
+#include "store.h"
+
+#define SIG_BUCKET_SECS 10
+#define SIG_NBUCKETS	360 /* one hour */
+#define SIG_MAX_POOLS	32
+#define SIG_POOL_NAME	64
+
+typedef struct SigBucket
+{
+	pg_atomic_uint64 slot; /* 10-s slot number it holds; 0 = empty */
+	pg_atomic_uint64 statements;
+	pg_atomic_uint64 errors;
+	pg_atomic_uint64 blks_hit;
+	pg_atomic_uint64 blks_read;
+	pg_atomic_uint32 hist[APS_HIST_BUCKETS];
+	/* written by the worker, under SigShared.mutex */
+	double cpu_sum;
+	int	   cpu_n;
+	double mem_sum;
+	int	   mem_n;
+	int	   backends_max;
+	int	   backends_n;
+} SigBucket;
+
+typedef struct SigPool
+{
+	bool		used;
+	char		name[SIG_POOL_NAME];
+	int			size;
+	int			overflow;
+	int			in_use;
+	int			waiting;
+	int64		timeouts;
+	TimestampTz at;
+} SigPool;
+
+typedef struct SigShared
+{
+	slock_t	  mutex; /* bucket recycling, worker fields, pools */
+	SigPool	  pools[SIG_MAX_POOLS];
+	SigBucket buckets[SIG_NBUCKETS];
+} SigShared;
+
+static SigShared *sig = NULL;
+
+PG_FUNCTION_INFO_V1(apiscale_scaling_signals);
+PG_FUNCTION_INFO_V1(apiscale_report_pool);
+
+PGDLLEXPORT void apiscale_signals_main(Datum arg);
+
+void
+aps_signals_request(void)
+{
+	RequestAddinShmemSpace(MAXALIGN(sizeof(SigShared)));
+}
+
+void
+aps_signals_startup(void)
+{
+	bool found;
+
+	sig = ShmemInitStruct("apiscale signals", sizeof(SigShared), &found);
+	if (!found)
+	{
+		SpinLockInit(&sig->mutex);
+		memset(sig->pools, 0, sizeof(sig->pools));
+		for (int i = 0; i < SIG_NBUCKETS; i++)
+		{
+			SigBucket *b = &sig->buckets[i];
+
+			pg_atomic_init_u64(&b->slot, 0);
+			pg_atomic_init_u64(&b->statements, 0);
+			pg_atomic_init_u64(&b->errors, 0);
+			pg_atomic_init_u64(&b->blks_hit, 0);
+			pg_atomic_init_u64(&b->blks_read, 0);
+			for (int h = 0; h < APS_HIST_BUCKETS; h++)
+				pg_atomic_init_u32(&b->hist[h], 0);
+			b->cpu_sum = b->mem_sum = 0;
+			b->cpu_n = b->mem_n = b->backends_max = b->backends_n = 0;
+		}
+	}
+}
+
+void
+aps_signals_register_worker(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	strlcpy(worker.bgw_library_name, "apiscale", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "apiscale_signals_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "apiscale signals", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "apiscale signals", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+static inline uint64
+slot_of(TimestampTz ts)
+{
+	/* 1 + so that slot 0 means "empty" */
+	return 1 + (uint64) (ts / (USECS_PER_SEC * SIG_BUCKET_SECS));
+}
+
+/* The bucket of slot, recycled first if it still holds an older slot. */
+static SigBucket *
+bucket_for(uint64 slot)
+{
+	SigBucket *b = &sig->buckets[slot % SIG_NBUCKETS];
+
+	if (pg_atomic_read_u64(&b->slot) != slot)
+	{
+		SpinLockAcquire(&sig->mutex);
+		if (pg_atomic_read_u64(&b->slot) < slot)
+		{
+			pg_atomic_write_u64(&b->statements, 0);
+			pg_atomic_write_u64(&b->errors, 0);
+			pg_atomic_write_u64(&b->blks_hit, 0);
+			pg_atomic_write_u64(&b->blks_read, 0);
+			for (int h = 0; h < APS_HIST_BUCKETS; h++)
+				pg_atomic_write_u32(&b->hist[h], 0);
+			b->cpu_sum = b->mem_sum = 0;
+			b->cpu_n = b->mem_n = b->backends_max = b->backends_n = 0;
+			pg_atomic_write_u64(&b->slot, slot);
+		}
+		SpinLockRelease(&sig->mutex);
+	}
+	/* A statement that started before the bucket was recycled is not counted. */
+	if (pg_atomic_read_u64(&b->slot) != slot)
+		return NULL;
+	return b;
+}
+
+/* A finished statement. */
+void
+aps_signals_add(TimestampTz started, double ms, int64 hit, int64 read)
+{
+	SigBucket *b;
+
+	if (sig == NULL)
+		return;
+	b = bucket_for(slot_of(started));
+	if (b == NULL)
+		return;
+	pg_atomic_fetch_add_u64(&b->statements, 1);
+	pg_atomic_fetch_add_u32(&b->hist[aps_hist_bucket(ms)], 1);
+	if (hit > 0)
+		pg_atomic_fetch_add_u64(&b->blks_hit, (uint64) hit);
+	if (read > 0)
+		pg_atomic_fetch_add_u64(&b->blks_read, (uint64) read);
+}
+
+/* A failed statement.  Safe in PG_CATCH: no allocation, no error. */
+void
+aps_signals_add_error(void)
+{
+	SigBucket *b;
+
+	if (sig == NULL)
+		return;
+	b = bucket_for(slot_of(GetCurrentStatementStartTimestamp()));
+	if (b == NULL)
+		return;
+	pg_atomic_fetch_add_u64(&b->statements, 1);
+	pg_atomic_fetch_add_u64(&b->errors, 1);
+}
+
+void
+aps_signals_reset(void)
+{
+	if (sig == NULL)
+		return;
+	SpinLockAcquire(&sig->mutex);
+	for (int i = 0; i < SIG_NBUCKETS; i++)
+		pg_atomic_write_u64(&sig->buckets[i].slot, 0);
+	memset(sig->pools, 0, sizeof(sig->pools));
+	SpinLockRelease(&sig->mutex);
+}
+
+/* ---- the worker ---------------------------------------------------- */
+
+/* Busy share of all CPUs since the previous call, or -1. */
+static double
+sample_cpu(uint64 *prev_busy, uint64 *prev_total)
+{
+	FILE			  *f = fopen("/proc/stat", "r");
+	unsigned long long v[8] = {0};
+	uint64			   busy, total;
+	double			   pct = -1;
+
+	if (f == NULL)
+		return -1;
+	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+			   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 8)
+	{
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	/* user nice system idle iowait irq softirq steal */
+	total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+	busy = total - v[3] - v[4];
+	if (*prev_total > 0 && total > *prev_total)
+		pct = 100.0 * (double) (busy - *prev_busy) /
+			  (double) (total - *prev_total);
+	*prev_busy = busy;
+	*prev_total = total;
+	return pct;
+}
+
+/* Used share of the machine's memory (MemAvailable), or -1. */
+static double
+sample_memory(void)
+{
+	FILE	 *f = fopen("/proc/meminfo", "r");
+	char	  line[256];
+	long long total = -1, avail = -1;
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+	{
+		if (sscanf(line, "MemTotal: %lld kB", &total) == 1)
+			continue;
+		if (sscanf(line, "MemAvailable: %lld kB", &avail) == 1)
+			continue;
+	}
+	fclose(f);
+	if (total <= 0 || avail < 0)
+		return -1;
+	return 100.0 * (double) (total - avail) / (double) total;
+}
+
+/* Client backends right now. */
+static int
+count_client_backends(void)
+{
+	int n = 0;
+	int all = pgstat_fetch_stat_numbackends();
+
+	for (int i = 1; i <= all; i++)
+	{
+		LocalPgBackendStatus *l = pgstat_fetch_stat_local_beentry(i);
+
+		if (l != NULL && l->backendStatus.st_backendType == B_BACKEND)
+			n++;
+	}
+	pgstat_clear_backend_activity_snapshot();
+	return n;
+}
+
+void
+apiscale_signals_main(Datum arg)
+{
+	uint64 prev_busy = 0, prev_total = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	for (;;)
+	{
+		double	   cpu, mem;
+		int		   backends;
+		SigBucket *b;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		cpu = sample_cpu(&prev_busy, &prev_total);
+		mem = sample_memory();
+		backends = count_client_backends();
+		b = bucket_for(slot_of(GetCurrentTimestamp()));
+		if (b != NULL)
+		{
+			SpinLockAcquire(&sig->mutex);
+			if (cpu >= 0)
+			{
+				b->cpu_sum += cpu;
+				b->cpu_n++;
+			}
+			if (mem >= 0)
+			{
+				b->mem_sum += mem;
+				b->mem_n++;
+			}
+			b->backends_max = Max(b->backends_max, backends);
+			b->backends_n++;
+			SpinLockRelease(&sig->mutex);
+		}
+
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 SIG_BUCKET_SECS * 1000L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* ---- reading ------------------------------------------------------- */
+
+typedef struct SigWindow
+{
+	uint64		 statements, errors, hit, read;
+	ApsHistogram hist;
+	double		 cpu_sum, mem_sum;
+	int			 cpu_n, mem_n, backends_max, backends_n;
+} SigWindow;
+
+static void
+read_window(SigWindow *w, int seconds)
+{
+	uint64 now = slot_of(GetCurrentTimestamp());
+	int	   n = Min(SIG_NBUCKETS, Max(1, seconds / SIG_BUCKET_SECS));
+
+	memset(w, 0, sizeof(*w));
+	for (int i = 0; i < n && now > (uint64) i; i++)
+	{
+		uint64	   slot = now - i;
+		SigBucket *b = &sig->buckets[slot % SIG_NBUCKETS];
+
+		if (pg_atomic_read_u64(&b->slot) != slot)
+			continue;
+		w->statements += pg_atomic_read_u64(&b->statements);
+		w->errors += pg_atomic_read_u64(&b->errors);
+		w->hit += pg_atomic_read_u64(&b->blks_hit);
+		w->read += pg_atomic_read_u64(&b->blks_read);
+		for (int h = 0; h < APS_HIST_BUCKETS; h++)
+		{
+			uint64 sum =
+				(uint64) w->hist.counts[h] + pg_atomic_read_u32(&b->hist[h]);
+
+			w->hist.counts[h] = (uint32) Min(sum, (uint64) PG_UINT32_MAX);
+		}
+		SpinLockAcquire(&sig->mutex);
+		w->cpu_sum += b->cpu_sum;
+		w->cpu_n += b->cpu_n;
+		w->mem_sum += b->mem_sum;
+		w->mem_n += b->mem_n;
+		w->backends_max = Max(w->backends_max, b->backends_max);
+		w->backends_n += b->backends_n;
+		SpinLockRelease(&sig->mutex);
+	}
+}
+
+static void
+signal_row(ReturnSetInfo *rsinfo, const char *name, double value, bool has,
+		   double threshold, bool above_is_bad, const char *action)
+{
+	Datum values[5];
+	bool  nulls[5] = {false, false, false, false, false};
+	bool  warn;
+
+	values[0] = CStringGetTextDatum(name);
+	if (has)
+		values[1] = Float8GetDatum(round(value * 100.0) / 100.0);
+	else
+		nulls[1] = true;
+	values[2] = Float8GetDatum(threshold);
+	warn = has && (above_is_bad ? value > threshold : value < threshold);
+	values[3] = CStringGetTextDatum(!has   ? "no data"
+									: warn ? "warning"
+										   : "ok");
+	values[4] = CStringGetTextDatum(action);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * apiscale.scaling_signals_internal(): the seven signals.
+ */
+Datum
+apiscale_scaling_signals(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SigWindow	   w;
+	TimestampTz	   since;
+	double		   pool_pct = -1;
+
+	aps_store_check_ready();
+	InitMaterializedSRF(fcinfo, 0);
+	read_window(&w, aps_signal_window);
+	since = GetCurrentTimestamp() - (int64) aps_signal_window * USECS_PER_SEC;
+
+	SpinLockAcquire(&sig->mutex);
+	for (int i = 0; i < SIG_MAX_POOLS; i++)
+	{
+		SigPool *p = &sig->pools[i];
+		int		 cap;
+
+		if (!p->used || p->at < since)
+			continue;
+		cap = p->size + Max(p->overflow, 0);
+		if (cap > 0)
+			pool_pct = Max(pool_pct, 100.0 * p->in_use / cap);
+	}
+	SpinLockRelease(&sig->mutex);
+
+	signal_row(rsinfo, "p95_response_time_ms",
+			   aps_hist_percentile(&w.hist, 0.95, 0, DBL_MAX),
+			   w.statements > w.errors, aps_warn_p95_ms, true,
+			   "profile slow endpoints, add caching");
+	signal_row(rsinfo, "error_rate_pct",
+			   w.statements > 0 ? 100.0 * w.errors / w.statements : 0,
+			   w.statements > 0, aps_warn_error_rate_pct, true,
+			   "investigate error logs immediately");
+	signal_row(rsinfo, "connection_utilization_pct",
+			   MaxConnections > 0 ? 100.0 * w.backends_max / MaxConnections
+								  : 0,
+			   w.backends_n > 0 && MaxConnections > 0, aps_warn_connection_pct,
+			   true, "increase pool size or add read replicas");
+	signal_row(rsinfo, "pool_utilization_pct", pool_pct, pool_pct >= 0,
+			   aps_warn_pool_pct, true,
+			   "increase pool size or add read replicas");
+	signal_row(rsinfo, "cache_hit_rate_pct",
+			   w.hit + w.read > 0 ? 100.0 * w.hit / (w.hit + w.read) : 0,
+			   w.hit + w.read > 0, aps_warn_cache_hit_pct, false,
+			   "add memory / raise shared_buffers");
+	signal_row(rsinfo, "cpu_usage_pct", w.cpu_n > 0 ? w.cpu_sum / w.cpu_n : 0,
+			   w.cpu_n > 0, aps_warn_cpu_pct, true,
+			   "upgrade the server or add servers");
+	signal_row(rsinfo, "memory_usage_pct",
+			   w.mem_n > 0 ? w.mem_sum / w.mem_n : 0, w.mem_n > 0,
+			   aps_warn_memory_pct, true, "check for memory leaks, add RAM");
+	return (Datum) 0;
+}
+
+/*
+ * apiscale.report_pool(pool, size, overflow, in_use, waiting, timeouts):
+ * a pooler's latest numbers.
+ */
+Datum
+apiscale_report_pool(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int			size = PG_GETARG_INT32(1);
+	int			overflow = PG_GETARG_INT32(2);
+	int			in_use = PG_GETARG_INT32(3);
+	int			waiting = PG_GETARG_INT32(4);
+	int64		timeouts = PG_GETARG_INT64(5);
+	TimestampTz now = GetCurrentTimestamp();
+	int			slot = -1;
+
+	aps_store_check_ready();
+	if (size < 0 || in_use < 0 || waiting < 0 || timeouts < 0 || overflow < -1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pool numbers must not be negative"),
+				 errdetail("overflow may be -1 (no limit); size, in_use, "
+						   "waiting and timeouts must be zero or more.")));
+	if (strlen(name) == 0 || strlen(name) >= SIG_POOL_NAME)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("pool name must have 1 to %d bytes",
+							   SIG_POOL_NAME - 1)));
+
+	SpinLockAcquire(&sig->mutex);
+	for (int i = 0; i < SIG_MAX_POOLS; i++)
+		if (sig->pools[i].used && strcmp(sig->pools[i].name, name) == 0)
+			slot = i;
+	/* A new pool takes a free slot, else the one reported longest ago. */
+	for (int i = 0; i < SIG_MAX_POOLS && slot < 0; i++)
+		if (!sig->pools[i].used)
+			slot = i;
+	if (slot < 0)
+	{
+		slot = 0;
+		for (int i = 1; i < SIG_MAX_POOLS; i++)
+			if (sig->pools[i].at < sig->pools[slot].at)
+				slot = i;
+	}
+	sig->pools[slot].used = true;
+	strlcpy(sig->pools[slot].name, name, SIG_POOL_NAME);
+	sig->pools[slot].size = size;
+	sig->pools[slot].overflow = overflow;
+	sig->pools[slot].in_use = in_use;
+	sig->pools[slot].waiting = waiting;
+	sig->pools[slot].timeouts = timeouts;
+	sig->pools[slot].at = now;
+	SpinLockRelease(&sig->mutex);
+	PG_RETURN_VOID();
+}

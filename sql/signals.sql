@@ -1,0 +1,75 @@
+--
+-- Scaling signals: no data when there is nothing to measure, ok, warning
+--
+-- With apiscale off nothing this session runs is counted: after a reset
+-- every statement-based signal has no data.
+SET apiscale.enabled = off;
+SELECT apiscale.reset();
+SELECT signal, value, status FROM apiscale.scaling_signals
+ WHERE signal IN ('p95_response_time_ms', 'error_rate_pct', 'pool_utilization_pct',
+                  'cache_hit_rate_pct')
+ ORDER BY signal;
+-- The machine's signals come from the background worker: whatever they
+-- say, it is one of the three statuses, with a value exactly when measured.
+SELECT signal, status IN ('ok', 'warning', 'no data') AS known,
+       (value IS NOT NULL) = (status <> 'no data') AS value_iff_data,
+       threshold, action
+  FROM apiscale.scaling_signals ORDER BY signal;
+RESET apiscale.enabled;
+
+-- p95: fast statements are ok, slow ones (over a lowered threshold) warn.
+SET apiscale.warn_p95_ms = 50;
+SELECT apiscale.reset();
+SELECT count(*) FROM generate_series(1, 10);
+SELECT signal, status FROM apiscale.scaling_signals WHERE signal = 'p95_response_time_ms';
+SELECT pg_sleep(0.08) FROM generate_series(1, 3) \g /dev/null
+SELECT pg_sleep(0.08) \g /dev/null
+SELECT pg_sleep(0.08) \g /dev/null
+SELECT pg_sleep(0.08) \g /dev/null
+SELECT signal, value >= 50 AS over, status FROM apiscale.scaling_signals
+ WHERE signal = 'p95_response_time_ms';
+RESET apiscale.warn_p95_ms;
+
+-- error rate: a few failing statements among a few dozen
+SELECT apiscale.reset();
+SELECT count(*) FROM generate_series(1, 10);
+SELECT signal, value, status FROM apiscale.scaling_signals WHERE signal = 'error_rate_pct';
+SELECT 1 / (g - g) FROM generate_series(1, 3) g;
+SELECT 1 / (g - g) FROM generate_series(1, 3) g;
+SELECT signal, value > 1 AS over, status FROM apiscale.scaling_signals
+ WHERE signal = 'error_rate_pct';
+
+-- cache hit rate: reads from shared buffers
+SELECT apiscale.reset();
+SELECT count(*) > 0 AS read FROM pg_class;
+SELECT signal, value IS NOT NULL AS measured, status <> 'no data' AS has_data
+  FROM apiscale.scaling_signals WHERE signal = 'cache_hit_rate_pct';
+
+-- pool utilization: no data until a pooler reports; 9 of 10 in use warns.
+SELECT apiscale.reset();
+SELECT signal, status FROM apiscale.scaling_signals WHERE signal = 'pool_utilization_pct';
+SELECT apiscale.report_pool('shop', 8, 2, 3, 0, 0);
+SELECT signal, value, status FROM apiscale.scaling_signals WHERE signal = 'pool_utilization_pct';
+SELECT apiscale.report_pool('shop', 8, 2, 9, 4, 1);
+SELECT signal, value, status FROM apiscale.scaling_signals WHERE signal = 'pool_utilization_pct';
+-- Several pools: the busiest counts.  overflow -1 means no limit.
+SELECT apiscale.report_pool('reports', 5, -1, 1, 0, 0);
+SELECT signal, value, status FROM apiscale.scaling_signals WHERE signal = 'pool_utilization_pct';
+-- Bad numbers are refused.
+SELECT apiscale.report_pool('shop', -1, 0, 0, 0, 0);
+SELECT apiscale.report_pool('', 1, 0, 0, 0, 0);
+-- Only trusted roles may report.
+CREATE ROLE regress_signals_user;
+SET ROLE regress_signals_user;
+SELECT apiscale.report_pool('shop', 1, 0, 1, 0, 0);
+SELECT count(*) AS signals FROM apiscale.scaling_signals;
+RESET ROLE;
+DROP ROLE regress_signals_user;
+
+-- The report: its sections, and no line wider than 120 columns.
+SELECT count(*) FILTER (WHERE line LIKE '== %') AS sections,
+       max(length(line)) <= 120 AS narrow,
+       bool_or(line LIKE '%WARNING  pool_utilization_pct%') AS pool_warning_first
+  FROM apiscale.report() AS line;
+SELECT line FROM apiscale.report() AS line WHERE line LIKE '== %';
+SELECT apiscale.reset();
