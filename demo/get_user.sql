@@ -1,3 +1,3 @@
--- GET /users/:id
+-- GET /users/:id  (the ORM asks for every column: SELECT *)
 \set uid random(1, 20000)
-SELECT id, email, name, created_at FROM users WHERE id = :uid;
+SELECT * FROM users WHERE id = :uid;

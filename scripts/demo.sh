@@ -31,11 +31,14 @@ pg_psql -d shop -f "$top/demo/schema.sql"
 pg_psql -d shop -c "CREATE EXTENSION apiscale" -c "SELECT apiscale.reset()" >/dev/null
 
 secs=${DEMO_SECONDS:-15}
-echo "== API traffic for ${secs}s: 4 clients, 4 endpoints"
+echo "== API traffic for ${secs}s: 4 clients, 7 endpoints"
 "$PGBIN/pgbench" -n -c 4 -j 2 -T "$secs" \
-	-f "$top/demo/get_user.sql@60" \
-	-f "$top/demo/list_orders.sql@25" \
-	-f "$top/demo/create_order.sql@14" \
+	-f "$top/demo/get_user.sql@50" \
+	-f "$top/demo/list_orders.sql@20" \
+	-f "$top/demo/create_order.sql@12" \
+	-f "$top/demo/cart.sql@10" \
+	-f "$top/demo/browse_orders.sql@6" \
+	-f "$top/demo/export_users.sql@1" \
 	-f "$top/demo/dashboard.sql@1" shop | grep -E "^(number of transactions|latency average|tps)"
 
 echo "== a few failing requests (duplicate e-mail, timeout)"
@@ -69,5 +72,9 @@ SELECT ddl, reasons, queries, rows_filtered,
 \echo '== apiscale.index_candidates: what was considered and left out'
 SELECT relation, columns, verdict, left(detail, 60) AS detail
   FROM apiscale.index_candidates WHERE verdict <> 'recommended';
+\echo '== apiscale.report(): everything above in one text, for a psql user'
+\pset tuples_only on
+\pset format unaligned
+SELECT * FROM apiscale.report();
 SQL
 pg_psql -d shop -f "$work/report.sql"
