@@ -8,8 +8,10 @@
  * runs) and what to do about it.  It must be loaded through
  * shared_preload_libraries: its statistics live in shared memory.
  *
- * Files: guc.c (parameters), hooks.c (observation), store.c (shared memory
- * and its locking rules), histogram.c (latency percentiles), normalize.c
+  * Files: guc.c (parameters), hooks.c (observation), store.c (shared memory
+ * and its locking rules), histogram.c (latency percentiles), antipattern.c
+ * (SELECT *, unbounded results, OFFSET, N+1), signals.c (scaling signals
+ * and their background worker), normalize.c
  * (query text), sqlfuncs.c (views), advisor.c (index evidence from
  * finished plans), evidence.c (its shared table), advice.c (candidates and
  * verdicts), hypo.c (hypothetical indexes and re-planning), compat.h
