@@ -80,9 +80,10 @@
 #define REASON_JOIN	 0x02
 #define REASON_ORDER 0x04
 
-#define MAX_QUERYIDS 64 /* distinct queries remembered per candidate */
-#define MAX_EXAMPLES 4	/* statements tried for the re-plan */
-#define MAX_PER_ITEM (APS_EV_MAX_COLS + 1) /* candidates from one item */
+#define MAX_QUERYIDS   64	/* distinct queries remembered per candidate */
+#define APS_BTREE_WIDE 1000 /* average key width (bytes) too wide to index */
+#define MAX_EXAMPLES   4	/* statements tried for the re-plan */
+#define MAX_PER_ITEM   (APS_EV_MAX_COLS + 1) /* candidates from one item */
 
 /* Verdicts compared by pointer */
 static const char VERDICT_RECOMMENDED[] = "recommended";
@@ -209,6 +210,11 @@ absorb(Candidate *a, const Candidate *b, bool same_work)
 		add_example(a, b->examples[i], b->example_filtered[i]);
 }
 
+/*
+ * Is one index on a's columns and one on b's the same index?  Same columns
+ * in the same order; the direction matters only where both sort by the
+ * column (a range or equality column is served either way).
+ */
 static bool
 same_columns(const Candidate *a, const Candidate *b)
 {
@@ -219,11 +225,21 @@ same_columns(const Candidate *a, const Candidate *b)
 	{
 		if (a->attnum[i] != b->attnum[i])
 			return false;
-		if ((a->flags[i] & (APS_COL_DESC | APS_COL_NULLS_FIRST)) !=
-			(b->flags[i] & (APS_COL_DESC | APS_COL_NULLS_FIRST)))
+		if (role_is_order(a->flags[i]) && role_is_order(b->flags[i]) &&
+			(a->flags[i] & (APS_COL_DESC | APS_COL_NULLS_FIRST)) !=
+				(b->flags[i] & (APS_COL_DESC | APS_COL_NULLS_FIRST)))
 			return false;
 	}
 	return true;
+}
+
+/* a takes b's sort directions where b sorts and a does not. */
+static void
+adopt_directions(Candidate *a, const Candidate *b)
+{
+	for (int i = 0; i < a->ncols; i++)
+		if (role_is_order(b->flags[i]) && !role_is_order(a->flags[i]))
+			a->flags[i] = b->flags[i];
 }
 
 /* Is shorter's column list a leading part of longer's? */
@@ -620,6 +636,11 @@ replan_text(ApsEvSnapshot *ex, bool *generic, const char **why)
 	ApsKey key;
 	char  *text;
 
+	if (ex->sample.path_too_long)
+	{
+		*why = "its search_path was too long to keep";
+		return NULL;
+	}
 	if (ex->sample.text != NULL)
 	{
 		*generic = ex->sample.nparams < 0;
@@ -630,6 +651,7 @@ replan_text(ApsEvSnapshot *ex, bool *generic, const char **why)
 		*why = "statement longer than apiscale.max_query_length";
 		return NULL;
 	}
+
 	/* No text kept (capture_parameters off): the normalized text. */
 	key.userid = ex->userid;
 	key.dbid = ex->dbid;
@@ -677,6 +699,26 @@ judge(Relation rel, Candidate *c)
 		}
 	}
 
+	/*
+	 * A btree entry holds at most about a third of a page (2704 bytes):
+	 * columns that wide on average cannot be indexed as they are.
+	 */
+	{
+		int32 width = 0;
+
+		for (int i = 0; i < c->ncols; i++)
+			width += Max(get_attavgwidth(c->relid, c->attnum[i]), 0);
+		if (width > APS_BTREE_WIDE)
+		{
+			c->detail =
+				psprintf("values are %d bytes wide on average; a btree "
+						 "entry holds at most 2704: index a hash of "
+						 "them (an expression index on md5(...))",
+						 width);
+			return VERDICT_UNINDEXABLE;
+		}
+	}
+
 	rows = table_rows(c->relid, c->scans > 0 ? c->rows_read / c->scans : 0);
 	if (rows < (double) aps_min_table_rows)
 	{
@@ -703,19 +745,29 @@ judge(Relation rel, Candidate *c)
 							  (c->flags[i] & APS_COL_NULLS_FIRST) != 0;
 	}
 
-	/* The most wasteful statement first; the next if it cannot be planned. */
+	/*
+	 * Re-plan the statements the candidate serves, most wasteful first (up
+	 * to MAX_EXAMPLES), and judge the sum of their costs: an index that
+	 * helps one statement a lot and another a little is judged on both.
+	 */
 	for (int e = 0; e < c->nexamples; e++)
 	{
 		ApsEvSnapshot *ex = c->examples[e];
 		bool		   generic = false;
 		const char	  *why = NULL;
 		const char	  *text;
+		ApsReplan	   rp;
 
 		if (ex->sample.userid == InvalidOid)
 			continue;
 		if (ex->userid != GetUserId() && !superuser())
 		{
 			others_only = true;
+			continue;
+		}
+		if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(ex->userid)))
+		{
+			last_error = "the statement's user no longer exists";
 			continue;
 		}
 		text = replan_text(ex, &generic, &why);
@@ -725,15 +777,28 @@ judge(Relation rel, Candidate *c)
 			continue;
 		}
 		tried = true;
-		aps_replan(text, &ex->sample, generic, &hypo, &c->rp);
-		if (!c->rp.ok)
+		aps_replan(text, &ex->sample, generic, &hypo, &rp);
+		if (!rp.ok)
 		{
-			last_error = c->rp.error;
+			last_error = rp.error;
 			continue;
 		}
-		c->replanned_queryid = ex->queryid;
+		if (!c->rp.ok)
+		{
+			c->rp = rp; /* the first one sets the example */
+			c->replanned_queryid = ex->queryid;
+		}
+		else
+		{
+			c->rp.cost_before += rp.cost_before;
+			c->rp.cost_after += rp.cost_after;
+			c->rp.uses_index |= rp.uses_index;
+		}
 		if (generic)
 			c->detail = "re-planned with generic parameters";
+	}
+	if (c->rp.ok)
+	{
 		if (!c->rp.uses_index)
 			return "planner would not use it";
 		if (c->rp.cost_before <= 0 ||
@@ -777,14 +842,26 @@ improvement_of(const Candidate *c)
 }
 
 static bool
-same_queries(const Candidate *a, const Candidate *b)
+queries_within(const Candidate *a, const Candidate *b)
 {
-	if (a->nqueries != b->nqueries)
-		return false;
 	for (int i = 0; i < a->nqueries; i++)
 		if (!has_queryid(b, a->queryids[i]))
 			return false;
 	return true;
+}
+
+/*
+ * Are a and b two ways to serve the same need: indexes of one table with
+ * the same leading column, for the same statements (or the statements of
+ * one among those of the other)?  The leading column tells them apart from
+ * the indexes one statement needs on two scans of the table (a self-join,
+ * a UNION), which are both needed.
+ */
+static bool
+alternatives(const Candidate *a, const Candidate *b)
+{
+	return a->relid == b->relid && a->attnum[0] == b->attnum[0] &&
+		   (queries_within(a, b) || queries_within(b, a));
 }
 
 static int
@@ -816,6 +893,22 @@ better_candidate(const Candidate *b, int bi, const Candidate *a, int ai)
 }
 
 /*
+ * Are c's columns still columns of rel (now that it is locked: a column
+ * dropped while we waited for the lock is gone)?
+ */
+static bool
+columns_still_there(Relation rel, const Candidate *c)
+{
+	TupleDesc desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < c->ncols; i++)
+		if (c->attnum[i] <= 0 || c->attnum[i] > desc->natts ||
+			TupleDescAttr(desc, c->attnum[i] - 1)->attisdropped)
+			return false;
+	return true;
+}
+
+/*
  * Judge candidate c in a memory context of its own (the plans of a re-plan
  * are large); what the row needs is copied to the caller's context.
  */
@@ -827,14 +920,14 @@ judge_candidate(Candidate *c, MemoryContext scratch)
 	const char	 *verdict;
 
 	CHECK_FOR_INTERRUPTS();
-	/* Hold the table (AccessShareLock, until the end of the reading). */
+	/* Hold the table while it is judged, and not after. */
 	rel = try_relation_open(c->relid, AccessShareLock);
 	if (rel == NULL)
 		verdict = NULL; /* dropped meanwhile */
 	else
 	{
-		verdict = judge(rel, c);
-		relation_close(rel, NoLock);
+		verdict = columns_still_there(rel, c) ? judge(rel, c) : NULL;
+		relation_close(rel, AccessShareLock);
 	}
 	MemoryContextSwitchTo(outer);
 	c->verdict = verdict;
@@ -887,6 +980,7 @@ apiscale_index_candidates(PG_FUNCTION_ARGS)
 				{
 					if (same_columns(&cands[j], &made[k]))
 					{
+						adopt_directions(&cands[j], &made[k]);
 						absorb(&cands[j], &made[k], false);
 						merged = true;
 					}
@@ -965,7 +1059,7 @@ apiscale_index_candidates(PG_FUNCTION_ARGS)
 			Candidate *b = &cands[j];
 
 			if (j == i || b->merged || b->verdict != VERDICT_RECOMMENDED ||
-				b->relid != a->relid || !same_queries(a, b))
+				!alternatives(a, b))
 				continue;
 			if (better_candidate(b, j, a, i))
 			{

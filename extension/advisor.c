@@ -457,6 +457,16 @@ skip_passthrough(PlanState *ps)
 	return ps;
 }
 
+/* Skip pass-through nodes and the sorts a Merge Join puts on its inputs. */
+static PlanState *
+skip_sorts(PlanState *ps)
+{
+	ps = skip_passthrough(ps);
+	while (ps != NULL && IsA(ps, SortState))
+		ps = skip_passthrough(outerPlanState(ps));
+	return ps;
+}
+
 /* WHERE (and unindexable) evidence of one Seq Scan. */
 static void
 visit_seqscan(ScanState *ss, Collect *c)
@@ -636,8 +646,8 @@ join_side(PlanState *join, List *clauses, bool inner, Collect *c)
 		add_col(cols, &ncols, attnum);
 	}
 	if (scan == NULL || ncols == 0 ||
-		skip_passthrough(inner ? innerPlanState(join)
-							   : outerPlanState(join)) != &scan->ps)
+		skip_sorts(inner ? innerPlanState(join) : outerPlanState(join)) !=
+			&scan->ps)
 		return;
 	if (!node_counts(&scan->ps, &rows, &filtered, &loops) ||
 		!node_counts(join, &jrows, &jfilt, &jloops))
@@ -892,6 +902,31 @@ aps_advisor_plan_wants(PlannedStmt *pstmt)
 	return false;
 }
 
+/*
+ * A value's text in the ISO date style and the postgres interval style,
+ * which read back the same under any DateStyle and IntervalStyle (the
+ * session's own style may not: 'SQL, YMD' prints 01/02/2026).  The
+ * output functions of built-in types raise no errors, and the styles are
+ * plain variables, set back right after.
+ */
+static char *
+print_portable(Oid typoutput, Datum value)
+{
+	int	  save_style = DateStyle;
+	int	  save_order = DateOrder;
+	int	  save_interval = IntervalStyle;
+	char *str;
+
+	DateStyle = USE_ISO_DATES;
+	DateOrder = DATEORDER_YMD;
+	IntervalStyle = INTSTYLE_POSTGRES;
+	str = OidOutputFunctionCall(typoutput, value);
+	DateStyle = save_style;
+	DateOrder = save_order;
+	IntervalStyle = save_interval;
+	return str;
+}
+
 /* Is a parameter value small enough to print into a sample? */
 static bool
 value_fits(Oid type, Datum value)
@@ -941,7 +976,7 @@ sample_params(ParamListInfo params, ApsSample *s)
 		if (!p->isnull)
 		{
 			getTypeOutputInfo(p->ptype, &typoutput, &varlena);
-			str = OidOutputFunctionCall(typoutput, p->value);
+			str = print_portable(typoutput, p->value);
 			len = (int32) strlen(str);
 		}
 		if (pos + (int) sizeof(Oid) + (int) sizeof(int32) + Max(len, 0) + 1 >
@@ -981,8 +1016,14 @@ make_sample(QueryDesc *qd, const char *src, int loc, int len, ApsSample *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->userid = GetUserId();
-	strlcpy(s->search_path, namespace_search_path ? namespace_search_path : "",
-			sizeof(s->search_path));
+	if (strlcpy(s->search_path,
+				namespace_search_path ? namespace_search_path : "",
+				sizeof(s->search_path)) >= sizeof(s->search_path))
+	{
+		/* Cut short it would name other schemas: not kept at all. */
+		s->search_path[0] = '\0';
+		s->path_too_long = true;
+	}
 	keep_setting(s->datestyle, sizeof(s->datestyle), "DateStyle");
 	keep_setting(s->intervalstyle, sizeof(s->intervalstyle), "IntervalStyle");
 	keep_setting(s->timezone, sizeof(s->timezone), "TimeZone");
@@ -1080,7 +1121,9 @@ aps_advisor_collect(QueryDesc *qd, const char *source, int location, int len)
 		return;
 	}
 
-	if (aps_evidence_wants_sample(GetUserId(), MyDatabaseId, queryid, c.waste))
+	if (aps_evidence_wants_sample(GetUserId(), MyDatabaseId, queryid, c.waste,
+								  qd->params == NULL ||
+									  qd->params->paramFetch == NULL))
 	{
 		make_sample(qd, source, location, len, &sample);
 		keep = &sample;

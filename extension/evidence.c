@@ -213,7 +213,8 @@ write_sample(EvEntry *entry, const ApsSample *sample, double waste)
  * built (text copied, parameters printed) when it will be kept.
  */
 bool
-aps_evidence_wants_sample(Oid userid, Oid dbid, uint64 queryid, double waste)
+aps_evidence_wants_sample(Oid userid, Oid dbid, uint64 queryid, double waste,
+						  bool params_known)
 {
 	EvKey	 key;
 	EvEntry *entry;
@@ -230,7 +231,10 @@ aps_evidence_wants_sample(Oid userid, Oid dbid, uint64 queryid, double waste)
 	{
 		SpinLockAcquire(&entry->mutex);
 		wants = entry->sample.userid == InvalidOid ||
-				waste >= 2.0 * entry->sample_waste + 1.0;
+				(waste >= 2.0 * entry->sample_waste + 1.0 &&
+				 /* a run with readable values is not replaced by one
+				  * without (PL/pgSQL variables): it could not re-plan */
+				 (params_known || entry->sample.nparams < 0));
 		SpinLockRelease(&entry->mutex);
 	}
 	LWLockRelease(ev_shared->lock);

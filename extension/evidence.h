@@ -67,10 +67,11 @@ typedef enum ApsUnindexable
  */
 typedef struct ApsSample
 {
-	Oid	 userid;   /* who ran it: re-planned as this user */
-	int	 nparams;  /* -1: values unknown (re-plan generically) */
-	int	 text_len; /* -1: no text kept */
-	bool too_long; /* longer than apiscale.max_query_length */
+	Oid	 userid;		/* who ran it: re-planned as this user */
+	int	 nparams;		/* -1: values unknown (re-plan generically) */
+	int	 text_len;		/* -1: no text kept */
+	bool too_long;		/* longer than apiscale.max_query_length */
+	bool path_too_long; /* search_path too long to keep */
 	char search_path[APS_SEARCH_PATH_LEN];
 	/* settings that decide how literals read */
 	char datestyle[32];
@@ -99,7 +100,7 @@ typedef struct ApsEvSnapshot
 extern void	 aps_evidence_request(void);
 extern void	 aps_evidence_startup(void);
 extern bool	 aps_evidence_wants_sample(Oid userid, Oid dbid, uint64 queryid,
-									   double waste);
+									   double waste, bool params_known);
 extern void	 aps_evidence_record(Oid userid, Oid dbid, uint64 queryid,
 								 const ApsEvItem *items, int nitems,
 								 double waste, const ApsSample *sample);

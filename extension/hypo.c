@@ -45,6 +45,8 @@
 #include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/syscache.h"
+#include "utils/builtins.h"
+#include "utils/varlena.h"
 
 #include "advisor.h"
 #include "hypo.h"
@@ -469,12 +471,36 @@ set_one(const char *name, const char *value)
 static void
 apply_settings(const ApsSample *s)
 {
-	char path[APS_SEARCH_PATH_LEN + 16];
+	StringInfoData path;
+	char		  *raw = pstrdup(s->search_path);
+	List		  *names = NIL;
+	ListCell	  *lc;
 
-	snprintf(path, sizeof(path), "%s%spg_temp", s->search_path,
-			 s->search_path[0] != '\0' ? ", " : "");
-	(void) set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	/*
+	 * The statement's schemas, without any pg_temp it named (that would be
+	 * the reader's temporary schema now), then pg_temp last.  "$user" is
+	 * the statement's user here.  A path that does not split is dropped.
+	 */
+	initStringInfo(&path);
+	if (SplitIdentifierString(raw, ',', &names))
+	{
+		foreach (lc, names)
+		{
+			const char *name = lfirst(lc);
+
+			if (strncmp(name, "pg_temp", 7) == 0)
+				continue;
+			appendStringInfo(&path, "%s, ",
+							 strcmp(name, "$user") == 0
+								 ? "\"$user\""
+								 : quote_identifier(name));
+		}
+	}
+	appendStringInfoString(&path, "pg_temp");
+	(void) set_config_option("search_path", path.data, PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	/* Warnings about the statement's literals are not the reader's. */
+	set_one("escape_string_warning", "off");
 	set_one("DateStyle", s->datestyle);
 	set_one("IntervalStyle", s->intervalstyle);
 	set_one("TimeZone", s->timezone);

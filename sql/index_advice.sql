@@ -263,4 +263,35 @@ SELECT count(*) AS candidates FROM apiscale.index_candidates;
 DROP TABLE shrinking;
 SELECT apiscale.reset();
 
+-- 24. One statement that scans the table twice (UNION ALL) needs two
+--     indexes: neither replaces the other.
+SELECT count(*) FROM (SELECT id FROM orders WHERE note = 'note 5'
+                      UNION ALL SELECT id FROM orders WHERE amount = 3.5) s;
+SELECT relation, columns, verdict FROM apiscale.index_candidates ORDER BY columns::text;
+SELECT apiscale.reset();
+
+-- 25. A range filter and a sort on the same columns are one index.
+SELECT count(*) FROM orders WHERE customer_id = 5 AND created_at > '2026-01-10';
+SELECT id FROM orders WHERE customer_id = 5 ORDER BY created_at DESC LIMIT 3;
+SELECT relation, columns, reasons, queries, verdict FROM apiscale.index_candidates;
+SELECT apiscale.reset();
+
+-- 26. A statement merged into a longer candidate is still judged: the
+--     re-plan sums the costs of the statements the candidate serves.
+SELECT max(note) FROM orders WHERE status = 'x';
+SELECT count(*) FROM orders WHERE status = 'new' AND amount > 1;
+SELECT count(*) FROM orders WHERE status = 'new' AND amount > 1;
+SELECT relation, columns, queries, verdict FROM apiscale.index_candidates;
+SELECT apiscale.reset();
+
+-- 27. Parameter values are kept in a form that reads back under the
+--     session's DateStyle.
+SET datestyle = 'SQL, YMD';
+PREPARE by_time(timestamptz) AS SELECT count(*) FROM orders WHERE created_at = $1;
+EXECUTE by_time('2026-01-02 10:00+00');
+DEALLOCATE by_time;
+RESET datestyle;
+SELECT relation, columns, verdict, detail FROM apiscale.index_candidates;
+SELECT apiscale.reset();
+
 DROP SCHEMA adv CASCADE;
