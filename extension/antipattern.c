@@ -12,8 +12,9 @@
  *					except inside EXISTS (...).  count(*) is a function call,
  *					not a target *.  Decided once, when the statement gets
  *					its entry, from the raw parse tree of its text.
- *	unbounded_result  a SELECT whose plan has no Limit on top that returned
- *					more than apiscale.unbounded_rows rows.
+  *	unbounded_result  a SELECT whose plan has no Limit on top that returned
+ *					more than apiscale.unbounded_rows rows to a client (not
+ *					to CREATE TABLE AS, COPY or a function's loop).
  *	large_offset	a Limit on top of the plan whose OFFSET skipped more than
  *					apiscale.unbounded_rows rows.
  *	n_plus_one		the same statement run at least apiscale.n_plus_one_calls
@@ -26,6 +27,7 @@
 #include "postgres.h"
 
 #include "executor/execdesc.h"
+#include "tcop/dest.h"
 #include "nodes/execnodes.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
@@ -183,6 +185,15 @@ aps_result_unbounded(QueryDesc *qd)
 	PlanState *top;
 
 	if (qd->operation != CMD_SELECT || qd->plannedstmt->utilityStmt != NULL)
+		return false;
+	/*
+	 * Only rows that go to a client: CREATE TABLE AS, COPY (...) TO and
+	 * loops inside functions read everything on purpose.
+	 */
+	if (qd->dest == NULL || (qd->dest->mydest != DestRemote &&
+							 qd->dest->mydest != DestRemoteExecute &&
+							 qd->dest->mydest != DestRemoteSimple &&
+							 qd->dest->mydest != DestTuplestore))
 		return false;
 	top = top_node(qd);
 	return top != NULL && !IsA(top, LimitState);
