@@ -33,6 +33,7 @@
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
 #include "storage/proc.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 
 #include "antipattern.h"
@@ -78,6 +79,17 @@ star_walker(Node *node, void *context)
 		return false;
 	switch (nodeTag(node))
 	{
+		/* Statements known by a utility's text: look at the query inside. */
+		case T_PrepareStmt:
+			return star_walker(((PrepareStmt *) node)->query, context);
+		case T_ExplainStmt:
+			return star_walker(((ExplainStmt *) node)->query, context);
+		case T_CopyStmt:
+			return star_walker(((CopyStmt *) node)->query, context);
+		case T_DeclareCursorStmt:
+			return star_walker(((DeclareCursorStmt *) node)->query, context);
+		case T_CreateTableAsStmt:
+			return star_walker(((CreateTableAsStmt *) node)->query, context);
 		case T_SelectStmt:
 			if (targets_have_star(((SelectStmt *) node)->targetList))
 				return true;
@@ -118,6 +130,8 @@ aps_uses_select_star(const ApsTextSource *src)
 	MemoryContext cxt;
 	volatile bool star = false;
 	bool		  save_warning = escape_string_warning;
+	int			  save_client = client_min_messages;
+	int			  save_log = log_min_messages;
 	const char	 *text;
 	int			  loc = src->location;
 	int			  len = src->len;
@@ -135,8 +149,13 @@ aps_uses_select_star(const ApsTextSource *src)
 								ALLOCSET_SMALL_SIZES);
 	MemoryContextSwitchTo(cxt);
 	text = pnstrdup(src->source + loc, len);
-	/* The client saw the parser's warnings the first time. */
+	/*
+	 * The client saw the parser's warnings and notices (a truncated
+	 * identifier, say) the first time: none again.
+	 */
 	escape_string_warning = false;
+	client_min_messages = ERROR;
+	log_min_messages = ERROR;
 	PG_TRY();
 	{
 		List	 *raw = raw_parser(text, RAW_PARSE_DEFAULT);
@@ -159,6 +178,8 @@ aps_uses_select_star(const ApsTextSource *src)
 	}
 	PG_END_TRY();
 	escape_string_warning = save_warning;
+	client_min_messages = save_client;
+	log_min_messages = save_log;
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(cxt);
 	return star;
@@ -196,7 +217,11 @@ aps_result_unbounded(QueryDesc *qd)
 							 qd->dest->mydest != DestTuplestore))
 		return false;
 	top = top_node(qd);
-	return top != NULL && !IsA(top, LimitState);
+	if (top == NULL)
+		return false;
+	/* OFFSET alone, or LIMIT ALL / NULL at run time, bounds nothing. */
+	return !IsA(top, LimitState) || ((LimitState *) top)->limitCount == NULL ||
+		   ((LimitState *) top)->noCount;
 }
 
 /* Rows the top Limit's OFFSET skipped (0 if none). */
@@ -211,7 +236,8 @@ aps_offset_skipped(QueryDesc *qd)
 	limit = (LimitState *) top;
 	if (limit->limitOffset == NULL || limit->offset <= 0)
 		return 0;
-	return limit->offset;
+	/* What was skipped: the OFFSET, or every row if there were fewer. */
+	return Min(limit->offset, limit->position);
 }
 
 /*
@@ -220,11 +246,12 @@ aps_offset_skipped(QueryDesc *qd)
  * one row, this transaction has seen (0 once one returned more).
  */
 int
-aps_nplus1_count(uint64 queryid, uint64 rows)
+aps_nplus1_count(QueryDesc *qd, uint64 queryid, uint64 rows)
 {
 	NPlus1Slot *slot = NULL;
 
-	if (MyProc == NULL)
+	/* Reads only: a loop of single-row writes is what executemany does. */
+	if (MyProc == NULL || qd->operation != CMD_SELECT)
 		return 0;
 	if (MyProc->lxid != nplus1_lxid)
 	{

@@ -15,6 +15,6 @@
 extern bool	 aps_uses_select_star(const ApsTextSource *src);
 extern bool	 aps_result_unbounded(QueryDesc *qd);
 extern int64 aps_offset_skipped(QueryDesc *qd);
-extern int	 aps_nplus1_count(uint64 queryid, uint64 rows);
+extern int	 aps_nplus1_count(QueryDesc *qd, uint64 queryid, uint64 rows);
 
 #endif /* APS_ANTIPATTERN_H */

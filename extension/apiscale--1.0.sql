@@ -220,9 +220,9 @@ DECLARE
     n int;
     total double precision;
 BEGIN
-    RETURN NEXT format('apiscale report, %s, database %s, signals over the last %s',
-                       to_char(now(), 'YYYY-MM-DD HH24:MI:SS TZ'), current_database(),
-                       current_setting('apiscale.signal_window'));
+        RETURN NEXT left(format('apiscale report, %s, database %s, signals over the last %s',
+                            to_char(now(), 'YYYY-MM-DD HH24:MI:SS TZ'), current_database(),
+                            current_setting('apiscale.signal_window')), 120);
 
     RETURN NEXT '';
     RETURN NEXT '== Is it time to scale?';
@@ -270,7 +270,8 @@ BEGIN
     RETURN NEXT '== Missing indexes (proven by a hypothetical re-plan)';
     n := 0;
     FOR r IN SELECT * FROM apiscale.index_advice LOOP
-        RETURN NEXT '  ' || left(r.ddl, 118);
+                -- Wrapped at spaces, never cut: it stays a statement to copy.
+        RETURN QUERY SELECT apiscale.wrap_text(r.ddl, 120, '  ');
         RETURN NEXT format('      %s rows read and thrown away in %s scans, estimated cost %s%% lower (%s)',
                            r.rows_filtered, r.scans, r.est_improvement_pct,
                            array_to_string(r.reasons, ', '));

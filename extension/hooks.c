@@ -344,7 +344,9 @@ count_error(QueryDesc *queryDesc)
 		return;
 	make_key(&key, queryDesc->plannedstmt->queryId);
 	aps_store_record_error(&key);
-	aps_signals_add_error();
+	/* An error a function catches is not a failed statement. */
+	if (nesting_level == 0)
+		aps_signals_add_error();
 }
 
 static void
@@ -532,16 +534,19 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 		exec.ended = exec.slow ? GetCurrentTimestamp() : 0;
 		exec.unbounded = aps_result_unbounded(queryDesc);
 		exec.offset_skipped = aps_offset_skipped(queryDesc);
-		exec.nplus1_runs = aps_n_plus_one_calls > 0
-							   ? aps_nplus1_count(key.queryid, qs->rows)
-							   : 0;
+		exec.nplus1_runs =
+			aps_n_plus_one_calls > 0
+				? aps_nplus1_count(queryDesc, key.queryid, qs->rows)
+				: 0;
 
 		make_text_source(&src, queryDesc->sourceText,
 						 queryDesc->plannedstmt->stmt_location,
 						 queryDesc->plannedstmt->stmt_len, NULL);
 		max_ms = aps_store_record(&key, &exec, &src);
-		aps_signals_add(exec.started, exec.duration_ms, exec.shared_blks_hit,
-						exec.shared_blks_read);
+		/* The signals count the statements clients send. */
+		if (nesting_level == 0)
+			aps_signals_add(exec.started, exec.duration_ms,
+							exec.shared_blks_hit, exec.shared_blks_read);
 		/* NaN (no entry) compares false: not known to be fast. */
 		aps_store_set_fast(&key, max_ms * 2.0 < (double) aps_slow_query_ms);
 

@@ -27,6 +27,7 @@
 #include "parser/scanner.h"
 /* token codes; needs the two above first */
 #include "parser/gram.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 
 #include "normalize.h"
@@ -65,7 +66,12 @@ lex_all(const char *text, bool scs, ApsToken **tokens, int *ntokens)
 	volatile int  cap = 64;
 	volatile int  n = 0;
 	ApsToken *volatile toks = palloc(cap * sizeof(ApsToken));
+	int save_client = client_min_messages;
+	int save_log = log_min_messages;
 
+	/* The client saw the scanner's notices (truncated identifiers) already. */
+	client_min_messages = ERROR;
+	log_min_messages = ERROR;
 	PG_TRY();
 	{
 		core_yyscan_t	   scanner;
@@ -103,6 +109,8 @@ lex_all(const char *text, bool scs, ApsToken **tokens, int *ntokens)
 	}
 	PG_END_TRY();
 
+	client_min_messages = save_client;
+	log_min_messages = save_log;
 	*tokens = ok ? toks : NULL;
 	*ntokens = ok ? n : 0;
 	return ok;

@@ -72,6 +72,8 @@ typedef struct SigBucket
 	int	   mem_n;
 	int	   backends_max;
 	int	   backends_n;
+	double pool_pct_max; /* highest pool utilization reported */
+	int	   pool_n;		 /* pool reports */
 } SigBucket;
 
 typedef struct SigPool
@@ -129,6 +131,8 @@ aps_signals_startup(void)
 				pg_atomic_init_u32(&b->hist[h], 0);
 			b->cpu_sum = b->mem_sum = 0;
 			b->cpu_n = b->mem_n = b->backends_max = b->backends_n = 0;
+			b->pool_pct_max = 0;
+			b->pool_n = 0;
 		}
 	}
 }
@@ -175,6 +179,8 @@ bucket_for(uint64 slot)
 				pg_atomic_write_u32(&b->hist[h], 0);
 			b->cpu_sum = b->mem_sum = 0;
 			b->cpu_n = b->mem_n = b->backends_max = b->backends_n = 0;
+			b->pool_pct_max = 0;
+			b->pool_n = 0;
 			pg_atomic_write_u64(&b->slot, slot);
 		}
 		SpinLockRelease(&sig->mutex);
@@ -360,15 +366,18 @@ typedef struct SigWindow
 {
 	uint64		 statements, errors, hit, read;
 	ApsHistogram hist;
-	double		 cpu_sum, mem_sum;
-	int			 cpu_n, mem_n, backends_max, backends_n;
+	double		 cpu_sum, mem_sum, pool_pct_max;
+	int			 cpu_n, mem_n, backends_max, backends_n, pool_n;
 } SigWindow;
 
 static void
 read_window(SigWindow *w, int seconds)
 {
 	uint64 now = slot_of(GetCurrentTimestamp());
-	int	   n = Min(SIG_NBUCKETS, Max(1, seconds / SIG_BUCKET_SECS));
+	/* The current (partial) bucket and enough whole ones for the window. */
+	int n = Min(SIG_NBUCKETS - 1,
+				(seconds + SIG_BUCKET_SECS - 1) / SIG_BUCKET_SECS) +
+			1;
 
 	memset(w, 0, sizeof(*w));
 	for (int i = 0; i < n && now > (uint64) i; i++)
@@ -396,6 +405,8 @@ read_window(SigWindow *w, int seconds)
 		w->mem_n += b->mem_n;
 		w->backends_max = Max(w->backends_max, b->backends_max);
 		w->backends_n += b->backends_n;
+		w->pool_pct_max = Max(w->pool_pct_max, b->pool_pct_max);
+		w->pool_n += b->pool_n;
 		SpinLockRelease(&sig->mutex);
 	}
 }
@@ -430,27 +441,10 @@ apiscale_scaling_signals(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	SigWindow	   w;
-	TimestampTz	   since;
-	double		   pool_pct = -1;
 
 	aps_store_check_ready();
 	InitMaterializedSRF(fcinfo, 0);
 	read_window(&w, aps_signal_window);
-	since = GetCurrentTimestamp() - (int64) aps_signal_window * USECS_PER_SEC;
-
-	SpinLockAcquire(&sig->mutex);
-	for (int i = 0; i < SIG_MAX_POOLS; i++)
-	{
-		SigPool *p = &sig->pools[i];
-		int		 cap;
-
-		if (!p->used || p->at < since)
-			continue;
-		cap = p->size + Max(p->overflow, 0);
-		if (cap > 0)
-			pool_pct = Max(pool_pct, 100.0 * p->in_use / cap);
-	}
-	SpinLockRelease(&sig->mutex);
 
 	signal_row(rsinfo, "p95_response_time_ms",
 			   aps_hist_percentile(&w.hist, 0.95, 0, DBL_MAX),
@@ -465,7 +459,7 @@ apiscale_scaling_signals(PG_FUNCTION_ARGS)
 								  : 0,
 			   w.backends_n > 0 && MaxConnections > 0, aps_warn_connection_pct,
 			   true, "increase pool size or add read replicas");
-	signal_row(rsinfo, "pool_utilization_pct", pool_pct, pool_pct >= 0,
+	signal_row(rsinfo, "pool_utilization_pct", w.pool_pct_max, w.pool_n > 0,
 			   aps_warn_pool_pct, true,
 			   "increase pool size or add read replicas");
 	signal_row(rsinfo, "cache_hit_rate_pct",
@@ -504,6 +498,12 @@ apiscale_report_pool(PG_FUNCTION_ARGS)
 				 errmsg("pool numbers must not be negative"),
 				 errdetail("overflow may be -1 (no limit); size, in_use, "
 						   "waiting and timeouts must be zero or more.")));
+	if (overflow >= 0 && (double) in_use > (double) size + overflow)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("in_use (%d) is more than size + overflow (%d + %d)",
+						in_use, size, overflow)));
+
 	if (strlen(name) == 0 || strlen(name) >= SIG_POOL_NAME)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("pool name must have 1 to %d bytes",
@@ -533,5 +533,24 @@ apiscale_report_pool(PG_FUNCTION_ARGS)
 	sig->pools[slot].timeouts = timeouts;
 	sig->pools[slot].at = now;
 	SpinLockRelease(&sig->mutex);
+
+	/*
+	 * The signal is the peak over the window: each bucket keeps the highest
+	 * utilization reported in it.  With no overflow limit (-1) the pool's
+	 * size is the reference (over 100% means connections beyond it).
+	 */
+	{
+		double	   cap = (double) size + (overflow > 0 ? overflow : 0);
+		double	   pct = cap > 0 ? 100.0 * in_use / cap : 0;
+		SigBucket *b = bucket_for(slot_of(now));
+
+		if (b != NULL && cap > 0)
+		{
+			SpinLockAcquire(&sig->mutex);
+			b->pool_pct_max = Max(b->pool_pct_max, pct);
+			b->pool_n++;
+			SpinLockRelease(&sig->mutex);
+		}
+	}
 	PG_RETURN_VOID();
 }

@@ -78,6 +78,29 @@ SELECT kind, query, calls FROM apiscale.antipatterns
 SELECT kind, detail FROM apiscale.antipatterns
  WHERE query LIKE '%ap_items%' AND kind <> 'select_star' ORDER BY kind;
 
+-- Review cases: SELECT * behind PREPARE; a loop of single-row INSERTs is
+-- not an N+1 read; OFFSET without LIMIT bounds nothing; an OFFSET past the
+-- end skips what there is; a truncated identifier's NOTICE shows once.
+SELECT apiscale.reset();
+\o /dev/null
+PREPARE star_p(int) AS SELECT * FROM ap_items WHERE owner = $1 AND id < 20;
+EXECUTE star_p(1);
+DEALLOCATE star_p;
+BEGIN;
+INSERT INTO ap_items VALUES (2001, 1, 'x');
+INSERT INTO ap_items VALUES (2002, 1, 'x');
+INSERT INTO ap_items VALUES (2003, 1, 'x');
+INSERT INTO ap_items VALUES (2004, 1, 'x');
+INSERT INTO ap_items VALUES (2005, 1, 'x');
+INSERT INTO ap_items VALUES (2006, 1, 'x');
+COMMIT;
+SELECT id FROM ap_items OFFSET 5;
+SELECT id FROM ap_items ORDER BY id LIMIT 10 OFFSET 6000;
+\o
+SELECT 1 AS aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa;
+SELECT kind, query, calls, detail FROM apiscale.antipatterns
+ WHERE query LIKE '%ap_items%' ORDER BY kind, query;
+
 -- The limits are settings: with n_plus_one_calls = 0 the check is off.
 SET apiscale.n_plus_one_calls = 0;
 SELECT apiscale.reset();

@@ -39,6 +39,20 @@ SELECT 1 / (g - g) FROM generate_series(1, 3) g;
 SELECT signal, value > 1 AS over, status FROM apiscale.scaling_signals
  WHERE signal = 'error_rate_pct';
 
+-- An error a function catches is not a failed statement, and a statement
+-- failing inside a function counts once (apiscale.track = all).
+SET apiscale.track = 'all';
+CREATE FUNCTION sig_catch() RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+  BEGIN PERFORM 1 / 0; EXCEPTION WHEN division_by_zero THEN NULL; END;
+  RETURN 1;
+END $$;
+SELECT apiscale.reset();
+SELECT sig_catch();
+SELECT signal, value, status FROM apiscale.scaling_signals WHERE signal = 'error_rate_pct';
+DROP FUNCTION sig_catch();
+RESET apiscale.track;
+
 -- cache hit rate: reads from shared buffers
 SELECT apiscale.reset();
 SELECT count(*) > 0 AS read FROM pg_class;
@@ -52,11 +66,15 @@ SELECT apiscale.report_pool('shop', 8, 2, 3, 0, 0);
 SELECT signal, value, status FROM apiscale.scaling_signals WHERE signal = 'pool_utilization_pct';
 SELECT apiscale.report_pool('shop', 8, 2, 9, 4, 1);
 SELECT signal, value, status FROM apiscale.scaling_signals WHERE signal = 'pool_utilization_pct';
+-- The signal is the peak in the window: a quieter report does not hide it.
+SELECT apiscale.report_pool('shop', 8, 2, 2, 0, 1);
+SELECT signal, value, status FROM apiscale.scaling_signals WHERE signal = 'pool_utilization_pct';
 -- Several pools: the busiest counts.  overflow -1 means no limit.
 SELECT apiscale.report_pool('reports', 5, -1, 1, 0, 0);
 SELECT signal, value, status FROM apiscale.scaling_signals WHERE signal = 'pool_utilization_pct';
 -- Bad numbers are refused.
 SELECT apiscale.report_pool('shop', -1, 0, 0, 0, 0);
+SELECT apiscale.report_pool('shop', 8, 2, 11, 0, 0);
 SELECT apiscale.report_pool('', 1, 0, 0, 0, 0);
 -- Only trusted roles may report.
 CREATE ROLE regress_signals_user;
