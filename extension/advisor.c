@@ -842,49 +842,65 @@ big_enough(Oid relid)
  * Decides whether a sampled run is instrumented at all.
  */
 static bool
-plan_wants_walker(Plan *plan, PlannedStmt *pstmt, int depth)
+plan_wants_walker(Plan *plan, void *context)
 {
-	if (plan == NULL || depth > 1000)
+	PlannedStmt *pstmt = (PlannedStmt *) context;
+
+	if (plan == NULL)
+		return false;
+	if (IsA(plan, SeqScan))
+	{
+		Index rti = ((Scan *) plan)->scanrelid;
+
+		if (rti > 0 && rti <= (Index) list_length(pstmt->rtable) &&
+			big_enough(rt_fetch(rti, pstmt->rtable)->relid))
+			return true;
+	}
+	return aps_plan_tree_walker(plan, plan_wants_walker, context);
+}
+
+/*
+ * Call walker(child, context) for each child of plan: the outer and inner
+ * plans, Append / MergeAppend / BitmapAnd / BitmapOr members, a subquery
+ * scan's plan and a custom scan's plans.  Stops at, and returns, the first
+ * true.  (Sub plans and init plans are in PlannedStmt.subplans.)
+ */
+bool
+aps_plan_tree_walker(Plan *plan, bool (*walker)(Plan *, void *), void *context)
+{
+	List	 *members = NIL;
+	ListCell *lc;
+
+	if (plan == NULL)
 		return false;
 	switch (nodeTag(plan))
 	{
-		case T_SeqScan:
-		{
-			Index rti = ((Scan *) plan)->scanrelid;
-
-			if (rti > 0 && rti <= (Index) list_length(pstmt->rtable) &&
-				big_enough(rt_fetch(rti, pstmt->rtable)->relid))
-				return true;
-		}
-		break;
 		case T_Append:
-		{
-			ListCell *lc;
-
-			foreach (lc, ((Append *) plan)->appendplans)
-				if (plan_wants_walker(lfirst(lc), pstmt, depth + 1))
-					return true;
-		}
-		break;
+			members = ((Append *) plan)->appendplans;
+			break;
 		case T_MergeAppend:
-		{
-			ListCell *lc;
-
-			foreach (lc, ((MergeAppend *) plan)->mergeplans)
-				if (plan_wants_walker(lfirst(lc), pstmt, depth + 1))
-					return true;
-		}
-		break;
+			members = ((MergeAppend *) plan)->mergeplans;
+			break;
+		case T_BitmapAnd:
+			members = ((BitmapAnd *) plan)->bitmapplans;
+			break;
+		case T_BitmapOr:
+			members = ((BitmapOr *) plan)->bitmapplans;
+			break;
+		case T_CustomScan:
+			members = ((CustomScan *) plan)->custom_plans;
+			break;
 		case T_SubqueryScan:
-			if (plan_wants_walker(((SubqueryScan *) plan)->subplan, pstmt,
-								  depth + 1))
+			if (walker(((SubqueryScan *) plan)->subplan, context))
 				return true;
 			break;
 		default:
 			break;
 	}
-	return plan_wants_walker(plan->lefttree, pstmt, depth + 1) ||
-		   plan_wants_walker(plan->righttree, pstmt, depth + 1);
+	foreach (lc, members)
+		if (walker(lfirst(lc), context))
+			return true;
+	return walker(plan->lefttree, context) || walker(plan->righttree, context);
 }
 
 bool
@@ -894,10 +910,10 @@ aps_advisor_plan_wants(PlannedStmt *pstmt)
 
 	if (pstmt == NULL || pstmt->commandType == CMD_UTILITY)
 		return false;
-	if (plan_wants_walker(pstmt->planTree, pstmt, 0))
+	if (plan_wants_walker(pstmt->planTree, pstmt))
 		return true;
 	foreach (lc, pstmt->subplans)
-		if (plan_wants_walker(lfirst(lc), pstmt, 0))
+		if (plan_wants_walker(lfirst(lc), pstmt))
 			return true;
 	return false;
 }
@@ -1049,15 +1065,15 @@ make_sample(QueryDesc *qd, const char *src, int loc, int len, ApsSample *s)
 	sample_params(qd->params, s);
 }
 
-/* The output parameters of every init plan in plan and below. */
-static void
-initplan_params(Plan *plan, Bitmapset **params, int depth)
+/* Collects the output parameters of every init plan in plan and below. */
+static bool
+initplan_params_walker(Plan *plan, void *context)
 {
-	ListCell *lc;
-	List	 *children = NIL;
+	Bitmapset **params = (Bitmapset **) context;
+	ListCell   *lc;
 
-	if (plan == NULL || depth > 1000)
-		return;
+	if (plan == NULL)
+		return false;
 	foreach (lc, plan->initPlan)
 	{
 		SubPlan	 *sp = lfirst(lc);
@@ -1068,25 +1084,7 @@ initplan_params(Plan *plan, Bitmapset **params, int depth)
 		foreach (lp, sp->setParam)
 			*params = bms_add_member(*params, lfirst_int(lp));
 	}
-	switch (nodeTag(plan))
-	{
-		case T_Append:
-			children = ((Append *) plan)->appendplans;
-			break;
-		case T_MergeAppend:
-			children = ((MergeAppend *) plan)->mergeplans;
-			break;
-		case T_SubqueryScan:
-			initplan_params(((SubqueryScan *) plan)->subplan, params,
-							depth + 1);
-			break;
-		default:
-			break;
-	}
-	foreach (lc, children)
-		initplan_params(lfirst(lc), params, depth + 1);
-	initplan_params(plan->lefttree, params, depth + 1);
-	initplan_params(plan->righttree, params, depth + 1);
+	return aps_plan_tree_walker(plan, initplan_params_walker, context);
 }
 
 /*
@@ -1106,9 +1104,9 @@ aps_advisor_collect(QueryDesc *qd, const char *source, int location, int len)
 		return;
 	memset(&c, 0, sizeof(c));
 	c.qd = qd;
-	initplan_params(qd->plannedstmt->planTree, &c.initplan_params, 0);
+	initplan_params_walker(qd->plannedstmt->planTree, &c.initplan_params);
 	foreach (lc, qd->plannedstmt->subplans)
-		initplan_params(lfirst(lc), &c.initplan_params, 0);
+		initplan_params_walker(lfirst(lc), &c.initplan_params);
 	walk(qd->planstate, &c, -1);
 	foreach (lc, qd->estate->es_subplanstates)
 	{

@@ -16,6 +16,8 @@
 extern bool aps_advisor_plan_wants(PlannedStmt *pstmt);
 extern void aps_advisor_collect(QueryDesc *qd, const char *source,
 								int location, int len);
+extern bool aps_plan_tree_walker(Plan *plan, bool (*walker)(Plan *, void *),
+								 void *context);
 
 /* hypo.c: hypothetical indexes and re-planning */
 extern void aps_hypo_install(void);

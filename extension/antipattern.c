@@ -55,6 +55,33 @@ static LocalTransactionId nplus1_lxid = InvalidLocalTransactionId;
 
 static bool star_walker(Node *node, void *context);
 
+/*
+ * The raw query inside a utility statement that runs one (PREPARE, EXPLAIN,
+ * COPY (query) TO, DECLARE CURSOR, CREATE TABLE AS), or NULL: a statement
+ * nested in one of these is known by the utility's text.
+ */
+Node *
+aps_utility_query(Node *stmt)
+{
+	if (stmt == NULL)
+		return NULL;
+	switch (nodeTag(stmt))
+	{
+		case T_PrepareStmt:
+			return ((PrepareStmt *) stmt)->query;
+		case T_ExplainStmt:
+			return ((ExplainStmt *) stmt)->query;
+		case T_CopyStmt:
+			return ((CopyStmt *) stmt)->query;
+		case T_DeclareCursorStmt:
+			return ((DeclareCursorStmt *) stmt)->query;
+		case T_CreateTableAsStmt:
+			return ((CreateTableAsStmt *) stmt)->query;
+		default:
+			return NULL;
+	}
+}
+
 /* Does a target list hold a * or t.*? */
 static bool
 targets_have_star(List *targets)
@@ -81,15 +108,11 @@ star_walker(Node *node, void *context)
 	{
 		/* Statements known by a utility's text: look at the query inside. */
 		case T_PrepareStmt:
-			return star_walker(((PrepareStmt *) node)->query, context);
 		case T_ExplainStmt:
-			return star_walker(((ExplainStmt *) node)->query, context);
 		case T_CopyStmt:
-			return star_walker(((CopyStmt *) node)->query, context);
 		case T_DeclareCursorStmt:
-			return star_walker(((DeclareCursorStmt *) node)->query, context);
 		case T_CreateTableAsStmt:
-			return star_walker(((CreateTableAsStmt *) node)->query, context);
+			return star_walker(aps_utility_query(node), context);
 		case T_SelectStmt:
 			if (targets_have_star(((SelectStmt *) node)->targetList))
 				return true;

@@ -12,6 +12,7 @@
 
 #include "normalize.h"
 
+extern Node *aps_utility_query(Node *stmt);
 extern bool	 aps_uses_select_star(const ApsTextSource *src);
 extern bool	 aps_result_unbounded(QueryDesc *qd);
 extern int64 aps_offset_skipped(QueryDesc *qd);

@@ -49,6 +49,7 @@
 #include "utils/varlena.h"
 
 #include "advisor.h"
+#include "antipattern.h"
 #include "hypo.h"
 
 static get_relation_info_hook_type prev_get_relation_info = NULL;
@@ -230,55 +231,23 @@ aps_hypo_install(void)
 	get_relation_info_hook = aps_get_relation_info;
 }
 
-/* Does plan (or a sub plan) scan the hypothetical index? */
+/* Does plan (or a plan below it) scan the hypothetical index? */
 static bool
-plan_uses_hypo(Plan *plan)
+plan_uses_hypo(Plan *plan, void *context)
 {
-	ListCell *lc;
-	List	 *children = NIL;
-
 	if (plan == NULL)
 		return false;
 	switch (nodeTag(plan))
 	{
 		case T_IndexScan:
-			if (((IndexScan *) plan)->indexid == APS_HYPO_INDEX_OID)
-				return true;
-			break;
+			return ((IndexScan *) plan)->indexid == APS_HYPO_INDEX_OID;
 		case T_IndexOnlyScan:
-			if (((IndexOnlyScan *) plan)->indexid == APS_HYPO_INDEX_OID)
-				return true;
-			break;
+			return ((IndexOnlyScan *) plan)->indexid == APS_HYPO_INDEX_OID;
 		case T_BitmapIndexScan:
-			if (((BitmapIndexScan *) plan)->indexid == APS_HYPO_INDEX_OID)
-				return true;
-			break;
-		case T_Append:
-			children = ((Append *) plan)->appendplans;
-			break;
-		case T_MergeAppend:
-			children = ((MergeAppend *) plan)->mergeplans;
-			break;
-		case T_BitmapAnd:
-			children = ((BitmapAnd *) plan)->bitmapplans;
-			break;
-		case T_BitmapOr:
-			children = ((BitmapOr *) plan)->bitmapplans;
-			break;
-		case T_SubqueryScan:
-			if (plan_uses_hypo(((SubqueryScan *) plan)->subplan))
-				return true;
-			break;
-		case T_CustomScan:
-			children = ((CustomScan *) plan)->custom_plans;
-			break;
+			return ((BitmapIndexScan *) plan)->indexid == APS_HYPO_INDEX_OID;
 		default:
-			break;
+			return aps_plan_tree_walker(plan, plan_uses_hypo, context);
 	}
-	foreach (lc, children)
-		if (plan_uses_hypo(lfirst(lc)))
-			return true;
-	return plan_uses_hypo(plan->lefttree) || plan_uses_hypo(plan->righttree);
 }
 
 static bool
@@ -286,10 +255,10 @@ stmt_uses_hypo(PlannedStmt *pstmt)
 {
 	ListCell *lc;
 
-	if (plan_uses_hypo(pstmt->planTree))
+	if (plan_uses_hypo(pstmt->planTree, NULL))
 		return true;
 	foreach (lc, pstmt->subplans)
-		if (plan_uses_hypo(lfirst(lc)))
+		if (plan_uses_hypo(lfirst(lc), NULL))
 			return true;
 	return false;
 }
@@ -338,41 +307,19 @@ sample_param_list(const ApsSample *s, Oid **types)
 	return params;
 }
 
-/*
- * The query inside a utility statement that runs one (PREPARE, EXPLAIN,
- * COPY (query) TO, DECLARE CURSOR, CREATE TABLE AS): a statement nested in
- * one of these is known by the utility's text.
- */
+/* The query inside nested utility statements (see aps_utility_query). */
 static RawStmt *
 unwrap_utility(RawStmt *stmt)
 {
+	Node *inner;
+
 	for (int depth = 0; depth < 8; depth++)
 	{
-		Node	*inner = NULL;
 		RawStmt *raw;
 
-		switch (nodeTag(stmt->stmt))
-		{
-			case T_PrepareStmt:
-				inner = ((PrepareStmt *) stmt->stmt)->query;
-				break;
-			case T_ExplainStmt:
-				inner = ((ExplainStmt *) stmt->stmt)->query;
-				break;
-			case T_CopyStmt:
-				inner = ((CopyStmt *) stmt->stmt)->query;
-				break;
-			case T_DeclareCursorStmt:
-				inner = ((DeclareCursorStmt *) stmt->stmt)->query;
-				break;
-			case T_CreateTableAsStmt:
-				inner = ((CreateTableAsStmt *) stmt->stmt)->query;
-				break;
-			default:
-				break;
-		}
+		inner = aps_utility_query(stmt->stmt);
 		if (inner == NULL)
-			return stmt;
+			break;
 		raw = makeNode(RawStmt);
 		raw->stmt = inner;
 		raw->stmt_location = stmt->stmt_location;

@@ -102,6 +102,22 @@ PG_FUNCTION_INFO_V1(apiscale_report_pool);
 
 PGDLLEXPORT void apiscale_signals_main(Datum arg);
 
+/* Empty a bucket's counts (its atomics already initialized). */
+static void
+clear_bucket(SigBucket *b)
+{
+	pg_atomic_write_u64(&b->statements, 0);
+	pg_atomic_write_u64(&b->errors, 0);
+	pg_atomic_write_u64(&b->blks_hit, 0);
+	pg_atomic_write_u64(&b->blks_read, 0);
+	for (int h = 0; h < APS_HIST_BUCKETS; h++)
+		pg_atomic_write_u32(&b->hist[h], 0);
+	b->cpu_sum = b->mem_sum = 0;
+	b->cpu_n = b->mem_n = b->backends_max = b->backends_n = 0;
+	b->pool_pct_max = 0;
+	b->pool_n = 0;
+}
+
 void
 aps_signals_request(void)
 {
@@ -129,10 +145,7 @@ aps_signals_startup(void)
 			pg_atomic_init_u64(&b->blks_read, 0);
 			for (int h = 0; h < APS_HIST_BUCKETS; h++)
 				pg_atomic_init_u32(&b->hist[h], 0);
-			b->cpu_sum = b->mem_sum = 0;
-			b->cpu_n = b->mem_n = b->backends_max = b->backends_n = 0;
-			b->pool_pct_max = 0;
-			b->pool_n = 0;
+			clear_bucket(b);
 		}
 	}
 }
@@ -171,16 +184,7 @@ bucket_for(uint64 slot)
 		SpinLockAcquire(&sig->mutex);
 		if (pg_atomic_read_u64(&b->slot) < slot)
 		{
-			pg_atomic_write_u64(&b->statements, 0);
-			pg_atomic_write_u64(&b->errors, 0);
-			pg_atomic_write_u64(&b->blks_hit, 0);
-			pg_atomic_write_u64(&b->blks_read, 0);
-			for (int h = 0; h < APS_HIST_BUCKETS; h++)
-				pg_atomic_write_u32(&b->hist[h], 0);
-			b->cpu_sum = b->mem_sum = 0;
-			b->cpu_n = b->mem_n = b->backends_max = b->backends_n = 0;
-			b->pool_pct_max = 0;
-			b->pool_n = 0;
+			clear_bucket(b);
 			pg_atomic_write_u64(&b->slot, slot);
 		}
 		SpinLockRelease(&sig->mutex);
