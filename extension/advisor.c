@@ -71,7 +71,6 @@
 
 typedef struct Collect
 {
-	QueryDesc *qd;
 	PlanState *parent;			/* of the node being visited */
 	Bitmapset *initplan_params; /* set by init plans: constants for a scan */
 	ApsEvItem  items[APS_EV_MAX_ITEMS];
@@ -1103,7 +1102,6 @@ aps_advisor_collect(QueryDesc *qd, const char *source, int location, int len)
 	if (qd->planstate == NULL || qd->estate == NULL)
 		return;
 	memset(&c, 0, sizeof(c));
-	c.qd = qd;
 	initplan_params_walker(qd->plannedstmt->planTree, &c.initplan_params);
 	foreach (lc, qd->plannedstmt->subplans)
 		initplan_params_walker(lfirst(lc), &c.initplan_params);

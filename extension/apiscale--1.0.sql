@@ -180,6 +180,25 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'apiscale_report_pool'
 LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
 
+CREATE FUNCTION pool_reports_internal(
+    OUT pool text,
+    OUT size integer,
+    OUT overflow integer,
+    OUT in_use integer,
+    OUT waiting integer,
+    OUT timeouts bigint,
+    OUT reported_at timestamptz
+)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'apiscale_pool_reports'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE VIEW pool_reports AS
+    SELECT pool, size, overflow, in_use, waiting, timeouts, reported_at
+      FROM pool_reports_internal() ORDER BY pool;
+
+COMMENT ON VIEW pool_reports IS 'The latest numbers each pooler reported through report_pool()';
+
 COMMENT ON FUNCTION report_pool(text, int, int, int, int, bigint) IS
     'A pooler reports a pool''s size, overflow (-1: no limit), connections in use, waiting clients and timeouts';
 
@@ -307,6 +326,6 @@ COMMENT ON FUNCTION report() IS
 GRANT USAGE ON SCHEMA apiscale TO PUBLIC;
 REVOKE ALL ON FUNCTION reset() FROM PUBLIC;
 GRANT SELECT ON queries, slow_queries, index_advice, index_candidates,
-    antipatterns, scaling_signals TO PUBLIC;
+        antipatterns, scaling_signals, pool_reports TO PUBLIC;
 -- Only a trusted pooler (or a role granted this) may report pool numbers.
 REVOKE ALL ON FUNCTION report_pool(text, int, int, int, int, bigint) FROM PUBLIC;

@@ -99,6 +99,7 @@ static SigShared *sig = NULL;
 
 PG_FUNCTION_INFO_V1(apiscale_scaling_signals);
 PG_FUNCTION_INFO_V1(apiscale_report_pool);
+PG_FUNCTION_INFO_V1(apiscale_pool_reports);
 
 PGDLLEXPORT void apiscale_signals_main(Datum arg);
 
@@ -476,6 +477,41 @@ apiscale_scaling_signals(PG_FUNCTION_ARGS)
 	signal_row(rsinfo, "memory_usage_pct",
 			   w.mem_n > 0 ? w.mem_sum / w.mem_n : 0, w.mem_n > 0,
 			   aps_warn_memory_pct, true, "check for memory leaks, add RAM");
+	return (Datum) 0;
+}
+
+/*
+ * apiscale.pool_reports_internal(): the latest report of each pool.
+ */
+Datum
+apiscale_pool_reports(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SigPool		   pools[SIG_MAX_POOLS];
+
+	aps_store_check_ready();
+	InitMaterializedSRF(fcinfo, 0);
+	SpinLockAcquire(&sig->mutex);
+	memcpy(pools, sig->pools, sizeof(pools));
+	SpinLockRelease(&sig->mutex);
+	for (int i = 0; i < SIG_MAX_POOLS; i++)
+	{
+		SigPool *p = &pools[i];
+		Datum	 values[7];
+		bool	 nulls[7] = {false, false, false, false, false, false, false};
+
+		if (!p->used)
+			continue;
+		values[0] = CStringGetTextDatum(p->name);
+		values[1] = Int32GetDatum(p->size);
+		values[2] = Int32GetDatum(p->overflow);
+		values[3] = Int32GetDatum(p->in_use);
+		values[4] = Int32GetDatum(p->waiting);
+		values[5] = Int64GetDatum(p->timeouts);
+		values[6] = TimestampTzGetDatum(p->at);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+							 nulls);
+	}
 	return (Datum) 0;
 }
 

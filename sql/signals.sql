@@ -72,6 +72,9 @@ SELECT signal, value, status FROM apiscale.scaling_signals WHERE signal = 'pool_
 -- Several pools: the busiest counts.  overflow -1 means no limit.
 SELECT apiscale.report_pool('reports', 5, -1, 1, 0, 0);
 SELECT signal, value, status FROM apiscale.scaling_signals WHERE signal = 'pool_utilization_pct';
+-- Each pool's latest report.
+SELECT pool, size, overflow, in_use, waiting, timeouts, reported_at <= now() AS reported
+  FROM apiscale.pool_reports;
 -- Bad numbers are refused.
 SELECT apiscale.report_pool('shop', -1, 0, 0, 0, 0);
 SELECT apiscale.report_pool('shop', 8, 2, 11, 0, 0);
