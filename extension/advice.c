@@ -1082,8 +1082,9 @@ apiscale_index_candidates(PG_FUNCTION_ARGS)
 
 		if (c->merged || c->verdict == NULL)
 			continue;
-		ddl = c->unindexable ? NULL : make_ddl(c);
-		if (!c->unindexable && ddl == NULL)
+		/* No DDL for what no btree can serve; no row for a vanished table. */
+		ddl = c->verdict == VERDICT_UNINDEXABLE ? NULL : make_ddl(c);
+		if (c->verdict != VERDICT_UNINDEXABLE && ddl == NULL)
 			continue;
 		memset(nulls, 0, sizeof(nulls));
 

@@ -294,4 +294,16 @@ RESET datestyle;
 SELECT relation, columns, verdict, detail FROM apiscale.index_candidates;
 SELECT apiscale.reset();
 
+-- 28. Values too wide for a btree entry: not indexable, and no DDL.
+CREATE TABLE wide_t (id int, body text);
+ALTER TABLE wide_t ALTER COLUMN body SET STORAGE EXTERNAL;  -- no compression
+INSERT INTO wide_t SELECT g, (SELECT string_agg(md5((g * 1000 + i)::text), '')
+                               FROM generate_series(1, 40) i)
+  FROM generate_series(1, 2000) g;
+ANALYZE wide_t;
+SELECT count(*) FROM wide_t WHERE body = 'x';
+SELECT columns, ddl IS NULL AS no_ddl, verdict, detail FROM apiscale.index_candidates;
+DROP TABLE wide_t;
+SELECT apiscale.reset();
+
 DROP SCHEMA adv CASCADE;
