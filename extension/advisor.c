@@ -59,6 +59,7 @@
 #include "utils/syscache.h"
 
 #include "advisor.h"
+#include "compat.h"
 #include "evidence.h"
 #include "guc.h"
 
@@ -1048,18 +1049,13 @@ make_sample(QueryDesc *qd, const char *src, int loc, int len, ApsSample *s)
 	s->nparams = -1;
 	if (!aps_capture_parameters || src == NULL)
 		return;
-	if (loc < 0)
-		loc = 0;
-	if (loc > (int) strlen(src))
-		return;
-	if (len <= 0)
-		len = strlen(src + loc);
+	src = CleanQuerytext(src, &loc, &len);
 	if (len >= aps_max_query_length)
 	{
 		s->too_long = true; /* the normalized text is cut short too */
 		return;
 	}
-	s->text = pnstrdup(src + loc, len);
+	s->text = pnstrdup(src, len);
 	s->text_len = len;
 	sample_params(qd->params, s);
 }

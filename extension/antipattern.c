@@ -33,7 +33,6 @@
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
 #include "storage/proc.h"
-#include "utils/guc.h"
 #include "utils/memutils.h"
 
 #include "antipattern.h"
@@ -152,33 +151,21 @@ aps_uses_select_star(const ApsTextSource *src)
 	MemoryContext oldcxt = CurrentMemoryContext;
 	MemoryContext cxt;
 	volatile bool star = false;
-	bool		  save_warning = escape_string_warning;
-	int			  save_client = client_min_messages;
-	int			  save_log = log_min_messages;
+	ApsQuiet	  quiet;
+	const char	 *start;
 	const char	 *text;
 	int			  loc = src->location;
 	int			  len = src->len;
 
 	if (src->source == NULL)
 		return false;
-	if (loc < 0)
-		loc = 0;
-	if (loc > (int) strlen(src->source))
-		return false;
-	if (len <= 0)
-		len = strlen(src->source + loc);
+	start = CleanQuerytext(src->source, &loc, &len);
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "apiscale select star",
 								ALLOCSET_SMALL_SIZES);
 	MemoryContextSwitchTo(cxt);
-	text = pnstrdup(src->source + loc, len);
-	/*
-	 * The client saw the parser's warnings and notices (a truncated
-	 * identifier, say) the first time: none again.
-	 */
-	escape_string_warning = false;
-	client_min_messages = ERROR;
-	log_min_messages = ERROR;
+	text = pnstrdup(start, len);
+	aps_quiet(&quiet);
 	PG_TRY();
 	{
 		List	 *raw = raw_parser(text, RAW_PARSE_DEFAULT);
@@ -200,9 +187,7 @@ aps_uses_select_star(const ApsTextSource *src)
 		star = false;
 	}
 	PG_END_TRY();
-	escape_string_warning = save_warning;
-	client_min_messages = save_client;
-	log_min_messages = save_log;
+	aps_unquiet(&quiet);
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(cxt);
 	return star;

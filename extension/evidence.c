@@ -25,7 +25,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -49,15 +48,14 @@ typedef struct EvKey
 
 typedef struct EvEntry
 {
-	EvKey		key; /* hash key, must be first */
-	slock_t		mutex;
-	int			nitems;
-	ApsEvItem	items[APS_EV_MAX_ITEMS];
-	double		waste;		  /* rows filtered, decayed: eviction weight */
-	double		sample_waste; /* rows filtered by the representative run */
-	TimestampTz last_seen;
-	ApsSample	sample; /* sample.text unused: text lives in text[] */
-	char		text[FLEXIBLE_ARRAY_MEMBER];
+	EvKey	  key; /* hash key, must be first */
+	slock_t	  mutex;
+	int		  nitems;
+	ApsEvItem items[APS_EV_MAX_ITEMS];
+	double	  waste;		/* rows filtered, decayed: eviction weight */
+	double	  sample_waste; /* rows filtered by the representative run */
+	ApsSample sample;		/* sample.text unused: text lives in text[] */
+	char	  text[FLEXIBLE_ARRAY_MEMBER];
 } EvEntry;
 
 typedef struct EvShared
@@ -151,7 +149,6 @@ add_items(EvEntry *entry, const ApsEvItem *items, int nitems, double waste)
 		it->rows_filtered += items[i].rows_filtered;
 	}
 	entry->waste += waste;
-	entry->last_seen = GetCurrentStatementStartTimestamp();
 }
 
 static int
@@ -329,8 +326,6 @@ aps_evidence_snapshot(Oid dbid)
 		snap->queryid = entry->key.queryid;
 		snap->nitems = entry->nitems;
 		memcpy(snap->items, entry->items, sizeof(entry->items));
-		snap->sample_waste = entry->sample_waste;
-		snap->last_seen = entry->last_seen;
 		snap->sample = entry->sample;
 		SpinLockRelease(&entry->mutex);
 

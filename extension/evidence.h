@@ -14,7 +14,6 @@
 #ifndef APS_EVIDENCE_H
 #define APS_EVIDENCE_H
 
-#include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
 
 #define APS_EV_MAX_COLS		8	 /* columns per evidence item */
@@ -87,14 +86,12 @@ typedef struct ApsSample
 /* A statement's evidence as copied out for readers. */
 typedef struct ApsEvSnapshot
 {
-	Oid			userid;
-	Oid			dbid;
-	uint64		queryid;
-	int			nitems;
-	ApsEvItem	items[APS_EV_MAX_ITEMS];
-	double		sample_waste; /* rows filtered by the sampled run */
-	TimestampTz last_seen;
-	ApsSample	sample; /* text is palloc'd */
+	Oid		  userid;
+	Oid		  dbid;
+	uint64	  queryid;
+	int		  nitems;
+	ApsEvItem items[APS_EV_MAX_ITEMS];
+	ApsSample sample; /* text is palloc'd */
 } ApsEvSnapshot;
 
 extern void	 aps_evidence_request(void);

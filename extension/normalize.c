@@ -58,6 +58,25 @@ static const char *const withheld =
  * memory in the current context), which is what makes catching its errors
  * without a subtransaction safe.
  */
+void
+aps_quiet(ApsQuiet *saved)
+{
+	saved->client_min_messages = client_min_messages;
+	saved->log_min_messages = log_min_messages;
+	saved->escape_string_warning = escape_string_warning;
+	client_min_messages = ERROR;
+	log_min_messages = ERROR;
+	escape_string_warning = false;
+}
+
+void
+aps_unquiet(const ApsQuiet *saved)
+{
+	client_min_messages = saved->client_min_messages;
+	log_min_messages = saved->log_min_messages;
+	escape_string_warning = saved->escape_string_warning;
+}
+
 static bool
 lex_all(const char *text, bool scs, ApsToken **tokens, int *ntokens)
 {
@@ -66,12 +85,9 @@ lex_all(const char *text, bool scs, ApsToken **tokens, int *ntokens)
 	volatile int  cap = 64;
 	volatile int  n = 0;
 	ApsToken *volatile toks = palloc(cap * sizeof(ApsToken));
-	int save_client = client_min_messages;
-	int save_log = log_min_messages;
+	ApsQuiet quiet;
 
-	/* The client saw the scanner's notices (truncated identifiers) already. */
-	client_min_messages = ERROR;
-	log_min_messages = ERROR;
+	aps_quiet(&quiet);
 	PG_TRY();
 	{
 		core_yyscan_t	   scanner;
@@ -109,8 +125,7 @@ lex_all(const char *text, bool scs, ApsToken **tokens, int *ntokens)
 	}
 	PG_END_TRY();
 
-	client_min_messages = save_client;
-	log_min_messages = save_log;
+	aps_unquiet(&quiet);
 	*tokens = ok ? toks : NULL;
 	*ntokens = ok ? n : 0;
 	return ok;

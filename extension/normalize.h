@@ -19,6 +19,20 @@ typedef struct ApsTextSource
 	const JumbleState *jstate;	 /* constant locations, if known */
 } ApsTextSource;
 
+/*
+ * Messages silenced while apiscale scans or parses a statement's text
+ * again: the client saw the scanner's notices and warnings (a truncated
+ * identifier, a nonstandard backslash) the first time.
+ */
+typedef struct ApsQuiet
+{
+	int	 client_min_messages;
+	int	 log_min_messages;
+	bool escape_string_warning;
+} ApsQuiet;
+
 extern char *aps_normalize_query(const ApsTextSource *src, int *out_len);
+extern void	 aps_quiet(ApsQuiet *saved);
+extern void	 aps_unquiet(const ApsQuiet *saved);
 
 #endif /* APS_NORMALIZE_H */
