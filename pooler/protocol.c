@@ -105,9 +105,110 @@ pkt_peek_at(struct evbuffer *buf, size_t off, char *type, uint32_t *total,
 	return avail - off >= *total ? PKT_READY : PKT_INCOMPLETE;
 }
 
+static bool
+add_setting(StartupPkt *out, const char *name, size_t namelen,
+			const char *value, char *err, size_t errlen)
+{
+	char *n;
+
+	if (out->nsettings >= MAX_STARTUP_SETTINGS)
+	{
+		snprintf(err, errlen, "too many settings in the start-up packet");
+		return false;
+	}
+	n = malloc(namelen + 1);
+	if (n == NULL)
+		fatal("out of memory");
+	memcpy(n, name, namelen);
+	n[namelen] = '\0';
+	out->names[out->nsettings] = n;
+	out->values[out->nsettings] = xstrdup(value);
+	out->nsettings++;
+	return true;
+}
+
 /*
- * Parse a whole start-up packet (length word included).  For version 3.0,
+ * The "options" start-up parameter, as PostgreSQL reads it: words split at
+ * white space (a backslash takes the next character literally), each
+ * "-c name=value", "-cname=value" or "--name=value".  Dashes in names are
+ * underscores.  Other switches are refused: they are not settings.
+ */
+static bool
+parse_options(StartupPkt *out, const char *opts, char *err, size_t errlen)
+{
+	size_t		len = strlen(opts);
+	char	   *word = malloc(len + 1);
+	const char *p = opts;
+	bool		want_c = false;
+	bool		ok = true;
+
+	if (word == NULL)
+		fatal("out of memory");
+	while (ok)
+	{
+		size_t		n = 0;
+		const char *setting;
+		const char *eq;
+
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			p++;
+		if (*p == '\0')
+			break;
+		while (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+		{
+			if (*p == '\\' && p[1])
+				p++;
+			word[n++] = *p++;
+		}
+		word[n] = '\0';
+
+		if (want_c)
+			setting = word, want_c = false;
+		else if (strcmp(word, "-c") == 0)
+		{
+			want_c = true;
+			continue;
+		}
+		else if (strncmp(word, "-c", 2) == 0)
+			setting = word + 2;
+		else if (strncmp(word, "--", 2) == 0)
+			setting = word + 2;
+		else
+		{
+			snprintf(err, errlen,
+					 "unsupported option \"%s\" in the start-up packet: "
+					 "only -c name=value is passed on",
+					 word);
+			ok = false;
+			break;
+		}
+		eq = strchr(setting, '=');
+		if (eq == NULL || eq == setting)
+		{
+			snprintf(err, errlen, "option \"%s\" requires a value", setting);
+			ok = false;
+			break;
+		}
+		for (char *d = (char *) setting; d < eq; d++)
+			if (*d == '-')
+				*d = '_';
+		ok = add_setting(out, setting, (size_t) (eq - setting), eq + 1, err,
+						 errlen);
+	}
+	if (ok && want_c)
+	{
+		snprintf(err, errlen, "option -c requires a value");
+		ok = false;
+	}
+	free(word);
+	return ok;
+}
+
+/*
+ * Parse a whole start-up packet (length word included).  For version 3.x,
  * the parameters must be NUL-terminated pairs ending with an empty name.
+ * user and database are kept apart; "options" is split into settings; every
+ * other parameter is a setting too (PostgreSQL treats them as such).
  */
 bool
 pkt_parse_startup(const uint8_t *pkt, size_t len, StartupPkt *out, char *err,
@@ -151,6 +252,7 @@ pkt_parse_startup(const uint8_t *pkt, size_t len, StartupPkt *out, char *err,
 		const char *name = p;
 		const char *value;
 		size_t		nl = strnlen(name, end - name);
+		bool		ok = true;
 
 		if (name + nl >= end)
 			break;
@@ -167,10 +269,26 @@ pkt_parse_startup(const uint8_t *pkt, size_t len, StartupPkt *out, char *err,
 			free(out->database);
 			out->database = xstrdup(value);
 		}
-		else if (strcmp(name, "application_name") == 0)
+		else if (strcmp(name, "options") == 0)
+			ok = parse_options(out, value, err, errlen);
+		else if (strncmp(name, "_pq_.", 5) == 0)
 		{
-			free(out->application_name);
-			out->application_name = xstrdup(value);
+			if (out->npq < MAX_STARTUP_SETTINGS)
+				out->pq_options[out->npq++] = xstrdup(name);
+		}
+		else if (strcmp(name, "replication") == 0)
+		{
+			snprintf(err, errlen,
+					 "replication connections are not supported by the "
+					 "pooler");
+			ok = false;
+		}
+		else
+			ok = add_setting(out, name, nl, value, err, errlen);
+		if (!ok)
+		{
+			startup_free(out);
+			return false;
 		}
 		p = value + strlen(value) + 1;
 	}
@@ -200,8 +318,16 @@ startup_free(StartupPkt *s)
 {
 	free(s->user);
 	free(s->database);
-	free(s->application_name);
-	s->user = s->database = s->application_name = NULL;
+	s->user = s->database = NULL;
+	for (int i = 0; i < s->nsettings; i++)
+	{
+		free(s->names[i]);
+		free(s->values[i]);
+	}
+	s->nsettings = 0;
+	for (int i = 0; i < s->npq; i++)
+		free(s->pq_options[i]);
+	s->npq = 0;
 }
 
 /*
@@ -240,6 +366,134 @@ pkt_statement_name(char type, const uint8_t *msg, size_t len)
 		default:
 			return NULL;
 	}
+}
+
+/* A NUL-terminated string at *off inside body (blen bytes); NULL if none. */
+static const char *
+take_string(const uint8_t *body, size_t blen, size_t *off)
+{
+	const char *str = (const char *) body + *off;
+	size_t		n;
+
+	if (*off >= blen)
+		return NULL;
+	n = strnlen(str, blen - *off);
+	if (*off + n >= blen)
+		return NULL;
+	*off += n + 1;
+	return str;
+}
+
+/*
+ * Parse ('P'): statement name, query text, parameter count and types.  The
+ * body (everything after the name) is what identifies a statement: the same
+ * text with the same types is the same statement, whatever it is called.
+ */
+bool
+pkt_parse_parse(const uint8_t *msg, size_t len, ParseMsg *out)
+{
+	const uint8_t *body = msg + 5;
+	size_t		   blen = len - 5;
+	size_t		   off = 0;
+	uint16_t	   nparams;
+
+	if (len < 5)
+		return false;
+	out->name = take_string(body, blen, &off);
+	out->body = body + off;
+	out->query = take_string(body, blen, &off);
+	if (out->name == NULL || out->query == NULL || blen - off < 2)
+		return false;
+	memcpy(&nparams, body + off, 2);
+	nparams = ntohs(nparams);
+	if (blen - off != 2 + 4 * (size_t) nparams)
+		return false;
+	out->bodylen = blen - (size_t) (out->body - body);
+	return true;
+}
+
+/* Bind ('B'): portal and statement names; the rest is passed on as is. */
+bool
+pkt_parse_bind(const uint8_t *msg, size_t len, BindMsg *out)
+{
+	const uint8_t *body = msg + 5;
+	size_t		   blen = len - 5;
+	size_t		   off = 0;
+
+	if (len < 5)
+		return false;
+	out->portal = take_string(body, blen, &off);
+	out->statement = out->portal ? take_string(body, blen, &off) : NULL;
+	if (out->statement == NULL)
+		return false;
+	out->rest = body + off;
+	out->restlen = blen - off;
+	return true;
+}
+
+/* Describe ('D') or Close ('C'): 'S'tatement or 'P'ortal, and its name. */
+bool
+pkt_parse_target(const uint8_t *msg, size_t len, char *kind, const char **name)
+{
+	size_t off = 1;
+
+	if (len < 7 || (msg[5] != 'S' && msg[5] != 'P'))
+		return false;
+	*kind = (char) msg[5];
+	*name = take_string(msg + 5, len - 5, &off);
+	return *name != NULL && off == len - 5;
+}
+
+/*
+ * A message whose body is one string (Query, CommandComplete): the string,
+ * or NULL if it is not terminated inside the message.
+ */
+const char *
+pkt_string_body(const uint8_t *msg, size_t len)
+{
+	size_t off = 0;
+
+	if (len < 6)
+		return NULL;
+	return take_string(msg + 5, len - 5, &off);
+}
+
+/* ParameterStatus ('S' from a server): name and value. */
+bool
+pkt_parse_param_status(const uint8_t *msg, size_t len, const char **name,
+					   const char **value)
+{
+	size_t off = 0;
+
+	if (len < 7)
+		return false;
+	*name = take_string(msg + 5, len - 5, &off);
+	*value = *name ? take_string(msg + 5, len - 5, &off) : NULL;
+	return *value != NULL;
+}
+
+/*
+ * One field of an ErrorResponse or NoticeResponse ('C' for the SQLSTATE,
+ * 'M' for the message), or NULL.
+ */
+const char *
+pkt_error_field(const uint8_t *msg, size_t len, char field)
+{
+	const uint8_t *body = msg + 5;
+	size_t		   blen = len < 5 ? 0 : len - 5;
+	size_t		   off = 0;
+
+	while (off < blen && body[off] != '\0')
+	{
+		char		code = (char) body[off++];
+		const char *value = take_string(body, blen, &off);
+
+		if (value == NULL)
+			return NULL;
+		if (code == field)
+			return value;
+	}
+	return NULL;
 }
 
 /* A message under construction. */
@@ -428,5 +682,80 @@ pkt_add_command_complete(struct evbuffer *out, const char *tag)
 
 	msg_begin(&m, 'C');
 	msg_str(&m, tag);
+	msg_end(&m, out);
+}
+
+void
+pkt_add_parse(struct evbuffer *out, const char *name, const uint8_t *body,
+			  size_t bodylen)
+{
+	Msg m;
+
+	msg_begin(&m, 'P');
+	msg_str(&m, name);
+	msg_put(&m, body, bodylen);
+	msg_end(&m, out);
+}
+
+void
+pkt_add_bind(struct evbuffer *out, const char *portal, const char *statement,
+			 const uint8_t *rest, size_t restlen)
+{
+	Msg m;
+
+	msg_begin(&m, 'B');
+	msg_str(&m, portal);
+	msg_str(&m, statement);
+	msg_put(&m, rest, restlen);
+	msg_end(&m, out);
+}
+
+/* Describe or Close (type 'D' or 'C') of a statement or portal (kind). */
+void
+pkt_add_target(struct evbuffer *out, char type, char kind, const char *name)
+{
+	Msg m;
+
+	msg_begin(&m, type);
+	msg_put(&m, &kind, 1);
+	msg_str(&m, name);
+	msg_end(&m, out);
+}
+
+void
+pkt_add_query(struct evbuffer *out, const char *sql)
+{
+	Msg m;
+
+	msg_begin(&m, 'Q');
+	msg_str(&m, sql);
+	msg_end(&m, out);
+}
+
+/* A message without a body: Sync, ParseComplete, CloseComplete, ... */
+void
+pkt_add_empty(struct evbuffer *out, char type)
+{
+	Msg m;
+
+	msg_begin(&m, type);
+	msg_end(&m, out);
+}
+
+/*
+ * NegotiateProtocolVersion: the newest minor version of protocol 3 we
+ * speak, and the protocol options we do not support.
+ */
+void
+pkt_add_negotiate(struct evbuffer *out, uint32_t minor, char *const *options,
+				  int n)
+{
+	Msg m;
+
+	msg_begin(&m, 'v');
+	msg_u32(&m, minor);
+	msg_u32(&m, (uint32_t) n);
+	for (int i = 0; i < n; i++)
+		msg_str(&m, options[i]);
 	msg_end(&m, out);
 }

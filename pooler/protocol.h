@@ -25,16 +25,42 @@ typedef enum PktStatus
 	PKT_BAD			/* malformed length */
 } PktStatus;
 
+#define MAX_STARTUP_SETTINGS 64
+
 /* What a start-up packet said. */
 typedef struct StartupPkt
 {
 	uint32_t code; /* protocol version or request code */
 	char	*user;
 	char	*database;
-	char	*application_name;
 	uint32_t cancel_pid; /* CancelRequest only */
 	uint32_t cancel_key;
+	/* settings: start-up parameters and "options" -c name=value, in order */
+	int	  nsettings;
+	char *names[MAX_STARTUP_SETTINGS];
+	char *values[MAX_STARTUP_SETTINGS];
+	/* protocol options (_pq_.*) the client asked for: we support none */
+	int	  npq;
+	char *pq_options[MAX_STARTUP_SETTINGS];
 } StartupPkt;
+
+/* Fields of a Parse message: the statement is everything after the name. */
+typedef struct ParseMsg
+{
+	const char	  *name;
+	const char	  *query;
+	const uint8_t *body; /* query text, parameter count and types */
+	size_t		   bodylen;
+} ParseMsg;
+
+/* Fields of a Bind message. */
+typedef struct BindMsg
+{
+	const char	  *portal;
+	const char	  *statement;
+	const uint8_t *rest; /* formats, parameters, result formats */
+	size_t		   restlen;
+} BindMsg;
 
 extern PktStatus pkt_peek_bytes(const uint8_t *p, size_t avail, bool startup,
 								char *type, uint32_t *total);
@@ -48,6 +74,30 @@ extern bool pkt_parse_startup(const uint8_t *pkt, size_t len, StartupPkt *out,
 extern void		   startup_free(StartupPkt *s);
 extern const char *pkt_statement_name(char type, const uint8_t *msg,
 									  size_t len);
+extern bool pkt_parse_parse(const uint8_t *msg, size_t len, ParseMsg *out)
+	__attribute__((warn_unused_result));
+extern bool pkt_parse_bind(const uint8_t *msg, size_t len, BindMsg *out)
+	__attribute__((warn_unused_result));
+extern bool pkt_parse_target(const uint8_t *msg, size_t len, char *kind,
+							 const char **name)
+	__attribute__((warn_unused_result));
+extern const char *pkt_string_body(const uint8_t *msg, size_t len);
+extern bool		   pkt_parse_param_status(const uint8_t *msg, size_t len,
+										  const char **name, const char **value)
+	__attribute__((warn_unused_result));
+extern const char *pkt_error_field(const uint8_t *msg, size_t len, char field);
+
+extern void pkt_add_parse(struct evbuffer *out, const char *name,
+						  const uint8_t *body, size_t bodylen);
+extern void pkt_add_bind(struct evbuffer *out, const char *portal,
+						 const char *statement, const uint8_t *rest,
+						 size_t restlen);
+extern void pkt_add_target(struct evbuffer *out, char type, char kind,
+						   const char *name);
+extern void pkt_add_query(struct evbuffer *out, const char *sql);
+extern void pkt_add_empty(struct evbuffer *out, char type);
+extern void pkt_add_negotiate(struct evbuffer *out, uint32_t minor,
+							  char *const *options, int n);
 
 extern void pkt_add_error(struct evbuffer *out, const char *severity,
 						  const char *sqlstate, const char *fmt, ...)

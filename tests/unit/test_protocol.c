@@ -125,8 +125,9 @@ test_startup(void)
 	len = startup(buf, PROTO_V3, ok, sizeof(ok));
 	CHECK(pkt_parse_startup(buf, len, &sp, err, sizeof(err)));
 	CHECK(sp.code == PROTO_V3 && strcmp(sp.user, "alice") == 0 &&
-		  strcmp(sp.database, "shop") == 0 &&
-		  strcmp(sp.application_name, "api") == 0);
+		  strcmp(sp.database, "shop") == 0 && sp.nsettings == 1 &&
+		  strcmp(sp.names[0], "application_name") == 0 &&
+		  strcmp(sp.values[0], "api") == 0);
 	startup_free(&sp);
 
 	/* database defaults to the user */
@@ -165,6 +166,84 @@ test_startup(void)
 		  sp.cancel_key == 0xdeadbeef);
 	put_u32(buf, 12);
 	CHECK(!pkt_parse_startup(buf, 12, &sp, err, sizeof(err)));
+}
+
+/* options=-c ..., _pq_ options, minor versions, replication refused */
+static void
+test_startup_options(void)
+{
+	uint8_t			  buf[512];
+	StartupPkt		  sp;
+	char			  err[256];
+	size_t			  len;
+	static const char opts[] =
+		"user\0u\0options\0-c search_path=a,\\ b --work-mem=64MB "
+		"-cstatement_timeout=5s\0_pq_.foo\0x\0TimeZone\0UTC\0";
+	static const char bad[] = "user\0u\0options\0-d 5\0";
+	static const char novalue[] = "user\0u\0options\0-c\0";
+	static const char repl[] = "user\0u\0replication\0true\0";
+
+	len = startup(buf, PROTO_V3 + 2, opts, sizeof(opts));
+	CHECK(pkt_parse_startup(buf, len, &sp, err, sizeof(err)));
+	CHECK((sp.code & 0xffff) == 2 && sp.npq == 1 &&
+		  strcmp(sp.pq_options[0], "_pq_.foo") == 0);
+	CHECK(sp.nsettings == 4);
+	CHECK(strcmp(sp.names[0], "search_path") == 0 &&
+		  strcmp(sp.values[0], "a, b") == 0);
+	CHECK(strcmp(sp.names[1], "work_mem") == 0 &&
+		  strcmp(sp.values[1], "64MB") == 0);
+	CHECK(strcmp(sp.names[2], "statement_timeout") == 0 &&
+		  strcmp(sp.values[2], "5s") == 0);
+	CHECK(strcmp(sp.names[3], "TimeZone") == 0);
+	startup_free(&sp);
+
+	len = startup(buf, PROTO_V3, bad, sizeof(bad));
+	CHECK(!pkt_parse_startup(buf, len, &sp, err, sizeof(err)));
+	CHECK(strstr(err, "unsupported option \"-d\"") != NULL);
+	len = startup(buf, PROTO_V3, novalue, sizeof(novalue));
+	CHECK(!pkt_parse_startup(buf, len, &sp, err, sizeof(err)));
+	len = startup(buf, PROTO_V3, repl, sizeof(repl));
+	CHECK(!pkt_parse_startup(buf, len, &sp, err, sizeof(err)));
+	CHECK(strstr(err, "replication") != NULL);
+}
+
+/* Field parsers of Parse, Bind, Describe/Close, ParameterStatus, Error */
+static void
+test_fields(void)
+{
+	static const uint8_t parse[] =
+		"P\0\0\0\x17st\0select $1\0\0\x01\0\0\0\x17";
+	static const uint8_t parse_badcount[] =
+		"P\0\0\0\x17st\0select $1\0\0\x02\0\0\0\x17";
+	static const uint8_t bind[] = "B\0\0\0\x0fp\0st\0\0\0\0\0\0\0";
+	static const uint8_t desc[] = "D\0\0\0\x08Sst\0";
+	static const uint8_t desc_bad[] = "D\0\0\0\x08Xst\0";
+	static const uint8_t status[] = "S\0\0\0\x11TimeZone\0UTC\0";
+	static const uint8_t error[] = "E\0\0\0\x18SERROR\0C42P05\0Mdup\0\0";
+	ParseMsg			 pm;
+	BindMsg				 bm;
+	char				 kind;
+	const char			*name;
+	const char			*value;
+
+	CHECK(pkt_parse_parse(parse, sizeof(parse) - 1, &pm));
+	CHECK(strcmp(pm.name, "st") == 0 && strcmp(pm.query, "select $1") == 0);
+	CHECK(pm.bodylen == sizeof(parse) - 1 - 5 - 3);
+	CHECK(!pkt_parse_parse(parse_badcount, sizeof(parse_badcount) - 1, &pm));
+	CHECK(!pkt_parse_parse(parse, 12, &pm));
+	CHECK(pkt_parse_bind(bind, sizeof(bind) - 1, &bm));
+	CHECK(strcmp(bm.portal, "p") == 0 && strcmp(bm.statement, "st") == 0 &&
+		  bm.restlen == 6);
+	CHECK(!pkt_parse_bind(bind, 8, &bm));
+	CHECK(pkt_parse_target(desc, sizeof(desc) - 1, &kind, &name));
+	CHECK(kind == 'S' && strcmp(name, "st") == 0);
+	CHECK(!pkt_parse_target(desc_bad, sizeof(desc_bad) - 1, &kind, &name));
+	CHECK(pkt_parse_param_status(status, sizeof(status) - 1, &name, &value));
+	CHECK(strcmp(name, "TimeZone") == 0 && strcmp(value, "UTC") == 0);
+	CHECK(strcmp(pkt_error_field(error, sizeof(error) - 1, 'C'), "42P05") ==
+		  0);
+	CHECK(pkt_error_field(error, sizeof(error) - 1, 'D') == NULL);
+	CHECK(pkt_error_field(error, 12, 'M') == NULL);
 }
 
 static void
@@ -234,6 +313,8 @@ main(void)
 	test_peek_at();
 	test_startup();
 	test_statement_name();
+	test_startup_options();
+	test_fields();
 	test_builders();
 	printf("test_protocol: %d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
