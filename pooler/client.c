@@ -127,6 +127,8 @@ client_free(Client *c)
 	if (c->linger_timer)
 		event_free(c->linger_timer);
 	stream_close(&c->st);
+	stmt_map_clear(&c->stmts);
+	settings_free(&c->want);
 	free(c->user);
 	free(c->dbname);
 	free(c);
@@ -200,10 +202,9 @@ client_close(Client *c, const char *sqlstate, const char *reason)
 	{
 		c->server = NULL;
 		s->client = NULL;
-		if (s->txn_status != 'I' || s->outstanding > 0 ||
-			evbuffer_get_length(s->st.in) > 0)
+		if (!server_is_clean(s))
 			server_close(s, "client left in the middle of a transaction");
-		else if (cf.pool_mode == POOL_SESSION)
+		else if (cf.pool_mode == POOL_SESSION || c->pins)
 			server_reset(s);
 		else
 			pool_release(s);
@@ -226,14 +227,29 @@ send_ready(Client *c)
 	pkt_add_ready(c->st.out, c->server ? c->server->txn_status : 'I');
 }
 
-/* Logged in: the server's parameters, our cancel key, ready. */
+/*
+ * Logged in: the server's parameters (with the client's own settings where
+ * it gave some), our cancel key, ready.  From here on, c's tracked
+ * parameters have a value each, which follows it to every server.
+ */
 void
 client_welcome(Client *c)
 {
 	Pool *p = c->pool;
 
 	for (int i = 0; i < p->nparams; i++)
-		pkt_add_param(c->st.out, p->param_names[i], p->param_values[i]);
+	{
+		const char *name = p->param_names[i];
+
+		if (session_tracked_name(name) && !settings_get(&c->want, name))
+			settings_set(&c->want, name, p->param_values[i]);
+		pkt_add_param(c->st.out, name,
+					  settings_get(&c->want, name) ?: p->param_values[i]);
+	}
+	if (!settings_get(&c->want, "application_name"))
+		settings_set(&c->want, "application_name", "");
+	pkt_add_param(c->st.out, "application_name",
+				  settings_get(&c->want, "application_name"));
 	pkt_add_backend_key(c->st.out, c->id, c->cancel_key);
 	pkt_add_ready(c->st.out, 'I');
 	c->state = CL_IDLE;
@@ -309,9 +325,21 @@ handle_startup(Client *c, uint32_t len)
 		return false;
 	}
 
+	if ((sp.code & 0xffff) != 0 || sp.npq > 0)
+	{
+		/* a newer 3.x, or protocol options: we speak 3.0 and know none */
+		pkt_add_negotiate(c->st.out, 0, sp.pq_options, sp.npq);
+	}
 	c->user = sp.user;
 	c->dbname = sp.database;
-	free(sp.application_name);
+	sp.user = sp.database = NULL;
+	for (int i = 0; i < sp.nsettings; i++)
+	{
+		const char *tracked = session_tracked_name(sp.names[i]);
+
+		settings_set(&c->want, tracked ? tracked : sp.names[i], sp.values[i]);
+	}
+	startup_free(&sp);
 
 	if (shutting_down)
 	{
@@ -393,6 +421,17 @@ handle_password(Client *c, char type, uint32_t len)
 	return c->state != CL_LOGIN_WAIT;
 }
 
+/*
+ * Named prepared statements are rewritten (prepared.c) in transaction
+ * pooling; with max_prepared_statements = 0 they are refused instead, and
+ * in session pooling they pass unchanged: the server is the client's.
+ */
+static bool
+rewrites_statements(void)
+{
+	return cf.pool_mode == POOL_TRANSACTION && cf.max_prepared_statements > 0;
+}
+
 /* Does this message refer to a named prepared statement? */
 static bool
 names_prepared_statement(Client *c, char type, uint32_t len)
@@ -403,6 +442,284 @@ names_prepared_statement(Client *c, char type, uint32_t len)
 		return false;
 	name = pkt_statement_name(type, evbuffer_pullup(c->st.in, len), len);
 	return name != NULL && name[0] != '\0';
+}
+
+/* Queue the pooler's own answer to a request; give it now if its turn. */
+static Request *
+push_synth(Server *s, SynthKind kind)
+{
+	Request *r = rq_push(&s->rq, RQ_SYNTH, 0);
+
+	r->synth = (uint8_t) kind;
+	return r;
+}
+
+/*
+ * Make sure s has st prepared (as "_aps_<id>") before the message being
+ * sent: if not, a Parse goes first.  A full cache closes its least recently
+ * used statement first.  flags/client_name: for the client's own Parse,
+ * whose ParseComplete it must see.
+ */
+static void
+prepare_on_server(Server *s, Statement *st, uint8_t flags,
+				  const char *client_name)
+{
+	char	 name[STMT_NAME_LEN];
+	Request *r;
+
+	if (stmt_cache_get(&s->stmts, st) && client_name == NULL)
+		return;
+	while (s->stmts.n >= (uint32_t) cf.max_prepared_statements)
+	{
+		Statement *old = stmt_cache_oldest(&s->stmts);
+
+		stmt_server_name(old, name);
+		pkt_add_target(s->st.out, 'C', 'S', name);
+		r = rq_push(&s->rq, RQ_CLOSE, REQ_HIDDEN);
+		r->stmt = old;
+		stmt_ref(old);
+		stmt_cache_remove(&s->stmts, old);
+	}
+	stmt_server_name(st, name);
+	pkt_add_parse(s->st.out, name, st->body, st->bodylen);
+	r = rq_push(&s->rq, RQ_PARSE, flags);
+	r->stmt = st;
+	stmt_ref(st);
+	if (client_name)
+	{
+		r->flags |= REQ_CLIENT_NAME;
+		r->name = xstrdup(client_name);
+	}
+	stmt_cache_add(&s->stmts, st);
+}
+
+/* The text a Parse/Bind/... message carries is malformed. */
+static bool
+bad_message(Client *c, const char *what)
+{
+	char reason[128];
+
+	snprintf(reason, sizeof(reason), "invalid %s message", what);
+	client_close(c, "08P01", reason);
+	return false;
+}
+
+/*
+ * Parse.  A named statement becomes the client's name for a shared
+ * Statement; the server gets it under the pooler's name unless it has it
+ * already, in which case the pooler answers ParseComplete itself.
+ */
+static bool
+send_parse(Client *c, Server *s, uint32_t len)
+{
+	struct evbuffer *in = c->st.in;
+	ParseMsg		 pm;
+	Statement		*st;
+	Request			*r;
+
+	if (!pkt_parse_parse(evbuffer_pullup(in, len), len, &pm))
+		return bad_message(c, "Parse");
+	if (pm.name[0] == '\0' || !rewrites_statements())
+	{
+		char name[256];
+
+		if (cf.pool_mode == POOL_TRANSACTION)
+			c->unnamed_keywords = session_keywords(pm.query);
+		c->unnamed_dealloc = false;
+		rq_push(&s->rq, RQ_PARSE, 0);
+		if (rewrites_statements() && c->stmts.n > 0 &&
+			pm.bodylen == strlen(pm.query) + 3 &&
+			stmt_parse_deallocate(pm.query, name, sizeof(name)) &&
+			stmt_map_remove(&c->stmts, name))
+		{
+			/*
+			 * DEALLOCATE of a name the client prepared with the protocol,
+			 * sent with the extended protocol (psycopg does this): the
+			 * server does not know the name.  It runs a statement that
+			 * does nothing instead, whose tag becomes DEALLOCATE.
+			 */
+			static const uint8_t nothing[] = "DO 'BEGIN END'\0\0\0";
+
+			pkt_add_parse(s->st.out, "", nothing, sizeof(nothing) - 1);
+			evbuffer_drain(in, len);
+			c->unnamed_dealloc = true;
+			return true;
+		}
+		evbuffer_remove_buffer(in, s->st.out, len);
+		return true;
+	}
+	if (stmt_map_get(&c->stmts, pm.name))
+	{
+		/*
+		 * PostgreSQL refuses a second statement of the same name, and the
+		 * error aborts the transaction: answer the error ourselves, and
+		 * have the server fail a statement of ours so that its transaction
+		 * is aborted just the same, and skips to Sync.
+		 */
+		static const uint8_t fail[] = "apiscale-pooler: refused\0\0\0";
+
+		r = push_synth(s, SY_ERROR_EXISTS);
+		r->name = xstrdup(pm.name);
+		pkt_add_parse(s->st.out, "", fail, sizeof(fail) - 1);
+		rq_push(&s->rq, RQ_PARSE, REQ_HIDDEN | REQ_HIDE_ERROR);
+		evbuffer_drain(in, len);
+		server_answer_synth(s);
+		return true;
+	}
+	st = stmt_intern(pm.body, pm.bodylen);
+	stmt_map_put(&c->stmts, pm.name, st);
+	if (stmt_cache_get(&s->stmts, st))
+	{
+		r = push_synth(s, SY_PARSE_COMPLETE);
+		r->flags |= REQ_CLIENT_NAME;
+		r->name = xstrdup(pm.name);
+		r->stmt = st;
+		stmt_ref(st);
+	}
+	else
+		prepare_on_server(s, st, 0, pm.name);
+	stmt_unref(st);
+	evbuffer_drain(in, len);
+	server_answer_synth(s);
+	return true;
+}
+
+/* Bind: a named statement is bound under the server's name for it. */
+static bool
+send_bind(Client *c, Server *s, uint32_t len)
+{
+	struct evbuffer *in = c->st.in;
+	BindMsg			 bm;
+	Statement		*st = NULL;
+	char			 name[STMT_NAME_LEN];
+
+	if (!pkt_parse_bind(evbuffer_pullup(in, len), len, &bm))
+		return bad_message(c, "Bind");
+	if (bm.portal[0] == '\0')
+		c->portal_dealloc = bm.statement[0] == '\0' && c->unnamed_dealloc;
+	if (bm.statement[0] == '\0')
+		c->bind_keywords = c->unnamed_keywords;
+	else if (rewrites_statements())
+		st = stmt_map_get(&c->stmts, bm.statement);
+	if (st == NULL)
+	{
+		/* unnamed, or a name the client never prepared: the server says */
+		if (bm.statement[0] != '\0')
+			c->bind_keywords = 0;
+		rq_push(&s->rq, RQ_BIND, 0);
+		evbuffer_remove_buffer(in, s->st.out, len);
+		return true;
+	}
+	prepare_on_server(s, st, REQ_HIDDEN, NULL);
+	stmt_server_name(st, name);
+	pkt_add_bind(s->st.out, bm.portal, name, bm.rest, bm.restlen);
+	c->bind_keywords = st->keywords;
+	rq_push(&s->rq, RQ_BIND, 0);
+	evbuffer_drain(in, len);
+	return true;
+}
+
+/* Describe or Close (type) of a statement or portal. */
+static bool
+send_target(Client *c, Server *s, char type, uint32_t len)
+{
+	struct evbuffer *in = c->st.in;
+	char			 kind;
+	const char		*target;
+	Statement		*st = NULL;
+	char			 name[STMT_NAME_LEN];
+
+	if (!pkt_parse_target(evbuffer_pullup(in, len), len, &kind, &target))
+		return bad_message(c, type == 'D' ? "Describe" : "Close");
+	if (kind == 'S' && target[0] != '\0' && rewrites_statements())
+	{
+		if (type == 'C')
+		{
+			/* the server keeps it for others; the client's name goes */
+			stmt_map_remove(&c->stmts, target);
+			push_synth(s, SY_CLOSE_COMPLETE);
+			evbuffer_drain(in, len);
+			server_answer_synth(s);
+			return true;
+		}
+		st = stmt_map_get(&c->stmts, target);
+	}
+	if (st == NULL)
+	{
+		rq_push(&s->rq, type == 'D' ? RQ_DESCRIBE : RQ_CLOSE, 0);
+		evbuffer_remove_buffer(in, s->st.out, len);
+		return true;
+	}
+	prepare_on_server(s, st, REQ_HIDDEN, NULL);
+	stmt_server_name(st, name);
+	pkt_add_target(s->st.out, 'D', 'S', name);
+	rq_push(&s->rq, RQ_DESCRIBE, 0);
+	evbuffer_drain(in, len);
+	return true;
+}
+
+/*
+ * "DEALLOCATE name" in SQL for a statement the client prepared with the
+ * protocol (psycopg does this): the name is the client's, not the server's,
+ * so the pooler forgets it and answers.  NULL if sql is something else.
+ */
+static Statement *
+deallocate_target(Client *c, const char *sql, char *name, size_t namelen)
+{
+	if (c->stmts.n == 0 || !stmt_parse_deallocate(sql, name, namelen))
+		return NULL;
+	return stmt_map_get(&c->stmts, name);
+}
+
+/* Query (simple protocol). */
+static bool
+send_query(Client *c, Server *s, uint32_t len)
+{
+	struct evbuffer *in = c->st.in;
+	uint8_t			 keywords = 0;
+
+	if (cf.pool_mode == POOL_TRANSACTION)
+	{
+		const char *sql = pkt_string_body(evbuffer_pullup(in, len), len);
+
+		if (sql == NULL)
+			return bad_message(c, "Query");
+		keywords = session_keywords(sql);
+	}
+	rq_push(&s->rq, RQ_QUERY, 0)->keywords = keywords;
+	evbuffer_remove_buffer(in, s->st.out, len);
+	return true;
+}
+
+/*
+ * DEALLOCATE of a protocol-level statement: answered by the pooler, in
+ * turn if a server is attached, at once if not.  Returns true if handled.
+ */
+static bool
+try_deallocate(Client *c, uint32_t len)
+{
+	struct evbuffer *in = c->st.in;
+	const char		*sql;
+	char			 name[256];
+
+	if (!rewrites_statements() || c->stmts.n == 0)
+		return false;
+	sql = pkt_string_body(evbuffer_pullup(in, len), len);
+	if (sql == NULL || deallocate_target(c, sql, name, sizeof(name)) == NULL)
+		return false;
+	stmt_map_remove(&c->stmts, name);
+	evbuffer_drain(in, len);
+	if (c->server)
+	{
+		push_synth(c->server, SY_DEALLOCATE);
+		server_answer_synth(c->server);
+	}
+	else
+	{
+		pkt_add_command_complete(c->st.out, "DEALLOCATE");
+		pkt_add_ready(c->st.out, 'I');
+	}
+	return true;
 }
 
 /* Returns false if c is gone or must stop reading. */
@@ -432,16 +749,20 @@ handle_message(Client *c, char type, uint32_t len)
 		return true;
 	}
 
-	if (cf.pool_mode == POOL_TRANSACTION &&
+	if (cf.pool_mode == POOL_TRANSACTION && cf.max_prepared_statements == 0 &&
 		names_prepared_statement(c, type, len))
 	{
 		evbuffer_drain(in, len);
 		pkt_add_error(c->st.out, "ERROR", "0A000",
 					  "named prepared statements are not supported in "
-					  "transaction pooling mode yet");
+					  "transaction pooling mode with "
+					  "max_prepared_statements = 0");
 		c->skip_to_sync = true;
 		return true;
 	}
+	if (type == 'Q' && (c->server == NULL || !c->server->skipping) &&
+		try_deallocate(c, len))
+		return true;
 
 	if (c->server == NULL)
 	{
@@ -455,11 +776,47 @@ handle_message(Client *c, char type, uint32_t len)
 	}
 
 	s = c->server;
-	if (type == 'Q' || type == 'S' || type == 'F')
-		s->outstanding++;
-	if (type == 'Q')
-		c->pool->query_count++;
 	c->pool->bytes_in += len;
+	if (s->skipping && type != 'S')
+	{
+		/* after an error the server ignores all up to Sync: so do we */
+		evbuffer_drain(in, len);
+		return true;
+	}
+	switch (type)
+	{
+		case 'Q':
+			c->pool->query_count++;
+			return send_query(c, s, len);
+		case 'P':
+			return send_parse(c, s, len);
+		case 'B':
+			return send_bind(c, s, len);
+		case 'D':
+		case 'C':
+			return send_target(c, s, type, len);
+		case 'E':
+		{
+			Request *r = rq_push(&s->rq, RQ_EXECUTE, 0);
+
+			r->keywords = c->bind_keywords;
+			/* the unnamed portal: the body starts with an empty name */
+			if (c->portal_dealloc && len >= 6 &&
+				evbuffer_pullup(in, 6)[5] == '\0')
+				r->flags |= REQ_RETAG;
+			break;
+		}
+		case 'S':
+			rq_push(&s->rq, RQ_SYNC, 0);
+			s->skipping = false;
+			break;
+		case 'F':
+			rq_push(&s->rq, RQ_FUNCTION, 0);
+			break;
+		default:
+			/* Flush, CopyData, CopyDone, CopyFail: no answer of their own */
+			break;
+	}
 	evbuffer_remove_buffer(in, s->st.out, len);
 	return true;
 }

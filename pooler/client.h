@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "prepared.h"
+#include "session.h"
 #include "stream.h"
 
 struct Pool;
@@ -50,6 +52,13 @@ typedef struct Client
 	bool		  throttled;	/* reading paused: its server is slow */
 	bool		  dead;			/* closed: lingering until freed */
 	struct event *linger_timer; /* frees c after a while */
+	StmtMap		  stmts; /* its prepared statements (transaction mode) */
+	Settings	  want;	 /* settings that follow it between servers */
+	uint8_t		  pins;	 /* PIN_*: session state keeps its server */
+	uint8_t		  unnamed_keywords; /* of the last unnamed Parse */
+	uint8_t		  bind_keywords;	/* of the statement last bound */
+	bool unnamed_dealloc; /* unnamed statement: a DEALLOCATE of ours */
+	bool portal_dealloc;  /* unnamed portal: the same */
 } Client;
 
 TAILQ_HEAD(ClientList, Client);

@@ -25,7 +25,8 @@ typedef enum KeyType
 	KEY_SECONDS,
 	KEY_POOL_MODE,
 	KEY_AUTH_TYPE,
-	KEY_LOG_LEVEL
+	KEY_LOG_LEVEL,
+	KEY_SESSION_STATE
 } KeyType;
 
 typedef struct KeyDef
@@ -53,6 +54,9 @@ static const KeyDef keys[] = {
 	{"max_overflow", KEY_INT, OFF(max_overflow), "30", true, -1, 100000},
 	{"pool_timeout", KEY_SECONDS, OFF(pool_timeout), "30", true, 0.001, 86400},
 	{"pool_recycle", KEY_SECONDS, OFF(pool_recycle), "1800", true, -1, 1e9},
+	{"max_prepared_statements", KEY_INT, OFF(max_prepared_statements), "100",
+	 true, 0, 100000},
+	{"session_state", KEY_SESSION_STATE, OFF(session_state), "pin", true},
 	{"max_client_conn", KEY_INT, OFF(max_client_conn), "10000", false, 1,
 	 1000000},
 	{"server_connect_timeout", KEY_SECONDS, OFF(server_connect_timeout), "5",
@@ -161,6 +165,19 @@ set_key(Config *cfg, const KeyDef *k, const char *value, char *msg,
 					msg, msglen,
 					"invalid value \"%s\" (expected error, warning, info or debug)",
 					value);
+				return false;
+			}
+			return true;
+		case KEY_SESSION_STATE:
+			if (strcasecmp(value, "pin") == 0)
+				*(SessionStateMode *) field = SESSION_STATE_PIN;
+			else if (strcasecmp(value, "error") == 0)
+				*(SessionStateMode *) field = SESSION_STATE_ERROR;
+			else
+			{
+				snprintf(msg, msglen,
+						 "invalid value \"%s\" (expected pin or error)",
+						 value);
 				return false;
 			}
 			return true;
@@ -465,6 +482,12 @@ config_describe(const Config *cfg, int i, const char **key, char *value,
 		case KEY_LOG_LEVEL:
 			snprintf(value, valuelen, "%s",
 					 log_level_to_str(*(const LogLevel *) field));
+			break;
+		case KEY_SESSION_STATE:
+			snprintf(value, valuelen, "%s",
+					 *(const SessionStateMode *) field == SESSION_STATE_PIN
+						 ? "pin"
+						 : "error");
 			break;
 	}
 	return true;

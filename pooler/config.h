@@ -22,6 +22,13 @@ typedef enum AuthType
 	AUTH_MD5	/* md5 against auth_file */
 } AuthType;
 
+/* Session state in transaction pooling (LISTEN, temp tables, ...). */
+typedef enum SessionStateMode
+{
+	SESSION_STATE_PIN,	/* keep the client on its server while it lasts */
+	SESSION_STATE_ERROR /* close the client with an error */
+} SessionStateMode;
+
 /* One [databases] entry: how to reach a server database. */
 typedef struct DbConfig
 {
@@ -36,23 +43,25 @@ typedef struct DbConfig
 
 typedef struct Config
 {
-	char	 *listen_addr;	   /* TCP address, empty = no TCP */
-	int		  listen_port;	   /* TCP port, also names the Unix socket */
-	char	 *unix_socket_dir; /* empty = no Unix socket */
-	AuthType  auth_type;
-	char	 *auth_file;   /* "user" "password" lines */
-	char	 *admin_users; /* comma-separated */
-	PoolMode  pool_mode;
-	int		  pool_size;	   /* QueuePool pool_size */
-	int		  max_overflow;	   /* QueuePool max_overflow, -1 = no cap */
-	double	  pool_timeout;	   /* seconds a client may wait for a server */
-	double	  pool_recycle;	   /* server age limit in seconds, -1 = none */
-	int		  max_client_conn; /* client connections accepted */
-	double	  server_connect_timeout; /* seconds to log into a server */
-	LogLevel  log_level;
-	char	 *logfile; /* empty = stderr */
-	char	 *pidfile; /* empty = none */
-	DbConfig *databases;
+	char			*listen_addr; /* TCP address, empty = no TCP */
+	int				 listen_port; /* TCP port, also names the Unix socket */
+	char			*unix_socket_dir; /* empty = no Unix socket */
+	AuthType		 auth_type;
+	char			*auth_file;	  /* "user" "password" lines */
+	char			*admin_users; /* comma-separated */
+	PoolMode		 pool_mode;
+	int				 pool_size;	   /* QueuePool pool_size */
+	int				 max_overflow; /* QueuePool max_overflow, -1 = no cap */
+	double			 pool_timeout; /* seconds a client may wait for a server */
+	double			 pool_recycle; /* server age limit in seconds, -1 = none */
+	int				 max_client_conn;		  /* client connections accepted */
+	int				 max_prepared_statements; /* per server; 0 = refuse them */
+	SessionStateMode session_state;			  /* transaction mode */
+	double			 server_connect_timeout; /* seconds to log into a server */
+	LogLevel		 log_level;
+	char			*logfile; /* empty = stderr */
+	char			*pidfile; /* empty = none */
+	DbConfig		*databases;
 } Config;
 
 extern bool		   config_load(const char *path, Config *cfg, char *err,

@@ -362,7 +362,17 @@ pool_release(Server *s)
 	Pool *p = s->pool;
 
 	s->client = NULL;
-	s->outstanding = 0;
+	if (s->cancels > 0)
+	{
+		/* a cancel is on its way to it: keep it until that is done */
+		s->held = true;
+		return;
+	}
+	if (!rq_empty(&s->rq))
+	{
+		server_close(s, "released with requests unanswered");
+		return;
+	}
 	if (s->state != SV_IDLE)
 		pool_set_state(s, SV_IDLE);
 

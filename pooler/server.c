@@ -9,10 +9,12 @@
  * closed with PQfinish.  TLS to servers comes later: sslmode=disable.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -133,8 +135,12 @@ login_done(Server *s)
 			names[n] = reported_params[i];
 			values[n] = v;
 			n++;
+			if (session_tracked_name(reported_params[i]))
+				settings_set(&s->settings, reported_params[i], v);
 		}
 	}
+	settings_set(&s->settings, "application_name",
+				 PQparameterStatus(s->conn, "application_name") ?: "");
 	if (!stream_init(&s->st, PQsocket(s->conn), false, server_read_cb,
 					 server_drain_cb, server_event_cb, s))
 	{
@@ -198,6 +204,7 @@ server_open(Pool *p)
 	s->state = SV_LOGIN;
 	s->created = mono_now();
 	s->connect_time = time(NULL);
+	stmt_cache_init(&s->stmts);
 	TAILQ_INSERT_TAIL(&p->login, s, link);
 	p->n_login++;
 
@@ -254,69 +261,170 @@ server_close(Server *s, const char *reason)
 	if (s->has_stream)
 		stream_close(&s->st);
 	PQfinish(s->conn);
+	rq_clear(&s->rq);
+	stmt_cache_clear(&s->stmts);
+	settings_free(&s->settings);
 	free(s);
 	pooler_check_shutdown();
 }
 
+/*
+ * s starts serving c.  If the server's settings are not the client's
+ * (another client ran on it, or the client gave its own at start-up), the
+ * pooler's own query to set them goes first; its answers are not passed
+ * on, and if it fails the client's settings are wrong and it is closed.
+ */
 void
 server_attach(Server *s, Client *c)
 {
+	char *sql;
+
 	pool_set_state(s, SV_ACTIVE);
 	s->client = c;
-	s->outstanding = 0;
 	s->throttled = false;
+	s->skipping = false;
+	s->reported = false;
+	s->setup_state[0] = '\0';
 	c->server = s;
 	c->state = CL_ACTIVE;
+	sql = session_sync_sql(&c->want, &s->settings);
+	if (sql)
+	{
+		pkt_add_query(s->st.out, sql);
+		rq_push(&s->rq, RQ_QUERY, REQ_HIDDEN | REQ_HIDE_ERROR | REQ_SETUP);
+		free(sql);
+	}
 }
 
-/* Session mode: forget the session's state before the next client. */
+/*
+ * Forget the session's state before the next client: session pooling, or a
+ * client pinned by session state left.
+ */
 void
 server_reset(Server *s)
 {
-	static const char query[] = "DISCARD ALL";
-	uint32_t		  len = htonl((uint32_t) (4 + sizeof(query)));
-	struct evbuffer	 *out = s->st.out;
-
 	pool_set_state(s, SV_RESET);
 	s->client = NULL;
-	evbuffer_add(out, "Q", 1);
-	evbuffer_add(out, &len, 4);
-	evbuffer_add(out, query, sizeof(query));
+	pkt_add_query(s->st.out, "DISCARD ALL");
 	stream_flush(&s->st);
 }
+
+/*
+ * Cancel requests.  PQcancel blocks while it connects, so each runs in a
+ * short-lived thread of its own, which reports back through a pipe when
+ * done.  Until then the server is not handed to another client: a cancel
+ * that arrives late then finds the server idle, where PostgreSQL ignores
+ * it, instead of cancelling someone else's query.
+ */
+typedef struct CancelJob
+{
+	PGcancel *cancel;
+	uint64_t  server_id;
+} CancelJob;
+
+static int			 cancel_pipe[2] = {-1, -1};
+static struct event *cancel_ev = NULL;
 
 static void *
 cancel_thread(void *arg)
 {
-	PGcancel *cancel = (PGcancel *) arg;
-	char	  err[256];
+	CancelJob *job = (CancelJob *) arg;
+	char	   err[256];
+	ssize_t	   n;
 
-	if (!PQcancel(cancel, err, sizeof(err)))
+	if (!PQcancel(job->cancel, err, sizeof(err)))
 		log_warning("cancel request failed: %s", err);
-	PQfreeCancel(cancel);
+	PQfreeCancel(job->cancel);
+	do
+		n = write(cancel_pipe[1], &job->server_id, sizeof(job->server_id));
+	while (n < 0 && errno == EINTR);
+	free(job);
 	return NULL;
 }
 
-/*
- * Forward a client's cancel request to s.  PQcancel blocks while it
- * connects, so it runs in a short-lived thread of its own.
- */
+static Server *
+find_server(uint64_t id)
+{
+	Pool   *p;
+	Server *s;
+
+	TAILQ_FOREACH(p, &pools, link)
+	{
+		TAILQ_FOREACH(s, &p->active, link)
+		{
+			if (s->id == id)
+				return s;
+		}
+	}
+	return NULL;
+}
+
+/* Cancel requests finished: servers held back for them may go. */
+static void
+cancel_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t ids[64];
+	ssize_t	 n = read(fd, ids, sizeof(ids));
+
+	for (ssize_t i = 0; i < n / (ssize_t) sizeof(uint64_t); i++)
+	{
+		Server *s = find_server(ids[i]);
+
+		if (s == NULL || --s->cancels > 0 || !s->held)
+			continue;
+		s->held = false;
+		pool_release(s);
+	}
+}
+
+static bool
+cancel_setup(void)
+{
+	if (cancel_ev)
+		return true;
+	if (pipe(cancel_pipe) != 0)
+		return false;
+	evutil_make_socket_nonblocking(cancel_pipe[0]);
+	evutil_make_socket_closeonexec(cancel_pipe[0]);
+	evutil_make_socket_closeonexec(cancel_pipe[1]);
+	cancel_ev = event_new(ev_base, cancel_pipe[0], EV_READ | EV_PERSIST,
+						  cancel_done_cb, NULL);
+	return cancel_ev && event_add(cancel_ev, NULL) == 0;
+}
+
+/* Forward a client's cancel request to s. */
 void
 server_cancel(Server *s)
 {
-	PGcancel	  *cancel = PQgetCancel(s->conn);
+	CancelJob	  *job;
 	pthread_t	   th;
 	pthread_attr_t attr;
 
-	if (cancel == NULL)
+	if (!cancel_setup())
+	{
+		log_warning("could not set up cancel requests: %s", strerror(errno));
 		return;
+	}
+	job = calloc(1, sizeof(CancelJob));
+	if (job == NULL)
+		fatal("out of memory");
+	job->cancel = PQgetCancel(s->conn);
+	job->server_id = s->id;
+	if (job->cancel == NULL)
+	{
+		free(job);
+		return;
+	}
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&th, &attr, cancel_thread, cancel) != 0)
+	if (pthread_create(&th, &attr, cancel_thread, job) != 0)
 	{
 		log_warning("could not start a thread for a cancel request");
-		PQfreeCancel(cancel);
+		PQfreeCancel(job->cancel);
+		free(job);
 	}
+	else
+		s->cancels++;
 	pthread_attr_destroy(&attr);
 }
 
@@ -335,6 +443,230 @@ server_lost(Server *s, const char *reason)
 	server_close(s, reason);
 }
 
+/*
+ * May s go back to the pool, or to a next client?  Not with requests
+ * unanswered, a transaction open, or bytes unread.
+ */
+bool
+server_is_clean(const Server *s)
+{
+	return s->txn_status == 'I' && rq_empty(&s->rq) &&
+		   evbuffer_get_length(s->st.in) == 0;
+}
+
+/*
+ * A copy of the message of len bytes at off in in, for reading its fields:
+ * into buf if it fits, else malloc'd (*owned set).
+ */
+static uint8_t *
+copy_message(struct evbuffer *in, size_t off, uint32_t len, uint8_t *buf,
+			 size_t bufsize, bool *owned)
+{
+	struct evbuffer_ptr pos;
+	uint8_t			   *m = buf;
+
+	*owned = false;
+	if (len > bufsize)
+	{
+		m = malloc(len);
+		if (m == NULL)
+			fatal("out of memory");
+		*owned = true;
+	}
+	if (evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET) != 0 ||
+		evbuffer_copyout_from(in, &pos, m, len) != (ssize_t) len)
+		memset(m, 0, len); /* cannot happen: the bytes were counted */
+	return m;
+}
+
+/*
+ * Answer the pooler's own requests that have reached the head of the
+ * queue: everything before them has been answered and passed on.
+ */
+void
+server_answer_synth(Server *s)
+{
+	Client	*c = s->client;
+	Request *r;
+
+	while ((r = rq_head(&s->rq)) != NULL && r->kind == RQ_SYNTH)
+	{
+		struct evbuffer *out = c ? c->st.out : NULL;
+
+		if (out)
+		{
+			switch ((SynthKind) r->synth)
+			{
+				case SY_PARSE_COMPLETE:
+					pkt_add_empty(out, '1');
+					break;
+				case SY_CLOSE_COMPLETE:
+					pkt_add_empty(out, '3');
+					break;
+				case SY_ERROR_EXISTS:
+					pkt_add_error(out, "ERROR", "42P05",
+								  "prepared statement \"%s\" already exists",
+								  r->name);
+					break;
+				case SY_DEALLOCATE:
+					pkt_add_command_complete(out, "DEALLOCATE");
+					pkt_add_ready(out, s->txn_status);
+					break;
+				default:
+					log_error("S-%llu: unknown pooler answer %d",
+							  (unsigned long long) s->id, r->synth);
+					break;
+			}
+		}
+		rq_pop(&s->rq);
+	}
+}
+
+/*
+ * After an error in the extended protocol the server ignores every message
+ * up to the next Sync: the requests up to there will not be answered.
+ * What they would have done did not happen: statements they prepared are
+ * not prepared, the names a client gave them do not exist, statements they
+ * closed are still there.
+ */
+static void
+skip_to_sync(Server *s)
+{
+	Client	*c = s->client;
+	Request *r;
+
+	while ((r = rq_head(&s->rq)) != NULL && r->kind != RQ_SYNC)
+	{
+		if (r->kind == RQ_PARSE && r->stmt)
+			stmt_cache_remove(&s->stmts, r->stmt);
+		else if (r->kind == RQ_CLOSE && r->stmt &&
+				 stmt_cache_get(&s->stmts, r->stmt) == NULL)
+			stmt_cache_add(&s->stmts, r->stmt);
+		if ((r->flags & REQ_CLIENT_NAME) && c &&
+			stmt_map_get(&c->stmts, r->name) == r->stmt)
+			stmt_map_remove(&c->stmts, r->name);
+		rq_pop(&s->rq);
+	}
+	if (r == NULL)
+		s->skipping = true;
+}
+
+/* A ParameterStatus: the server's setting changed. */
+static void
+note_parameter(Server *s, const uint8_t *msg, uint32_t len)
+{
+	const char *name;
+	const char *value;
+	const char *tracked;
+
+	if (!pkt_parse_param_status(msg, len, &name, &value))
+		return;
+	s->reported = true;
+	tracked = session_tracked_name(name);
+	if (tracked == NULL)
+		return; /* server_version, is_superuser, ...: not the client's */
+	settings_set(&s->settings, tracked, value);
+	/* the client's own SET, or our set_config in the server's spelling */
+	if (s->client)
+		settings_set(&s->client->want, tracked, value);
+}
+
+/*
+ * A CommandComplete of a client's statement: did it create or end session
+ * state?  Returns false if the client was closed for it.
+ */
+static bool
+note_command(Server *s, const Request *r, const uint8_t *msg, uint32_t len)
+{
+	Client	   *c = s->client;
+	const char *tag = pkt_string_body(msg, len);
+	TagEffect	eff;
+	char		what[128];
+
+	if (tag == NULL || c == NULL)
+		return true;
+	session_tag_effect(tag, r->keywords, s->reported, &eff);
+	s->reported = false;
+	if (eff.dealloc_all)
+	{
+		stmt_cache_clear(&s->stmts);
+		stmt_map_clear(&c->stmts);
+	}
+	if (eff.reset)
+		settings_remove_untracked(&s->settings);
+	if (cf.pool_mode != POOL_TRANSACTION)
+		return true;
+	c->pins &= (uint8_t) ~eff.unpin;
+	if (eff.pin == 0 || (c->pins & eff.pin) == eff.pin)
+		return true;
+	session_pins_to_str(eff.pin, what, sizeof(what));
+	if (cf.session_state == SESSION_STATE_ERROR)
+	{
+		char reason[512];
+
+		snprintf(reason, sizeof(reason),
+				 "%s leaves session state on the server, which transaction "
+				 "pooling cannot keep (session_state = error); use "
+				 "pool_mode = session for this client",
+				 what);
+		client_close(c, "0A000", reason);
+		return false;
+	}
+	c->pins |= eff.pin;
+	log_info("C-%u: pinned to its server by session state (%s)", c->id, what);
+	return true;
+}
+
+/* Does message type complete a request of this kind? */
+static bool
+completes(char type, const Request *r)
+{
+	switch (type)
+	{
+		case '1':
+			return r->kind == RQ_PARSE;
+		case '2':
+			return r->kind == RQ_BIND;
+		case '3':
+			return r->kind == RQ_CLOSE;
+		case 'n':
+		case 'T':
+			return r->kind == RQ_DESCRIBE;
+		case 'C':
+		case 'I':
+		case 's':
+			return r->kind == RQ_EXECUTE;
+		case 'Z':
+			return r->kind == RQ_SYNC || r->kind == RQ_QUERY ||
+				   r->kind == RQ_FUNCTION;
+		default:
+			return false;
+	}
+}
+
+/* Messages that answer exactly one request, never part of a longer one. */
+static bool
+is_completion_only(char type)
+{
+	return type == '1' || type == '2' || type == '3' || type == 'n' ||
+		   type == 's' || type == 'Z';
+}
+
+/* Messages no request asked for, which may come at any time. */
+static bool
+is_async(char type)
+{
+	return type == 'N' || type == 'A' || type == 'S';
+}
+
+/*
+ * The server's answers.  Each message is matched against the request at
+ * the head of the queue; messages for the client are moved in batches (a
+ * whole buffer chain changes hands without a copy), those answering the
+ * pooler's own requests are dropped.  At ReadyForQuery 'I' with nothing
+ * left to answer, the transaction is over and the server goes back to the
+ * pool.
+ */
 static void
 server_read_cb(void *arg)
 {
@@ -347,24 +679,36 @@ server_read_cb(void *arg)
 	uint32_t		 len;
 	PktStatus		 st;
 
-	/*
-	 * Messages for the client are moved in one piece (a whole buffer chain
-	 * changes hands without a copy); we only look at their headers, to see
-	 * where a transaction ends.
-	 */
 	while ((st = pkt_peek_at(in, batch, &type, &len, &status)) == PKT_READY)
 	{
-		Client *c = s->client;
+		Client	*c = s->client;
+		Request *r = rq_head(&s->rq);
+		bool	 hide;
+		bool	 pop = false;
+		uint8_t	 small[512];
+		uint8_t *msg = NULL;
+		bool	 owned = false;
 
 		if (type == 'Z')
 			s->txn_status = status;
+		if (type == 'S' || (type == 'E' && r && (r->flags & REQ_SETUP)) ||
+			(type == 'C' && c && r &&
+			 (r->kind == RQ_QUERY || r->kind == RQ_EXECUTE)))
+			msg = copy_message(in, batch, len, small, sizeof(small), &owned);
+		if (type == 'S')
+			note_parameter(s, msg, len);
 
 		if (s->state == SV_RESET || c == NULL)
 		{
 			/* Not for any client: DISCARD ALL's answer, or unsolicited. */
+			if (owned)
+				free(msg);
 			evbuffer_drain(in, len);
 			if (s->state == SV_RESET && type == 'Z')
 			{
+				stmt_cache_clear(&s->stmts);
+				settings_remove_untracked(&s->settings);
+				rq_clear(&s->rq);
 				if (status == 'I')
 					pool_release(s);
 				else
@@ -379,13 +723,111 @@ server_read_cb(void *arg)
 			continue;
 		}
 
-		batch += len;
-		if (type != 'Z')
-			continue;
-		if (s->outstanding > 0)
-			s->outstanding--;
-		if (status == 'I' && s->outstanding == 0 &&
-			cf.pool_mode == POOL_TRANSACTION)
+		if (r == NULL)
+		{
+			if (!is_async(type) && type != 'E')
+			{
+				if (owned)
+					free(msg);
+				log_error("S-%llu: message '%c' answers no request",
+						  (unsigned long long) s->id, type);
+				server_lost(s, "unexpected message from the server");
+				return;
+			}
+			hide = false;
+		}
+		else
+		{
+			hide = (r->flags & REQ_HIDDEN) != 0;
+			if (type == 'E')
+			{
+				hide = (r->flags & REQ_HIDE_ERROR) != 0;
+				if (r->flags & REQ_SETUP)
+				{
+					const char *code = pkt_error_field(msg, len, 'C');
+					const char *text = pkt_error_field(msg, len, 'M');
+
+					snprintf(s->setup_state, sizeof(s->setup_state), "%s",
+							 code ? code : "XX000");
+					snprintf(s->setup_error, sizeof(s->setup_error), "%s",
+							 text ? text : "could not apply settings");
+				}
+			}
+			else if (completes(type, r))
+				pop = true;
+			else if (is_completion_only(type))
+			{
+				if (owned)
+					free(msg);
+				log_error("S-%llu: message '%c' does not answer request %d",
+						  (unsigned long long) s->id, type, r->kind);
+				server_lost(s, "unexpected message from the server");
+				return;
+			}
+			if (type == 'C' && msg && !hide)
+			{
+				bool ok = note_command(s, r, msg, len);
+
+				if (!ok)
+				{
+					if (owned)
+						free(msg);
+					return; /* the client was closed, and s with it */
+				}
+			}
+		}
+		if (owned)
+			free(msg);
+
+		if (type == 'C' && r && (r->flags & REQ_RETAG))
+			hide = true;
+		if (hide)
+		{
+			if (batch > 0)
+			{
+				s->pool->bytes_out += batch;
+				evbuffer_remove_buffer(in, c->st.out, batch);
+				batch = 0;
+			}
+			evbuffer_drain(in, len);
+			if (type == 'C' && (r->flags & REQ_RETAG))
+				pkt_add_command_complete(c->st.out, "DEALLOCATE");
+		}
+		else
+			batch += len;
+
+		if (type == 'E' && r && rq_is_extended(r))
+			skip_to_sync(s);
+		else if (pop)
+		{
+			bool setup_failed = (r->flags & REQ_SETUP) && s->setup_state[0];
+
+			rq_pop(&s->rq);
+			if (setup_failed)
+			{
+				char reason[300];
+
+				snprintf(reason, sizeof(reason), "%s", s->setup_error);
+				s->client = NULL;
+				c->server = NULL;
+				client_close(c, s->setup_state, reason);
+				server_close(s, "could not apply a client's settings");
+				return;
+			}
+		}
+		if ((r = rq_head(&s->rq)) != NULL && r->kind == RQ_SYNTH)
+		{
+			if (batch > 0)
+			{
+				s->pool->bytes_out += batch;
+				evbuffer_remove_buffer(in, c->st.out, batch);
+				batch = 0;
+			}
+			server_answer_synth(s);
+		}
+
+		if (type == 'Z' && status == 'I' && rq_empty(&s->rq) &&
+			cf.pool_mode == POOL_TRANSACTION && c->pins == 0)
 		{
 			/* End of the transaction: give the server back. */
 			s->pool->bytes_out += batch;

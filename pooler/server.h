@@ -12,6 +12,9 @@
 
 #include <libpq-fe.h>
 
+#include "prepared.h"
+#include "request.h"
+#include "session.h"
 #include "stream.h"
 
 struct Pool;
@@ -40,9 +43,17 @@ typedef struct Server
 	double		   created;		 /* mono_now() at connect */
 	time_t		   connect_time; /* wall clock at connect */
 	int			   backend_pid;
-	char		   txn_status;	/* from the last ReadyForQuery */
-	int			   outstanding; /* queries/syncs not yet answered */
-	bool		   throttled;	/* reading paused: its client is slow */
+	char		   txn_status;	   /* from the last ReadyForQuery */
+	bool		   throttled;	   /* reading paused: its client is slow */
+	RequestQueue   rq;			   /* requests not answered yet */
+	StmtCache	   stmts;		   /* statements prepared (transaction mode) */
+	Settings	   settings;	   /* session settings, as far as known */
+	bool		   skipping;	   /* after an error: ignores all but Sync */
+	bool		   reported;	   /* ParameterStatus since the last command */
+	int			   cancels;		   /* cancel requests in flight */
+	bool		   held;		   /* released during a cancel: kept back */
+	char		   setup_state[6]; /* SQLSTATE of a failed setup */
+	char		   setup_error[256]; /* its message */
 } Server;
 
 extern const char *server_state_to_str(ServerState state);
@@ -53,5 +64,7 @@ extern void		   server_reset(Server *s);
 extern double	   server_age(const Server *s);
 extern void		   server_cancel(Server *s);
 extern void		   server_unthrottle(Server *s);
+extern void		   server_answer_synth(Server *s);
+extern bool		   server_is_clean(const Server *s);
 
 #endif /* APS_SERVER_H */

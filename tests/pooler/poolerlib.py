@@ -620,6 +620,7 @@ class RawClient:
         self.buf = b""
         self.params = {}
         self.status = None
+        self.negotiated = None
 
     @staticmethod
     def message(kind, payload=b""):
@@ -643,8 +644,8 @@ class RawClient:
         (length,) = struct.unpack("!I", self._read(4))
         return kind, self._read(length - 4)
 
-    def startup(self, user, database, password=None, **params):
-        payload = struct.pack("!I", 196608)
+    def startup(self, user, database, password=None, version=196608, **params):
+        payload = struct.pack("!I", version)
         for k, v in dict(user=user, database=database, **params).items():
             payload += k.encode() + b"\0" + str(v).encode() + b"\0"
         payload += b"\0"
@@ -674,6 +675,10 @@ class RawClient:
             elif kind == b"Z":
                 self.status = body[:1].decode()
                 return self
+            elif kind == b"v":
+                minor, n = struct.unpack("!II", body[:8])
+                names = body[8:].split(b"\0")[:n]
+                self.negotiated = (minor, [x.decode() for x in names])
             # K (BackendKeyData), N (notice): nothing to do
 
     def read_until_ready(self):
@@ -741,6 +746,22 @@ class RawClient:
     @classmethod
     def describe_portal(cls):
         return cls.message(b"D", b"P\0")
+
+    @classmethod
+    def describe_statement(cls, name=""):
+        return cls.message(b"D", b"S" + name.encode() + b"\0")
+
+    @classmethod
+    def close_statement(cls, name=""):
+        return cls.message(b"C", b"S" + name.encode() + b"\0")
+
+    @classmethod
+    def flush(cls):
+        return cls.message(b"H")
+
+    def read_kinds(self, n):
+        """The type bytes of the next n messages, as one string ("12CZ")."""
+        return "".join(self.read_message()[0].decode() for _ in range(n))
 
     @classmethod
     def execute(cls):

@@ -1,0 +1,62 @@
+/*
+ * session.h
+ *		What a client's session looks like to the server it borrows:
+ *		settings that must follow it, and state that pins it to a server.
+ */
+#ifndef APS_SESSION_H
+#define APS_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Words of a statement's text that decide what its command tag means. */
+#define KW_TEMP		   0x01 /* TEMP or TEMPORARY */
+#define KW_HOLD		   0x02 /* WITH HOLD */
+#define KW_LOCAL	   0x04 /* SET LOCAL */
+#define KW_ALL		   0x08 /* RESET ALL */
+#define KW_STAR		   0x10 /* UNLISTEN * */
+#define KW_ADVLOCK	   0x20 /* a session-level advisory lock function */
+#define KW_UNLOCK_ALL  0x40 /* pg_advisory_unlock_all */
+#define KW_CREATE_INTO 0x80 /* starts with CREATE, or has INTO */
+
+/* Session state that pins a client to its server (transaction pooling). */
+#define PIN_LISTEN	 0x01
+#define PIN_PREPARE	 0x02
+#define PIN_CURSOR	 0x04
+#define PIN_TEMP	 0x08
+#define PIN_SET		 0x10
+#define PIN_ADVISORY 0x20
+
+/* What one CommandComplete does to the session. */
+typedef struct TagEffect
+{
+	uint8_t pin;		 /* state created */
+	uint8_t unpin;		 /* state gone */
+	bool	dealloc_all; /* every prepared statement is gone */
+	bool	reset;		 /* settings went back to their defaults */
+} TagEffect;
+
+/* A list of settings, names compared case-insensitively. */
+typedef struct Settings
+{
+	int	   n;
+	int	   cap;
+	char **names;
+	char **values;
+} Settings;
+
+extern uint8_t	   session_keywords(const char *sql);
+extern void		   session_tag_effect(const char *tag, uint8_t keywords,
+									  bool reported, TagEffect *out);
+extern const char *session_pins_to_str(uint8_t pins, char *buf, size_t len);
+
+extern const char *session_tracked_name(const char *name);
+extern const char *settings_get(const Settings *s, const char *name);
+extern void	 settings_set(Settings *s, const char *name, const char *value);
+extern void	 settings_remove(Settings *s, const char *name);
+extern void	 settings_remove_untracked(Settings *s);
+extern void	 settings_free(Settings *s);
+extern char *session_sync_sql(const Settings *want, Settings *have);
+
+#endif /* APS_SESSION_H */

@@ -1,0 +1,183 @@
+/*
+ * test_session.c
+ *		Unit tests of session-state keywords and tags, settings sync SQL
+ *		(pooler/session.c) and prepared-statement bookkeeping
+ *		(pooler/prepared.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prepared.h"
+#include "session.h"
+
+#include "check.h"
+
+static void
+test_keywords(void)
+{
+	CHECK(session_keywords("CREATE TEMP TABLE t (a int)") ==
+		  (KW_TEMP | KW_CREATE_INTO));
+	CHECK(session_keywords("select * from t") == KW_STAR);
+	/* words inside literals, quoted names and comments do not count */
+	CHECK(session_keywords("select 'temp', \"hold\" -- local\n") == 0);
+	CHECK(session_keywords("select /* all */ $$temp$$, $x$ hold $x$") == 0);
+	CHECK(session_keywords("SELECT temperature FROM t") == 0);
+	CHECK(session_keywords("select pg_advisory_lock(1)") == KW_ADVLOCK);
+	CHECK(session_keywords("select pg_advisory_xact_lock(1)") == 0);
+	CHECK(session_keywords("SELECT pg_advisory_unlock_all()") ==
+		  KW_UNLOCK_ALL);
+	CHECK(session_keywords("declare c cursor with hold for select 1") ==
+		  KW_HOLD);
+	CHECK(session_keywords("set local work_mem = '1MB'") == KW_LOCAL);
+	/* CREATE counts only as the first word of a statement */
+	CHECK(session_keywords("select 1; create table x()") == KW_CREATE_INTO);
+	CHECK(session_keywords("select create_x()") == 0);
+	CHECK(session_keywords("'unterminated") == 0);
+}
+
+static void
+test_tags(void)
+{
+	TagEffect e;
+
+	session_tag_effect("LISTEN", 0, false, &e);
+	CHECK(e.pin == PIN_LISTEN);
+	session_tag_effect("UNLISTEN", 0, false, &e);
+	CHECK(e.unpin == 0);
+	session_tag_effect("UNLISTEN", KW_STAR, false, &e);
+	CHECK(e.unpin == PIN_LISTEN);
+	session_tag_effect("SET", 0, false, &e);
+	CHECK(e.pin == PIN_SET);
+	session_tag_effect("SET", 0, true, &e); /* a tracked parameter */
+	CHECK(e.pin == 0);
+	session_tag_effect("SET", KW_LOCAL, false, &e);
+	CHECK(e.pin == 0);
+	session_tag_effect("CREATE TABLE", KW_TEMP, false, &e);
+	CHECK(e.pin == PIN_TEMP);
+	session_tag_effect("CREATE TABLE", 0, false, &e);
+	CHECK(e.pin == 0);
+	session_tag_effect("SELECT 3", KW_TEMP | KW_CREATE_INTO, false, &e);
+	CHECK(e.pin == PIN_TEMP);
+	session_tag_effect("SELECT 3", KW_TEMP, false, &e);
+	CHECK(e.pin == 0);
+	session_tag_effect("SELECT 1", KW_ADVLOCK, false, &e);
+	CHECK(e.pin == PIN_ADVISORY);
+	session_tag_effect("DISCARD ALL", 0, false, &e);
+	CHECK(e.unpin == 0xff && e.dealloc_all && e.reset);
+	session_tag_effect("DEALLOCATE ALL", 0, false, &e);
+	CHECK(e.unpin == PIN_PREPARE && e.dealloc_all);
+	session_tag_effect("DECLARE CURSOR", 0, false, &e);
+	CHECK(e.pin == 0);
+	session_tag_effect("DECLARE CURSOR", KW_HOLD, false, &e);
+	CHECK(e.pin == PIN_CURSOR);
+	session_tag_effect("PREPARE", 0, false, &e);
+	CHECK(e.pin == PIN_PREPARE);
+	session_tag_effect("RESET", KW_ALL, false, &e);
+	CHECK(e.unpin == PIN_SET && e.reset);
+}
+
+static void
+test_sync_sql(void)
+{
+	Settings want = {0};
+	Settings have = {0};
+	char	*sql;
+
+	settings_set(&have, "TimeZone", "UTC");
+	settings_set(&have, "DateStyle", "ISO, MDY");
+	settings_set(&have, "work_mem", "4MB"); /* another client's */
+	settings_set(&want, "TimeZone", "Europe/Paris");
+	settings_set(&want, "datestyle", "ISO, MDY");
+	settings_set(&want, "search_path", "a, b'c\\d");
+	sql = session_sync_sql(&want, &have);
+	CHECK(sql != NULL);
+	CHECK(strcmp(sql, "SELECT pg_catalog.set_config(E'TimeZone', "
+					  "E'Europe/Paris', false), "
+					  "pg_catalog.set_config(E'search_path', "
+					  "E'a, b''c\\\\d', false);RESET \"work_mem\";") == 0);
+	free(sql);
+	/* now they agree */
+	CHECK(session_sync_sql(&want, &have) == NULL);
+	CHECK(strcmp(settings_get(&have, "TIMEZONE"), "Europe/Paris") == 0);
+	settings_remove_untracked(&have);
+	CHECK(settings_get(&have, "search_path") == NULL &&
+		  settings_get(&have, "TimeZone") != NULL);
+	settings_free(&want);
+	settings_free(&have);
+}
+
+static void
+test_deallocate(void)
+{
+	char buf[64];
+
+	CHECK(stmt_parse_deallocate("DEALLOCATE _pg3_0", buf, sizeof(buf)) &&
+		  strcmp(buf, "_pg3_0") == 0);
+	CHECK(stmt_parse_deallocate("  deallocate prepare Foo ;  ", buf,
+								sizeof(buf)) &&
+		  strcmp(buf, "foo") == 0);
+	CHECK(stmt_parse_deallocate("DEALLOCATE \"My \"\"S\"", buf, sizeof(buf)) &&
+		  strcmp(buf, "My \"S") == 0);
+	CHECK(!stmt_parse_deallocate("DEALLOCATE ALL", buf, sizeof(buf)));
+	CHECK(!stmt_parse_deallocate("DEALLOCATE a; SELECT 1", buf, sizeof(buf)));
+	CHECK(!stmt_parse_deallocate("DEALLOCATEx a", buf, sizeof(buf)));
+	CHECK(!stmt_parse_deallocate("DEALLOCATE \"\"", buf, sizeof(buf)));
+	CHECK(!stmt_parse_deallocate("DEALLOCATE", buf, sizeof(buf)));
+}
+
+static void
+test_statements(void)
+{
+	static const uint8_t body_a[] = "select 1\0\0";
+	static const uint8_t body_b[] = "select 2\0\0";
+	Statement			*a = stmt_intern(body_a, sizeof(body_a) - 1);
+	Statement			*a2 = stmt_intern(body_a, sizeof(body_a) - 1);
+	Statement			*b = stmt_intern(body_b, sizeof(body_b) - 1);
+	StmtMap				 map = {0};
+	StmtCache			 cache;
+	char				 name[STMT_NAME_LEN];
+
+	CHECK(a == a2 && a != b && a->refs == 2 && stmt_count() == 2);
+	stmt_server_name(a, name);
+	CHECK(strncmp(name, "_aps_", 5) == 0);
+	stmt_map_put(&map, "x", a);
+	stmt_map_put(&map, "y", b);
+	CHECK(stmt_map_get(&map, "x") == a && stmt_map_get(&map, "z") == NULL);
+	stmt_cache_init(&cache);
+	stmt_cache_add(&cache, a);
+	stmt_cache_add(&cache, b);
+	CHECK(stmt_cache_oldest(&cache) == a);
+	CHECK(stmt_cache_get(&cache, a) != NULL); /* a is now the newest */
+	CHECK(stmt_cache_oldest(&cache) == b);
+	stmt_cache_remove(&cache, b);
+	CHECK(stmt_cache_get(&cache, b) == NULL && cache.n == 1);
+	/* many names: the tables grow */
+	for (int i = 0; i < 1000; i++)
+	{
+		char n[16];
+
+		snprintf(n, sizeof(n), "s%d", i);
+		stmt_map_put(&map, n, b);
+	}
+	CHECK(map.n == 1002 && stmt_map_get(&map, "s999") == b);
+	CHECK(stmt_map_remove(&map, "s5") && !stmt_map_remove(&map, "s5"));
+	stmt_map_clear(&map);
+	stmt_cache_clear(&cache);
+	stmt_unref(a);
+	stmt_unref(a2);
+	stmt_unref(b);
+	CHECK(stmt_count() == 0);
+}
+
+int
+main(void)
+{
+	test_keywords();
+	test_tags();
+	test_sync_sql();
+	test_deallocate();
+	test_statements();
+	printf("test_session: %d checks, %d failed\n", checks, failures);
+	return failures ? 1 : 0;
+}
