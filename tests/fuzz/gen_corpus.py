@@ -122,6 +122,9 @@ SEEDS = {
             error_response([("S", "ERROR"), ("V", "ERROR"), ("C", "42P01"),
                             ("M", 'relation "x" does not exist')]) +
             msg("Z", b"I")),
+        # a ReadyForQuery without its status byte, then a whole one: the
+        # first once read as status 'Z' (pkt_peek_at, fixed)
+        "server_bodiless_ready": msg("Z") + msg("Z", b"I"),
     },
 }
 
