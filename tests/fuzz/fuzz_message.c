@@ -10,7 +10,8 @@
  * server.c reads).  Each whole message is then copied into an allocation of
  * exactly its length, so that a parser reading one byte past it is an ASan
  * report, and handed to every parser that accepts its type byte: see
- * message_parsers, where a new parser is one line.
+ * message_parsers.  A new parser is a check function (what it must return)
+ * and one line in that table.
  */
 #include <stdbool.h>
 #include <string.h>
