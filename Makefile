@@ -5,6 +5,7 @@
 #   make test         install what is missing, build, run every test suite
 #   make demo         a throwaway PostgreSQL with an API-like workload
 #   make bench        benchmarks (ratios against no extension / PgBouncer)
+#   make fuzz         the pooler's parser fuzzers, FUZZ_SECONDS (300) each
 #   make format       clang-format the C sources; format-check only checks
 
 # The extension (PGXS)
@@ -55,9 +56,10 @@ endif
 
 all: pooler-all
 install: pooler-install
-clean: pooler-clean
+clean: pooler-clean fuzz-clean
 
-.PHONY: pooler-all pooler-install pooler-clean test demo bench format format-check
+.PHONY: pooler-all pooler-install pooler-clean fuzz-clean test demo bench \
+	fuzz format format-check
 
 pooler-all:
 	$(MAKE) -C pooler all
@@ -65,6 +67,8 @@ pooler-install:
 	$(MAKE) -C pooler install
 pooler-clean:
 	$(MAKE) -C pooler clean
+fuzz-clean:
+	$(MAKE) -C tests/fuzz clean
 
 test:
 	scripts/test.sh
@@ -76,7 +80,12 @@ bench:
 	tests/bench/run.sh
 	tests/bench/pooler.sh
 
-C_SOURCES = $(wildcard extension/*.[ch] pooler/*.[ch] tests/unit/*.[ch])
+# FUZZ_SECONDS=N on the command line reaches tests/fuzz/Makefile.
+fuzz:
+	$(MAKE) -C tests/fuzz run
+
+C_SOURCES = $(wildcard extension/*.[ch] pooler/*.[ch] tests/unit/*.[ch] \
+	tests/fuzz/*.[ch])
 
 format:
 	clang-format -i $(C_SOURCES)

@@ -101,7 +101,8 @@ pkt_peek_at(struct evbuffer *buf, size_t off, char *type, uint32_t *total,
 	st = pkt_peek_bytes(hdr, n, false, type, total);
 	if (st == PKT_BAD)
 		return PKT_BAD;
-	*first = (char) hdr[5];
+	/* with no body, hdr[5] is the next message's type byte */
+	*first = *total > 5 ? (char) hdr[5] : 0;
 	return avail - off >= *total ? PKT_READY : PKT_INCOMPLETE;
 }
 

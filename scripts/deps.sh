@@ -7,6 +7,10 @@ set -euo pipefail
 
 PACKAGES=(
 	build-essential
+	clang
+	# libFuzzer and the sanitizer runtimes clang links: only a Recommends
+	# of clang, which --no-install-recommends below skips.
+	libclang-rt-dev
 	clang-format
 	postgresql-15
 	postgresql-server-dev-15

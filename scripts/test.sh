@@ -109,6 +109,29 @@ else
 	failed=$((failed + 1))
 fi
 
+# libFuzzer targets of the same parsers, briefly (make fuzz runs them for
+# longer).  A crash fails the target; run.sh names the saved input.
+fuzz_make() {
+	make -s --no-print-directory -C "$top/tests/fuzz" "$@"
+}
+fuzz_seconds=$(fuzz_make print-FUZZ_CHECK_SECONDS)
+echo "== pooler fuzzers ($fuzz_seconds s each)"
+if fuzz_make all >"$work/fuzz-build.log" 2>&1; then
+	for t in $(fuzz_make print-TARGETS); do
+		if "$top/tests/fuzz/run.sh" "$t" "$fuzz_seconds"; then
+			printf 'test %-27s ... ok\n' "$t"
+			passed=$((passed + 1))
+		else
+			printf 'test %-27s ... FAILED\n' "$t"
+			failed=$((failed + 1))
+		fi
+	done
+else
+	cat "$work/fuzz-build.log"
+	echo "test fuzz build                 ... FAILED"
+	failed=$((failed + 1))
+fi
+
 # run_pytest NAME [ENV=VALUE...]: the pooler suite once; counts its tests.
 run_pytest() {
 	local name=$1 log=$work/pytest-$1.log summary py_passed py_failed

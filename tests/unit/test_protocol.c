@@ -107,6 +107,17 @@ test_peek_at(void)
 	evbuffer_add(buf, "D\0\0\0\x01", 5);
 	CHECK(pkt_peek_at(buf, 18, &type, &total, &first) == PKT_BAD);
 	evbuffer_free(buf);
+
+	/*
+	 * A message with no body has no first body byte, whatever follows it
+	 * (found by tests/fuzz/fuzz_message: the next message's type byte).
+	 */
+	buf = evbuffer_new();
+	evbuffer_add(buf, "Z\0\0\0\x04", 5);
+	evbuffer_add(buf, "I\0\0\0\x04", 5);
+	CHECK(pkt_peek_at(buf, 0, &type, &total, &first) == PKT_READY);
+	CHECK(type == 'Z' && total == 5 && first == 0);
+	evbuffer_free(buf);
 }
 
 static void

@@ -1,0 +1,162 @@
+/*
+ * fuzz_message.c
+ *		libFuzzer target: the framing of a stream of messages, and every
+ *		parser of pooler/protocol.c that reads a message body.
+ *
+ * The input is a stream of (non-start-up) messages, as a client or a server
+ * sends them.  Three framers must agree on where each message ends:
+ * pkt_peek_bytes, pkt_peek over an evbuffer drained message by message (as
+ * client.c reads) and pkt_peek_at over an evbuffer walked by offset (as
+ * server.c reads).  Each whole message is then copied into an allocation of
+ * exactly its length, so that a parser reading one byte past it is an ASan
+ * report, and handed to every parser that accepts its type byte: see
+ * message_parsers.  A new parser is a check function (what it must return)
+ * and one line in that table.
+ */
+#include <stdbool.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "protocol.h"
+
+#include "fuzz.h"
+
+/* Is type one of the type bytes in types (NULL: any type)? */
+static bool
+type_in(const char *types, char type)
+{
+	return types == NULL || (type != '\0' && strchr(types, type) != NULL);
+}
+
+/* Does s point into the len bytes at start, and end with a NUL there? */
+static bool
+is_string_in(const char *s, const uint8_t *start, size_t len)
+{
+	uintptr_t p = (uintptr_t) s;
+	uintptr_t b = (uintptr_t) start;
+
+	return p >= b && p < b + len && memchr(s, '\0', b + len - p) != NULL;
+}
+
+/*
+ * Checks of the parsers: each runs one parser on one whole message msg (len
+ * bytes: type byte, length word, body) and aborts if what it returns breaks
+ * an invariant.  ASan and UBSan check the rest.
+ */
+
+static void
+check_statement_name(char type, const uint8_t *msg, size_t len)
+{
+	const char *name = pkt_statement_name(type, msg, len);
+	const char *body = (const char *) msg + 5;
+
+	if (name == NULL)
+		return;
+	FUZZ_CHECK(is_string_in(name, msg + 5, len - 5));
+	switch (type)
+	{
+		case 'P': /* the statement's name comes first */
+			FUZZ_CHECK(name == body);
+			break;
+		case 'B': /* after the portal's name */
+			FUZZ_CHECK(name == body + strlen(body) + 1);
+			break;
+		case 'D': /* Describe or Close of a statement, not a portal */
+		case 'C':
+			FUZZ_CHECK(body[0] == 'S' && name == body + 1);
+			break;
+		default:
+			FUZZ_CHECK(!"no other message names a statement");
+	}
+}
+
+typedef void (*ParserCheck)(char type, const uint8_t *msg, size_t len);
+
+/*
+ * Every parser of a message body, with the type bytes it accepts; a parser
+ * that is given any type and must refuse the others says NULL.  Direction
+ * is not modelled: 'C' is Close from a client and CommandComplete from a
+ * server, and a parser of either gets every 'C' message, since each must be
+ * safe on any bytes.
+ */
+static const struct
+{
+	const char *types; /* type bytes it accepts; NULL: any */
+	ParserCheck check;
+} message_parsers[] = {
+	{NULL, check_statement_name},
+};
+
+/* pkt_peek and pkt_peek_at must say what pkt_peek_bytes says at off. */
+static void
+check_framers_agree(struct evbuffer *rest, struct evbuffer *whole,
+					const uint8_t *data, size_t off, PktStatus st, char type,
+					uint32_t total)
+{
+	char	  t;
+	char	  first;
+	uint32_t  n;
+	PktStatus s;
+
+	s = pkt_peek(rest, false, &t, &n);
+	FUZZ_CHECK(s == st);
+	if (st == PKT_READY)
+		FUZZ_CHECK(t == type && n == total);
+
+	s = pkt_peek_at(whole, off, &t, &n, &first);
+	FUZZ_CHECK(s == st);
+	if (st == PKT_READY)
+	{
+		FUZZ_CHECK(t == type && n == total);
+		/* the first body byte (a ReadyForQuery's status), or 0 */
+		FUZZ_CHECK(first == (total > 5 ? (char) data[off + 5] : 0));
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct evbuffer *rest = evbuffer_new();
+	struct evbuffer *whole = evbuffer_new();
+	size_t			 off = 0;
+
+	FUZZ_CHECK(rest != NULL && evbuffer_add(rest, data, size) == 0);
+	FUZZ_CHECK(whole != NULL && evbuffer_add(whole, data, size) == 0);
+	for (;;)
+	{
+		size_t	  avail = size - off;
+		char	  type = 'x';
+		uint32_t  total = 0;
+		char	  ptype;
+		uint32_t  ptotal;
+		PktStatus st;
+		uint8_t	 *msg;
+
+		st = pkt_peek_bytes(data + off, avail, false, &type, &total);
+		check_framers_agree(rest, whole, data, off, st, type, total);
+		if (st == PKT_BAD)
+			FUZZ_CHECK(avail >= 5);
+		if (st != PKT_READY)
+			break;
+		FUZZ_CHECK(type == (char) data[off]);
+		FUZZ_CHECK(total >= 5 && total <= avail);
+		/* one byte less is not a message yet */
+		FUZZ_CHECK(pkt_peek_bytes(data + off, total - 1, false, &ptype,
+								  &ptotal) == PKT_INCOMPLETE);
+
+		msg = malloc(total);
+		FUZZ_CHECK(msg != NULL);
+		memcpy(msg, data + off, total);
+		for (size_t i = 0; i < lengthof(message_parsers); i++)
+			if (type_in(message_parsers[i].types, type))
+				message_parsers[i].check(type, msg, total);
+		free(msg);
+
+		FUZZ_CHECK(evbuffer_drain(rest, total) == 0);
+		off += total;
+	}
+	evbuffer_free(rest);
+	evbuffer_free(whole);
+	return 0;
+}
