@@ -117,6 +117,20 @@ add_setting(StartupPkt *out, const char *name, size_t namelen,
 		snprintf(err, errlen, "too many settings in the start-up packet");
 		return false;
 	}
+	/* a setting's name is an identifier, maybe qualified (my.setting) */
+	for (size_t i = 0; i < namelen; i++)
+	{
+		char ch = name[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			  (ch >= '0' && ch <= '9') || ch == '_' || ch == '.'))
+		{
+			snprintf(err, errlen,
+					 "invalid configuration parameter name in the start-up "
+					 "packet");
+			return false;
+		}
+	}
 	n = malloc(namelen + 1);
 	if (n == NULL)
 		fatal("out of memory");

@@ -18,7 +18,9 @@
 
 #include <event2/buffer.h>
 
+#include "prepared.h"
 #include "protocol.h"
+#include "session.h"
 
 #include "fuzz.h"
 
@@ -71,6 +73,92 @@ check_statement_name(char type, const uint8_t *msg, size_t len)
 	}
 }
 
+static void
+check_parse(char type, const uint8_t *msg, size_t len)
+{
+	ParseMsg pm;
+
+	if (!pkt_parse_parse(msg, len, &pm))
+		return;
+	FUZZ_CHECK(is_string_in(pm.name, msg + 5, len - 5));
+	FUZZ_CHECK(is_string_in(pm.query, msg + 5, len - 5));
+	/* the body is the query text, its NUL, the types: up to the end */
+	FUZZ_CHECK(pm.body == (const uint8_t *) pm.query);
+	FUZZ_CHECK(pm.body + pm.bodylen == msg + len);
+	FUZZ_CHECK(pm.bodylen >= strlen(pm.query) + 3);
+	/* the SQL scanners run on every query text the pooler sees */
+	(void) session_keywords(pm.query);
+	{
+		char name[64];
+
+		if (stmt_parse_deallocate(pm.query, name, sizeof(name)))
+			FUZZ_CHECK(strlen(name) > 0 && strlen(name) < sizeof(name));
+	}
+}
+
+static void
+check_bind(char type, const uint8_t *msg, size_t len)
+{
+	BindMsg bm;
+
+	if (!pkt_parse_bind(msg, len, &bm))
+		return;
+	FUZZ_CHECK(is_string_in(bm.portal, msg + 5, len - 5));
+	FUZZ_CHECK(is_string_in(bm.statement, msg + 5, len - 5));
+	FUZZ_CHECK(bm.rest + bm.restlen == msg + len);
+}
+
+static void
+check_target(char type, const uint8_t *msg, size_t len)
+{
+	char		kind;
+	const char *name;
+
+	if (!pkt_parse_target(msg, len, &kind, &name))
+		return;
+	FUZZ_CHECK(kind == 'S' || kind == 'P');
+	FUZZ_CHECK(is_string_in(name, msg + 5, len - 5));
+	FUZZ_CHECK(name + strlen(name) + 1 == (const char *) msg + len);
+}
+
+static void
+check_string_body(char type, const uint8_t *msg, size_t len)
+{
+	const char *s = pkt_string_body(msg, len);
+
+	if (s == NULL)
+		return;
+	FUZZ_CHECK(s == (const char *) msg + 5 && is_string_in(s, msg, len));
+	(void) session_keywords(s);
+}
+
+static void
+check_param_status(char type, const uint8_t *msg, size_t len)
+{
+	const char *name;
+	const char *value;
+
+	if (!pkt_parse_param_status(msg, len, &name, &value))
+		return;
+	FUZZ_CHECK(is_string_in(name, msg + 5, len - 5));
+	FUZZ_CHECK(is_string_in(value, msg + 5, len - 5));
+	FUZZ_CHECK(value == name + strlen(name) + 1);
+}
+
+static void
+check_error_field(char type, const uint8_t *msg, size_t len)
+{
+	static const char fields[] = "SVCMDHPpqWstcdnFLR";
+
+	for (const char *f = fields; *f; f++)
+	{
+		const char *v = pkt_error_field(msg, len, *f);
+
+		if (v)
+			FUZZ_CHECK(is_string_in(v, msg + 5, len - 5) && v[-1] == *f);
+	}
+}
+
 typedef void (*ParserCheck)(char type, const uint8_t *msg, size_t len);
 
 /*
@@ -86,6 +174,12 @@ static const struct
 	ParserCheck check;
 } message_parsers[] = {
 	{NULL, check_statement_name},
+	{"P", check_parse},
+	{"B", check_bind},
+	{"DC", check_target},
+	{"QC", check_string_body},
+	{"S", check_param_status},
+	{"EN", check_error_field},
 };
 
 /* pkt_peek and pkt_peek_at must say what pkt_peek_bytes says at off. */

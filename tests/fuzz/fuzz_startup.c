@@ -47,7 +47,7 @@ check_parsed(const StartupPkt *sp, const uint8_t *pkt, size_t len)
 		case CODE_GSSENC:
 			FUZZ_CHECK(len == (sp->code == CODE_CANCEL ? 16 : 8));
 			FUZZ_CHECK(sp->user == NULL && sp->database == NULL &&
-					   sp->application_name == NULL);
+					   sp->nsettings == 0 && sp->npq == 0);
 			break;
 		default:
 			/* a v3 packet: pairs, then the terminating empty name */
@@ -61,9 +61,16 @@ check_parsed(const StartupPkt *sp, const uint8_t *pkt, size_t len)
 							  strlen(sp->user) + 1) != NULL);
 			FUZZ_CHECK(memmem(pkt + 8, len - 8, sp->database,
 							  strlen(sp->database) + 1) != NULL);
-			FUZZ_CHECK(sp->application_name == NULL ||
-					   memmem(pkt + 8, len - 8, sp->application_name,
-							  strlen(sp->application_name) + 1) != NULL);
+			/* settings: named, within bounds; _pq_ options are packet strings */
+			FUZZ_CHECK(sp->nsettings >= 0 &&
+					   sp->nsettings <= MAX_STARTUP_SETTINGS);
+			for (int i = 0; i < sp->nsettings; i++)
+				FUZZ_CHECK(sp->names[i][0] != '\0' && sp->values[i] != NULL &&
+						   strchr(sp->names[i], '=') == NULL);
+			for (int i = 0; i < sp->npq; i++)
+				FUZZ_CHECK(strncmp(sp->pq_options[i], "_pq_.", 5) == 0 &&
+						   memmem(pkt + 8, len - 8, sp->pq_options[i],
+								  strlen(sp->pq_options[i]) + 1) != NULL);
 			break;
 	}
 }
@@ -103,11 +110,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	{
 		FUZZ_CHECK(memchr(err, '\0', sizeof(err)) != NULL && err[0] != '\0');
 		FUZZ_CHECK(sp.user == NULL && sp.database == NULL &&
-				   sp.application_name == NULL);
+				   sp.nsettings == 0 && sp.npq == 0);
 	}
 	startup_free(&sp);
-	FUZZ_CHECK(sp.user == NULL && sp.database == NULL &&
-			   sp.application_name == NULL);
+	FUZZ_CHECK(sp.user == NULL && sp.database == NULL && sp.nsettings == 0 &&
+			   sp.npq == 0);
 	free(pkt);
 	return 0;
 }

@@ -193,6 +193,7 @@ test_startup_options(void)
 	static const char bad[] = "user\0u\0options\0-d 5\0";
 	static const char novalue[] = "user\0u\0options\0-c\0";
 	static const char repl[] = "user\0u\0replication\0true\0";
+	static const char badname[] = "user\0u\0a=b\0x\0";
 
 	len = startup(buf, PROTO_V3 + 2, opts, sizeof(opts));
 	CHECK(pkt_parse_startup(buf, len, &sp, err, sizeof(err)));
@@ -216,6 +217,9 @@ test_startup_options(void)
 	len = startup(buf, PROTO_V3, repl, sizeof(repl));
 	CHECK(!pkt_parse_startup(buf, len, &sp, err, sizeof(err)));
 	CHECK(strstr(err, "replication") != NULL);
+	len = startup(buf, PROTO_V3, badname, sizeof(badname));
+	CHECK(!pkt_parse_startup(buf, len, &sp, err, sizeof(err)));
+	CHECK(strstr(err, "invalid configuration parameter name") != NULL);
 }
 
 /* Field parsers of Parse, Bind, Describe/Close, ParameterStatus, Error */
