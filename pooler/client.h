@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "scram.h"
 #include "stream.h"
 
 struct Pool;
@@ -43,6 +44,7 @@ typedef struct Client
 	bool		   admin;	/* connected to the admin console */
 	bool		   queued;	/* in a pool list (link in use) */
 	uint8_t		   salt[4]; /* md5 challenge */
+	ScramState	  *scram;	/* SCRAM exchange in progress, or NULL */
 
 	double		  wait_start; /* mono_now() when queued */
 	time_t		  connect_time;
