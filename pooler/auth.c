@@ -245,9 +245,10 @@ auth_scram_secret(const char *user, ScramSecret *out, const char **why_not)
 			if ((unsigned char) *p >= 0x80)
 			{
 				log_warning("auth_file: the password of user \"%s\" is not "
-							"ASCII; it is used without SASLprep, so SCRAM "
-							"fails for clients that normalize it: store a "
-							"SCRAM secret made by PostgreSQL instead",
+							"ASCII and is used without SASLprep: a client "
+							"whose SASLprep changes it fails SCRAM (a SCRAM "
+							"secret made by PostgreSQL does not have this "
+							"problem)",
 							u->name);
 				break;
 			}
