@@ -357,7 +357,7 @@ scram_start(const char *user, const ScramSecret *secret, const char *doomed)
 		st->secret = *secret;
 	else
 	{
-		/* Made when the salt is first needed: that may fail. */
+		/* The mock secret is made in client_first, which can fail. */
 		st->doomed = xstrdup(doomed ? doomed : "no usable secret");
 		st->mock_user = xstrdup(user);
 	}
@@ -504,6 +504,8 @@ client_first(ScramState *st, const char *msg, char *err, size_t errlen)
 	const char *p = msg;
 	const char *val;
 	size_t		vlen;
+	const char *cnonce;
+	size_t		cnonce_len;
 	uint8_t		raw_nonce[SCRAM_NONCE_RAW_LEN];
 	char	   *snonce;
 	char	   *salt;
@@ -558,11 +560,8 @@ client_first(ScramState *st, const char *msg, char *err, size_t errlen)
 				 "holds a character that is not printable");
 		return SCRAM_MALFORMED;
 	}
-	st->nonce = malloc(vlen + 1);
-	if (st->nonce == NULL)
-		fatal("out of memory");
-	memcpy(st->nonce, val, vlen);
-	st->nonce[vlen] = '\0';
+	cnonce = val;
+	cnonce_len = vlen;
 	while (*p != '\0')
 	{
 		p++; /* the ',' where read_attr or skip_extension stopped */
@@ -587,12 +586,7 @@ client_first(ScramState *st, const char *msg, char *err, size_t errlen)
 	}
 	snonce = b64_encode(raw_nonce, sizeof(raw_nonce));
 	salt = b64_encode(st->secret.salt, st->secret.salt_len);
-	{
-		char *cnonce = st->nonce;
-
-		st->nonce = xasprintf("%s%s", cnonce, snonce);
-		free(cnonce);
-	}
+	st->nonce = xasprintf("%.*s%s", (int) cnonce_len, cnonce, snonce);
 	st->server_first =
 		xasprintf("r=%s,s=%s,i=%d", st->nonce, salt, st->secret.iterations);
 	free(snonce);
@@ -699,9 +693,7 @@ client_final(ScramState *st, const char *msg, char *err, size_t errlen)
 	}
 	if (!verified)
 	{
-		snprintf(err, errlen,
-				 "wrong password (the client proof does not "
-				 "match the stored key)");
+		snprintf(err, errlen, "wrong password (the proof does not verify)");
 		return SCRAM_FAILED;
 	}
 	sig = b64_encode(server_signature, sizeof(server_signature));
