@@ -2,22 +2,44 @@
  * auth.c
  *		The auth_file ("user" "password" per line, as PgBouncer's userlist)
  *		and the md5 password exchange.  OpenSSL does the hashing.
+ *
+ * A stored password is one of three kinds (auth_secret_kind): plain, an md5
+ * hash ("md5" + md5(password + user)), or a SCRAM secret as PostgreSQL
+ * keeps it ("SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>").
+ * SCRAM secrets are parsed when the file is loaded, and a malformed one
+ * fails the load with its line: a typo must not silently turn a secret
+ * into a plain password.  For a plain password, SCRAM needs a secret too:
+ * it is derived at the user's first SCRAM login (random salt, 4096
+ * iterations, like PostgreSQL) and kept until the file is reloaded, so
+ * that the event loop pays for PBKDF2 once per user, not once per login.
+ * An md5 hash cannot serve SCRAM at all.
+ *
+ * No SASLprep: a plain password is used byte for byte.  Clients prepare
+ * the password (RFC 4013) before hashing; for ASCII that changes nothing,
+ * but a non-ASCII password that normalization changes will not match, so
+ * we warn about non-ASCII plain passwords.  A secret made by PostgreSQL
+ * holds the prepared password and always works.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "auth.h"
 #include "log.h"
+#include "scram.h"
 
 typedef struct AuthUser
 {
 	char			*name;
-	char			*password; /* plain, or "md5" + md5(password + user) */
+	char			*password; /* as written in the file */
+	AuthSecretKind	 kind;
+	ScramSecret		*scram; /* parsed SCRAM secret; for a plain password,
+							* derived at the first SCRAM login; or NULL */
 	struct AuthUser *next;
 } AuthUser;
 
@@ -32,6 +54,9 @@ free_users(AuthUser *u)
 
 		free(u->name);
 		free(u->password);
+		if (u->scram)
+			OPENSSL_cleanse(u->scram, sizeof(ScramSecret));
+		free(u->scram);
 		free(u);
 		u = next;
 	}
@@ -123,6 +148,25 @@ auth_load(const char *path, char *err, size_t errlen)
 			fclose(f);
 			return false;
 		}
+		u->kind = auth_secret_kind(u->password);
+		if (u->kind == AUTH_SECRET_SCRAM)
+		{
+			u->scram = malloc(sizeof(ScramSecret));
+			if (u->scram == NULL)
+				fatal("out of memory");
+			if (!scram_parse_secret(u->password, u->scram))
+			{
+				snprintf(err, errlen,
+						 "%s:%d: malformed SCRAM secret for user \"%s\" "
+						 "(expected SCRAM-SHA-256$<iterations>:<salt>$"
+						 "<StoredKey>:<ServerKey>, as in pg_authid)",
+						 path, lineno, u->name);
+				u->next = list;
+				free_users(u);
+				fclose(f);
+				return false;
+			}
+		}
 		u->next = list;
 		list = u;
 	}
@@ -132,16 +176,87 @@ auth_load(const char *path, char *err, size_t errlen)
 	return true;
 }
 
-/* The stored password of user, or NULL if the user is not listed. */
-const char *
-auth_password(const char *user)
+static AuthUser *
+find_user(const char *user)
 {
 	for (AuthUser *u = users; u; u = u->next)
 	{
 		if (strcmp(u->name, user) == 0)
-			return u->password;
+			return u;
 	}
 	return NULL;
+}
+
+/* The stored password of user, or NULL if the user is not listed. */
+const char *
+auth_password(const char *user)
+{
+	AuthUser *u = find_user(user);
+
+	return u ? u->password : NULL;
+}
+
+/* What kind of stored password is this?  (The rules PostgreSQL uses.) */
+AuthSecretKind
+auth_secret_kind(const char *stored)
+{
+	if (strncmp(stored, "md5", 3) == 0 && strlen(stored) == 35 &&
+		strspn(stored + 3, "0123456789abcdef") == 32)
+		return AUTH_SECRET_MD5;
+	if (scram_is_secret(stored))
+		return AUTH_SECRET_SCRAM;
+	return AUTH_SECRET_PLAIN;
+}
+
+/*
+ * The SCRAM secret of user, into out.  False if there is none, with
+ * *why_not saying why (for the log, never for the client).
+ */
+bool
+auth_scram_secret(const char *user, ScramSecret *out, const char **why_not)
+{
+	AuthUser *u = find_user(user);
+
+	if (u == NULL)
+	{
+		*why_not = "the user is not in auth_file";
+		return false;
+	}
+	if (u->kind == AUTH_SECRET_MD5)
+	{
+		*why_not = "auth_file holds an md5 hash for the user, which SCRAM "
+				   "cannot use: store a plain password or a SCRAM secret";
+		return false;
+	}
+	if (u->scram == NULL)
+	{
+		ScramSecret *s = malloc(sizeof(ScramSecret));
+
+		if (s == NULL)
+			fatal("out of memory");
+		if (!scram_make_secret(u->password, s))
+		{
+			free(s);
+			*why_not = "could not derive a SCRAM secret from the password";
+			return false;
+		}
+		for (const char *p = u->password; *p; p++)
+		{
+			if ((unsigned char) *p >= 0x80)
+			{
+				log_warning("auth_file: the password of user \"%s\" is not "
+							"ASCII and is used without SASLprep: a client "
+							"whose SASLprep changes it fails SCRAM (a SCRAM "
+							"secret made by PostgreSQL does not have this "
+							"problem)",
+							u->name);
+				break;
+			}
+		}
+		u->scram = s;
+	}
+	*out = *u->scram;
+	return true;
 }
 
 /* out = lower-case hex md5(a || b) */
@@ -173,10 +288,18 @@ auth_md5_check(const char *user, const char *stored, const uint8_t salt[4],
 	char inner[33];
 	char expect[36];
 
-	if (strncmp(stored, "md5", 3) == 0 && strlen(stored) == 35)
-		memcpy(inner, stored + 3, 33);
-	else
-		md5_hex(stored, strlen(stored), user, strlen(user), inner);
+	switch (auth_secret_kind(stored))
+	{
+		case AUTH_SECRET_MD5:
+			memcpy(inner, stored + 3, 33);
+			break;
+		case AUTH_SECRET_PLAIN:
+			md5_hex(stored, strlen(stored), user, strlen(user), inner);
+			break;
+		default:
+			/* A SCRAM secret cannot answer md5: client.c asks for SCRAM. */
+			return false;
+	}
 	memcpy(expect, "md5", 3);
 	md5_hex(inner, 32, salt, 4, expect + 3);
 	return strlen(response) == 35 && CRYPTO_memcmp(expect, response, 35) == 0;

@@ -29,6 +29,7 @@
 #include "main.h"
 #include "pool.h"
 #include "protocol.h"
+#include "scram.h"
 #include "server.h"
 
 struct ClientList all_clients = TAILQ_HEAD_INITIALIZER(all_clients);
@@ -129,6 +130,7 @@ client_free(Client *c)
 	stream_close(&c->st);
 	stmt_map_clear(&c->stmts);
 	settings_free(&c->want);
+	scram_free(c->scram);
 	free(c->user);
 	free(c->dbname);
 	free(c);
@@ -288,6 +290,21 @@ find_client(uint32_t id, uint32_t key)
 	return NULL;
 }
 
+/*
+ * Does user log in with SCRAM?  When configured, and under md5 too for a
+ * user whose auth_file entry is a SCRAM secret, as PostgreSQL does: no md5
+ * answer can be checked against a SCRAM secret.
+ */
+static bool
+wants_scram(const char *user)
+{
+	const char *stored = auth_password(user);
+
+	return cf.auth_type == AUTH_SCRAM_SHA_256 ||
+		   (cf.auth_type == AUTH_MD5 && stored != NULL &&
+			auth_secret_kind(stored) == AUTH_SECRET_SCRAM);
+}
+
 /* Returns false if c is gone or must stop reading. */
 static bool
 handle_startup(Client *c, uint32_t len)
@@ -378,6 +395,21 @@ handle_startup(Client *c, uint32_t len)
 		c->pool = pool_get(c->dbname, c->user, db);
 	}
 
+	if (wants_scram(c->user))
+	{
+		/* Without a usable secret: a doomed exchange (see scram.c). */
+		ScramSecret secret;
+		const char *why_not = NULL;
+		bool		have = auth_scram_secret(c->user, &secret, &why_not);
+
+		c->scram = scram_start(c->user, have ? &secret : NULL, why_not);
+		explicit_bzero(&secret, sizeof(secret));
+		pkt_add_auth(c->st.out, AUTH_REQ_SASL,
+					 (const uint8_t *) SCRAM_SASL_MECHANISMS,
+					 sizeof(SCRAM_SASL_MECHANISMS));
+		c->state = CL_AUTH;
+		return true;
+	}
 	if (cf.auth_type == AUTH_MD5)
 	{
 		auth_random(c->salt, sizeof(c->salt));
@@ -389,12 +421,63 @@ handle_startup(Client *c, uint32_t len)
 	return c->state != CL_LOGIN_WAIT;
 }
 
+/*
+ * One step of c's SCRAM exchange (scram.c): send what it answers, or end
+ * the connection.  A failed proof gets the same message whatever the
+ * reason (wrong password, unknown user, md5 hash), which goes to the log
+ * only.  Returns false if c is gone or must stop reading.
+ */
+static bool
+handle_sasl(Client *c, const uint8_t *body, size_t len)
+{
+	char		err[256];
+	char		msg[300];
+	ScramStatus status =
+		scram_handle_message(c->scram, body, len, err, sizeof(err));
+
+	switch (status)
+	{
+		case SCRAM_CONTINUE:
+			pkt_add_auth(c->st.out, AUTH_REQ_SASL_CONTINUE,
+						 (const uint8_t *) c->scram->reply,
+						 c->scram->reply_len);
+			return true;
+		case SCRAM_OK:
+			pkt_add_auth(c->st.out, AUTH_REQ_SASL_FINAL,
+						 (const uint8_t *) c->scram->reply,
+						 c->scram->reply_len);
+			scram_free(c->scram);
+			c->scram = NULL;
+			auth_ok(c);
+			return c->state != CL_LOGIN_WAIT;
+		case SCRAM_FAILED:
+			log_warning("C-%u: %s/%s@%s:%d SCRAM authentication failed: %s",
+						c->id, c->dbname, c->user, c->addr, c->port, err);
+			snprintf(msg, sizeof(msg),
+					 "password authentication failed for user \"%s\"",
+					 c->user);
+			client_close(c, "28P01", msg);
+			return false;
+		case SCRAM_MALFORMED:
+			client_close(c, "08P01", err);
+			return false;
+		case SCRAM_ERROR:
+		default:
+			log_error("C-%u: SCRAM exchange failed (%s): %s", c->id,
+					  scram_status_to_str(status), err);
+			client_close(c, "XX000",
+						 "internal error during SCRAM authentication");
+			return false;
+	}
+}
+
 static bool
 handle_password(Client *c, char type, uint32_t len)
 {
 	char	   *msg;
 	const char *stored;
 	char		err[256];
+	bool		ok;
 
 	if (type != 'p')
 	{
@@ -406,6 +489,13 @@ handle_password(Client *c, char type, uint32_t len)
 		fatal("out of memory");
 	evbuffer_remove(c->st.in, msg, len);
 	msg[len] = '\0';
+	if (c->scram)
+	{
+		/* SASLInitialResponse or SASLResponse: the body after 'p', len. */
+		ok = handle_sasl(c, (const uint8_t *) msg + 5, len - 5);
+		free(msg);
+		return ok;
+	}
 	stored = auth_password(c->user);
 	if (stored == NULL || len < 6 ||
 		!auth_md5_check(c->user, stored, c->salt, msg + 5))

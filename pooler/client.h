@@ -13,6 +13,7 @@
 
 #include "prepared.h"
 #include "session.h"
+#include "scram.h"
 #include "stream.h"
 
 struct Pool;
@@ -45,6 +46,7 @@ typedef struct Client
 	bool		   admin;	/* connected to the admin console */
 	bool		   queued;	/* in a pool list (link in use) */
 	uint8_t		   salt[4]; /* md5 challenge */
+	ScramState	  *scram;	/* SCRAM exchange in progress, or NULL */
 
 	double		  wait_start; /* mono_now() when queued */
 	time_t		  connect_time;

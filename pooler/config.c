@@ -150,10 +150,13 @@ set_key(Config *cfg, const KeyDef *k, const char *value, char *msg,
 				*(AuthType *) field = AUTH_TRUST;
 			else if (strcasecmp(value, "md5") == 0)
 				*(AuthType *) field = AUTH_MD5;
+			else if (strcasecmp(value, "scram-sha-256") == 0)
+				*(AuthType *) field = AUTH_SCRAM_SHA_256;
 			else
 			{
 				snprintf(msg, msglen,
-						 "invalid value \"%s\" (expected trust or md5)",
+						 "invalid value \"%s\" (expected trust, md5 or "
+						 "scram-sha-256)",
 						 value);
 				return false;
 			}
@@ -382,10 +385,10 @@ config_load(const char *path, Config *cfg, char *err, size_t errlen)
 		config_free(cfg);
 		return false;
 	}
-	if (cfg->auth_type == AUTH_MD5 && cfg->auth_file[0] == '\0')
+	if (cfg->auth_type != AUTH_TRUST && cfg->auth_file[0] == '\0')
 	{
-		snprintf(err, errlen, "%s: auth_file: needed for auth_type = md5",
-				 path);
+		snprintf(err, errlen, "%s: auth_file: needed for auth_type = %s", path,
+				 auth_type_to_str(cfg->auth_type));
 		config_free(cfg);
 		return false;
 	}
@@ -444,7 +447,16 @@ pool_mode_to_str(PoolMode mode)
 const char *
 auth_type_to_str(AuthType type)
 {
-	return type == AUTH_MD5 ? "md5" : "trust";
+	switch (type)
+	{
+		case AUTH_TRUST:
+			return "trust";
+		case AUTH_MD5:
+			return "md5";
+		case AUTH_SCRAM_SHA_256:
+			return "scram-sha-256";
+	}
+	return "unknown";
 }
 
 bool

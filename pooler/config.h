@@ -18,8 +18,9 @@ typedef enum PoolMode
 
 typedef enum AuthType
 {
-	AUTH_TRUST, /* no password */
-	AUTH_MD5	/* md5 against auth_file */
+	AUTH_TRUST,		   /* no password */
+	AUTH_MD5,		   /* md5 against auth_file (SCRAM for a SCRAM secret) */
+	AUTH_SCRAM_SHA_256 /* SCRAM-SHA-256 against auth_file */
 } AuthType;
 
 /* Session state in transaction pooling (LISTEN, temp tables, ...). */

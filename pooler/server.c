@@ -211,9 +211,9 @@ server_open(Pool *p)
 	if (password == NULL)
 	{
 		password = auth_password(p->db.user ? p->db.user : p->user);
-		if (password && strncmp(password, "md5", 3) == 0 &&
-			strlen(password) == 35)
-			password = NULL; /* a hash cannot log in */
+		/* An md5 hash or a SCRAM secret is no password: cannot log in. */
+		if (password && auth_secret_kind(password) != AUTH_SECRET_PLAIN)
+			password = NULL;
 	}
 	kw[n] = "host", val[n++] = p->db.host;
 	kw[n] = "port", val[n++] = p->db.port;

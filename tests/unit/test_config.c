@@ -57,6 +57,18 @@ main(void)
 	}
 	config_free(&cfg);
 
+	/* auth_type: PostgreSQL's names, any case; SHOW CONFIG's spelling. */
+	CHECK(load("[pooler]\nauth_type = SCRAM-SHA-256\nauth_file = /u\n", &cfg,
+			   err, sizeof(err)));
+	CHECK(cfg.auth_type == AUTH_SCRAM_SHA_256);
+	CHECK(strcmp(auth_type_to_str(cfg.auth_type), "scram-sha-256") == 0);
+	config_free(&cfg);
+	CHECK(load("[pooler]\nauth_type = md5\nauth_file = /u\n", &cfg, err,
+			   sizeof(err)));
+	CHECK(cfg.auth_type == AUTH_MD5);
+	CHECK(strcmp(auth_type_to_str(cfg.auth_type), "md5") == 0);
+	config_free(&cfg);
+
 	/* Errors name file, line and key. */
 	CHECK(!load("[pooler]\npool_size = 5\npool_size_typo = 3\n", &cfg, err,
 				sizeof(err)));
@@ -86,6 +98,12 @@ main(void)
 
 	CHECK(!load("[pooler]\nauth_type = md5\n", &cfg, err, sizeof(err)));
 	CHECK(strstr(err, "auth_file: needed for auth_type = md5") != NULL);
+	CHECK(!load("[pooler]\nauth_type = scram-sha-256\n", &cfg, err,
+				sizeof(err)));
+	CHECK(strstr(err, "auth_file: needed for auth_type = scram-sha-256") !=
+		  NULL);
+	CHECK(!load("[pooler]\nauth_type = scram\n", &cfg, err, sizeof(err)));
+	CHECK(strstr(err, "expected trust, md5 or scram-sha-256") != NULL);
 
 	CHECK(!load("[pooler\n", &cfg, err, sizeof(err)));
 	CHECK(strstr(err, ":1: syntax error") != NULL);
