@@ -122,6 +122,9 @@ client_accept(int fd, struct sockaddr *addr, int socklen)
  */
 #define LINGER_SECONDS 2
 
+/* The longest password or SASL message accepted, as PostgreSQL's. */
+#define MAX_AUTH_LEN 65535
+
 static void
 client_free(Client *c)
 {
@@ -263,6 +266,8 @@ client_welcome(Client *c)
 static void
 auth_ok(Client *c)
 {
+	DbConfig *db;
+
 	pkt_add_auth(c->st.out, 0, NULL, 0);
 	if (c->admin)
 	{
@@ -270,6 +275,18 @@ auth_ok(Client *c)
 		c->state = CL_IDLE;
 		return;
 	}
+	/* only now: unauthenticated names must not make pools */
+	db = config_find_db(&cf, c->dbname);
+	if (db == NULL)
+	{
+		char err[256];
+
+		snprintf(err, sizeof(err), "database \"%s\" does not exist",
+				 c->dbname);
+		client_close(c, "3D000", err);
+		return;
+	}
+	c->pool = pool_get(c->dbname, c->user, db);
 	c->pool->n_clients++;
 	if (c->pool->nparams > 0)
 		client_welcome(c);
@@ -392,7 +409,6 @@ handle_startup(Client *c, uint32_t len)
 			client_close(c, "3D000", err);
 			return false;
 		}
-		c->pool = pool_get(c->dbname, c->user, db);
 	}
 
 	if (wants_scram(c->user))
@@ -418,7 +434,7 @@ handle_startup(Client *c, uint32_t len)
 		return true;
 	}
 	auth_ok(c);
-	return c->state != CL_LOGIN_WAIT;
+	return !c->dead && c->state != CL_LOGIN_WAIT;
 }
 
 /*
@@ -449,7 +465,7 @@ handle_sasl(Client *c, const uint8_t *body, size_t len)
 			scram_free(c->scram);
 			c->scram = NULL;
 			auth_ok(c);
-			return c->state != CL_LOGIN_WAIT;
+			return !c->dead && c->state != CL_LOGIN_WAIT;
 		case SCRAM_FAILED:
 			log_warning("C-%u: %s/%s@%s:%d SCRAM authentication failed: %s",
 						c->id, c->dbname, c->user, c->addr, c->port, err);
@@ -508,7 +524,7 @@ handle_password(Client *c, char type, uint32_t len)
 	}
 	free(msg);
 	auth_ok(c);
-	return c->state != CL_LOGIN_WAIT;
+	return !c->dead && c->state != CL_LOGIN_WAIT;
 }
 
 /*
@@ -766,7 +782,7 @@ static bool
 send_query(Client *c, Server *s, uint32_t len)
 {
 	struct evbuffer *in = c->st.in;
-	uint8_t			 keywords = 0;
+	uint16_t		 keywords = 0;
 
 	if (cf.pool_mode == POOL_TRANSACTION)
 	{
@@ -926,7 +942,14 @@ client_process_messages(Client *c)
 
 		if (c->state == CL_LOGIN_WAIT || c->state == CL_WAITING)
 			return;
+		len = 0;
 		st = pkt_peek(in, c->state == CL_STARTUP, &type, &len);
+		if (st != PKT_BAD && c->state == CL_AUTH && len > MAX_AUTH_LEN)
+		{
+			/* do not buffer a gigabyte for someone not logged in */
+			client_close(c, "08P01", "authentication message too long");
+			return;
+		}
 		if (st == PKT_INCOMPLETE)
 			return;
 		if (st == PKT_BAD)

@@ -57,8 +57,8 @@ typedef struct Client
 	StmtMap		  stmts; /* its prepared statements (transaction mode) */
 	Settings	  want;	 /* settings that follow it between servers */
 	uint8_t		  pins;	 /* PIN_*: session state keeps its server */
-	uint8_t		  unnamed_keywords; /* of the last unnamed Parse */
-	uint8_t		  bind_keywords;	/* of the statement last bound */
+	uint16_t	  unnamed_keywords; /* of the last unnamed Parse */
+	uint16_t	  bind_keywords;	/* of the statement last bound */
 	bool unnamed_dealloc; /* unnamed statement: a DEALLOCATE of ours */
 	bool portal_dealloc;  /* unnamed portal: the same */
 } Client;

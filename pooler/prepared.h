@@ -21,7 +21,7 @@ typedef struct Statement
 	uint64_t		  id;
 	uint32_t		  hash;
 	int				  refs;		/* client names, server caches, requests */
-	uint8_t			  keywords; /* session_keywords() of the query text */
+	uint16_t		  keywords; /* session_keywords() of the query text */
 	size_t			  bodylen;
 	struct Statement *next;	  /* hash chain of the global table */
 	uint8_t			  body[]; /* as in the Parse message, after the name */

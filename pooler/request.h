@@ -45,7 +45,7 @@ typedef struct Request
 {
 	uint8_t			  kind;		/* ReqKind */
 	uint8_t			  flags;	/* REQ_* */
-	uint8_t			  keywords; /* session_keywords() of Query/Execute */
+	uint16_t		  keywords; /* session_keywords() of Query/Execute */
 	uint8_t			  synth;	/* SynthKind */
 	struct Statement *stmt;		/* Parse: the statement prepared */
 	char			 *name;		/* the client's statement name */

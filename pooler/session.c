@@ -61,9 +61,15 @@ word_is(const char *w, size_t n, const char *lit)
 	return strlen(lit) == n && strncasecmp(w, lit, n) == 0;
 }
 
-static uint8_t
+static uint16_t
 word_keyword(const char *w, size_t n, bool first)
 {
+	if (word_is(w, n, "zone") || word_is(w, n, "names") ||
+		word_is(w, n, "timezone") || word_is(w, n, "datestyle") ||
+		word_is(w, n, "intervalstyle") || word_is(w, n, "client_encoding") ||
+		word_is(w, n, "application_name") ||
+		word_is(w, n, "standard_conforming_strings"))
+		return KW_TRACKED;
 	if (word_is(w, n, "temp") || word_is(w, n, "temporary"))
 		return KW_TEMP;
 	if (word_is(w, n, "hold"))
@@ -88,11 +94,11 @@ word_keyword(const char *w, size_t n, bool first)
  * The KW_ words in sql, outside string literals, quoted identifiers and
  * comments.  Cheap: one pass, no allocation (it runs for every query).
  */
-uint8_t
+uint16_t
 session_keywords(const char *sql)
 {
 	const char *p = sql;
-	uint8_t		kw = 0;
+	uint16_t	kw = 0;
 	bool		first = true;
 
 	while (*p)
@@ -177,7 +183,7 @@ tag_is(const char *tag, const char *lit)
  * SET changed a tracked parameter, which follows the client anyway.
  */
 void
-session_tag_effect(const char *tag, uint8_t keywords, bool reported,
+session_tag_effect(const char *tag, uint16_t keywords, bool reported,
 				   TagEffect *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -225,7 +231,12 @@ session_tag_effect(const char *tag, uint8_t keywords, bool reported,
 		case 'S':
 			if (tag_is(tag, "SET"))
 			{
-				if (!reported && !(keywords & KW_LOCAL))
+				/*
+				 * A tracked parameter follows the client anyway; the server
+				 * reports it, unless the value did not change: so its name
+				 * in the text counts too.
+				 */
+				if (!reported && !(keywords & (KW_LOCAL | KW_TRACKED)))
 					out->pin = PIN_SET;
 			}
 			else if (strncmp(tag, "SELECT", 6) == 0)

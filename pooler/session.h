@@ -11,14 +11,15 @@
 #include <stdint.h>
 
 /* Words of a statement's text that decide what its command tag means. */
-#define KW_TEMP		   0x01 /* TEMP or TEMPORARY */
-#define KW_HOLD		   0x02 /* WITH HOLD */
-#define KW_LOCAL	   0x04 /* SET LOCAL */
-#define KW_ALL		   0x08 /* RESET ALL */
-#define KW_STAR		   0x10 /* UNLISTEN * */
-#define KW_ADVLOCK	   0x20 /* a session-level advisory lock function */
-#define KW_UNLOCK_ALL  0x40 /* pg_advisory_unlock_all */
-#define KW_CREATE_INTO 0x80 /* starts with CREATE, or has INTO */
+#define KW_TEMP		   0x01	 /* TEMP or TEMPORARY */
+#define KW_HOLD		   0x02	 /* WITH HOLD */
+#define KW_LOCAL	   0x04	 /* SET LOCAL */
+#define KW_ALL		   0x08	 /* RESET ALL */
+#define KW_STAR		   0x10	 /* UNLISTEN * */
+#define KW_ADVLOCK	   0x20	 /* a session-level advisory lock function */
+#define KW_UNLOCK_ALL  0x40	 /* pg_advisory_unlock_all */
+#define KW_CREATE_INTO 0x80	 /* starts with CREATE, or has INTO */
+#define KW_TRACKED	   0x100 /* names a tracked parameter (SET TIME ZONE) */
 
 /* Session state that pins a client to its server (transaction pooling). */
 #define PIN_LISTEN	 0x01
@@ -46,8 +47,8 @@ typedef struct Settings
 	char **values;
 } Settings;
 
-extern uint8_t	   session_keywords(const char *sql);
-extern void		   session_tag_effect(const char *tag, uint8_t keywords,
+extern uint16_t	   session_keywords(const char *sql);
+extern void		   session_tag_effect(const char *tag, uint16_t keywords,
 									  bool reported, TagEffect *out);
 extern const char *session_pins_to_str(uint8_t pins, char *buf, size_t len);
 

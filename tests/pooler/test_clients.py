@@ -7,6 +7,7 @@ transaction mode."""
 import asyncio
 import os
 import re
+import struct
 import subprocess
 import uuid
 
@@ -267,3 +268,36 @@ def test_max_client_conn(pg, pooler):
     finally:
         for c in conns:
             c.close()
+
+
+def test_no_pool_before_authentication(pg, pooler):
+    # Failed logins under made-up names must not leave pools behind (SHOW
+    # POOLS would list every name a scanner tried).
+    p = pooler(auth_type="md5", users={"postgres": "pw-postgres"}, admin_users="postgres")
+    for name in ("mallory", "eve"):
+        with pytest.raises(PgError) as exc:
+            RawClient(p.port).startup(name, "appdb", password="guess")
+        assert exc.value.sqlstate == "28P01"
+    pools = p.admin("SHOW POOLS", password="pw-postgres")
+    assert [r["user"] for r in pools if r["user"] in ("mallory", "eve")] == []
+    with p.connect(password="pw-postgres") as c:
+        assert c.execute("SELECT 1").fetchone()[0] == 1
+    pools = p.admin("SHOW POOLS", password="pw-postgres")
+    assert [r["user"] for r in pools if r["database"] == "appdb"] == ["postgres"]
+
+
+def test_oversized_password_message_is_refused(pg, pooler):
+    # A client not logged in may not make the pooler buffer a huge message.
+    p = pooler(auth_type="md5", users={"postgres": "pw-postgres"})
+    raw = RawClient(p.port)
+    params = b"user\0postgres\0database\0appdb\0\0"
+    raw.send(struct.pack("!II", 8 + len(params), 196608) + params)
+    kind, body = raw.read_message()
+    assert kind == b"R"
+    raw.send(b"p" + struct.pack("!I", 100_000_000))  # announces 100 MB
+    kind, body = raw.read_message()
+    assert kind == b"E" and b"authentication message too long" in body
+    assert b"08P01" in body
+    raw.close()
+    with p.connect(password="pw-postgres") as c:
+        assert c.execute("SELECT 1").fetchone()[0] == 1

@@ -53,6 +53,11 @@ test_tags(void)
 	CHECK(e.pin == 0);
 	session_tag_effect("SET", KW_LOCAL, false, &e);
 	CHECK(e.pin == 0);
+	/* SET TimeZone to the value it has: no ParameterStatus, no pin */
+	CHECK(session_keywords("SET TimeZone = 'UTC'") == KW_TRACKED);
+	CHECK(session_keywords("set time zone local") == (KW_TRACKED | KW_LOCAL));
+	session_tag_effect("SET", KW_TRACKED, false, &e);
+	CHECK(e.pin == 0);
 	session_tag_effect("CREATE TABLE", KW_TEMP, false, &e);
 	CHECK(e.pin == PIN_TEMP);
 	session_tag_effect("CREATE TABLE", 0, false, &e);
