@@ -27,7 +27,12 @@
 # treatment, and the CPU per transaction, unlike TPS, does not count the
 # time a process waits for a core.
 #
-# Environment: BENCH_SECONDS (10) per run, BENCH_ROUNDS (3), BENCH_SCALE (10).
+# Then -M prepared against -M simple at BENCH_MODE_CLIENTS (20) clients,
+# directly and through apiscale-pooler: prepared should be faster through
+# the pooler, as it is directly.
+#
+# Environment: BENCH_SECONDS (10) per run, BENCH_ROUNDS (3), BENCH_SCALE (10),
+# BENCH_MODE_CLIENTS (20); BENCH_LEVELS="20 200" to run fewer client levels.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,7 +42,8 @@ top=$(cd "$here/../.." && pwd)
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
 SCALE=${BENCH_SCALE:-10}
-CLIENT_LEVELS=(20 200 1000)
+read -r -a CLIENT_LEVELS <<<"${BENCH_LEVELS:-20 200 1000}"
+MODE_CLIENTS=${BENCH_MODE_CLIENTS:-20}
 TARGETS=(direct pgbouncer apiscale)
 POOL_SIZE=20
 DB=bench
@@ -194,16 +200,18 @@ cpu_ticks() {
 	echo "${12} ${13}"
 }
 
-# bench TARGET CLIENTS ROUND: one pgbench run; appends to $results
+# bench TARGET CLIENTS ROUND [MODE [FILE]]: one pgbench run (query mode
+# MODE, default simple); appends to FILE (default $results)
 #   clients target round tps p99_ms cpu_us_per_tx errors rc sys_us_per_tx
 bench() {
-	local target=$1 clients=$2 round=$3 port pid cpu0='' cpu1='' out rc=0
+	local target=$1 clients=$2 round=$3 mode=${4:-simple} file=${5:-$results}
+	local port pid cpu0='' cpu1='' out rc=0
 	local tps txns failed aborted errlines p99 cpu sys errors
 	port=$(port_of "$target")
 	pid=$(pid_of "$target")
 	[ -n "$pid" ] && cpu0=$(cpu_ticks "$pid")
 	rm -f "$work"/txlog*
-	out=$("$PGBENCH" -n -S -c "$clients" -j 2 -T "$SECONDS_PER_RUN" \
+	out=$("$PGBENCH" -n -S -M "$mode" -c "$clients" -j 2 -T "$SECONDS_PER_RUN" \
 		-l --log-prefix="$work/txlog" -h 127.0.0.1 -p "$port" "$DB" 2>&1) || rc=$?
 	[ -n "$pid" ] && cpu1=$(cpu_ticks "$pid")
 	echo "$out" >"$work/last-pgbench-$target-$clients.out"
@@ -229,15 +237,15 @@ bench() {
 	fi
 	errors=$((failed + aborted))
 	[ "$errors" -eq 0 ] && [ "$rc" -ne 0 ] && errors=$((errlines > 0 ? errlines : 1))
-	printf 'round %d  %5d clients  %-10s %10.1f tps  p99 %9s ms  %8s us CPU/tx (%s kernel)  errors %d%s\n' \
-		"$round" "$clients" "$target" "$tps" "$p99" "${cpu/nan/-}" "${sys/nan/-}" "$errors" \
+	printf 'round %d  %5d clients  %-10s %-8s %10.1f tps  p99 %9s ms  %8s us CPU/tx (%s kernel)  errors %d%s\n' \
+		"$round" "$clients" "$target" "$mode" "$tps" "$p99" "${cpu/nan/-}" "${sys/nan/-}" "$errors" \
 		"$([ "$rc" -ne 0 ] && echo " (pgbench exit $rc)")"
 	if [ "$errors" -gt 0 ] || [ "$rc" -ne 0 ]; then
 		echo "$out" | grep -iE 'error|fatal|aborted|failed' |
 			sed 's/[0-9][0-9]*/N/g' | sort | uniq -c |
 			sort -rn | head -n 5 | sed 's/^/    /'
 	fi
-	echo "$clients $target $round $tps $p99 $cpu $errors $rc $sys" >>"$results"
+	echo "$clients $target $round $tps $p99 $cpu $errors $rc $sys" >>"$file"
 }
 
 echo "== $ROUNDS rounds x ${#CLIENT_LEVELS[@]} client levels x ${#TARGETS[@]} targets," \
@@ -335,6 +343,46 @@ if 1000 in levels:
           "(target 0; %s): %s"
           % (s["err"], s["bad"], others, "ok" if ok else "MISSED"))
 print("verdict: %s" % ("TARGETS HOLD" if ok_all else "TARGETS MISSED"))
+PY
+
+# Query modes: -M prepared against -M simple, directly and through
+# apiscale-pooler (transaction mode, so its prepared statements are the
+# pooler's rewriting at work).  PgBouncer is left out: Debian 12's 1.18
+# has no prepared statements in transaction mode.
+echo
+echo "== query modes: pgbench -S -M simple vs -M prepared, $MODE_CLIENTS clients," \
+	"$ROUNDS rounds"
+modes=$work/modes
+: >"$modes"
+for ((r = 1; r <= ROUNDS; r++)); do
+	for t in direct apiscale; do
+		for mode in simple prepared; do
+			[ $((r % 2)) -eq 0 ] && mode=$([ "$mode" = simple ] && echo prepared || echo simple)
+			bench "$t" "$MODE_CLIENTS" "$r" "$mode" "$modes.$mode"
+		done
+	done
+done
+/usr/bin/python3 - "$modes" <<'PY'
+import statistics
+import sys
+
+base = sys.argv[1]
+tps = {}
+for mode in ("simple", "prepared"):
+    for line in open("%s.%s" % (base, mode)):
+        c, t, r, v = line.split()[:4]
+        tps.setdefault((t, mode), []).append(float(v))
+print()
+print("%-9s | %12s | %14s | %s" % ("target", "simple TPS", "prepared TPS", "prepared / simple"))
+print("-" * 62)
+for t in ("direct", "apiscale"):
+    s = statistics.median(tps[(t, "simple")])
+    p = statistics.median(tps[(t, "prepared")])
+    print("%-9s | %12.1f | %14.1f | %.3f" % (t, s, p, p / s if s else float("nan")))
+ratio = statistics.median(tps[("apiscale", "prepared")]) / statistics.median(
+    tps[("apiscale", "simple")])
+print("verdict prepared through apiscale-pooler: %.3f x simple (target > 1, as "
+      "directly): %s" % (ratio, "ok" if ratio > 1 else "MISSED"))
 PY
 
 echo
