@@ -23,6 +23,7 @@
 #include "pool.h"
 #include "protocol.h"
 #include "server.h"
+#include "tls.h"
 
 #define MAXCOLS 24
 
@@ -179,12 +180,13 @@ static void
 show_clients(struct evbuffer *out)
 {
 	static const char *const cols[] = {
-		"id",	"database",		"user",	   "state",		 "addr",
-		"port", "connect_time", "wait_us", "server_pid", "admin"};
+		"id",			"database", "user",		  "state", "addr", "port",
+		"connect_time", "wait_us",	"server_pid", "admin", "tls"};
 	Result	r;
 	Client *c;
+	char	tls[128];
 
-	res_begin(&r, out, 10, cols);
+	res_begin(&r, out, 11, cols);
 	TAILQ_FOREACH(c, &all_clients, all)
 	{
 		res_fmt(&r, "%u", c->id);
@@ -202,6 +204,8 @@ show_clients(struct evbuffer *out)
 		else
 			res_str(&r, NULL);
 		res_str(&r, c->admin ? "t" : "f");
+		tls_describe(stream_ssl(&c->st), tls, sizeof(tls));
+		res_str(&r, tls);
 		res_row(&r);
 	}
 	res_end(&r);
