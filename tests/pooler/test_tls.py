@@ -481,3 +481,187 @@ def test_reload_swaps_the_certificate_and_keeps_it_on_failure(pooler, certs):
                 "server_tls_key_file", "server_tls_cert_file"):
         assert key in config, key
     assert config["server_tls_sslmode"]["value"] == "prefer"
+
+
+# ---------------------------------------------------------------------------
+# Servers
+# ---------------------------------------------------------------------------
+
+
+def pooler_backends_ssl(ssl_pg):
+    return [r["ssl"] for r in ssl_pg.query(
+        "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)"
+        " WHERE a.application_name = 'apiscale-pooler'")]
+
+
+def test_server_link_is_tls(pooler, ssl_pg, certs):
+    p = pooler(databases=ssl_db(ssl_pg), server_tls_sslmode="require", pool_size=2)
+    with p.connect(dbname="ssldb", sslmode="disable") as conn:
+        assert conn.execute("SELECT count(*) FROM items").fetchone() == (100,)
+        conn.execute("BEGIN")
+        assert conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+                            ).fetchone() == (True,)
+        conn.execute("COMMIT")
+    assert pooler_backends_ssl(ssl_pg) and all(pooler_backends_ssl(ssl_pg))
+    servers = [r for r in p.admin("SHOW SERVERS") if r["database"] == "ssldb"]
+    assert servers and all(r["tls"].startswith("TLSv1.") for r in servers), servers
+    # Servers closed by the pooler (PQfinish through TLS) leave no error behind.
+    p.stop()
+    wait_until(lambda: not pooler_backends_ssl(ssl_pg), 10, what="the pooler's backends to end")
+
+
+def test_server_verify_full_and_a_wrong_ca(pooler, ssl_pg, certs):
+    p = pooler(databases=ssl_db(ssl_pg), server_tls_sslmode="verify-full",
+               server_tls_ca_file=str(certs / "ca.crt"),
+               server_tls_key_file=str(certs / "client.key"),
+               server_tls_cert_file=str(certs / "client.crt"))
+    with p.connect(dbname="ssldb") as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    p2 = pooler(databases=ssl_db(ssl_pg), server_tls_sslmode="verify-ca",
+                server_tls_ca_file=str(certs / "rogue_ca.crt"))
+    raw, failure = login(p2.port, dbname="ssldb")
+    if raw is not None:
+        res = raw.query("SELECT 1")
+        raw.close()
+        failure = (res.error.sqlstate, res.error.message) if res.error else ("ok", None)
+    assert failure[0] in ("08001", "08006"), failure
+    assert "certificate verify failed" in p2.log()
+
+
+def test_server_plain_text_is_refused_by_the_tls_only_cluster(pooler, ssl_pg):
+    """The control: without TLS the cluster refuses the pooler."""
+    p = pooler(databases=ssl_db(ssl_pg), server_tls_sslmode="disable")
+    raw, failure = login(p.port, dbname="ssldb")
+    if raw is not None:
+        res = raw.query("SELECT 1")
+        raw.close()
+        failure = (res.error.sqlstate, res.error.message) if res.error else ("ok", None)
+    assert failure[0] in ("08001", "08006"), failure
+
+
+@pytest.mark.deadline(120)
+def test_big_result_and_copy_through_tls_on_both_sides(pooler, ssl_pg, certs):
+    p = pooler(databases=ssl_db(ssl_pg), server_tls_sslmode="require",
+               **client_tls(certs, "require"))
+    with p.connect(dbname="ssldb", sslmode="require") as conn:
+        # 50 MB in one result.
+        total = 0
+        with conn.cursor() as cur:
+            cur.execute("SELECT repeat('x', 1000) || g FROM generate_series(1, 50000) g")
+            for (value,) in cur:
+                total += len(value)
+        assert total == 50000 * 1000 + sum(len(str(g)) for g in range(1, 50001))
+        # A big COPY in: the pooler must throttle the client while the server reads.
+        conn.execute("CREATE TABLE IF NOT EXISTS bulk (id int, pad text)")
+        conn.execute("TRUNCATE bulk")
+        line = "y" * 1000
+        with conn.cursor() as cur:
+            with cur.copy("COPY bulk FROM STDIN") as copy:
+                for i in range(50000):
+                    copy.write(f"{i}\t{line}\n")
+        assert conn.execute("SELECT count(*), sum(length(pad)) FROM bulk").fetchone() == (
+            50000, 50000 * 1000)
+        # A big COPY out read slowly at first: the server is throttled.
+        got = 0
+        with conn.cursor() as cur:
+            with cur.copy("COPY bulk TO STDOUT") as copy:
+                for i, block in enumerate(copy):
+                    if i < 20:
+                        time.sleep(0.05)
+                    got += len(block)
+        assert got > 50000 * 1000
+        conn.execute("DROP TABLE bulk")
+    assert p.alive()
+
+
+@pytest.mark.deadline(120)
+def test_pgbench_through_tls_on_both_sides(pooler, ssl_pg, certs):
+    env = dict(os.environ, PGSSLMODE="require")
+    r = subprocess.run([PGBENCH, "-i", "-q", "-s", "1", "-h", HOST, "-p", str(ssl_pg.port),
+                        "-U", "postgres", "appdb"], capture_output=True, text=True, timeout=120,
+                       env=env)
+    assert r.returncode == 0, r.stderr
+    p = pooler(databases=ssl_db(ssl_pg), server_tls_sslmode="require", pool_size=4,
+               max_overflow=0, **client_tls(certs, "require"))
+    for mode in ("simple", "extended"):
+        r = subprocess.run([PGBENCH, "-S", "-n", "-T", "3", "-c", "8", "-j", "2", "-M", mode,
+                            "-h", HOST, "-p", str(p.port), "-U", "postgres", "ssldb"],
+                           capture_output=True, text=True, timeout=60, env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "number of failed transactions: 0" in r.stdout, r.stdout
+        processed = int(next(line.split(":")[1].split("/")[0] for line in r.stdout.splitlines()
+                             if "number of transactions actually processed" in line))
+        assert processed > 0
+    assert all(pooler_backends_ssl(ssl_pg))
+    stats = p.pool("ssldb", "postgres")
+    assert as_int(stats["sv_active"]) + as_int(stats["sv_idle"]) <= 4
+
+
+def test_servers_closed_through_tls_end_cleanly(pooler, ssl_pg):
+    """A server the pooler closes (here for pool_recycle) is ended by
+    PQfinish through the TLS session the Stream used: Terminate and
+    close_notify arrive, and the server logs no SSL error or EOF."""
+    before = len(ssl_pg.server_log())
+    p = pooler(databases=ssl_db(ssl_pg), server_tls_sslmode="require", pool_recycle=0.2)
+    with p.connect(dbname="ssldb") as conn:
+        for _ in range(3):
+            conn.execute("SELECT pg_sleep(0.3)")
+    wait_until(lambda: not pooler_backends_ssl(ssl_pg), 10, what="the recycled backends to end")
+    assert as_int(p.pool("ssldb", "postgres")["recycled"]) >= 2
+    new = ssl_pg.server_log()[before:]
+    assert "SSL error" not in new and "could not receive" not in new and "EOF" not in new, new
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+@pytest.mark.deadline(120)
+def test_slow_tls_client_makes_the_tls_server_wait(pooler, ssl_pg, certs):
+    """A 100 MB result for a TLS client that does not read: the pooler stops
+    reading the TLS server (flow control) instead of buffering the result,
+    and everything arrives once the client reads."""
+    p = pooler(databases=ssl_db(ssl_pg), server_tls_sslmode="require",
+               **client_tls(certs, "require"))
+    s = tls_socket(p.port)
+    s.settimeout(30)
+    s.sendall(startup_packet(database="ssldb"))
+    data = b""
+    while b"Z\x00\x00\x00\x05I" not in data:
+        chunk = s.recv(65536)
+        assert chunk, data
+        data += chunk
+    before = rss_kb(p.pid)
+    sql = b"SELECT repeat('x', 1000) FROM generate_series(1, 100000)\0"
+    s.sendall(b"Q" + struct.pack("!I", len(sql) + 4) + sql)
+    time.sleep(2)
+    grown = rss_kb(p.pid) - before
+    assert grown < 20 * 1024, f"the pooler grew by {grown} kB while its client did not read"
+    total = 0
+    tail = b""
+    while not tail.endswith(b"Z\x00\x00\x00\x05I"):
+        chunk = s.recv(1 << 20)
+        assert chunk, "the pooler closed in the middle of the result"
+        total += len(chunk)
+        tail = (tail + chunk)[-6:]
+    s.close()
+    # 100,000 DataRows of 1,000 bytes (+ 11 bytes of framing each), and the rest.
+    assert total > 100000 * 1011
+
+
+def test_cancel_reaches_a_tls_server(pooler, ssl_pg, certs):
+    p = pooler(databases=ssl_db(ssl_pg), server_tls_sslmode="require",
+               **client_tls(certs, "require"))
+    with p.connect(dbname="ssldb", sslmode="require") as conn:
+        t = threading.Timer(0.5, conn.cancel)
+        t.start()
+        started = time.monotonic()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            conn.execute("SELECT pg_sleep(20)")
+        t.join()
+        assert time.monotonic() - started < 15
+        assert conn.execute("SELECT 1").fetchone() == (1,)
