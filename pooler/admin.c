@@ -23,6 +23,7 @@
 #include "pool.h"
 #include "protocol.h"
 #include "server.h"
+#include "tls.h"
 
 #define MAXCOLS 24
 
@@ -179,12 +180,13 @@ static void
 show_clients(struct evbuffer *out)
 {
 	static const char *const cols[] = {
-		"id",	"database",		"user",	   "state",		 "addr",
-		"port", "connect_time", "wait_us", "server_pid", "admin"};
+		"id",			"database", "user",		  "state", "addr", "port",
+		"connect_time", "wait_us",	"server_pid", "admin", "tls"};
 	Result	r;
 	Client *c;
+	char	tls[128];
 
-	res_begin(&r, out, 10, cols);
+	res_begin(&r, out, 11, cols);
 	TAILQ_FOREACH(c, &all_clients, all)
 	{
 		res_fmt(&r, "%u", c->id);
@@ -202,6 +204,8 @@ show_clients(struct evbuffer *out)
 		else
 			res_str(&r, NULL);
 		res_str(&r, c->admin ? "t" : "f");
+		tls_describe(stream_ssl(&c->st), tls, sizeof(tls));
+		res_str(&r, tls);
 		res_row(&r);
 	}
 	res_end(&r);
@@ -211,6 +215,7 @@ static void
 show_server_list(Result *r, Pool *p, struct ServerList *list)
 {
 	Server *s;
+	char	tls[128];
 
 	TAILQ_FOREACH(s, list, link)
 	{
@@ -230,6 +235,9 @@ show_server_list(Result *r, Pool *p, struct ServerList *list)
 			res_fmt(r, "%u", s->client->id);
 		else
 			res_str(r, NULL);
+		tls_describe(s->has_stream ? stream_ssl(&s->st) : NULL, tls,
+					 sizeof(tls));
+		res_str(r, tls);
 		res_row(r);
 	}
 }
@@ -238,12 +246,12 @@ static void
 show_servers(struct evbuffer *out)
 {
 	static const char *const cols[] = {
-		"id",	"database",		"user",	 "state",		"addr",
-		"port", "connect_time", "age_s", "backend_pid", "client_id"};
+		"id",			"database", "user",		   "state",		"addr", "port",
+		"connect_time", "age_s",	"backend_pid", "client_id", "tls"};
 	Result r;
 	Pool  *p;
 
-	res_begin(&r, out, 10, cols);
+	res_begin(&r, out, 11, cols);
 	TAILQ_FOREACH(p, &pools, link)
 	{
 		show_server_list(&r, p, &p->login);

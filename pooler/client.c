@@ -8,6 +8,14 @@
  * message by whole message, once a server is attached.  The server end
  * (server.c) gives the server back at ReadyForQuery 'I' with no request
  * outstanding, and calls client_server_message_done.
+ *
+ * TLS (client_tls_sslmode): an SSLRequest over TCP is answered 'S' and the
+ * stream switches to TLS; the start-up packet and all that follows go
+ * through it.  Bytes the client sent after its SSLRequest but before the
+ * handshake are refused, not read as plain text (CVE-2021-23214).  With
+ * require or stricter, a TCP client in plain text is refused with 28000, as
+ * a pg_hba.conf without a matching host line would; Unix sockets are local
+ * and libpq never asks for TLS over them, so they stay in plain text.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -31,6 +39,7 @@
 #include "protocol.h"
 #include "scram.h"
 #include "server.h"
+#include "tls.h"
 
 struct ClientList all_clients = TAILQ_HEAD_INITIALIZER(all_clients);
 int				  n_clients = 0;
@@ -159,7 +168,7 @@ linger_drain(void *arg)
 	Client *c = (Client *) arg;
 
 	if (stream_pending(&c->st) == 0)
-		shutdown(c->st.fd, SHUT_WR);
+		stream_shutdown(&c->st); /* close_notify with TLS, then FIN */
 }
 
 static void
@@ -179,7 +188,7 @@ client_linger(Client *c)
 	c->st.on_event = linger_event;
 	stream_flush(&c->st);
 	if (stream_pending(&c->st) == 0)
-		shutdown(c->st.fd, SHUT_WR);
+		stream_shutdown(&c->st);
 	stream_read(&c->st, true);
 	c->linger_timer = evtimer_new(ev_base, linger_timeout_cb, c);
 	evtimer_add(c->linger_timer, &tv);
@@ -322,6 +331,99 @@ wants_scram(const char *user)
 			auth_secret_kind(stored) == AUTH_SECRET_SCRAM);
 }
 
+/* A client over a Unix socket (client_accept names its address "unix"). */
+static bool
+client_is_local(const Client *c)
+{
+	return strcmp(c->addr, "unix") == 0;
+}
+
+/* Log why a client's TLS went wrong before it logged in, then close. */
+static void
+client_tls_event_cb(void *arg, const char *why)
+{
+	Client *c = (Client *) arg;
+
+	/* A probe that hangs up after the handshake is no news. */
+	if (c->state == CL_STARTUP && strcmp(why, "connection closed") != 0)
+		log_info("C-%u: -/-@%s:%d closing: %s", c->id, c->addr, c->port, why);
+	client_event_cb(arg, why);
+}
+
+/*
+ * Answer an SSLRequest: 'S' and a TLS handshake when client TLS is on and c
+ * is a TCP client in plain text, else 'N'.  Returns false if c is gone.
+ */
+static bool
+start_tls(Client *c)
+{
+	if (tls_client_ctx == NULL || client_is_local(c) || stream_ssl(&c->st))
+	{
+		evbuffer_add(c->st.out, "N", 1);
+		return true;
+	}
+	if (evbuffer_get_length(c->st.in) > 0)
+	{
+		client_close(c, "08P01",
+					 "received unencrypted data after SSL request");
+		return false;
+	}
+	evbuffer_add(c->st.out, "S", 1);
+	if (!stream_tls_accept(&c->st, tls_client_ctx))
+	{
+		client_close(c, NULL, "could not start TLS");
+		return false;
+	}
+	c->st.on_event = client_tls_event_cb;
+	return true;
+}
+
+/*
+ * May c, as it came in (TLS or not, with which certificate), log in as
+ * c->user?  If not, c is closed with 28000 and false returned.
+ */
+static bool
+tls_allows(Client *c)
+{
+	SSL	   *ssl = stream_ssl(&c->st);
+	char	cn[256];
+	char	err[512];
+	SslMode mode = cf.client_tls_sslmode;
+
+	if (mode >= SSLMODE_REQUIRE && ssl == NULL && !client_is_local(c))
+	{
+		snprintf(err, sizeof(err),
+				 "SSL connection is required (client_tls_sslmode = %s) for "
+				 "user \"%s\", database \"%s\"",
+				 sslmode_to_str(mode), c->user, c->dbname);
+		client_close(c, "28000", err);
+		return false;
+	}
+	/* As PostgreSQL's clientcert=verify-full: the certificate names the user. */
+	if (mode == SSLMODE_VERIFY_FULL && ssl != NULL)
+	{
+		if (!tls_peer_common_name(ssl, cn, sizeof(cn)))
+		{
+			snprintf(err, sizeof(err),
+					 "certificate authentication failed for user \"%s\": "
+					 "no usable common name in the client certificate",
+					 c->user);
+			client_close(c, "28000", err);
+			return false;
+		}
+		if (strcmp(cn, c->user) != 0)
+		{
+			snprintf(err, sizeof(err),
+					 "certificate authentication failed for user \"%s\": "
+					 "the client certificate's common name is \"%s\"",
+					 c->user, cn);
+			client_close(c, "28000", err);
+			return false;
+		}
+	}
+	return true;
+}
+
 /* Returns false if c is gone or must stop reading. */
 static bool
 handle_startup(Client *c, uint32_t len)
@@ -341,9 +443,11 @@ handle_startup(Client *c, uint32_t len)
 		client_close(c, "08P01", err);
 		return false;
 	}
-	if (sp.code == CODE_SSL || sp.code == CODE_GSSENC)
+	if (sp.code == CODE_SSL)
+		return start_tls(c);
+	if (sp.code == CODE_GSSENC)
 	{
-		evbuffer_add(c->st.out, "N", 1); /* no TLS yet */
+		evbuffer_add(c->st.out, "N", 1); /* no GSSAPI encryption */
 		return true;
 	}
 	if (sp.code == CODE_CANCEL)
@@ -374,6 +478,8 @@ handle_startup(Client *c, uint32_t len)
 		settings_set(&c->want, tracked ? tracked : sp.names[i], sp.values[i]);
 	}
 	startup_free(&sp);
+	if (!tls_allows(c))
+		return false;
 
 	if (shutting_down)
 	{

@@ -4,15 +4,21 @@
  *
  * Every [pooler] key is described once in the table below: its name, how to
  * parse it, where it goes, its default, and whether RELOAD / SIGHUP applies
- * it.  Errors name the file, the line and the key.
+ * it.  Errors name the file, the line and the key.  inih does not tell the
+ * handler which line it is on, so the file is fed to it through a reader
+ * that counts lines; each key's line is kept in the Config, for the checks
+ * that can only run once the whole file is read (a TLS mode that needs a
+ * certificate, a key that does not match it: see tls.c).
  */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <ini.h>
 
@@ -26,7 +32,8 @@ typedef enum KeyType
 	KEY_POOL_MODE,
 	KEY_AUTH_TYPE,
 	KEY_LOG_LEVEL,
-	KEY_SESSION_STATE
+	KEY_SESSION_STATE,
+	KEY_SSLMODE
 } KeyType;
 
 typedef struct KeyDef
@@ -64,9 +71,28 @@ static const KeyDef keys[] = {
 	{"log_level", KEY_LOG_LEVEL, OFF(log_level), "info", true},
 	{"logfile", KEY_STRING, OFF(logfile), "", true},
 	{"pidfile", KEY_STRING, OFF(pidfile), "", false},
+	/* TLS settings apply to connections made after a reload. */
+	{"client_tls_sslmode", KEY_SSLMODE, OFF(client_tls_sslmode), "disable",
+	 true},
+	{"client_tls_key_file", KEY_STRING, OFF(client_tls_key_file), "", true},
+	{"client_tls_cert_file", KEY_STRING, OFF(client_tls_cert_file), "", true},
+	{"client_tls_ca_file", KEY_STRING, OFF(client_tls_ca_file), "", true},
+	{"server_tls_sslmode", KEY_SSLMODE, OFF(server_tls_sslmode), "prefer",
+	 true},
+	{"server_tls_ca_file", KEY_STRING, OFF(server_tls_ca_file), "", true},
+	{"server_tls_key_file", KEY_STRING, OFF(server_tls_key_file), "", true},
+	{"server_tls_cert_file", KEY_STRING, OFF(server_tls_cert_file), "", true},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+_Static_assert(NKEYS <= CONFIG_MAX_KEYS, "CONFIG_MAX_KEYS is too small");
+
+static const char *const sslmode_names[] = {
+	[SSLMODE_DISABLE] = "disable",	   [SSLMODE_ALLOW] = "allow",
+	[SSLMODE_PREFER] = "prefer",	   [SSLMODE_REQUIRE] = "require",
+	[SSLMODE_VERIFY_CA] = "verify-ca", [SSLMODE_VERIFY_FULL] = "verify-full",
+};
 
 /* State of one config_load. */
 typedef struct LoadState
@@ -75,6 +101,9 @@ typedef struct LoadState
 	char   *err; /* first error, "KEY: message" */
 	size_t	errlen;
 	bool	failed;
+	FILE   *file;
+	int		line;		/* line of the text last handed to inih */
+	bool	line_ended; /* and that text ended it */
 } LoadState;
 
 static bool
@@ -184,6 +213,20 @@ set_key(Config *cfg, const KeyDef *k, const char *value, char *msg,
 				return false;
 			}
 			return true;
+		case KEY_SSLMODE:
+			for (size_t i = 0; i < sizeof(sslmode_names) / sizeof(char *); i++)
+			{
+				if (strcasecmp(value, sslmode_names[i]) == 0)
+				{
+					*(SslMode *) field = (SslMode) i;
+					return true;
+				}
+			}
+			snprintf(msg, msglen,
+					 "invalid value \"%s\" (expected disable, allow, prefer, "
+					 "require, verify-ca or verify-full)",
+					 value);
+			return false;
 		default:
 			snprintf(msg, msglen, "internal error: key type %d", k->type);
 			return false;
@@ -284,6 +327,7 @@ config_ini_line(void *user, const char *section, const char *name,
 		{
 			if (strcmp(keys[i].name, name) == 0)
 			{
+				st->cfg->key_line[i] = st->line;
 				if (set_key(st->cfg, &keys[i], value, msg, sizeof(msg)))
 					return 1;
 				snprintf(st->err, st->errlen, "%s: %s", name, msg);
@@ -332,6 +376,7 @@ config_free(Config *cfg)
 		if (keys[i].type == KEY_STRING)
 			free(*(char **) ((char *) cfg + keys[i].offset));
 	}
+	free(cfg->path);
 	while (db)
 	{
 		DbConfig *next = db->next;
@@ -346,6 +391,133 @@ config_free(Config *cfg)
 		db = next;
 	}
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+/* fgets for inih, counting the lines it reads (a long line may come in parts). */
+static char *
+read_counting_lines(char *str, int num, void *stream)
+{
+	LoadState *st = (LoadState *) stream;
+	char	  *s = fgets(str, num, st->file);
+
+	if (s == NULL)
+		return NULL;
+	if (st->line_ended)
+		st->line++;
+	st->line_ended = strchr(s, '\n') != NULL;
+	return s;
+}
+
+void
+config_key_error(const Config *cfg, const char *key, char *err, size_t errlen,
+				 const char *fmt, ...)
+{
+	char	msg[512];
+	int		line = 0;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	for (size_t i = 0; i < NKEYS; i++)
+	{
+		if (strcmp(keys[i].name, key) == 0)
+			line = cfg->key_line[i];
+	}
+	if (line > 0)
+		snprintf(err, errlen, "%s:%d: %s: %s", cfg->path, line, key, msg);
+	else
+		snprintf(err, errlen, "%s: %s: %s", cfg->path, key, msg);
+}
+
+/* Can we read the file named by key, if one is named? */
+static bool
+check_readable(const Config *cfg, const char *key, const char *file, char *err,
+			   size_t errlen)
+{
+	FILE *f;
+
+	if (file[0] == '\0')
+		return true;
+	f = fopen(file, "r");
+	if (f == NULL)
+	{
+		config_key_error(cfg, key, err, errlen, "could not read \"%s\": %s",
+						 file, strerror(errno));
+		return false;
+	}
+	fclose(f);
+	return true;
+}
+
+/*
+ * The TLS checks that need no OpenSSL: the files a mode needs are named and
+ * readable.  tls.c then loads them (and finds a key that does not match).
+ */
+static bool
+check_tls(const Config *cfg, char *err, size_t errlen)
+{
+	SslMode		mode = cfg->client_tls_sslmode;
+	struct stat sb;
+
+	if (mode != SSLMODE_DISABLE && (cfg->client_tls_key_file[0] == '\0' ||
+									cfg->client_tls_cert_file[0] == '\0'))
+	{
+		config_key_error(cfg, "client_tls_sslmode", err, errlen,
+						 "%s needs client_tls_key_file and "
+						 "client_tls_cert_file",
+						 sslmode_to_str(mode));
+		return false;
+	}
+	if (mode >= SSLMODE_VERIFY_CA && cfg->client_tls_ca_file[0] == '\0')
+	{
+		config_key_error(cfg, "client_tls_sslmode", err, errlen,
+						 "%s needs client_tls_ca_file (the CA that signs "
+						 "client certificates)",
+						 sslmode_to_str(mode));
+		return false;
+	}
+	if ((cfg->server_tls_key_file[0] == '\0') !=
+		(cfg->server_tls_cert_file[0] == '\0'))
+	{
+		const char *key = cfg->server_tls_key_file[0] ? "server_tls_key_file"
+													  : "server_tls_cert_file";
+
+		config_key_error(cfg, key, err, errlen,
+						 "server_tls_key_file and server_tls_cert_file go "
+						 "together");
+		return false;
+	}
+	if (!check_readable(cfg, "client_tls_key_file", cfg->client_tls_key_file,
+						err, errlen) ||
+		!check_readable(cfg, "client_tls_cert_file", cfg->client_tls_cert_file,
+						err, errlen) ||
+		!check_readable(cfg, "client_tls_ca_file", cfg->client_tls_ca_file,
+						err, errlen) ||
+		!check_readable(cfg, "server_tls_ca_file", cfg->server_tls_ca_file,
+						err, errlen) ||
+		!check_readable(cfg, "server_tls_key_file", cfg->server_tls_key_file,
+						err, errlen) ||
+		!check_readable(cfg, "server_tls_cert_file", cfg->server_tls_cert_file,
+						err, errlen))
+		return false;
+
+	/*
+	 * libpq refuses a private key that others may read (0600 at most, or
+	 * 0640 if root owns it): say so now rather than at every login.
+	 */
+	if (cfg->server_tls_key_file[0] != '\0' &&
+		stat(cfg->server_tls_key_file, &sb) == 0 &&
+		((sb.st_uid == 0 && (sb.st_mode & (S_IWGRP | S_IXGRP | S_IRWXO))) ||
+		 (sb.st_uid != 0 && (sb.st_mode & (S_IRWXG | S_IRWXO)))))
+	{
+		config_key_error(cfg, "server_tls_key_file", err, errlen,
+						 "\"%s\" has group or world access, which libpq "
+						 "refuses (use mode 0600, or 0640 if root owns it)",
+						 cfg->server_tls_key_file);
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -365,18 +537,23 @@ config_load(const char *path, Config *cfg, char *err, size_t errlen)
 		if (!set_key(cfg, &keys[i], keys[i].def, msg, sizeof(msg)))
 			fatal("bad default for %s: %s", keys[i].name, msg);
 	}
+	cfg->path = xstrdup(path);
 
 	st.cfg = cfg;
 	st.err = msg;
 	st.errlen = sizeof(msg);
 	st.failed = false;
-	line = ini_parse(path, config_ini_line, &st);
-	if (line == -1)
+	st.line = 0;
+	st.line_ended = true;
+	st.file = fopen(path, "r");
+	if (st.file == NULL)
 	{
 		snprintf(err, errlen, "%s: could not open: %s", path, strerror(errno));
 		config_free(cfg);
 		return false;
 	}
+	line = ini_parse_stream(read_counting_lines, &st, config_ini_line, &st);
+	fclose(st.file);
 	if (line != 0)
 	{
 		if (!st.failed)
@@ -398,6 +575,11 @@ config_load(const char *path, Config *cfg, char *err, size_t errlen)
 			err, errlen,
 			"%s: listen_addr: neither listen_addr nor unix_socket_dir is set",
 			path);
+		config_free(cfg);
+		return false;
+	}
+	if (!check_tls(cfg, err, errlen))
+	{
 		config_free(cfg);
 		return false;
 	}
@@ -459,6 +641,14 @@ auth_type_to_str(AuthType type)
 	return "unknown";
 }
 
+const char *
+sslmode_to_str(SslMode mode)
+{
+	if ((size_t) mode >= sizeof(sslmode_names) / sizeof(char *))
+		return "unknown";
+	return sslmode_names[mode];
+}
+
 bool
 config_describe(const Config *cfg, int i, const char **key, char *value,
 				size_t valuelen, bool *reloadable)
@@ -500,6 +690,10 @@ config_describe(const Config *cfg, int i, const char **key, char *value,
 					 *(const SessionStateMode *) field == SESSION_STATE_PIN
 						 ? "pin"
 						 : "error");
+			break;
+		case KEY_SSLMODE:
+			snprintf(value, valuelen, "%s",
+					 sslmode_to_str(*(const SslMode *) field));
 			break;
 	}
 	return true;

@@ -30,6 +30,20 @@ typedef enum SessionStateMode
 	SESSION_STATE_ERROR /* close the client with an error */
 } SessionStateMode;
 
+/* libpq's sslmode names, in order of strictness (comparisons rely on it). */
+typedef enum SslMode
+{
+	SSLMODE_DISABLE,	/* no TLS */
+	SSLMODE_ALLOW,		/* TLS if the other side insists */
+	SSLMODE_PREFER,		/* TLS if the other side offers it */
+	SSLMODE_REQUIRE,	/* TLS or no connection */
+	SSLMODE_VERIFY_CA,	/* and the peer's certificate is checked */
+	SSLMODE_VERIFY_FULL /* and its name too */
+} SslMode;
+
+/* Keys whose line in the file is remembered, for errors found after parsing. */
+#define CONFIG_MAX_KEYS 40
+
 /* One [databases] entry: how to reach a server database. */
 typedef struct DbConfig
 {
@@ -62,7 +76,17 @@ typedef struct Config
 	LogLevel		 log_level;
 	char			*logfile; /* empty = stderr */
 	char			*pidfile; /* empty = none */
-	DbConfig		*databases;
+	SslMode			 client_tls_sslmode;
+	char			*client_tls_key_file; /* our private key for clients */
+	char	 *client_tls_cert_file; /* our certificate (chain) for clients */
+	char	 *client_tls_ca_file;	/* CAs that sign client certificates */
+	SslMode	  server_tls_sslmode;	/* libpq sslmode */
+	char	 *server_tls_ca_file;	/* libpq sslrootcert, empty = default */
+	char	 *server_tls_key_file;	/* libpq sslkey, empty = default */
+	char	 *server_tls_cert_file; /* libpq sslcert, empty = default */
+	DbConfig *databases;
+	char	 *path;						 /* the file read */
+	int		  key_line[CONFIG_MAX_KEYS]; /* line of each key, 0 = default */
 } Config;
 
 extern bool		   config_load(const char *path, Config *cfg, char *err,
@@ -72,6 +96,11 @@ extern DbConfig	  *config_find_db(const Config *cfg, const char *name);
 extern bool		   config_is_admin(const Config *cfg, const char *user);
 extern const char *pool_mode_to_str(PoolMode mode);
 extern const char *auth_type_to_str(AuthType type);
+extern const char *sslmode_to_str(SslMode mode);
+/* "PATH:LINE: KEY: message" for a key found wrong after parsing. */
+extern void config_key_error(const Config *cfg, const char *key, char *err,
+							 size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 /* Key/value pairs for SHOW CONFIG: call with i = 0, 1, ... until false. */
 extern bool config_describe(const Config *cfg, int i, const char **key,
 							char *value, size_t valuelen, bool *reloadable);

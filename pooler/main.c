@@ -29,6 +29,7 @@
 #include "log.h"
 #include "main.h"
 #include "pool.h"
+#include "tls.h"
 
 Config			   cf;
 struct event_base *ev_base = NULL;
@@ -210,14 +211,16 @@ raise_fd_limit(void)
 
 /*
  * Re-read the configuration.  Pool settings, auth, databases and logging
- * change at once; listen_* and max_client_conn need a restart.
+ * change at once, TLS settings for the connections made after; listen_*
+ * and max_client_conn need a restart.
  */
 bool
 pooler_reload(char *err, size_t errlen)
 {
-	Config fresh;
-	Config old;
-	char   e[600];
+	Config	 fresh;
+	Config	 old;
+	SSL_CTX *client_ctx;
+	char	 e[600];
 
 	if (!config_load(config_path, &fresh, e, sizeof(e)))
 	{
@@ -234,6 +237,16 @@ pooler_reload(char *err, size_t errlen)
 		config_free(&fresh);
 		return false;
 	}
+	if (!tls_load(&fresh, &client_ctx, e, sizeof(e)))
+	{
+		snprintf(err, errlen, "reload failed, keeping the old settings: %s",
+				 e);
+		log_error("%s", err);
+		config_free(&fresh);
+		return false;
+	}
+	/* Nothing fails from here on: the new TLS context can go in. */
+	tls_set_client_ctx(client_ctx);
 	if (strcmp(fresh.logfile, cf.logfile) != 0 &&
 		!log_open(fresh.logfile, e, sizeof(e)))
 		log_error("%s", e);
@@ -371,6 +384,7 @@ main(int argc, char **argv)
 	char		  err[700];
 	int			  opt;
 	struct event *sig_hup, *sig_term, *sig_int;
+	SSL_CTX		 *client_ctx;
 
 	while ((opt = getopt_long(argc, argv, "dhV", longopts, NULL)) != -1)
 	{
@@ -410,11 +424,19 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	if (!tls_load(&cf, &client_ctx, err, sizeof(err)))
+	{
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
 	if (check_only)
 	{
+		if (client_ctx)
+			SSL_CTX_free(client_ctx);
 		printf("%s: ok\n", config_path);
 		return 0;
 	}
+	tls_set_client_ctx(client_ctx);
 	if (daemon_mode && cf.logfile[0] == '\0')
 	{
 		fprintf(stderr,
@@ -459,6 +481,7 @@ main(int argc, char **argv)
 	event_free(sig_int);
 	if (cf.pidfile[0] != '\0')
 		unlink(cf.pidfile);
+	tls_set_client_ctx(NULL);
 	config_free(&cf);
 	return 0;
 }

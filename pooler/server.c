@@ -4,9 +4,13 @@
  *
  * libpq logs in without blocking (PQconnectStartParams / PQconnectPoll,
  * driven by libevent), which gives us every server-side authentication
- * method for free.  Once logged in, the socket is read and written through
- * a bufferevent; the PGconn stays alive only to own the socket and to be
- * closed with PQfinish.  TLS to servers comes later: sslmode=disable.
+ * method and TLS (server_tls_sslmode is libpq's sslmode) for free.  Once
+ * logged in, the socket is read and written through a Stream; the PGconn
+ * stays alive to own the socket and to be closed with PQfinish.  With TLS
+ * the Stream goes on through libpq's SSL object, whose BIO reads and writes
+ * through the PGconn: so the Stream is always closed before PQfinish, which
+ * then sends Terminate and close_notify through that same session and
+ * frees it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -148,6 +152,12 @@ login_done(Server *s)
 		return;
 	}
 	s->has_stream = true;
+	if (PQsslInUse(s->conn) &&
+		!stream_tls_adopt(&s->st, PQsslStruct(s->conn, "OpenSSL")))
+	{
+		login_failed(s, "could not take over the server's TLS session");
+		return;
+	}
 	stream_read(&s->st, true);
 	log_debug("S-%llu: %s/%s logged in, backend pid %d",
 			  (unsigned long long) s->id, s->pool->dbname, s->pool->user,
@@ -190,8 +200,8 @@ login_poll(Server *s, PostgresPollingStatusType st)
 Server *
 server_open(Pool *p)
 {
-	const char	  *kw[8];
-	const char	  *val[8];
+	const char	  *kw[12];
+	const char	  *val[12];
 	int			   n = 0;
 	const char	  *password = p->db.password;
 	Server		  *s = calloc(1, sizeof(Server));
@@ -222,7 +232,14 @@ server_open(Pool *p)
 	if (password)
 		kw[n] = "password", val[n++] = password;
 	kw[n] = "application_name", val[n++] = "apiscale-pooler";
-	kw[n] = "sslmode", val[n++] = "disable";
+	kw[n] = "sslmode", val[n++] = sslmode_to_str(cf.server_tls_sslmode);
+	/* Empty: libpq's defaults (~/.postgresql/root.crt, ...). */
+	if (cf.server_tls_ca_file[0] != '\0')
+		kw[n] = "sslrootcert", val[n++] = cf.server_tls_ca_file;
+	if (cf.server_tls_cert_file[0] != '\0')
+		kw[n] = "sslcert", val[n++] = cf.server_tls_cert_file;
+	if (cf.server_tls_key_file[0] != '\0')
+		kw[n] = "sslkey", val[n++] = cf.server_tls_key_file;
 	kw[n] = NULL, val[n] = NULL;
 
 	s->login_timer = evtimer_new(ev_base, login_timeout_cb, s);
@@ -258,6 +275,7 @@ server_close(Server *s, const char *reason)
 		event_free(s->login_ev);
 	if (s->login_timer)
 		event_free(s->login_timer);
+	/* First the stream, then libpq, which may still write through its TLS. */
 	if (s->has_stream)
 		stream_close(&s->st);
 	PQfinish(s->conn);

@@ -1,6 +1,6 @@
 /*
  * stream.c
- *		Buffered, non-blocking socket I/O.
+ *		Buffered, non-blocking socket I/O, in plain text or through TLS.
  *
  * Writes go out at once (stream_flush, called at the end of each batch of
  * messages); only when the socket is full does the stream wait for it to
@@ -8,18 +8,72 @@
  * kernel how much there is first.  This keeps the system calls per
  * forwarded message at one read and one write, where libevent's
  * bufferevents add two epoll_ctl and an ioctl.
+ *
+ * TLS keeps that design and that contract: in holds plain text read, out
+ * plain text not yet handed to OpenSSL, and the owner sees the same
+ * callbacks.  stream_flush encrypts what is queued at once, in records of
+ * up to 16 kB (a batch of small messages is one record and one write); the
+ * read callback calls SSL_read with read-ahead on, so a batch usually costs
+ * one read(2) as in plain text.  A TLS stream has its own event callbacks:
+ * the plain-text path is the code above the TLS section, unchanged, plus a
+ * pointer test in stream_flush and stream_read.
+ *
+ * libevent's bufferevent_openssl was the other candidate.  In libevent 2.1
+ * it encrypts and sends on every evbuffer_add to its output (a record and
+ * a send(2) per message we build, and the write event added and deleted
+ * each time), cannot send close_notify after its output drains, and would
+ * have put a second buffering model beside this one.
+ *
+ * Rules a TLS stream keeps:
+ * - OpenSSL may hold bytes the kernel no longer signals (read-ahead, or a
+ *   read that stopped at its budget).  So the read callback goes on while
+ *   OpenSSL has bytes buffered, and switching reading back on with bytes
+ *   buffered activates the read event by hand.
+ * - A read may need a write (a TLS 1.3 key update answered into a full
+ *   socket): the stream waits for writable, then reads again.  A write that
+ *   needs a read only happens with renegotiation, which the client context
+ *   refuses and PostgreSQL never starts: it fails the stream.
+ * - Errors are reported from the read side, as in plain text, after the
+ *   bytes that came before them.
+ * - The handshake (stream_tls_accept) runs while the stream reads; output
+ *   queued meanwhile waits for it.
+ * - An adopted session (stream_tls_adopt) belongs to libpq: its BIO reads
+ *   and writes through the PGconn, so the PGconn must outlive the stream,
+ *   and the stream never frees it.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "main.h"
 #include "stream.h"
 
 #define READ_SIZE (16 * 1024)
+
+/* The largest TLS record: one SSL_write each. */
+#define TLS_RECORD (16 * 1024)
+
+/* Plain text taken from OpenSSL per read callback, for fairness. */
+#define TLS_READ_BUDGET (64 * 1024)
+
+typedef struct StreamTls
+{
+	SSL *ssl;
+	bool own_ssl;		/* SSL_free in stream_close */
+	bool established;	/* handshake done */
+	bool hs_want_write; /* the handshake waits for writable */
+	bool read_blocked;	/* SSL_read waits for writable */
+	int	 pending_write; /* length of an SSL_write to retry, or 0 */
+	char failure[200];	/* why the stream broke */
+} StreamTls;
 
 static void
 stream_read_cb(evutil_socket_t fd, short what, void *arg)
@@ -63,6 +117,8 @@ stream_write_cb(evutil_socket_t fd, short what, void *arg)
 		st->on_drain(st->arg);
 }
 
+static void tls_flush(Stream *st);
+
 bool
 stream_init(Stream *st, int fd, bool own_fd, StreamFn on_read,
 			StreamFn on_drain, StreamEventFn on_event, void *arg)
@@ -100,6 +156,12 @@ stream_close(Stream *st)
 		evbuffer_free(st->in);
 	if (st->out)
 		evbuffer_free(st->out);
+	if (st->tls)
+	{
+		if (st->tls->own_ssl)
+			SSL_free(st->tls->ssl);
+		free(st->tls);
+	}
 	if (st->own_fd && st->fd >= 0)
 		close(st->fd);
 	memset(st, 0, sizeof(*st));
@@ -116,12 +178,20 @@ stream_read(Stream *st, bool on)
 	else
 		event_del(st->rev);
 	st->reading = on;
+	/* Bytes OpenSSL holds, or a failure, will not wake the socket up. */
+	if (on && st->tls && (st->broken || SSL_has_pending(st->tls->ssl)))
+		event_active(st->rev, EV_READ, 0);
 }
 
 /* Write what the socket takes now; wait for it to be writable for the rest. */
 void
 stream_flush(Stream *st)
 {
+	if (st->tls)
+	{
+		tls_flush(st);
+		return;
+	}
 	while (evbuffer_get_length(st->out) > 0)
 	{
 		int n = evbuffer_write(st->out, st->fd);
@@ -156,4 +226,367 @@ size_t
 stream_pending(const Stream *st)
 {
 	return evbuffer_get_length(st->out);
+}
+
+/*
+ * No more output: close_notify for TLS, then the end of the byte stream.
+ * What the peer still sends is read as before.
+ */
+void
+stream_shutdown(Stream *st)
+{
+	/* OpenSSL forbids SSL_shutdown before the handshake or after a failure. */
+	if (st->tls && st->tls->established && !st->broken)
+	{
+		ERR_clear_error();
+		(void) SSL_shutdown(st->tls->ssl); /* lost if the socket is full */
+	}
+	shutdown(st->fd, SHUT_WR);
+}
+
+/* ---------------------------------------------------------------- TLS -- */
+
+/* Add or remove the write event as the TLS state needs it. */
+static void
+tls_update_wev(Stream *st)
+{
+	StreamTls *t = st->tls;
+	bool	   want;
+
+	if (t->established)
+		want = t->read_blocked || evbuffer_get_length(st->out) > 0;
+	else
+		want = t->hs_want_write;
+	if (want == st->writing)
+		return;
+	if (want)
+		event_add(st->wev, NULL);
+	else
+		event_del(st->wev);
+	st->writing = want;
+}
+
+/* Put why an OpenSSL call failed into t->failure, after prefix. */
+static void
+tls_set_failure(StreamTls *t, const char *prefix, int err, int ret)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char	 *why;
+
+	switch (err)
+	{
+		case SSL_ERROR_ZERO_RETURN:
+			why = "connection closed";
+			break;
+		case SSL_ERROR_SYSCALL:
+			why =
+				ret == 0 || errno == 0 ? "connection closed" : strerror(errno);
+			break;
+		case SSL_ERROR_SSL:
+			if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+				why = "connection closed";
+			else
+				why = ERR_reason_error_string(e);
+			if (why == NULL)
+				why = "TLS protocol error";
+			break;
+		case SSL_ERROR_WANT_READ:
+			why = "TLS renegotiation is not supported";
+			break;
+		default:
+			why = "unexpected TLS state";
+			break;
+	}
+	snprintf(t->failure, sizeof(t->failure), "%s%s%s", prefix ? prefix : "",
+			 prefix ? ": " : "", why);
+	ERR_clear_error();
+}
+
+/* A write failed or the session broke: drop the output, report it later. */
+static void
+tls_break(Stream *st)
+{
+	st->broken = true;
+	evbuffer_drain(st->out, evbuffer_get_length(st->out));
+	event_active(st->rev, EV_READ, 0);
+}
+
+/* One step of the handshake; false if it failed (see t->failure). */
+static bool
+tls_handshake(Stream *st)
+{
+	StreamTls *t = st->tls;
+	int		   r;
+	int		   err;
+
+	ERR_clear_error();
+	r = SSL_do_handshake(t->ssl);
+	if (r == 1)
+	{
+		t->established = true;
+		t->hs_want_write = false;
+		tls_flush(st); /* what was queued meanwhile */
+		return true;
+	}
+	err = SSL_get_error(t->ssl, r);
+	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+	{
+		t->hs_want_write = err == SSL_ERROR_WANT_WRITE;
+		tls_update_wev(st);
+		return true;
+	}
+	tls_set_failure(t, "TLS handshake failed", err, r);
+	return false;
+}
+
+/*
+ * Encrypt and write what is queued, a record at a time, until the socket
+ * is full.  A record OpenSSL could not finish is retried with the same
+ * length, as it requires; the bytes are still at the front of out.
+ */
+static void
+tls_flush(Stream *st)
+{
+	StreamTls *t = st->tls;
+
+	if (st->broken)
+		evbuffer_drain(st->out, evbuffer_get_length(st->out));
+	while (t->established && evbuffer_get_length(st->out) > 0)
+	{
+		size_t		   len = evbuffer_get_length(st->out);
+		unsigned char *p;
+		int			   n;
+		int			   err;
+
+		if (t->pending_write > 0)
+			len = (size_t) t->pending_write;
+		else if (len > TLS_RECORD)
+			len = TLS_RECORD;
+		p = evbuffer_pullup(st->out, (ssize_t) len);
+		if (p == NULL)
+		{
+			snprintf(t->failure, sizeof(t->failure), "out of memory");
+			tls_break(st);
+			break;
+		}
+		ERR_clear_error();
+		n = SSL_write(t->ssl, p, (int) len);
+		if (n > 0)
+		{
+			t->pending_write = 0;
+			evbuffer_drain(st->out, (size_t) n);
+			continue;
+		}
+		err = SSL_get_error(t->ssl, n);
+		if (err == SSL_ERROR_WANT_WRITE)
+		{
+			t->pending_write = (int) len;
+			break;
+		}
+		tls_set_failure(t, "could not send data", err, n);
+		tls_break(st);
+		break;
+	}
+	tls_update_wev(st);
+}
+
+static void
+tls_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	Stream	  *st = (Stream *) arg;
+	StreamTls *t = st->tls;
+	size_t	   got = 0;
+	bool	   failed = false;
+
+	if (st->broken)
+	{
+		st->on_event(st->arg,
+					 t->failure[0] ? t->failure : "could not send data");
+		return;
+	}
+	if (!t->established)
+	{
+		if (!tls_handshake(st))
+		{
+			st->on_event(st->arg, t->failure);
+			return;
+		}
+		if (!t->established)
+			return;
+		if (st->broken)
+		{
+			st->on_event(st->arg, t->failure);
+			return;
+		}
+		/* Records may have come with the last flight: read on. */
+	}
+	if (t->read_blocked)
+	{
+		t->read_blocked = false;
+		tls_update_wev(st);
+	}
+	while (got < TLS_READ_BUDGET)
+	{
+		struct evbuffer_iovec v;
+		int					  n;
+		int					  err;
+
+		if (evbuffer_reserve_space(st->in, READ_SIZE, &v, 1) < 1)
+		{
+			snprintf(t->failure, sizeof(t->failure), "out of memory");
+			failed = true;
+			break;
+		}
+		ERR_clear_error();
+		n = SSL_read(t->ssl, v.iov_base,
+					 (int) (v.iov_len < READ_SIZE ? v.iov_len : READ_SIZE));
+		if (n > 0)
+		{
+			v.iov_len = (size_t) n;
+			evbuffer_commit_space(st->in, &v, 1);
+			got += (size_t) n;
+			/* Nothing buffered: the kernel will tell us about the rest. */
+			if (!SSL_has_pending(t->ssl))
+				break;
+			continue;
+		}
+		err = SSL_get_error(t->ssl, n);
+		if (err == SSL_ERROR_WANT_READ)
+			break;
+		if (err == SSL_ERROR_WANT_WRITE)
+		{
+			t->read_blocked = true;
+			tls_update_wev(st);
+			break;
+		}
+		tls_set_failure(t, NULL, err, n);
+		failed = true;
+		break;
+	}
+	if (failed && got == 0)
+	{
+		st->on_event(st->arg, t->failure);
+		return;
+	}
+	/* The owner may free st in on_read: arrange what comes next first. */
+	if (failed)
+		tls_break(st);
+	else if (got >= TLS_READ_BUDGET && SSL_has_pending(t->ssl))
+		event_active(st->rev, EV_READ, 0);
+	if (got > 0)
+		st->on_read(st->arg);
+}
+
+static void
+tls_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	Stream	  *st = (Stream *) arg;
+	StreamTls *t = st->tls;
+
+	if (!t->established)
+	{
+		if (!tls_handshake(st))
+			st->on_event(st->arg, t->failure);
+		else if (t->established && st->reading)
+			event_active(st->rev, EV_READ, 0);
+		return;
+	}
+	if (t->read_blocked)
+	{
+		t->read_blocked = false;
+		if (st->reading)
+			event_active(st->rev, EV_READ, 0);
+	}
+	tls_flush(st);
+	if (!st->broken && st->on_drain &&
+		evbuffer_get_length(st->out) <= FLOW_LOW)
+		st->on_drain(st->arg);
+}
+
+/* Give st the TLS state t: its own event callbacks, read-ahead. */
+static bool
+tls_attach(Stream *st, StreamTls *t)
+{
+	bool		  reading = st->reading;
+	struct event *rev;
+	struct event *wev;
+
+	rev = event_new(ev_base, st->fd, EV_READ | EV_PERSIST, tls_read_cb, st);
+	wev = event_new(ev_base, st->fd, EV_WRITE | EV_PERSIST, tls_write_cb, st);
+	if (rev == NULL || wev == NULL)
+	{
+		if (rev)
+			event_free(rev);
+		if (wev)
+			event_free(wev);
+		if (t->own_ssl)
+			SSL_free(t->ssl);
+		free(t);
+		return false;
+	}
+	/* OpenSSL may see the same record at another address after a pullup. */
+	SSL_set_mode(t->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_set_read_ahead(t->ssl, 1);
+	event_free(st->rev);
+	event_free(st->wev);
+	st->rev = rev;
+	st->wev = wev;
+	st->reading = false;
+	st->writing = false;
+	st->tls = t;
+	if (reading)
+		stream_read(st, true);
+	tls_update_wev(st);
+	return true;
+}
+
+bool
+stream_tls_accept(Stream *st, SSL_CTX *ctx)
+{
+	StreamTls *t;
+
+	if (st->tls)
+		return false;
+	stream_flush(st);
+	if (st->broken || evbuffer_get_length(st->out) > 0 ||
+		evbuffer_get_length(st->in) > 0)
+		return false;
+	t = calloc(1, sizeof(StreamTls));
+	if (t == NULL)
+		return false;
+	t->ssl = SSL_new(ctx);
+	if (t->ssl == NULL || SSL_set_fd(t->ssl, st->fd) != 1)
+	{
+		if (t->ssl)
+			SSL_free(t->ssl);
+		free(t);
+		return false;
+	}
+	t->own_ssl = true;
+	/* Idle clients are most clients: give their buffers back. */
+	SSL_set_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
+	SSL_set_accept_state(t->ssl);
+	return tls_attach(st, t);
+}
+
+bool
+stream_tls_adopt(Stream *st, SSL *ssl)
+{
+	StreamTls *t;
+
+	if (st->tls || ssl == NULL)
+		return false;
+	t = calloc(1, sizeof(StreamTls));
+	if (t == NULL)
+		return false;
+	t->ssl = ssl;
+	t->own_ssl = false;
+	t->established = true;
+	return tls_attach(st, t);
+}
+
+SSL *
+stream_ssl(const Stream *st)
+{
+	return st->tls ? st->tls->ssl : NULL;
 }

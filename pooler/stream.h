@@ -1,7 +1,7 @@
 /*
  * stream.h
- *		Buffered, non-blocking socket I/O: the one layer that reads and
- *		writes sockets.
+ *		Buffered, non-blocking socket I/O, in plain text or through TLS: the
+ *		one layer that reads and writes sockets.
  */
 #ifndef APS_STREAM_H
 #define APS_STREAM_H
@@ -16,25 +16,29 @@
 
 struct event;
 struct evbuffer;
+struct ssl_st;	   /* OpenSSL's SSL */
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
+struct StreamTls;  /* stream.c */
 
 typedef void (*StreamFn)(void *arg);
 typedef void (*StreamEventFn)(void *arg, const char *why);
 
 typedef struct Stream
 {
-	int				 fd;
-	bool			 own_fd; /* close fd in stream_close */
-	struct event	*rev;	 /* readable (persistent) */
-	struct event	*wev;	 /* writable, only while output waits */
-	struct evbuffer *in;
-	struct evbuffer *out;
-	StreamFn		 on_read;  /* new bytes in in */
-	StreamFn		 on_drain; /* out went below FLOW_LOW after waiting */
-	StreamEventFn	 on_event; /* end of stream or error */
-	void			*arg;
-	bool			 reading; /* rev is added */
-	bool			 writing; /* wev is added */
-	bool			 broken;  /* a write failed: reported via rev */
+	int				  fd;
+	bool			  own_fd;	/* close fd in stream_close */
+	struct event	 *rev;		/* readable (persistent) */
+	struct event	 *wev;		/* writable, only while output waits */
+	struct evbuffer	 *in;		/* plain text read */
+	struct evbuffer	 *out;		/* plain text not yet written */
+	StreamFn		  on_read;	/* new bytes in in */
+	StreamFn		  on_drain; /* out went below FLOW_LOW after waiting */
+	StreamEventFn	  on_event; /* end of stream or error */
+	void			 *arg;
+	bool			  reading; /* rev is added */
+	bool			  writing; /* wev is added */
+	bool			  broken;  /* a write failed: reported via rev */
+	struct StreamTls *tls;	   /* NULL: plain text */
 } Stream;
 
 extern bool stream_init(Stream *st, int fd, bool own_fd, StreamFn on_read,
@@ -44,5 +48,26 @@ extern void	  stream_close(Stream *st);
 extern void	  stream_read(Stream *st, bool on);
 extern void	  stream_flush(Stream *st);
 extern size_t stream_pending(const Stream *st);
+extern void	  stream_shutdown(Stream *st);
+
+/*
+ * Switch a plain-text stream to TLS as the server of the handshake (a
+ * client's SSLRequest was answered 'S').  What is queued goes out first, in
+ * plain text; false if that cannot be done at once, if unread input waits
+ * (it would be plain text smuggled in ahead of the handshake), or on a lack
+ * of memory.  The handshake then runs while the stream reads.
+ */
+extern bool stream_tls_accept(Stream *st, struct ssl_ctx_st *ctx)
+	__attribute__((warn_unused_result));
+
+/*
+ * Go on through a TLS session someone else opened (libpq, at login).  The
+ * stream does not free ssl; whoever owns it must outlive the stream.
+ */
+extern bool stream_tls_adopt(Stream *st, struct ssl_st *ssl)
+	__attribute__((warn_unused_result));
+
+/* The stream's TLS session, or NULL for plain text. */
+extern struct ssl_st *stream_ssl(const Stream *st);
 
 #endif /* APS_STREAM_H */

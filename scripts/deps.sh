@@ -19,6 +19,7 @@ PACKAGES=(
 	libinih-dev
 	libpq-dev
 	libssl-dev
+	openssl
 	pgbouncer
 	python3
 	python3-pytest

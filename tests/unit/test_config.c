@@ -108,6 +108,60 @@ main(void)
 	CHECK(!load("[pooler\n", &cfg, err, sizeof(err)));
 	CHECK(strstr(err, ":1: syntax error") != NULL);
 
+	/* TLS modes: libpq's names, any case; defaults disable and prefer. */
+	CHECK(load("[pooler]\nserver_tls_sslmode = Verify-Full\n", &cfg, err,
+			   sizeof(err)));
+	CHECK(cfg.server_tls_sslmode == SSLMODE_VERIFY_FULL);
+	CHECK(cfg.client_tls_sslmode == SSLMODE_DISABLE);
+	{
+		const char *key;
+		char		value[64];
+		bool		reloadable;
+		bool		found = false;
+
+		for (int i = 0;
+			 config_describe(&cfg, i, &key, value, sizeof(value), &reloadable);
+			 i++)
+		{
+			if (strcmp(key, "server_tls_sslmode") == 0)
+			{
+				found = strcmp(value, "verify-full") == 0 && reloadable;
+			}
+		}
+		CHECK(found);
+	}
+	config_free(&cfg);
+	CHECK(load("[pooler]\n", &cfg, err, sizeof(err)));
+	CHECK(cfg.server_tls_sslmode == SSLMODE_PREFER);
+	config_free(&cfg);
+
+	CHECK(!load("[pooler]\nclient_tls_sslmode = sometimes\n", &cfg, err,
+				sizeof(err)));
+	CHECK(strstr(err, ":2: client_tls_sslmode: invalid value \"sometimes\"") !=
+		  NULL);
+
+	/*
+	 * Checks made after parsing still name the line of their key: comments,
+	 * blank lines and a continuation line are counted.
+	 */
+	CHECK(!load("; comment\n[pooler]\n\n# another\nadmin_users = a,\n  b\n"
+				"client_tls_sslmode = require\n",
+				&cfg, err, sizeof(err)));
+	snprintf(expect, sizeof(expect),
+			 "%s:7: client_tls_sslmode: require needs client_tls_key_file",
+			 path);
+	CHECK(strncmp(err, expect, strlen(expect)) == 0);
+
+	CHECK(!load("[pooler]\nserver_tls_cert_file = /etc/hostname\n", &cfg, err,
+				sizeof(err)));
+	CHECK(strstr(err, ":2: server_tls_cert_file: server_tls_key_file and "
+					  "server_tls_cert_file go together") != NULL);
+
+	CHECK(!load("[pooler]\nserver_tls_ca_file = /nonexistent/ca.crt\n", &cfg,
+				err, sizeof(err)));
+	CHECK(strstr(err, ":2: server_tls_ca_file: could not read "
+					  "\"/nonexistent/ca.crt\"") != NULL);
+
 	unlink(path);
 	CHECK(!config_load(path, &cfg, err, sizeof(err)));
 	CHECK(strstr(err, "could not open") != NULL);
