@@ -134,6 +134,10 @@ client_accept(int fd, struct sockaddr *addr, int socklen)
 /* The longest password or SASL message accepted, as PostgreSQL's. */
 #define MAX_AUTH_LEN 65535
 
+#define NO_NAMED_STATEMENTS                                                   \
+	"named prepared statements are not supported in transaction pooling "     \
+	"mode with max_prepared_statements = 0"
+
 static void
 client_free(Client *c)
 {
@@ -142,6 +146,8 @@ client_free(Client *c)
 	stream_close(&c->st);
 	stmt_map_clear(&c->stmts);
 	settings_free(&c->want);
+	settings_free(&c->startup);
+	client_forget_portals(c);
 	scram_free(c->scram);
 	free(c->user);
 	free(c->dbname);
@@ -218,7 +224,7 @@ client_close(Client *c, const char *sqlstate, const char *reason)
 		s->client = NULL;
 		if (!server_is_clean(s))
 			server_close(s, "client left in the middle of a transaction");
-		else if (cf.pool_mode == POOL_SESSION || c->pins)
+		else if (c->pool_mode == POOL_SESSION || c->pins)
 			server_reset(s);
 		else
 			pool_release(s);
@@ -297,6 +303,10 @@ auth_ok(Client *c)
 	}
 	c->pool = pool_get(c->dbname, c->user, db);
 	c->pool->n_clients++;
+	/* fixed for the connection's life: a RELOAD must not change its rules */
+	c->pool_mode = cf.pool_mode;
+	c->rewrite =
+		c->pool_mode == POOL_TRANSACTION && cf.max_prepared_statements > 0;
 	if (c->pool->nparams > 0)
 		client_welcome(c);
 	else
@@ -476,6 +486,8 @@ handle_startup(Client *c, uint32_t len)
 		const char *tracked = session_tracked_name(sp.names[i]);
 
 		settings_set(&c->want, tracked ? tracked : sp.names[i], sp.values[i]);
+		settings_set(&c->startup, tracked ? tracked : sp.names[i],
+					 sp.values[i]);
 	}
 	startup_free(&sp);
 	if (!tls_allows(c))
@@ -634,14 +646,16 @@ handle_password(Client *c, char type, uint32_t len)
 }
 
 /*
- * Named prepared statements are rewritten (prepared.c) in transaction
- * pooling; with max_prepared_statements = 0 they are refused instead, and
- * in session pooling they pass unchanged: the server is the client's.
+ * Named prepared statements are rewritten (prepared.c) for clients that
+ * logged in under transaction pooling while max_prepared_statements was
+ * above 0; with 0 they are refused instead, and in session pooling they
+ * pass unchanged: the server is the client's.  Decided at log-in, so a
+ * RELOAD does not pull a client's names from under it.
  */
 static bool
-rewrites_statements(void)
+rewrites_statements(const Client *c)
 {
-	return cf.pool_mode == POOL_TRANSACTION && cf.max_prepared_statements > 0;
+	return c->rewrite;
 }
 
 /* Does this message refer to a named prepared statement? */
@@ -656,6 +670,13 @@ names_prepared_statement(Client *c, char type, uint32_t len)
 	return name != NULL && name[0] != '\0';
 }
 
+/* Is name one of the pooler's own statement names on servers? */
+static bool
+is_pooler_name(const char *name)
+{
+	return strncmp(name, "_aps_", 5) == 0;
+}
+
 /* Queue the pooler's own answer to a request; give it now if its turn. */
 static Request *
 push_synth(Server *s, SynthKind kind)
@@ -667,21 +688,66 @@ push_synth(Server *s, SynthKind kind)
 }
 
 /*
+ * Answer the client's request with an error, in turn, as PostgreSQL
+ * would: the error, and the server's transaction aborted and skipping to
+ * Sync like PostgreSQL's after an error, for which the server is given a
+ * statement of ours that fails (its error is not passed on).  query: the
+ * request was a simple Query, whose ReadyForQuery the failing statement's
+ * stands for.
+ */
+static void
+push_error(Server *s, bool query, const char *sqlstate, const char *fmt, ...)
+{
+	static const uint8_t fail[] = "apiscale-pooler: refused\0\0\0";
+	Request				*r = push_synth(s, SY_ERROR);
+	char				 msg[512];
+	va_list				 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(r->sqlstate, sizeof(r->sqlstate), "%s", sqlstate);
+	r->name = xstrdup(msg);
+	if (query)
+	{
+		pkt_add_query(s->st.out, "apiscale-pooler: refused");
+		rq_push(&s->rq, RQ_QUERY, REQ_HIDE_ERROR);
+	}
+	else
+	{
+		pkt_add_parse(s->st.out, "", fail, sizeof(fail) - 1);
+		rq_push(&s->rq, RQ_PARSE, REQ_HIDDEN | REQ_HIDE_ERROR);
+	}
+	server_answer_synth(s);
+}
+
+/*
  * Make sure s has st prepared (as "_aps_<id>") before the message being
- * sent: if not, a Parse goes first.  A full cache closes its least recently
- * used statement first.  flags/client_name: for the client's own Parse,
- * whose ParseComplete it must see.
+ * sent: if not, a Parse goes first.  A statement counts as prepared once
+ * its ParseComplete came, or when it was sent since the last Sync (an
+ * error would skip the message using it too); otherwise it is sent again.
+ * A Close of the name always goes before a Parse: a statement the pooler
+ * lost track of (a Close skipped after an error, a stale plan dropped) is
+ * then never "already there".  A full cache closes its least recently used
+ * statement first.  flags/client_name: for the client's own Parse, whose
+ * ParseComplete it must see.
  */
 static void
 prepare_on_server(Server *s, Statement *st, uint8_t flags,
 				  const char *client_name)
 {
-	char	 name[STMT_NAME_LEN];
-	Request *r;
+	char		name[STMT_NAME_LEN];
+	Request	   *r;
+	CachedStmt *e = stmt_cache_get(&s->stmts, st);
+	uint32_t	limit = cf.max_prepared_statements > 0
+							? (uint32_t) cf.max_prepared_statements
+							: 1;
 
-	if (stmt_cache_get(&s->stmts, st) && client_name == NULL)
+	if (e && client_name == NULL && (e->confirmed || e->seg == s->seg))
 		return;
-	while (s->stmts.n >= (uint32_t) cf.max_prepared_statements)
+	if (e)
+		stmt_cache_remove(&s->stmts, st);
+	while (s->stmts.n >= limit)
 	{
 		Statement *old = stmt_cache_oldest(&s->stmts);
 
@@ -693,6 +759,8 @@ prepare_on_server(Server *s, Statement *st, uint8_t flags,
 		stmt_cache_remove(&s->stmts, old);
 	}
 	stmt_server_name(st, name);
+	pkt_add_target(s->st.out, 'C', 'S', name);
+	rq_push(&s->rq, RQ_CLOSE, REQ_HIDDEN);
 	pkt_add_parse(s->st.out, name, st->body, st->bodylen);
 	r = rq_push(&s->rq, RQ_PARSE, flags);
 	r->stmt = st;
@@ -702,7 +770,7 @@ prepare_on_server(Server *s, Statement *st, uint8_t flags,
 		r->flags |= REQ_CLIENT_NAME;
 		r->name = xstrdup(client_name);
 	}
-	stmt_cache_add(&s->stmts, st);
+	stmt_cache_add(&s->stmts, st)->seg = s->seg;
 }
 
 /* The text a Parse/Bind/... message carries is malformed. */
@@ -714,6 +782,19 @@ bad_message(Client *c, const char *what)
 	snprintf(reason, sizeof(reason), "invalid %s message", what);
 	client_close(c, "08P01", reason);
 	return false;
+}
+
+/*
+ * Statements are shared by content, and what a statement means depends on
+ * the search_path it is planned with: clients with different start-up
+ * search_paths do not share.
+ */
+static Statement *
+intern_for(Client *c, const ParseMsg *pm)
+{
+	const char *path = settings_get(&c->want, "search_path");
+
+	return stmt_intern(pm->body, pm->bodylen, path ? path : "");
 }
 
 /*
@@ -731,15 +812,15 @@ send_parse(Client *c, Server *s, uint32_t len)
 
 	if (!pkt_parse_parse(evbuffer_pullup(in, len), len, &pm))
 		return bad_message(c, "Parse");
-	if (pm.name[0] == '\0' || !rewrites_statements())
+	if (pm.name[0] == '\0' || !rewrites_statements(c))
 	{
 		char name[256];
 
-		if (cf.pool_mode == POOL_TRANSACTION)
+		if (c->pool_mode == POOL_TRANSACTION)
 			c->unnamed_keywords = session_keywords(pm.query);
 		c->unnamed_dealloc = false;
 		rq_push(&s->rq, RQ_PARSE, 0);
-		if (rewrites_statements() && c->stmts.n > 0 &&
+		if (rewrites_statements(c) && c->stmts.n > 0 && s->txn_status != 'E' &&
 			pm.bodylen == strlen(pm.query) + 3 &&
 			stmt_parse_deallocate(pm.query, name, sizeof(name)) &&
 			stmt_map_remove(&c->stmts, name))
@@ -762,25 +843,15 @@ send_parse(Client *c, Server *s, uint32_t len)
 	}
 	if (stmt_map_get(&c->stmts, pm.name))
 	{
-		/*
-		 * PostgreSQL refuses a second statement of the same name, and the
-		 * error aborts the transaction: answer the error ourselves, and
-		 * have the server fail a statement of ours so that its transaction
-		 * is aborted just the same, and skips to Sync.
-		 */
-		static const uint8_t fail[] = "apiscale-pooler: refused\0\0\0";
-
-		r = push_synth(s, SY_ERROR_EXISTS);
-		r->name = xstrdup(pm.name);
-		pkt_add_parse(s->st.out, "", fail, sizeof(fail) - 1);
-		rq_push(&s->rq, RQ_PARSE, REQ_HIDDEN | REQ_HIDE_ERROR);
+		/* PostgreSQL refuses a second statement of the same name */
+		push_error(s, false, "42P05",
+				   "prepared statement \"%s\" already exists", pm.name);
 		evbuffer_drain(in, len);
-		server_answer_synth(s);
 		return true;
 	}
-	st = stmt_intern(pm.body, pm.bodylen);
+	st = intern_for(c, &pm);
 	stmt_map_put(&c->stmts, pm.name, st);
-	if (stmt_cache_get(&s->stmts, st))
+	if (stmt_cache_get(&s->stmts, st) && s->txn_status != 'E')
 	{
 		r = push_synth(s, SY_PARSE_COMPLETE);
 		r->flags |= REQ_CLIENT_NAME;
@@ -789,11 +860,75 @@ send_parse(Client *c, Server *s, uint32_t len)
 		stmt_ref(st);
 	}
 	else
+	{
+		/*
+		 * Not there, or the transaction is aborted, where PostgreSQL
+		 * refuses any Parse (25P02): the server must say so itself.
+		 */
 		prepare_on_server(s, st, 0, pm.name);
+	}
 	stmt_unref(st);
 	evbuffer_drain(in, len);
 	server_answer_synth(s);
 	return true;
+}
+
+/*
+ * The keywords of the statement bound to portal (see session.c): the
+ * unnamed portal's in the client, named portals' in a short list, which
+ * is emptied when the client's server goes back (portals end with the
+ * transaction).
+ */
+static void
+portal_set_keywords(Client *c, const char *portal, uint16_t kw)
+{
+	if (portal[0] == '\0')
+	{
+		c->portal_keywords = kw;
+		return;
+	}
+	for (int i = 0; i < c->nportals; i++)
+	{
+		if (strcmp(c->portals[i].name, portal) == 0)
+		{
+			c->portals[i].keywords = kw;
+			return;
+		}
+	}
+	if (kw == 0)
+		return; /* an unknown portal counts as 0 anyway */
+	if (c->nportals == MAX_NAMED_PORTALS)
+	{
+		/* forget the oldest: at worst its state is not seen */
+		free(c->portals[0].name);
+		memmove(&c->portals[0], &c->portals[1],
+				sizeof(c->portals[0]) * (MAX_NAMED_PORTALS - 1));
+		c->nportals--;
+	}
+	c->portals[c->nportals].name = xstrdup(portal);
+	c->portals[c->nportals].keywords = kw;
+	c->nportals++;
+}
+
+static uint16_t
+portal_keywords(const Client *c, const char *portal)
+{
+	if (portal[0] == '\0')
+		return c->portal_keywords;
+	for (int i = 0; i < c->nportals; i++)
+	{
+		if (strcmp(c->portals[i].name, portal) == 0)
+			return c->portals[i].keywords;
+	}
+	return 0;
+}
+
+void
+client_forget_portals(Client *c)
+{
+	for (int i = 0; i < c->nportals; i++)
+		free(c->portals[i].name);
+	c->nportals = 0;
 }
 
 /* Bind: a named statement is bound under the server's name for it. */
@@ -804,20 +939,32 @@ send_bind(Client *c, Server *s, uint32_t len)
 	BindMsg			 bm;
 	Statement		*st = NULL;
 	char			 name[STMT_NAME_LEN];
+	Request			*r;
 
 	if (!pkt_parse_bind(evbuffer_pullup(in, len), len, &bm))
 		return bad_message(c, "Bind");
 	if (bm.portal[0] == '\0')
 		c->portal_dealloc = bm.statement[0] == '\0' && c->unnamed_dealloc;
 	if (bm.statement[0] == '\0')
-		c->bind_keywords = c->unnamed_keywords;
-	else if (rewrites_statements())
+		portal_set_keywords(c, bm.portal, c->unnamed_keywords);
+	else if (rewrites_statements(c))
+	{
 		st = stmt_map_get(&c->stmts, bm.statement);
+		if (st == NULL && is_pooler_name(bm.statement))
+		{
+			/* another client's statement, as far as this one knows */
+			push_error(s, false, "26000",
+					   "prepared statement \"%s\" does not exist",
+					   bm.statement);
+			evbuffer_drain(in, len);
+			return true;
+		}
+	}
 	if (st == NULL)
 	{
 		/* unnamed, or a name the client never prepared: the server says */
 		if (bm.statement[0] != '\0')
-			c->bind_keywords = 0;
+			portal_set_keywords(c, bm.portal, 0);
 		rq_push(&s->rq, RQ_BIND, 0);
 		evbuffer_remove_buffer(in, s->st.out, len);
 		return true;
@@ -825,8 +972,10 @@ send_bind(Client *c, Server *s, uint32_t len)
 	prepare_on_server(s, st, REQ_HIDDEN, NULL);
 	stmt_server_name(st, name);
 	pkt_add_bind(s->st.out, bm.portal, name, bm.rest, bm.restlen);
-	c->bind_keywords = st->keywords;
-	rq_push(&s->rq, RQ_BIND, 0);
+	portal_set_keywords(c, bm.portal, st->keywords);
+	r = rq_push(&s->rq, RQ_BIND, REQ_USES_STMT);
+	r->stmt = st;
+	stmt_ref(st);
 	evbuffer_drain(in, len);
 	return true;
 }
@@ -840,21 +989,41 @@ send_target(Client *c, Server *s, char type, uint32_t len)
 	const char		*target;
 	Statement		*st = NULL;
 	char			 name[STMT_NAME_LEN];
+	Request			*r;
 
 	if (!pkt_parse_target(evbuffer_pullup(in, len), len, &kind, &target))
 		return bad_message(c, type == 'D' ? "Describe" : "Close");
-	if (kind == 'S' && target[0] != '\0' && rewrites_statements())
+	if (kind == 'S' && target[0] != '\0' && rewrites_statements(c))
 	{
+		st = stmt_map_get(&c->stmts, target);
 		if (type == 'C')
 		{
-			/* the server keeps it for others; the client's name goes */
-			stmt_map_remove(&c->stmts, target);
-			push_synth(s, SY_CLOSE_COMPLETE);
+			/*
+			 * The server keeps it for others; the client's name goes.  If
+			 * the server skips this Close (an error before it), the name
+			 * comes back: the request remembers it.
+			 */
+			r = push_synth(s, SY_CLOSE_COMPLETE);
+			if (st)
+			{
+				r->flags |= REQ_CLIENT_NAME;
+				r->name = xstrdup(target);
+				r->stmt = st;
+				stmt_ref(st);
+				stmt_map_remove(&c->stmts, target);
+			}
 			evbuffer_drain(in, len);
 			server_answer_synth(s);
 			return true;
 		}
-		st = stmt_map_get(&c->stmts, target);
+		if (st == NULL && is_pooler_name(target))
+		{
+			/* another client's statement, as far as this one knows */
+			push_error(s, false, "26000",
+					   "prepared statement \"%s\" does not exist", target);
+			evbuffer_drain(in, len);
+			return true;
+		}
 	}
 	if (st == NULL)
 	{
@@ -865,22 +1034,11 @@ send_target(Client *c, Server *s, char type, uint32_t len)
 	prepare_on_server(s, st, REQ_HIDDEN, NULL);
 	stmt_server_name(st, name);
 	pkt_add_target(s->st.out, 'D', 'S', name);
-	rq_push(&s->rq, RQ_DESCRIBE, 0);
+	r = rq_push(&s->rq, RQ_DESCRIBE, REQ_USES_STMT);
+	r->stmt = st;
+	stmt_ref(st);
 	evbuffer_drain(in, len);
 	return true;
-}
-
-/*
- * "DEALLOCATE name" in SQL for a statement the client prepared with the
- * protocol (psycopg does this): the name is the client's, not the server's,
- * so the pooler forgets it and answers.  NULL if sql is something else.
- */
-static Statement *
-deallocate_target(Client *c, const char *sql, char *name, size_t namelen)
-{
-	if (c->stmts.n == 0 || !stmt_parse_deallocate(sql, name, namelen))
-		return NULL;
-	return stmt_map_get(&c->stmts, name);
 }
 
 /* Query (simple protocol). */
@@ -888,24 +1046,37 @@ static bool
 send_query(Client *c, Server *s, uint32_t len)
 {
 	struct evbuffer *in = c->st.in;
-	uint16_t		 keywords = 0;
+	const char		*sql = NULL;
 
-	if (cf.pool_mode == POOL_TRANSACTION)
+	if (c->pool_mode == POOL_TRANSACTION)
 	{
-		const char *sql = pkt_string_body(evbuffer_pullup(in, len), len);
+		char name[256];
 
+		sql = pkt_string_body(evbuffer_pullup(in, len), len);
 		if (sql == NULL)
 			return bad_message(c, "Query");
-		keywords = session_keywords(sql);
+		if (rewrites_statements(c) &&
+			stmt_parse_deallocate(sql, name, sizeof(name)) &&
+			is_pooler_name(name) && stmt_map_get(&c->stmts, name) == NULL)
+		{
+			/* DEALLOCATE of the pooler's statement, for everyone */
+			push_error(s, true, "26000",
+					   "prepared statement \"%s\" does not exist", name);
+			evbuffer_drain(in, len);
+			return true;
+		}
 	}
-	rq_push(&s->rq, RQ_QUERY, 0)->keywords = keywords;
+	rq_set_keywords(rq_push(&s->rq, RQ_QUERY, 0), sql ? sql : "");
 	evbuffer_remove_buffer(in, s->st.out, len);
 	return true;
 }
 
 /*
- * DEALLOCATE of a protocol-level statement: answered by the pooler, in
- * turn if a server is attached, at once if not.  Returns true if handled.
+ * "DEALLOCATE name" in SQL for a statement the client prepared with the
+ * protocol (psycopg does this): the name is the client's, not the server's,
+ * so the pooler forgets it and answers, in turn if a server is attached,
+ * at once if not.  In an aborted transaction it goes to the server, which
+ * refuses it (25P02) as PostgreSQL would.  Returns true if handled.
  */
 static bool
 try_deallocate(Client *c, uint32_t len)
@@ -914,12 +1085,13 @@ try_deallocate(Client *c, uint32_t len)
 	const char		*sql;
 	char			 name[256];
 
-	if (!rewrites_statements() || c->stmts.n == 0)
+	if (!rewrites_statements(c) || c->stmts.n == 0 ||
+		(c->server && c->server->txn_status == 'E'))
 		return false;
 	sql = pkt_string_body(evbuffer_pullup(in, len), len);
-	if (sql == NULL || deallocate_target(c, sql, name, sizeof(name)) == NULL)
+	if (sql == NULL || !stmt_parse_deallocate(sql, name, sizeof(name)) ||
+		!stmt_map_remove(&c->stmts, name))
 		return false;
-	stmt_map_remove(&c->stmts, name);
 	evbuffer_drain(in, len);
 	if (c->server)
 	{
@@ -961,14 +1133,19 @@ handle_message(Client *c, char type, uint32_t len)
 		return true;
 	}
 
-	if (cf.pool_mode == POOL_TRANSACTION && cf.max_prepared_statements == 0 &&
+	if (c->pool_mode == POOL_TRANSACTION && !rewrites_statements(c) &&
 		names_prepared_statement(c, type, len))
 	{
 		evbuffer_drain(in, len);
-		pkt_add_error(c->st.out, "ERROR", "0A000",
-					  "named prepared statements are not supported in "
-					  "transaction pooling mode with "
-					  "max_prepared_statements = 0");
+		if (c->server)
+		{
+			/* in turn, and aborting the transaction, as PostgreSQL would */
+			if (!c->server->skipping)
+				push_error(c->server, false, "0A000", "%s",
+						   NO_NAMED_STATEMENTS);
+			return true;
+		}
+		pkt_add_error(c->st.out, "ERROR", "0A000", "%s", NO_NAMED_STATEMENTS);
 		c->skip_to_sync = true;
 		return true;
 	}
@@ -978,6 +1155,15 @@ handle_message(Client *c, char type, uint32_t len)
 
 	if (c->server == NULL)
 	{
+		/*
+		 * Flush, and CopyData/CopyDone/CopyFail outside a COPY (which
+		 * PostgreSQL ignores), ask for nothing: no server for them.
+		 */
+		if (type == 'H' || type == 'd' || type == 'c' || type == 'f')
+		{
+			evbuffer_drain(in, len);
+			return true;
+		}
 		if (shutting_down)
 		{
 			client_close(c, "57P01", "the pooler is shutting down");
@@ -1009,19 +1195,33 @@ handle_message(Client *c, char type, uint32_t len)
 			return send_target(c, s, type, len);
 		case 'E':
 		{
-			Request *r = rq_push(&s->rq, RQ_EXECUTE, 0);
+			const char *portal =
+				pkt_string_body(evbuffer_pullup(in, len), len);
+			Request *r;
 
-			r->keywords = c->bind_keywords;
-			/* the unnamed portal: the body starts with an empty name */
-			if (c->portal_dealloc && len >= 6 &&
-				evbuffer_pullup(in, 6)[5] == '\0')
+			if (portal == NULL)
+				return bad_message(c, "Execute");
+			r = rq_push(&s->rq, RQ_EXECUTE, 0);
+			r->keywords = portal_keywords(c, portal);
+			if (c->portal_dealloc && portal[0] == '\0')
 				r->flags |= REQ_RETAG;
 			break;
 		}
 		case 'S':
 			rq_push(&s->rq, RQ_SYNC, 0);
 			s->skipping = false;
+			s->seg++;
 			break;
+		case 'c':
+		case 'f':
+		{
+			/* a COPY ends here: Syncs after this one count again */
+			Request *last = rq_at(&s->rq, s->rq.count - 1);
+
+			if (last)
+				last->flags |= REQ_COPY_END_AFTER;
+			break;
+		}
 		case 'F':
 			rq_push(&s->rq, RQ_FUNCTION, 0);
 			break;

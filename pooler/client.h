@@ -19,6 +19,9 @@
 struct Pool;
 struct Server;
 
+/* Named portals whose statement's keywords are remembered (session.c). */
+#define MAX_NAMED_PORTALS 16
+
 typedef enum ClientState
 {
 	CL_STARTUP,	   /* reading the start-up packet */
@@ -58,9 +61,19 @@ typedef struct Client
 	Settings	  want;	 /* settings that follow it between servers */
 	uint8_t		  pins;	 /* PIN_*: session state keeps its server */
 	uint16_t	  unnamed_keywords; /* of the last unnamed Parse */
-	uint16_t	  bind_keywords;	/* of the statement last bound */
-	bool unnamed_dealloc; /* unnamed statement: a DEALLOCATE of ours */
-	bool portal_dealloc;  /* unnamed portal: the same */
+	uint16_t
+		portal_keywords; /* of the statement bound to the unnamed portal */
+	int nportals;		 /* named portals' keywords */
+	struct
+	{
+		char	*name;
+		uint16_t keywords;
+	} portals[MAX_NAMED_PORTALS];
+	Settings startup;		  /* the settings it gave at start-up */
+	int		 pool_mode;		  /* PoolMode when it logged in */
+	bool	 rewrite;		  /* its named statements are rewritten */
+	bool	 unnamed_dealloc; /* unnamed statement: a DEALLOCATE of ours */
+	bool	 portal_dealloc;  /* unnamed portal: the same */
 } Client;
 
 TAILQ_HEAD(ClientList, Client);
@@ -78,5 +91,6 @@ extern void client_close(Client *c, const char *sqlstate, const char *reason);
 extern void client_server_message_done(Client *c);
 extern void client_resume(Client *c);
 extern void client_unthrottle(Client *c);
+extern void client_forget_portals(Client *c);
 
 #endif /* APS_CLIENT_H */

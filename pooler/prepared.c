@@ -78,11 +78,15 @@ zalloc(size_t n)
 #define CLIENT_HASH(e) (hash_bytes((e)->name, strlen((e)->name)))
 #define CACHED_HASH(e) ((e)->stmt->hash)
 
-/* The shared Statement with this body, with one more reference. */
+/*
+ * The shared Statement with this body planned under context (the
+ * search_path), with one more reference.
+ */
 Statement *
-stmt_intern(const uint8_t *body, size_t bodylen)
+stmt_intern(const uint8_t *body, size_t bodylen, const char *context)
 {
-	uint32_t   h = hash_bytes(body, bodylen);
+	uint32_t h =
+		hash_bytes(body, bodylen) ^ hash_bytes(context, strlen(context));
 	Statement *st;
 
 	if (interned_buckets > 0)
@@ -90,7 +94,8 @@ stmt_intern(const uint8_t *body, size_t bodylen)
 		for (st = interned[h & (interned_buckets - 1)]; st; st = st->next)
 		{
 			if (st->hash == h && st->bodylen == bodylen &&
-				memcmp(st->body, body, bodylen) == 0)
+				memcmp(st->body, body, bodylen) == 0 &&
+				strcmp(st->context, context) == 0)
 			{
 				st->refs++;
 				return st;
@@ -106,6 +111,7 @@ stmt_intern(const uint8_t *body, size_t bodylen)
 	st->refs = 1;
 	st->bodylen = bodylen;
 	memcpy(st->body, body, bodylen);
+	st->context = xstrdup(context);
 	/* the body starts with the NUL-terminated query text */
 	st->keywords = session_keywords((const char *) st->body);
 	st->next = interned[h & (interned_buckets - 1)];
@@ -137,6 +143,7 @@ stmt_unref(Statement *st)
 			break;
 		}
 	}
+	free(st->context);
 	free(st);
 }
 
@@ -338,7 +345,7 @@ stmt_cache_get(StmtCache *c, const Statement *st)
 }
 
 /* st (not in c yet) is being prepared on the server. */
-void
+CachedStmt *
 stmt_cache_add(StmtCache *c, Statement *st)
 {
 	CachedStmt *e;
@@ -352,6 +359,7 @@ stmt_cache_add(StmtCache *c, Statement *st)
 	c->buckets[st->hash & (c->nbuckets - 1)] = e;
 	TAILQ_INSERT_HEAD(&c->lru, e, lru);
 	c->n++;
+	return e;
 }
 
 void

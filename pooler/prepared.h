@@ -23,8 +23,9 @@ typedef struct Statement
 	int				  refs;		/* client names, server caches, requests */
 	uint16_t		  keywords; /* session_keywords() of the query text */
 	size_t			  bodylen;
-	struct Statement *next;	  /* hash chain of the global table */
-	uint8_t			  body[]; /* as in the Parse message, after the name */
+	char			 *context; /* search_path it is planned with */
+	struct Statement *next;	   /* hash chain of the global table */
+	uint8_t			  body[];  /* as in the Parse message, after the name */
 } Statement;
 
 #define STMT_NAME_LEN 32
@@ -48,6 +49,8 @@ typedef struct StmtMap
 typedef struct CachedStmt
 {
 	Statement *stmt;
+	bool	   confirmed;		 /* its ParseComplete came */
+	uint32_t   seg;				 /* the server's Sync count when it was sent */
 	TAILQ_ENTRY(CachedStmt) lru; /* most recently used first */
 	struct CachedStmt *next;	 /* hash chain */
 } CachedStmt;
@@ -62,7 +65,8 @@ typedef struct StmtCache
 	struct CachedStmtList lru;
 } StmtCache;
 
-extern Statement *stmt_intern(const uint8_t *body, size_t bodylen);
+extern Statement *stmt_intern(const uint8_t *body, size_t bodylen,
+							  const char *context);
 extern void		  stmt_ref(Statement *st);
 extern void		  stmt_unref(Statement *st);
 extern void		  stmt_server_name(const Statement *st, char *buf);
@@ -76,7 +80,7 @@ extern void		  stmt_map_clear(StmtMap *m);
 
 extern void		   stmt_cache_init(StmtCache *c);
 extern CachedStmt *stmt_cache_get(StmtCache *c, const Statement *st);
-extern void		   stmt_cache_add(StmtCache *c, Statement *st);
+extern CachedStmt *stmt_cache_add(StmtCache *c, Statement *st);
 extern void		   stmt_cache_remove(StmtCache *c, const Statement *st);
 extern Statement  *stmt_cache_oldest(const StmtCache *c);
 extern void		   stmt_cache_clear(StmtCache *c);

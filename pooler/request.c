@@ -16,6 +16,7 @@
 #include "log.h"
 #include "prepared.h"
 #include "request.h"
+#include "session.h"
 
 /* A new entry at the tail; its fields other than kind/flags are zero. */
 Request *
@@ -69,7 +70,26 @@ rq_pop(RequestQueue *q)
 	if (r->stmt)
 		stmt_unref(r->stmt);
 	free(r->name);
+	free(r->more);
 	q->head = (q->head + 1) % q->cap;
+	q->count--;
+}
+
+/* Take the i-th entry (not the head) out; those after it move up. */
+void
+rq_remove_at(RequestQueue *q, uint32_t i)
+{
+	Request *r = rq_at(q, i);
+
+	if (r == NULL || i == 0)
+		return;
+	if (r->stmt)
+		stmt_unref(r->stmt);
+	free(r->name);
+	free(r->more);
+	for (uint32_t j = i; j + 1 < q->count; j++)
+		q->items[(q->head + j) % q->cap] =
+			q->items[(q->head + j + 1) % q->cap];
 	q->count--;
 }
 
@@ -87,4 +107,36 @@ bool
 rq_is_extended(const Request *r)
 {
 	return r->kind <= RQ_CLOSE;
+}
+
+/* A Query's keywords, statement by statement (see session.c). */
+void
+rq_set_keywords(Request *r, const char *sql)
+{
+	uint16_t kw[64];
+	int		 n = session_statement_keywords(sql, kw, 64);
+
+	r->keywords = n > 0 ? kw[0] : 0;
+	if (n > 1)
+	{
+		r->more = malloc(sizeof(uint16_t) * (size_t) n);
+		if (r->more == NULL)
+			fatal("out of memory");
+		memcpy(r->more, kw, sizeof(uint16_t) * (size_t) n);
+		r->nmore = (uint8_t) n;
+	}
+}
+
+/* The keywords of the statement whose CommandComplete has come. */
+uint16_t
+rq_next_keywords(Request *r)
+{
+	uint16_t kw;
+
+	if (r->more == NULL)
+		return r->keywords;
+	kw = r->more[r->next < r->nmore ? r->next : r->nmore - 1];
+	if (r->next < 255)
+		r->next++;
+	return kw;
 }

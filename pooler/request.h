@@ -31,24 +31,30 @@ typedef enum SynthKind
 {
 	SY_PARSE_COMPLETE, /* the server already has the statement */
 	SY_CLOSE_COMPLETE, /* the client forgot a name */
-	SY_ERROR_EXISTS,   /* Parse of a name the client already uses */
+	SY_ERROR,		   /* an error (sqlstate, message in name) */
 	SY_DEALLOCATE	   /* DEALLOCATE of a protocol-level name */
 } SynthKind;
 
-#define REQ_HIDDEN		0x01 /* the pooler's own: answers not passed on */
-#define REQ_HIDE_ERROR	0x02 /* its error is not passed on either */
-#define REQ_SETUP		0x04 /* settings before the client's transaction */
-#define REQ_CLIENT_NAME 0x08 /* a client's named Parse (name is set) */
-#define REQ_RETAG		0x10 /* Execute of a DEALLOCATE we replaced */
+#define REQ_HIDDEN		   0x01 /* the pooler's own: answers not passed on */
+#define REQ_HIDE_ERROR	   0x02 /* its error is not passed on either */
+#define REQ_SETUP		   0x04 /* settings before the client's transaction */
+#define REQ_CLIENT_NAME	   0x08 /* a client's named Parse (name is set) */
+#define REQ_RETAG		   0x10 /* Execute of a DEALLOCATE we replaced */
+#define REQ_USES_STMT	   0x20 /* Bind/Describe of stmt (no cache change) */
+#define REQ_COPY_END_AFTER 0x40 /* the client ended a COPY after this one */
 
 typedef struct Request
 {
-	uint8_t			  kind;		/* ReqKind */
-	uint8_t			  flags;	/* REQ_* */
-	uint16_t		  keywords; /* session_keywords() of Query/Execute */
-	uint8_t			  synth;	/* SynthKind */
-	struct Statement *stmt;		/* Parse: the statement prepared */
-	char			 *name;		/* the client's statement name */
+	uint8_t			  kind;		   /* ReqKind */
+	uint8_t			  flags;	   /* REQ_* */
+	uint16_t		  keywords;	   /* session_keywords() of Query/Execute */
+	uint16_t		 *more;		   /* a Query of several statements: each's */
+	uint8_t			  nmore;	   /* entries in more */
+	uint8_t			  next;		   /* the next statement's CommandComplete */
+	uint8_t			  synth;	   /* SynthKind */
+	struct Statement *stmt;		   /* Parse: the statement prepared */
+	char			 *name;		   /* the client's statement name */
+	char			  sqlstate[6]; /* SY_ERROR */
 } Request;
 
 typedef struct RequestQueue
@@ -63,8 +69,11 @@ extern Request *rq_push(RequestQueue *q, ReqKind kind, uint8_t flags);
 extern Request *rq_head(const RequestQueue *q);
 extern Request *rq_at(const RequestQueue *q, uint32_t i);
 extern void		rq_pop(RequestQueue *q);
+extern void		rq_remove_at(RequestQueue *q, uint32_t i);
 extern void		rq_clear(RequestQueue *q);
 extern bool		rq_is_extended(const Request *r);
+extern void		rq_set_keywords(Request *r, const char *sql);
+extern uint16_t rq_next_keywords(Request *r);
 
 static inline bool
 rq_empty(const RequestQueue *q)

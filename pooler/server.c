@@ -295,16 +295,34 @@ server_close(Server *s, const char *reason)
 void
 server_attach(Server *s, Client *c)
 {
-	char *sql;
+	char	   *sql;
+	const char *enc;
+	const char *cur;
 
 	pool_set_state(s, SV_ACTIVE);
 	s->client = c;
 	s->throttled = false;
 	s->skipping = false;
-	s->reported = false;
 	s->setup_state[0] = '\0';
 	c->server = s;
 	c->state = CL_ACTIVE;
+	enc = settings_get(&c->want, "client_encoding");
+	cur = settings_get(&s->settings, "client_encoding");
+	if (enc && (cur == NULL || strcmp(enc, cur) != 0))
+	{
+		/*
+		 * The encoding first, on its own: the rest of the settings are
+		 * read in the encoding in force, which must be the client's.
+		 */
+		Settings only = {0};
+
+		settings_set(&only, "client_encoding", enc);
+		sql = session_sync_sql(&only, &s->settings);
+		settings_free(&only);
+		pkt_add_query(s->st.out, sql);
+		rq_push(&s->rq, RQ_QUERY, REQ_HIDDEN | REQ_HIDE_ERROR | REQ_SETUP);
+		free(sql);
+	}
 	sql = session_sync_sql(&c->want, &s->settings);
 	if (sql)
 	{
@@ -521,10 +539,8 @@ server_answer_synth(Server *s)
 				case SY_CLOSE_COMPLETE:
 					pkt_add_empty(out, '3');
 					break;
-				case SY_ERROR_EXISTS:
-					pkt_add_error(out, "ERROR", "42P05",
-								  "prepared statement \"%s\" already exists",
-								  r->name);
+				case SY_ERROR:
+					pkt_add_error(out, "ERROR", r->sqlstate, "%s", r->name);
 					break;
 				case SY_DEALLOCATE:
 					pkt_add_command_complete(out, "DEALLOCATE");
@@ -560,13 +576,49 @@ skip_to_sync(Server *s)
 		else if (r->kind == RQ_CLOSE && r->stmt &&
 				 stmt_cache_get(&s->stmts, r->stmt) == NULL)
 			stmt_cache_add(&s->stmts, r->stmt);
-		if ((r->flags & REQ_CLIENT_NAME) && c &&
-			stmt_map_get(&c->stmts, r->name) == r->stmt)
-			stmt_map_remove(&c->stmts, r->name);
+		if ((r->flags & REQ_CLIENT_NAME) && c)
+		{
+			if (r->kind == RQ_SYNTH && r->synth == SY_CLOSE_COMPLETE)
+			{
+				/* a Close that did not happen: the name is still there */
+				if (stmt_map_get(&c->stmts, r->name) == NULL)
+					stmt_map_put(&c->stmts, r->name, r->stmt);
+			}
+			else if (stmt_map_get(&c->stmts, r->name) == r->stmt)
+				stmt_map_remove(&c->stmts, r->name);
+		}
 		rq_pop(&s->rq);
 	}
 	if (r == NULL)
 		s->skipping = true;
+}
+
+/*
+ * A COPY FROM STDIN began, started by an Execute.  PostgreSQL ignores the
+ * Syncs (and Flushes) it reads until CopyDone or CopyFail: libpq sends one
+ * with the Execute and one after CopyDone, and only the second is
+ * answered.  So the Syncs queued behind the Execute that the client sent
+ * before ending the COPY will get no answer.
+ */
+static void
+copy_in_started(Server *s)
+{
+	Request *head = rq_head(&s->rq);
+	uint32_t i = 1;
+
+	if (head->flags & REQ_COPY_END_AFTER)
+		return;
+	while (i < s->rq.count)
+	{
+		Request *r = rq_at(&s->rq, i);
+		bool	 end = (r->flags & REQ_COPY_END_AFTER) != 0;
+
+		if (r->kind != RQ_SYNC)
+			break; /* the server fails the COPY on it */
+		rq_remove_at(&s->rq, i);
+		if (end)
+			break;
+	}
 }
 
 /* A ParameterStatus: the server's setting changed. */
@@ -579,14 +631,22 @@ note_parameter(Server *s, const uint8_t *msg, uint32_t len)
 
 	if (!pkt_parse_param_status(msg, len, &name, &value))
 		return;
-	s->reported = true;
 	tracked = session_tracked_name(name);
 	if (tracked == NULL)
 		return; /* server_version, is_superuser, ...: not the client's */
 	settings_set(&s->settings, tracked, value);
-	/* the client's own SET, or our set_config in the server's spelling */
+	/*
+	 * The client's own SET, or our set_config in the server's spelling.
+	 * After a RESET the server reports its own default; the client's is the
+	 * value it gave at start-up, which the next sync sets again.
+	 */
 	if (s->client)
-		settings_set(&s->client->want, tracked, value);
+	{
+		const char *mine = settings_get(&s->client->startup, tracked);
+
+		settings_set(&s->client->want, tracked,
+					 s->after_reset && mine ? mine : value);
+	}
 }
 
 /*
@@ -594,7 +654,7 @@ note_parameter(Server *s, const uint8_t *msg, uint32_t len)
  * state?  Returns false if the client was closed for it.
  */
 static bool
-note_command(Server *s, const Request *r, const uint8_t *msg, uint32_t len)
+note_command(Server *s, Request *r, const uint8_t *msg, uint32_t len)
 {
 	Client	   *c = s->client;
 	const char *tag = pkt_string_body(msg, len);
@@ -603,16 +663,18 @@ note_command(Server *s, const Request *r, const uint8_t *msg, uint32_t len)
 
 	if (tag == NULL || c == NULL)
 		return true;
-	session_tag_effect(tag, r->keywords, s->reported, &eff);
-	s->reported = false;
+	session_tag_effect(tag, rq_next_keywords(r), &eff);
 	if (eff.dealloc_all)
 	{
 		stmt_cache_clear(&s->stmts);
 		stmt_map_clear(&c->stmts);
 	}
 	if (eff.reset)
+	{
 		settings_remove_untracked(&s->settings);
-	if (cf.pool_mode != POOL_TRANSACTION)
+		s->after_reset = true;
+	}
+	if (c->pool_mode != POOL_TRANSACTION)
 		return true;
 	c->pins &= (uint8_t) ~eff.unpin;
 	if (eff.pin == 0 || (c->pins & eff.pin) == eff.pin)
@@ -709,7 +771,8 @@ server_read_cb(void *arg)
 
 		if (type == 'Z')
 			s->txn_status = status;
-		if (type == 'S' || (type == 'E' && r && (r->flags & REQ_SETUP)) ||
+		if (type == 'S' ||
+			(type == 'E' && r && (r->flags & (REQ_SETUP | REQ_USES_STMT))) ||
 			(type == 'C' && c && r &&
 			 (r->kind == RQ_QUERY || r->kind == RQ_EXECUTE)))
 			msg = copy_message(in, batch, len, small, sizeof(small), &owned);
@@ -760,6 +823,18 @@ server_read_cb(void *arg)
 			if (type == 'E')
 			{
 				hide = (r->flags & REQ_HIDE_ERROR) != 0;
+				if ((r->flags & REQ_USES_STMT) && r->stmt)
+				{
+					const char *code = pkt_error_field(msg, len, 'C');
+
+					/*
+					 * "cached plan must not change result type": the server's
+					 * statement is stale for good.  Forget it, so that the
+					 * client's Close + Parse prepares it again (Close first).
+					 */
+					if (code && strcmp(code, "0A000") == 0)
+						stmt_cache_remove(&s->stmts, r->stmt);
+				}
 				if (r->flags & REQ_SETUP)
 				{
 					const char *code = pkt_error_field(msg, len, 'C');
@@ -772,7 +847,18 @@ server_read_cb(void *arg)
 				}
 			}
 			else if (completes(type, r))
+			{
 				pop = true;
+				if (type == '1' && r->stmt)
+				{
+					CachedStmt *e = stmt_cache_get(&s->stmts, r->stmt);
+
+					if (e)
+						e->confirmed = true;
+				}
+			}
+			else if (type == 'G' && r->kind == RQ_EXECUTE)
+				copy_in_started(s);
 			else if (is_completion_only(type))
 			{
 				if (owned)
@@ -844,10 +930,13 @@ server_read_cb(void *arg)
 			server_answer_synth(s);
 		}
 
+		if (type == 'Z')
+			s->after_reset = false;
 		if (type == 'Z' && status == 'I' && rq_empty(&s->rq) &&
-			cf.pool_mode == POOL_TRANSACTION && c->pins == 0)
+			c->pool_mode == POOL_TRANSACTION && c->pins == 0)
 		{
 			/* End of the transaction: give the server back. */
+			client_forget_portals(c);
 			s->pool->bytes_out += batch;
 			evbuffer_remove_buffer(in, c->st.out, batch);
 			s->pool->xact_count++;

@@ -43,13 +43,14 @@ typedef struct Server
 	double		   created;		 /* mono_now() at connect */
 	time_t		   connect_time; /* wall clock at connect */
 	int			   backend_pid;
-	char		   txn_status;	   /* from the last ReadyForQuery */
-	bool		   throttled;	   /* reading paused: its client is slow */
-	RequestQueue   rq;			   /* requests not answered yet */
-	StmtCache	   stmts;		   /* statements prepared (transaction mode) */
-	Settings	   settings;	   /* session settings, as far as known */
-	bool		   skipping;	   /* after an error: ignores all but Sync */
-	bool		   reported;	   /* ParameterStatus since the last command */
+	char		   txn_status; /* from the last ReadyForQuery */
+	bool		   throttled;  /* reading paused: its client is slow */
+	RequestQueue   rq;		   /* requests not answered yet */
+	StmtCache	   stmts;	   /* statements prepared (transaction mode) */
+	Settings	   settings;   /* session settings, as far as known */
+	bool		   skipping;   /* after an error: ignores all but Sync */
+	uint32_t	   seg; /* Syncs sent: numbers the parts of a pipeline */
+	bool		   after_reset;	   /* a RESET in the request being answered */
 	int			   cancels;		   /* cancel requests in flight */
 	bool		   held;		   /* released during a cancel: kept back */
 	char		   setup_state[6]; /* SQLSTATE of a failed setup */

@@ -70,7 +70,8 @@ word_keyword(const char *w, size_t n, bool first)
 		word_is(w, n, "application_name") ||
 		word_is(w, n, "standard_conforming_strings"))
 		return KW_TRACKED;
-	if (word_is(w, n, "temp") || word_is(w, n, "temporary"))
+	if (word_is(w, n, "temp") || word_is(w, n, "temporary") ||
+		word_is(w, n, "pg_temp"))
 		return KW_TEMP;
 	if (word_is(w, n, "hold"))
 		return KW_HOLD;
@@ -80,6 +81,10 @@ word_keyword(const char *w, size_t n, bool first)
 		return KW_ALL;
 	if (word_is(w, n, "into") || (first && word_is(w, n, "create")))
 		return KW_CREATE_INTO;
+	if (word_is(w, n, "transaction"))
+		return KW_TRANSACTION;
+	if (word_is(w, n, "characteristics"))
+		return KW_CHARACTERISTICS;
 	if (word_is(w, n, "pg_advisory_lock") ||
 		word_is(w, n, "pg_advisory_lock_shared") ||
 		word_is(w, n, "pg_try_advisory_lock") ||
@@ -91,21 +96,43 @@ word_keyword(const char *w, size_t n, bool first)
 }
 
 /*
- * The KW_ words in sql, outside string literals, quoted identifiers and
- * comments.  Cheap: one pass, no allocation (it runs for every query).
+ * The KW_ words of each statement of sql (separated by semicolons), outside
+ * string literals, quoted identifiers and comments: out[i] for the i-th
+ * statement that has any word (empty statements get no CommandComplete).
+ * Statements past max are counted into out[max - 1].  Returns how many
+ * statements there are, at most max.  Cheap: one pass, no allocation (it
+ * runs for every query).
  */
-uint16_t
-session_keywords(const char *sql)
+int
+session_statement_keywords(const char *sql, uint16_t *out, int max)
 {
 	const char *p = sql;
 	uint16_t	kw = 0;
-	bool		first = true;
+	int			n = 0;
+	bool		words = false; /* the current statement has a word */
+	int			on_commit = 0; /* words of "ON COMMIT DROP" seen in a row */
 
-	while (*p)
+	for (;;)
 	{
 		char ch = *p;
 
-		if (ch == '\'' || ch == '"')
+		if (ch == '\0' || ch == ';')
+		{
+			if (words)
+			{
+				if (n < max)
+					out[n++] = kw;
+				else
+					out[max - 1] |= kw;
+			}
+			if (ch == '\0')
+				break;
+			kw = 0;
+			words = false;
+			on_commit = 0;
+			p++;
+		}
+		else if (ch == '\'' || ch == '"')
 		{
 			/* a literal or quoted identifier; doubled quotes stay inside */
 			p++;
@@ -113,6 +140,7 @@ session_keywords(const char *sql)
 				p += (*p == ch) ? 2 : 1;
 			if (*p)
 				p++;
+			on_commit = 0;
 		}
 		else if (ch == '-' && p[1] == '-')
 		{
@@ -149,26 +177,51 @@ session_keywords(const char *sql)
 			}
 			else
 				p = tag_end;
+			on_commit = 0;
 		}
 		else if (isalpha((unsigned char) ch) || ch == '_')
 		{
 			const char *w = p;
+			size_t		len;
 
 			while (isalnum((unsigned char) *p) || *p == '_' || *p == '$')
 				p++;
-			kw |= word_keyword(w, (size_t) (p - w), first);
-			first = false;
+			len = (size_t) (p - w);
+			kw |= word_keyword(w, len, !words);
+			words = true;
+			/* ON COMMIT DROP: the temporary table ends with the transaction */
+			if (word_is(w, len, "on"))
+				on_commit = 1;
+			else if (on_commit == 1 && word_is(w, len, "commit"))
+				on_commit = 2;
+			else if (on_commit == 2 && word_is(w, len, "drop"))
+			{
+				kw |= KW_COMMIT_DROP;
+				on_commit = 0;
+			}
+			else
+				on_commit = 0;
 		}
 		else
 		{
 			if (ch == '*')
 				kw |= KW_STAR;
-			if (ch == ';')
-				first = true;
+			if (!isspace((unsigned char) ch))
+				on_commit = 0;
 			p++;
 		}
 	}
-	return kw;
+	return n;
+}
+
+/* The KW_ words of all of sql's statements together. */
+uint16_t
+session_keywords(const char *sql)
+{
+	uint16_t one[1] = {0};
+
+	session_statement_keywords(sql, one, 1);
+	return one[0];
 }
 
 static bool
@@ -179,12 +232,10 @@ tag_is(const char *tag, const char *lit)
 
 /*
  * What the command with this tag (and these keywords in its text) did to
- * the session.  reported: the server sent a ParameterStatus for it, so a
- * SET changed a tracked parameter, which follows the client anyway.
+ * the session.
  */
 void
-session_tag_effect(const char *tag, uint16_t keywords, bool reported,
-				   TagEffect *out)
+session_tag_effect(const char *tag, uint16_t keywords, TagEffect *out)
 {
 	memset(out, 0, sizeof(*out));
 	switch (tag[0])
@@ -225,24 +276,27 @@ session_tag_effect(const char *tag, uint16_t keywords, bool reported,
 					  tag_is(tag, "CREATE VIEW") ||
 					  tag_is(tag, "CREATE SEQUENCE") ||
 					  tag_is(tag, "CREATE TABLE AS")) &&
-					 (keywords & KW_TEMP))
+					 (keywords & (KW_TEMP | KW_COMMIT_DROP)) == KW_TEMP)
 				out->pin = PIN_TEMP;
 			break;
 		case 'S':
 			if (tag_is(tag, "SET"))
 			{
 				/*
-				 * A tracked parameter follows the client anyway; the server
-				 * reports it, unless the value did not change: so its name
-				 * in the text counts too.
+				 * A tracked parameter follows the client anyway (its name in
+				 * the statement: SET TimeZone, SET TIME ZONE, SET NAMES);
+				 * SET LOCAL and SET TRANSACTION end with the transaction,
+				 * but SET SESSION CHARACTERISTICS AS TRANSACTION does not.
 				 */
-				if (!reported && !(keywords & (KW_LOCAL | KW_TRACKED)))
+				if (!(keywords & (KW_LOCAL | KW_TRACKED)) &&
+					(!(keywords & KW_TRANSACTION) ||
+					 (keywords & KW_CHARACTERISTICS)))
 					out->pin = PIN_SET;
 			}
 			else if (strncmp(tag, "SELECT", 6) == 0)
 			{
 				/* CREATE TEMP TABLE ... AS, SELECT ... INTO TEMP */
-				if ((keywords & (KW_TEMP | KW_CREATE_INTO)) ==
+				if ((keywords & (KW_TEMP | KW_CREATE_INTO | KW_COMMIT_DROP)) ==
 					(KW_TEMP | KW_CREATE_INTO))
 					out->pin = PIN_TEMP;
 				if (keywords & KW_ADVLOCK)

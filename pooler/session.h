@@ -11,15 +11,18 @@
 #include <stdint.h>
 
 /* Words of a statement's text that decide what its command tag means. */
-#define KW_TEMP		   0x01	 /* TEMP or TEMPORARY */
-#define KW_HOLD		   0x02	 /* WITH HOLD */
-#define KW_LOCAL	   0x04	 /* SET LOCAL */
-#define KW_ALL		   0x08	 /* RESET ALL */
-#define KW_STAR		   0x10	 /* UNLISTEN * */
-#define KW_ADVLOCK	   0x20	 /* a session-level advisory lock function */
-#define KW_UNLOCK_ALL  0x40	 /* pg_advisory_unlock_all */
-#define KW_CREATE_INTO 0x80	 /* starts with CREATE, or has INTO */
-#define KW_TRACKED	   0x100 /* names a tracked parameter (SET TIME ZONE) */
+#define KW_TEMP			   0x01	 /* TEMP or TEMPORARY */
+#define KW_HOLD			   0x02	 /* WITH HOLD */
+#define KW_LOCAL		   0x04	 /* SET LOCAL */
+#define KW_ALL			   0x08	 /* RESET ALL */
+#define KW_STAR			   0x10	 /* UNLISTEN * */
+#define KW_ADVLOCK		   0x20	 /* a session-level advisory lock function */
+#define KW_UNLOCK_ALL	   0x40	 /* pg_advisory_unlock_all */
+#define KW_CREATE_INTO	   0x80	 /* starts with CREATE, or has INTO */
+#define KW_TRACKED		   0x100 /* names a tracked parameter (SET TIME ZONE) */
+#define KW_TRANSACTION	   0x200 /* SET TRANSACTION */
+#define KW_CHARACTERISTICS 0x400 /* SET SESSION CHARACTERISTICS */
+#define KW_COMMIT_DROP	   0x800 /* ON COMMIT DROP */
 
 /* Session state that pins a client to its server (transaction pooling). */
 #define PIN_LISTEN	 0x01
@@ -47,9 +50,10 @@ typedef struct Settings
 	char **values;
 } Settings;
 
-extern uint16_t	   session_keywords(const char *sql);
+extern uint16_t session_keywords(const char *sql);
+extern int session_statement_keywords(const char *sql, uint16_t *out, int max);
 extern void		   session_tag_effect(const char *tag, uint16_t keywords,
-									  bool reported, TagEffect *out);
+									  TagEffect *out);
 extern const char *session_pins_to_str(uint8_t pins, char *buf, size_t len);
 
 extern const char *session_tracked_name(const char *name);

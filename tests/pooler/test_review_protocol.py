@@ -2,8 +2,8 @@
 
 Each test pins one bug found in review: what PostgreSQL itself answers
 (often by running the very same bytes against pg.port) against what the
-pooler answers.  Every test is xfail(strict=True) until the bug is fixed, so
-each must fail today for the reason named, and pass once it is fixed.
+pooler answers.  Two are still xfail(strict=True): known limits, in the
+README, that pass the day they are fixed.
 """
 
 import struct
@@ -57,9 +57,6 @@ def direct(pg, **kw):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a SET right after a ParameterStatus "
-                   "(settings sync, or an earlier SET TimeZone) is not pinned: "
-                   "Server.reported is stale by one command")
 @pytest.mark.parametrize("variant", ["after_set_timezone", "after_settings_sync"])
 def test_set_after_a_reported_parameter_pins(pg, pooler, variant):
     p = pooler(pool_size=1, max_overflow=0)
@@ -88,9 +85,6 @@ def test_set_after_a_reported_parameter_pins(pg, pooler, variant):
         b.close()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a multi-statement Query ORs the keywords "
-                   "of all its statements: 'SET work_mem ...; SET application_name ...' "
-                   "is taken for a tracked SET and does not pin")
 def test_multi_statement_set_pins(pg, pooler):
     p = pooler(pool_size=1, max_overflow=0)
     a = RawClient(p.port).startup("postgres", "appdb")
@@ -105,8 +99,6 @@ def test_multi_statement_set_pins(pg, pooler):
         b.close()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: CREATE TABLE pg_temp.x makes a temporary "
-                   "table without the word TEMP: not pinned, the table leaks")
 def test_create_table_in_pg_temp_pins(pg, pooler):
     p = pooler(pool_size=1, max_overflow=0)
     a = RawClient(p.port).startup("postgres", "appdb")
@@ -121,9 +113,6 @@ def test_create_table_in_pg_temp_pins(pg, pooler):
         b.close()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: Execute of a named portal takes the "
-                   "keywords of the last Bind, not of its own statement: a session "
-                   "advisory lock taken through it does not pin")
 def test_advisory_lock_through_named_portal_pins(pg, pooler):
     p = pooler(pool_size=1, max_overflow=0)
     a = RawClient(p.port).startup("postgres", "appdb")
@@ -142,9 +131,6 @@ def test_advisory_lock_through_named_portal_pins(pg, pooler):
         b.close()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: switching pool_mode from session to "
-                   "transaction by RELOAD releases a session client's server with its "
-                   "session state (pins were never tracked in session mode)")
 def test_reload_session_to_transaction_keeps_session_state(pg, pooler):
     p = pooler(pool_size=1, max_overflow=0, pool_mode="session", pool_timeout=2)
     a = RawClient(p.port).startup("postgres", "appdb")
@@ -161,8 +147,6 @@ def test_reload_session_to_transaction_keeps_session_state(pg, pooler):
         a.close()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a Flush sent while idle attaches a server "
-                   "that nothing ever releases: the client holds it while idle")
 def test_flush_while_idle_does_not_hold_a_server(pg, pooler):
     p = pooler(pool_size=1, max_overflow=0, pool_timeout=2)
     a = RawClient(p.port).startup("postgres", "appdb")
@@ -182,9 +166,6 @@ def test_flush_while_idle_does_not_hold_a_server(pg, pooler):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="bug: COPY FROM STDIN in the extended protocol: "
-                   "PostgreSQL ignores the Sync sent with Execute, the pooler waits "
-                   "for its ReadyForQuery forever and later answers are mismatched")
 def test_copy_from_stdin_extended_protocol(pg, pooler):
     table = unique("rv_copy")
     with pg.connect() as c:
@@ -240,9 +221,6 @@ def test_deallocate_all_in_a_pipeline(pg, pooler):
     assert scenario(p.port) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a Close the server skipped after an error "
-                   "still removed the client's name (send_target removes it at once; "
-                   "skip_to_sync does not put it back)")
 def test_close_skipped_after_error_keeps_the_statement(pg, pooler):
     p = pooler(pool_size=1, max_overflow=0)
 
@@ -265,9 +243,6 @@ def test_close_skipped_after_error_keeps_the_statement(pg, pooler):
     assert scenario(p.port) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a hidden Parse skipped after an error is "
-                   "taken out of the cache only when the error arrives; a Bind already "
-                   "sent after the Sync relies on it: '_aps_N does not exist'")
 def test_skipped_hidden_parse_and_a_later_bind(pg, pooler):
     p = pooler(pool_size=1, max_overflow=0, max_prepared_statements=1)
 
@@ -295,9 +270,6 @@ def test_skipped_hidden_parse_and_a_later_bind(pg, pooler):
     assert scenario(p.port) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="bug: in an aborted transaction the pooler "
-                   "answers ParseComplete itself for a statement its server has, "
-                   "where PostgreSQL answers 25P02 and creates no statement")
 def test_parse_in_aborted_transaction_of_a_cached_statement(pg, pooler):
     p = pooler(pool_size=1, max_overflow=0)
 
@@ -323,9 +295,6 @@ def test_parse_in_aborted_transaction_of_a_cached_statement(pg, pooler):
     assert scenario(p.port) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="bug: SQL DEALLOCATE of a protocol statement is "
-                   "answered by the pooler even in an aborted transaction, where "
-                   "PostgreSQL answers 25P02 and keeps the statement")
 def test_deallocate_in_aborted_transaction(pg, pooler):
     p = pooler(pool_size=1, max_overflow=0)
 
@@ -350,9 +319,6 @@ def test_deallocate_in_aborted_transaction(pg, pooler):
     assert scenario(p.port) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="bug: with max_prepared_statements = 0 the "
-                   "refusal of a named statement is written at once, before the answers "
-                   "to the requests that came before it")
 def test_refusal_of_named_statement_comes_in_order(pg, pooler):
     p = pooler(pool_size=1, max_overflow=0, max_prepared_statements=0)
     raw = RawClient(p.port).startup("postgres", "appdb")
@@ -367,9 +333,6 @@ def test_refusal_of_named_statement_comes_in_order(pg, pooler):
         raw.close()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: with max_prepared_statements = 0 the "
-                   "refusal inside a transaction block does not abort it: "
-                   "ReadyForQuery 'T' and COMMIT commits")
 def test_refusal_of_named_statement_aborts_the_transaction(pg, pooler):
     table = unique("rv_refuse")
     with pg.connect() as c:
@@ -391,9 +354,6 @@ def test_refusal_of_named_statement_aborts_the_transaction(pg, pooler):
         assert c.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="bug: after 'cached plan must not change result "
-                   "type' the client's Close + Parse gets the same stale _aps_ statement "
-                   "back from the server cache: it can never recover")
 def test_reprepare_after_result_type_change(pg, pooler):
     p = pooler(pool_size=1, max_overflow=0)
 
@@ -425,9 +385,6 @@ def test_reprepare_after_result_type_change(pg, pooler):
     assert scenario(p.port) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="bug: statements are shared by text alone: a "
-                   "client whose search_path resolves the same text to another table "
-                   "gets 0A000 'cached plan must not change result type'")
 def test_same_text_under_different_search_paths(pg, pooler):
     sa, sb = unique("rv_sa"), unique("rv_sb")
     with pg.connect() as c:
@@ -450,9 +407,6 @@ def test_same_text_under_different_search_paths(pg, pooler):
     assert run(p.port, sb) == ("12DCZ", [("2", "b")], [], "I")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: RESET / RESET ALL / DISCARD ALL put a "
-                   "client's start-up settings back to the pooler's server defaults "
-                   "(application_name 'apiscale-pooler'), not the client's")
 @pytest.mark.parametrize("reset", ["RESET ALL", "DISCARD ALL", "RESET application_name"])
 def test_reset_returns_to_the_clients_startup_values(pg, pooler, reset):
     p = pooler(pool_size=1, max_overflow=0)
@@ -472,9 +426,6 @@ def test_reset_returns_to_the_clients_startup_values(pg, pooler, reset):
     assert scenario(p.port) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="bug: SQL DEALLOCATE of a pooler name (_aps_N, "
-                   "listed in pg_prepared_statements) drops another client's statement "
-                   "behind the cache's back")
 def test_deallocate_of_a_pooler_name_does_not_break_others(pg, pooler):
     p = pooler(pool_size=1, max_overflow=0)
     a = RawClient(p.port).startup("postgres", "appdb")
@@ -494,8 +445,6 @@ def test_deallocate_of_a_pooler_name_does_not_break_others(pg, pooler):
         b.close()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a Bind/Describe of an unknown name is passed "
-                   "on unchanged, so a client can run another client's _aps_N statement")
 def test_another_clients_statement_is_not_visible(pg, pooler):
     p = pooler(pool_size=1, max_overflow=0)
     a = RawClient(p.port).startup("postgres", "appdb")
@@ -519,9 +468,6 @@ def test_another_clients_statement_is_not_visible(pg, pooler):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="bug: SET TRANSACTION ISOLATION LEVEL has the tag "
-                   "SET and is taken for session state (false pin; 0A000 with "
-                   "session_state = error)")
 def test_set_transaction_is_not_session_state(pg, pooler):
     p = pooler(pool_size=1, max_overflow=0, session_state="error")
     raw = RawClient(p.port).startup("postgres", "appdb")
@@ -534,9 +480,6 @@ def test_set_transaction_is_not_session_state(pg, pooler):
         raw.close()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: CREATE TEMP TABLE ... ON COMMIT DROP leaves "
-                   "nothing behind but is taken for session state (false pin; 0A000 "
-                   "with session_state = error)")
 def test_temp_table_on_commit_drop_is_not_session_state(pg, pooler):
     p = pooler(pool_size=1, max_overflow=0, session_state="error")
     raw = RawClient(p.port).startup("postgres", "appdb")
@@ -573,9 +516,6 @@ def test_parse_again_after_a_failed_parse_in_one_write(pg, pooler):
     assert scenario(p.port) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="bug: after RELOAD to pool_mode = session, a "
-                   "client's statements prepared in transaction mode are sent under the "
-                   "client's name, which the server never had: 26000")
 def test_reload_transaction_to_session_keeps_prepared_statements(pg, pooler):
     p = pooler(pool_size=1, max_overflow=0)
     raw = RawClient(p.port).startup("postgres", "appdb")
@@ -590,9 +530,6 @@ def test_reload_transaction_to_session_keeps_prepared_statements(pg, pooler):
         raw.close()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the settings sync query is read in the "
-                   "client_encoding the previous client left on the server: a UTF8 "
-                   "client's non-ASCII start-up setting arrives mangled")
 def test_settings_sync_after_a_latin1_client(pg, pooler):
     schema = "rv_caf\u00e9"
     with pg.connect() as c:

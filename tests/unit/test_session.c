@@ -37,48 +37,96 @@ test_keywords(void)
 }
 
 static void
+test_statements_split(void)
+{
+	uint16_t kw[4];
+
+	/* one mask per statement that has words; empty ones do not count */
+	CHECK(session_statement_keywords(
+			  "SET work_mem = '9MB'; SET application_name "
+			  "= 'web';;",
+			  kw, 4) == 2);
+	CHECK(kw[0] == 0 && kw[1] == KW_TRACKED);
+	/* semicolons in literals and dollar quotes do not split */
+	CHECK(session_statement_keywords("select ';'; do $$ begin; end $$", kw,
+									 4) == 2);
+	/* past max, the rest is counted into the last */
+	CHECK(session_statement_keywords("select 1; select 2; create temp table "
+									 "t()",
+									 kw, 2) == 2);
+	CHECK(kw[1] == (KW_TEMP | KW_CREATE_INTO));
+	CHECK(session_statement_keywords("", kw, 4) == 0);
+	CHECK(session_statement_keywords(" ; -- x\n", kw, 4) == 0);
+}
+
+static void
 test_tags(void)
 {
 	TagEffect e;
 
-	session_tag_effect("LISTEN", 0, false, &e);
+	session_tag_effect("LISTEN", 0, &e);
 	CHECK(e.pin == PIN_LISTEN);
-	session_tag_effect("UNLISTEN", 0, false, &e);
+	session_tag_effect("UNLISTEN", 0, &e);
 	CHECK(e.unpin == 0);
-	session_tag_effect("UNLISTEN", KW_STAR, false, &e);
+	session_tag_effect("UNLISTEN", KW_STAR, &e);
 	CHECK(e.unpin == PIN_LISTEN);
-	session_tag_effect("SET", 0, false, &e);
+	session_tag_effect("SET", 0, &e);
 	CHECK(e.pin == PIN_SET);
-	session_tag_effect("SET", 0, true, &e); /* a tracked parameter */
-	CHECK(e.pin == 0);
-	session_tag_effect("SET", KW_LOCAL, false, &e);
+	session_tag_effect("SET", KW_LOCAL, &e);
 	CHECK(e.pin == 0);
 	/* SET TimeZone to the value it has: no ParameterStatus, no pin */
 	CHECK(session_keywords("SET TimeZone = 'UTC'") == KW_TRACKED);
 	CHECK(session_keywords("set time zone local") == (KW_TRACKED | KW_LOCAL));
-	session_tag_effect("SET", KW_TRACKED, false, &e);
+	session_tag_effect("SET", KW_TRACKED, &e);
 	CHECK(e.pin == 0);
-	session_tag_effect("CREATE TABLE", KW_TEMP, false, &e);
+	/* SET TRANSACTION ends with it; SET SESSION CHARACTERISTICS does not */
+	session_tag_effect("SET",
+					   session_keywords("SET TRANSACTION ISOLATION LEVEL "
+										"SERIALIZABLE"),
+					   &e);
+	CHECK(e.pin == 0);
+	session_tag_effect("SET",
+					   session_keywords("SET SESSION CHARACTERISTICS AS "
+										"TRANSACTION READ ONLY"),
+					   &e);
+	CHECK(e.pin == PIN_SET);
+	/* a temporary table by schema, and one that ends with the transaction */
+	session_tag_effect("CREATE TABLE",
+					   session_keywords("create table pg_temp.x (a int)"), &e);
 	CHECK(e.pin == PIN_TEMP);
-	session_tag_effect("CREATE TABLE", 0, false, &e);
+	session_tag_effect(
+		"CREATE TABLE",
+		session_keywords("CREATE TEMP TABLE x (a int) ON COMMIT "
+						 "DROP"),
+		&e);
 	CHECK(e.pin == 0);
-	session_tag_effect("SELECT 3", KW_TEMP | KW_CREATE_INTO, false, &e);
+	session_tag_effect(
+		"CREATE TABLE",
+		session_keywords("CREATE TEMP TABLE x (a int) ON COMMIT "
+						 "DELETE ROWS"),
+		&e);
 	CHECK(e.pin == PIN_TEMP);
-	session_tag_effect("SELECT 3", KW_TEMP, false, &e);
+	session_tag_effect("CREATE TABLE", KW_TEMP, &e);
+	CHECK(e.pin == PIN_TEMP);
+	session_tag_effect("CREATE TABLE", 0, &e);
 	CHECK(e.pin == 0);
-	session_tag_effect("SELECT 1", KW_ADVLOCK, false, &e);
+	session_tag_effect("SELECT 3", KW_TEMP | KW_CREATE_INTO, &e);
+	CHECK(e.pin == PIN_TEMP);
+	session_tag_effect("SELECT 3", KW_TEMP, &e);
+	CHECK(e.pin == 0);
+	session_tag_effect("SELECT 1", KW_ADVLOCK, &e);
 	CHECK(e.pin == PIN_ADVISORY);
-	session_tag_effect("DISCARD ALL", 0, false, &e);
+	session_tag_effect("DISCARD ALL", 0, &e);
 	CHECK(e.unpin == 0xff && e.dealloc_all && e.reset);
-	session_tag_effect("DEALLOCATE ALL", 0, false, &e);
+	session_tag_effect("DEALLOCATE ALL", 0, &e);
 	CHECK(e.unpin == PIN_PREPARE && e.dealloc_all);
-	session_tag_effect("DECLARE CURSOR", 0, false, &e);
+	session_tag_effect("DECLARE CURSOR", 0, &e);
 	CHECK(e.pin == 0);
-	session_tag_effect("DECLARE CURSOR", KW_HOLD, false, &e);
+	session_tag_effect("DECLARE CURSOR", KW_HOLD, &e);
 	CHECK(e.pin == PIN_CURSOR);
-	session_tag_effect("PREPARE", 0, false, &e);
+	session_tag_effect("PREPARE", 0, &e);
 	CHECK(e.pin == PIN_PREPARE);
-	session_tag_effect("RESET", KW_ALL, false, &e);
+	session_tag_effect("RESET", KW_ALL, &e);
 	CHECK(e.unpin == PIN_SET && e.reset);
 }
 
@@ -136,14 +184,17 @@ test_statements(void)
 {
 	static const uint8_t body_a[] = "select 1\0\0";
 	static const uint8_t body_b[] = "select 2\0\0";
-	Statement			*a = stmt_intern(body_a, sizeof(body_a) - 1);
-	Statement			*a2 = stmt_intern(body_a, sizeof(body_a) - 1);
-	Statement			*b = stmt_intern(body_b, sizeof(body_b) - 1);
-	StmtMap				 map = {0};
-	StmtCache			 cache;
-	char				 name[STMT_NAME_LEN];
+	Statement			*a = stmt_intern(body_a, sizeof(body_a) - 1, "");
+	Statement			*a2 = stmt_intern(body_a, sizeof(body_a) - 1, "");
+	Statement			*b = stmt_intern(body_b, sizeof(body_b) - 1, "");
+	/* the same text under another search_path is another statement */
+	Statement *a3 = stmt_intern(body_a, sizeof(body_a) - 1, "sb");
+	StmtMap	   map = {0};
+	StmtCache  cache;
+	char	   name[STMT_NAME_LEN];
 
-	CHECK(a == a2 && a != b && a->refs == 2 && stmt_count() == 2);
+	CHECK(a == a2 && a != b && a != a3 && a->refs == 2 && stmt_count() == 3);
+	stmt_unref(a3);
 	stmt_server_name(a, name);
 	CHECK(strncmp(name, "_aps_", 5) == 0);
 	stmt_map_put(&map, "x", a);
@@ -179,6 +230,7 @@ int
 main(void)
 {
 	test_keywords();
+	test_statements_split();
 	test_tags();
 	test_sync_sql();
 	test_deallocate();
