@@ -1,0 +1,377 @@
+"""The client matrix of issue 6: real drivers through the pooler in
+transaction mode, each used the way applications use it.
+
+psql (variables, scripts with transactions, \\copy both ways, \\gset,
+ON_ERROR_STOP), psycopg 3 (server-side prepared statements over a small
+pool, pipeline mode with an error in the middle, COPY of tens of MB in text
+and binary, executemany), asyncpg (prepared statements, executemany, COPY,
+cursors, cancellation, statement_timeout as a start-up setting,
+command_timeout) and SQLAlchemy (an API-like workload over its own
+QueuePool).  pgbench is in test_prepared.py and test_clients.py.
+
+Every test checks what the database holds afterwards, not only that the
+driver raised nothing, and that no server is left in a transaction.
+"""
+
+import asyncio
+import hashlib
+import random
+import subprocess
+import threading
+import uuid
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from poolerlib import HOST, PSQL, as_int, wait_until
+
+
+@pytest.fixture
+def table(pg):
+    """A fresh table made directly on the server, dropped afterwards:
+    (id int PRIMARY KEY, v text, n bigint, b bytea)."""
+    name = "mx_" + uuid.uuid4().hex[:12]
+    with pg.connect() as c:
+        c.execute(f"CREATE TABLE {name} (id int PRIMARY KEY, v text, n bigint, b bytea)")
+    yield name
+    with pg.connect() as c:
+        c.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def count(pg, name, where="true"):
+    with pg.connect() as c:
+        return c.execute(f"SELECT count(*) FROM {name} WHERE {where}").fetchone()[0]
+
+
+def pool_settles(pg, p):
+    """Every server back in the pool (no client holds one) and no backend
+    idle in transaction; the pool within its limits."""
+    wait_until(lambda: as_int(p.pool()["sv_active"]) == 0, 5, what="every server back in the pool")
+    assert not pg.idle_in_transaction("appdb")
+    row = p.pool()
+    assert as_int(row["cl_waiting"]) == 0
+    assert as_int(row["sv_idle"]) + as_int(row["sv_active"]) <= \
+        as_int(row["pool_size"]) + as_int(row["max_overflow"])
+
+
+# ---------------------------------------------------------------------------
+# psql
+# ---------------------------------------------------------------------------
+
+
+def run_psql(port, script_path, *args, timeout=60):
+    return subprocess.run([PSQL, "-X", "-q", "-h", HOST, "-p", str(port), "-U", "postgres",
+                           "-d", "appdb", "-f", str(script_path), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_psql_script(pg, pooler, table, tmp_path):
+    p = pooler(pool_size=2, max_overflow=0, pool_timeout=10)
+    tag = uuid.uuid4().hex
+    rows_in = tmp_path / "in.tsv"
+    rows_in.write_text("".join(f"{i}\tline {i}\t{i * i}\t\\\\x{i:04x}\n" for i in range(1, 20001)))
+    rows_out = tmp_path / "out.tsv"
+    script = tmp_path / "script.sql"
+    script.write_text(f"""
+\\set ON_ERROR_STOP 1
+\\set tag '{tag}'
+\\set first 1
+BEGIN;
+INSERT INTO events (tag, who) VALUES (:'tag', :first);
+INSERT INTO events (tag, who) VALUES (:'tag', :first + 1);
+COMMIT;
+BEGIN;
+INSERT INTO events (tag, who) VALUES (:'tag', 100);
+ROLLBACK;
+SELECT count(*) AS n, max(who) AS top FROM events WHERE tag = :'tag' \\gset
+\\echo counted :n top :top
+\\copy {table} FROM '{rows_in}'
+\\copy (SELECT * FROM {table} ORDER BY id) TO '{rows_out}'
+SELECT count(*) AS copied, sum(n) AS total FROM {table} \\gset
+\\echo copied :copied total :total
+SELECT 1 / (:n - 2) AS boom;
+\\echo not reached
+INSERT INTO events (tag, who) VALUES (:'tag', 999);
+""")
+    r = run_psql(p.port, script)
+    assert r.returncode == 3, (r.returncode, r.stdout, r.stderr)  # 3: the script stopped on an error
+    assert "counted 2 top 2" in r.stdout, r.stdout
+    assert f"copied 20000 total {sum(i * i for i in range(1, 20001))}" in r.stdout, r.stdout
+    assert "not reached" not in r.stdout
+    assert "division by zero" in r.stderr, r.stderr
+    assert rows_out.read_text() == rows_in.read_text()
+    assert count(pg, "events", f"tag = '{tag}'") == 2
+    assert count(pg, table) == 20000
+    pool_settles(pg, p)
+
+
+def test_psql_error_inside_a_transaction_with_on_error_stop(pg, pooler, tmp_path):
+    # psql stops in the middle of an open (failed) transaction and leaves:
+    # nothing of it may be committed, and the server may not stay in it.
+    p = pooler(pool_size=1, max_overflow=0, pool_timeout=10)
+    tag = uuid.uuid4().hex
+    script = tmp_path / "script.sql"
+    script.write_text(f"""
+\\set ON_ERROR_STOP on
+BEGIN;
+INSERT INTO events (tag, who) VALUES ('{tag}', 1);
+SELECT no_such_column FROM events;
+INSERT INTO events (tag, who) VALUES ('{tag}', 2);
+COMMIT;
+""")
+    r = run_psql(p.port, script)
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert "no_such_column" in r.stderr
+    assert count(pg, "events", f"tag = '{tag}'") == 0
+    pool_settles(pg, p)
+    # the next client gets a clean server
+    with p.connect() as c:
+        assert c.execute("SELECT 1").fetchone()[0] == 1
+        assert c.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+# ---------------------------------------------------------------------------
+# psycopg 3
+# ---------------------------------------------------------------------------
+
+
+def run_threads(n, target, timeout=60):
+    """Run target(i) in n threads; returns the exceptions they raised."""
+    errors = []
+
+    def wrap(i):
+        try:
+            target(i)
+        except BaseException as e:  # reported by the caller
+            errors.append(e)
+
+    threads = [threading.Thread(target=wrap, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    assert not any(t.is_alive() for t in threads), "threads still running"
+    return errors
+
+
+def server_prepared_statements(p, n_servers):
+    """pg_prepared_statements of each of the pool's n_servers servers, read
+    by n_servers clients that each hold one server in a transaction."""
+    conns = [p.connect() for _ in range(n_servers)]
+    try:
+        out = {}
+        for c in conns:
+            c.execute("BEGIN")
+            pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+            out[pid] = c.execute("SELECT name, statement FROM pg_prepared_statements").fetchall()
+        for c in conns:
+            c.execute("COMMIT")
+        return out
+    finally:
+        for c in conns:
+            c.close()
+
+
+@pytest.mark.deadline(120)
+def test_psycopg_prepared_statements_many_connections_pool_of_2(pg, pooler, table):
+    # Twelve connections, every statement prepared server-side on first use
+    # (prepare_threshold=0).  psycopg names its statements _pg3_0, _pg3_1,
+    # ... per connection, in the order it first meets them: each
+    # connection here meets the same four statements in its own order, so
+    # the same name means different statements on different connections.
+    p = pooler(pool_size=2, max_overflow=0, pool_timeout=30)
+    statements = [
+        ("SELECT name FROM items WHERE id = %s", lambda i, k: (k % 100 + 1,),
+         lambda i, k, r: r == [(f"item {k % 100 + 1}",)]),
+        (f"INSERT INTO {table} (id, v, n) VALUES (%s, %s, %s) RETURNING id",
+         lambda i, k: (i * 1000 + k, f"c{i}", k), lambda i, k, r: r == [(i * 1000 + k,)]),
+        (f"UPDATE {table} SET n = n + %s WHERE id = %s RETURNING n",
+         lambda i, k: (1, i * 1000 + k), lambda i, k, r: r == [(k + 1,)]),
+        ("SELECT %s::int * %s::int", lambda i, k: (i, k), lambda i, k, r: r == [(i * k,)]),
+    ]
+
+    def client(i):
+        order = list(range(len(statements)))
+        random.Random(i).shuffle(order)
+        a, b = order.index(1), order.index(2)
+        if b < a:  # the UPDATE needs the INSERT's row
+            order[a], order[b] = order[b], order[a]
+        with p.connect(prepare_threshold=0) as c:
+            for k in range(40):
+                for s in order:
+                    text, args, check = statements[s]
+                    rows = c.execute(text, args(i, k)).fetchall()
+                    assert check(i, k, rows), (i, k, text, rows)
+
+    errors = run_threads(12, client, timeout=100)
+    assert not errors, errors[:3]
+    assert count(pg, table) == 12 * 40
+    # One server-side statement per statement text and server, whatever the
+    # clients called it; the pooler's names only.
+    texts = set()
+    for pid, rows in server_prepared_statements(p, 2).items():
+        names = [r[0] for r in rows]
+        assert all(n.startswith("_aps_") for n in names), rows
+        assert len(rows) <= len(statements), rows
+        assert len({r[1] for r in rows}) == len(rows), rows
+        texts |= {r[1] for r in rows}
+    assert len(texts) == len(statements), texts  # psycopg did prepare them all
+    pool_settles(pg, p)
+
+
+@pytest.mark.deadline(120)
+def test_psycopg_pipeline_with_an_error_in_the_middle(pg, pooler, table):
+    # Six connections on a pool of two, each sending pipelines of 50
+    # statements.  A pipeline with a failing statement in the middle: the
+    # error comes out, the statements after it are not run (psycopg:
+    # "the rest of the pipeline is aborted"), and with no Sync before it
+    # nothing of the pipeline is committed.  A clean pipeline commits all
+    # 50.  The connections go on, and every server goes back clean.
+    p = pooler(pool_size=2, max_overflow=0, pool_timeout=30)
+
+    def client(i):
+        with p.connect(autocommit=True) as c:
+            for rnd in range(4):
+                fail = rnd % 2 == 0
+                base = (i * 10 + rnd) * 100
+                cursors = []
+                with pytest.raises(psycopg.errors.DivisionByZero) if fail else nullcontext():
+                    with c.pipeline():
+                        for k in range(50):
+                            cur = c.cursor()
+                            if fail and k == 25:
+                                cur.execute(f"INSERT INTO {table} (id, n) VALUES (%s, 1 / (%s - %s))",
+                                            (base + k, k, k))
+                            else:
+                                cur.execute(f"INSERT INTO {table} (id, n) VALUES (%s, %s) RETURNING n",
+                                            (base + k, k))
+                            cursors.append(cur)
+                assert c.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+                if fail:
+                    # results up to the failure arrived, in order
+                    assert [cur.fetchone()[0] for cur in cursors[:25]] == list(range(25))
+                    # and none after it
+                    assert all(cur.description is None for cur in cursors[26:])
+                    assert count(pg, table, f"id BETWEEN {base} AND {base + 99}") == 0
+                else:
+                    assert [cur.fetchone()[0] for cur in cursors] == list(range(50))
+                    assert count(pg, table, f"id BETWEEN {base} AND {base + 99}") == 50
+                assert c.execute("SELECT 'usable'").fetchone()[0] == "usable"
+        # and in a transaction block: the transaction is failed, then rolled back
+        with p.connect(autocommit=False) as c:
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                with c.pipeline():
+                    for k in range(20):
+                        c.execute(f"INSERT INTO {table} (id, n) VALUES (%s, 1 / (10 - %s))",
+                                  (900000 + i * 100 + k, k))
+            assert c.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+            c.rollback()
+            assert c.execute("SELECT 'usable'").fetchone()[0] == "usable"
+            c.rollback()
+
+    errors = run_threads(6, client, timeout=100)
+    assert not errors, errors[:3]
+    assert count(pg, table) == 6 * 2 * 50
+    pool_settles(pg, p)
+
+
+class nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.mark.deadline(120)
+def test_psycopg_copy_tens_of_megabytes(pg, pooler, table):
+    # Text COPY in and out of ~30 MB, binary COPY in and out of ~15 MB:
+    # much more than the pooler buffers, so flow control works both ways.
+    # A second client keeps using the other server meanwhile.
+    p = pooler(pool_size=2, max_overflow=0, pool_timeout=30)
+    stop = threading.Event()
+    side = {"n": 0}
+
+    def bystander():
+        with p.connect() as c:
+            while not stop.is_set():
+                assert c.execute("SELECT count(*) FROM items").fetchone()[0] == 100
+                side["n"] += 1
+
+    t = threading.Thread(target=bystander)
+    t.start()
+    try:
+        lines = [f"{i}\t{'v' * 150}{i}\t{i * 7}\n".encode() for i in range(1, 180001)]
+        text = b"".join(lines)
+        assert len(text) > 28_000_000
+        with p.connect() as c:
+            with c.cursor().copy(f"COPY {table} (id, v, n) FROM STDIN") as copy:
+                for start in range(0, len(text), 1 << 20):
+                    copy.write(text[start:start + (1 << 20)])
+            out = bytearray()
+            with c.cursor().copy(f"COPY (SELECT id, v, n FROM {table} ORDER BY id) TO STDOUT") as copy:
+                for chunk in copy:
+                    out += chunk
+            assert hashlib.sha256(out).hexdigest() == hashlib.sha256(text).hexdigest()
+            assert c.execute(f"SELECT count(*), sum(n) FROM {table}").fetchone() == \
+                (180000, 7 * 180000 * 180001 // 2)
+            c.execute(f"TRUNCATE {table}")
+
+            # binary
+            blob = bytes(range(256)) * 4
+            with c.cursor().copy(f"COPY {table} (id, v, n, b) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int4", "text", "int8", "bytea"])
+                for i in range(15000):
+                    copy.write_row((i, f"row {i}", i * (1 << 40), blob[i % 256:] + blob[:i % 256]))
+            seen = 0
+            with c.cursor().copy(f"COPY (SELECT id, v, n, b FROM {table} ORDER BY id)"
+                                 " TO STDOUT (FORMAT BINARY)") as copy:
+                copy.set_types(["int4", "text", "int8", "bytea"])
+                for row in copy.rows():
+                    i = seen
+                    assert row == (i, f"row {i}", i * (1 << 40), blob[i % 256:] + blob[:i % 256]), i
+                    seen += 1
+            assert seen == 15000
+    finally:
+        stop.set()
+        t.join(30)
+    assert side["n"] > 0
+    assert count(pg, table) == 15000
+    pool_settles(pg, p)
+
+
+def test_psycopg_executemany(pg, pooler, table):
+    # executemany, plain and with RETURNING, prepared and not; then one
+    # with a duplicate key in the middle: it must end as it does on the
+    # server directly.
+    p = pooler(pool_size=2, max_overflow=0, pool_timeout=10)
+    with p.connect(prepare_threshold=0) as c:
+        cur = c.cursor()
+        cur.executemany(f"INSERT INTO {table} (id, v) VALUES (%s, %s)",
+                        [(i, f"m{i}") for i in range(1000)])
+        assert cur.rowcount == 1000
+        cur.executemany(f"UPDATE {table} SET n = %s WHERE id = %s RETURNING id, n",
+                        [(i * 2, i) for i in range(0, 1000, 10)], returning=True)
+        got = []
+        while True:
+            got.extend(cur.fetchall())
+            if not cur.nextset():
+                break
+        assert got == [(i, i * 2) for i in range(0, 1000, 10)]
+    assert count(pg, table) == 1000
+    assert count(pg, table, "n IS NOT NULL") == 100
+
+    def with_duplicate(port, first_id):
+        rows = [(first_id + i, "dup") for i in range(20)] + [(first_id, "again")] + \
+               [(first_id + 100 + i, "after") for i in range(20)]
+        with psycopg.connect(host=HOST, port=port, dbname="appdb", user="postgres",
+                             autocommit=True, prepare_threshold=None) as c:
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                c.cursor().executemany(f"INSERT INTO {table} (id, v) VALUES (%s, %s)", rows)
+            assert c.execute("SELECT 1").fetchone()[0] == 1
+        return (count(pg, table, f"id BETWEEN {first_id} AND {first_id + 99}"),
+                count(pg, table, f"id BETWEEN {first_id + 100} AND {first_id + 199}"))
+
+    assert with_duplicate(p.port, 20000) == with_duplicate(pg.port, 10000)
+    pool_settles(pg, p)
