@@ -375,3 +375,160 @@ def test_psycopg_executemany(pg, pooler, table):
 
     assert with_duplicate(p.port, 20000) == with_duplicate(pg.port, 10000)
     pool_settles(pg, p)
+
+
+# ---------------------------------------------------------------------------
+# asyncpg
+# ---------------------------------------------------------------------------
+
+
+def arun(coro, timeout=60):
+    """Run coro with a bound on its time."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+async def aconnect(p, **kw):
+    import asyncpg
+    return await asyncio.wait_for(asyncpg.connect(host=HOST, port=p.port, user="postgres",
+                                                  database="appdb", **kw), 10)
+
+
+@pytest.mark.deadline(120)
+def test_asyncpg_prepared_executemany_copy_and_cursors(pg, pooler, table):
+    pytest.importorskip("asyncpg")
+    p = pooler(pool_size=2, max_overflow=0, pool_timeout=30)
+
+    async def client(i):
+        conn = await aconnect(p)
+        try:
+            base = i * 100000
+            by_id = await conn.prepare("SELECT name FROM items WHERE id = $1")
+            for k in range(1, 31):
+                assert await by_id.fetchval(k) == f"item {k}"
+            assert [r["name"] for r in await by_id.fetch(5)] == ["item 5"]
+            await conn.executemany(f"INSERT INTO {table} (id, v, n) VALUES ($1, $2, $3)",
+                                   [(base + k, f"em{k}", k) for k in range(500)])
+            await conn.copy_records_to_table(
+                table, records=[(base + 1000 + k, f"cp{k}", k, bytes([k % 256]) * 100)
+                                for k in range(20000)],
+                columns=["id", "v", "n", "b"])
+            buf = bytearray()
+
+            async def sink(chunk):
+                buf.extend(chunk)
+
+            await conn.copy_from_query(
+                f"SELECT id, n FROM {table} WHERE id >= $1 AND id < $2 ORDER BY id",
+                base, base + 100000, output=sink)
+            lines = bytes(buf).decode().splitlines()
+            assert len(lines) == 20500
+            assert lines[0] == f"{base}\t0" and lines[-1] == f"{base + 20999}\t19999"
+            # cursors live in a transaction
+            async with conn.transaction():
+                seen = 0
+                async for r in conn.cursor(f"SELECT id FROM {table} WHERE id >= $1 AND id < $2"
+                                           " ORDER BY id", base, base + 100000, prefetch=300):
+                    seen += 1
+                assert seen == 20500
+                cur = await conn.cursor(f"SELECT id FROM {table} WHERE id >= $1 ORDER BY id", base)
+                first = await cur.fetch(10)
+                await cur.forward(90)
+                assert [r["id"] for r in first] == list(range(base, base + 10))
+                assert (await cur.fetchrow())["id"] == base + 100
+            # the prepared statement outlives the transactions, on any server
+            assert await by_id.fetchval(99) == "item 99"
+            return i
+        finally:
+            await conn.close()
+
+    async def main():
+        return await asyncio.gather(*(client(i) for i in range(5)))
+
+    assert arun(main(), 100) == list(range(5))
+    assert count(pg, table) == 5 * 20500
+    pool_settles(pg, p)
+
+
+def test_asyncpg_cancel_by_timeout(pg, pooler):
+    # asyncio.wait_for gives up after 0.5 s: asyncpg sends a CancelRequest
+    # with the key the pooler gave it, and the connection goes on.
+    pytest.importorskip("asyncpg")
+    p = pooler(pool_size=1, max_overflow=0, pool_timeout=10)
+
+    async def main():
+        conn = await aconnect(p)
+        try:
+            pids = {await conn.fetchval("SELECT pg_backend_pid()")}
+            for _ in range(3):
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(conn.fetch("SELECT pg_sleep(10)"), 0.5)
+                assert await asyncio.wait_for(conn.fetchval("SELECT 'usable'"), 5) == "usable"
+                async with conn.transaction():
+                    assert await conn.fetchval("SELECT $1::int + 1", 1) == 2
+                    pids.add(await conn.fetchval("SELECT pg_backend_pid()"))
+            return pids
+        finally:
+            await conn.close()
+
+    pids = arun(main(), 40)
+    # the one server was cancelled, not closed and replaced
+    assert len(pids) == 1, pids
+    assert not [r for r in pg.backend_rows("appdb", None) if "pg_sleep(10)" in (r["query"] or "")
+                and r["state"] == "active"]
+    pool_settles(pg, p)
+
+
+def test_asyncpg_statement_timeout_at_connect_follows_the_client(pg, pooler):
+    # statement_timeout given at connect time is a start-up setting: it
+    # must apply on every server the client's transactions run on, and
+    # never to another client.
+    asyncpg = pytest.importorskip("asyncpg")
+    p = pooler(pool_size=2, max_overflow=0, pool_timeout=10)
+
+    async def main():
+        timed = await aconnect(p, server_settings={"statement_timeout": "200"})
+        plain = await aconnect(p)
+        try:
+            timed_pids, plain_pids = set(), set()
+            for attempt in range(6):
+                # plain holds one server (the one timed used last time, as
+                # it was given back first); timed runs on the other
+                async with plain.transaction():
+                    held = await plain.fetchval("SELECT pg_backend_pid()")
+                    assert await plain.fetchval("SHOW statement_timeout") == "0"
+                    assert await plain.fetchval("SELECT pg_sleep(0.3)::text") == ""
+                    pid = await timed.fetchval("SELECT pg_backend_pid()")
+                    assert pid != held
+                    assert await timed.fetchval("SHOW statement_timeout") == "200ms"
+                    with pytest.raises(asyncpg.exceptions.QueryCanceledError):
+                        await timed.fetch("SELECT pg_sleep(1)")
+                    timed_pids.add(pid)
+                    plain_pids.add(held)
+            # both ran on both servers
+            assert len(timed_pids) == 2 and timed_pids == plain_pids, (timed_pids, plain_pids)
+        finally:
+            await timed.close()
+            await plain.close()
+
+    arun(main(), 60)
+    pool_settles(pg, p)
+
+
+def test_asyncpg_command_timeout(pg, pooler):
+    pytest.importorskip("asyncpg")
+    p = pooler(pool_size=1, max_overflow=0, pool_timeout=10)
+
+    async def main():
+        conn = await aconnect(p, command_timeout=0.5)
+        try:
+            with pytest.raises(asyncio.TimeoutError):
+                await conn.fetch("SELECT pg_sleep(10)")
+            assert await conn.fetchval("SELECT pg_sleep(0.1)::text || 'ok'") == "ok"
+            with pytest.raises(asyncio.TimeoutError):
+                await conn.execute("SELECT pg_sleep(10)")
+            assert await conn.fetchval("SELECT 2") == 2
+        finally:
+            await conn.close()
+
+    arun(main(), 30)
+    pool_settles(pg, p)
