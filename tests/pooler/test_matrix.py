@@ -532,3 +532,138 @@ def test_asyncpg_command_timeout(pg, pooler):
 
     arun(main(), 30)
     pool_settles(pg, p)
+
+
+# ---------------------------------------------------------------------------
+# SQLAlchemy
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api_tables(pg):
+    """An API's tables: items (200 rows) and an audit log, per test."""
+    suffix = uuid.uuid4().hex[:10]
+    items, audit = f"api_items_{suffix}", f"api_audit_{suffix}"
+    with pg.connect() as c:
+        c.execute(f"CREATE TABLE {items} (id serial PRIMARY KEY, title text NOT NULL,"
+                  " counter int NOT NULL DEFAULT 0)")
+        c.execute(f"INSERT INTO {items} (title) SELECT 'item-' || g FROM generate_series(1, 200) g")
+        c.execute(f"CREATE TABLE {audit} (id bigserial PRIMARY KEY, item_id int NOT NULL,"
+                  " action text NOT NULL)")
+    yield items, audit
+    with pg.connect() as c:
+        c.execute(f"DROP TABLE IF EXISTS {items}, {audit}")
+
+
+@pytest.mark.deadline(150)
+def test_sqlalchemy_api_workload(pg, pooler, api_tables):
+    # SQLAlchemy 1.4 (Debian 12) has no psycopg 3 dialect, and psycopg2 is
+    # not installed: the asyncio engine over asyncpg, whose pool is
+    # QueuePool's asyncio twin, with the settings of the issue.  40
+    # concurrent request handlers (tasks, as in an async web framework) on
+    # a pooler with 5 servers.
+    pytest.importorskip("asyncpg")
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+    items, audit = api_tables
+    p = pooler(pool_size=5, max_overflow=0, pool_timeout=30)
+    handlers, requests = 40, 50
+    samples = []
+
+    async def handler(engine, i, tally):
+        rnd = random.Random(i)
+        for k in range(requests):
+            what = rnd.choices(["get", "list", "create", "update", "rollback"], [40, 20, 15, 20, 5])[0]
+            if what == "get":
+                item_id = rnd.randint(1, 200)
+                async with engine.connect() as conn:
+                    row = (await conn.execute(text(f"SELECT id, title FROM {items} WHERE id = :id"),
+                                              {"id": item_id})).one()
+                assert row.title == f"item-{item_id}"
+            elif what == "list":
+                offset = rnd.randint(0, 180)
+                async with engine.connect() as conn:
+                    ids = (await conn.execute(text(f"SELECT id FROM {items} WHERE id <= 200"
+                                                   " ORDER BY id LIMIT 20 OFFSET :o"),
+                                              {"o": offset})).scalars().all()
+                assert ids == list(range(offset + 1, offset + 21))
+            elif what == "create":
+                async with engine.begin() as conn:
+                    new_id = (await conn.execute(
+                        text(f"INSERT INTO {items} (title) VALUES (:t) RETURNING id"),
+                        {"t": f"new-{i}-{k}"})).scalar_one()
+                    await conn.execute(text(f"INSERT INTO {audit} (item_id, action) VALUES (:id, 'create')"),
+                                       {"id": new_id})
+                tally["created"] += 1
+            elif what == "update":
+                async with engine.begin() as conn:
+                    res = await conn.execute(text(f"UPDATE {items} SET counter = counter + 1 WHERE id = :id"),
+                                             {"id": rnd.randint(1, 200)})
+                    assert res.rowcount == 1
+                tally["updated"] += 1
+            else:
+                async with engine.connect() as conn:
+                    trans = await conn.begin()
+                    new_id = (await conn.execute(
+                        text(f"INSERT INTO {items} (title) VALUES ('rolled back') RETURNING id"))).scalar_one()
+                    await conn.execute(text(f"INSERT INTO {audit} (item_id, action) VALUES (:id, 'x')"),
+                                       {"id": new_id})
+                    await trans.rollback()
+                tally["rolled_back"] += 1
+
+    async def sample_pools(stop):
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            row = await loop.run_in_executor(None, p.pool)
+            if row is not None:
+                samples.append(row)
+            await asyncio.sleep(0.05)
+
+    async def main():
+        engine = create_async_engine(f"postgresql+asyncpg://postgres@{HOST}:{p.port}/appdb",
+                                     poolclass=AsyncAdaptedQueuePool, pool_size=20, max_overflow=30,
+                                     pool_timeout=30, pool_recycle=1800)
+        tally = {"created": 0, "updated": 0, "rolled_back": 0}
+        stop = asyncio.Event()
+        sampler = asyncio.create_task(sample_pools(stop))
+        try:
+            await asyncio.gather(*(handler(engine, i, tally) for i in range(handlers)))
+            # All handlers started at once: SQLAlchemy opened 40
+            # connections and keeps pool_size = 20 of them.
+            stop.set()
+            await sampler
+            tally["kept"] = await asyncio.get_running_loop().run_in_executor(None, lambda: wait_until(
+                lambda: (lambda row: row if as_int(row["cl_active"]) == 20 else None)(p.pool()),
+                5, what="SHOW POOLS to show the 20 connections SQLAlchemy keeps"))
+        finally:
+            stop.set()
+            await sampler
+            await engine.dispose()
+        return tally
+
+    tally = arun(main(), 140)
+    assert tally["created"] and tally["updated"] and tally["rolled_back"], tally
+    with pg.connect() as c:
+        assert c.execute(f"SELECT count(*) FROM {items}").fetchone()[0] == 200 + tally["created"]
+        assert c.execute(f"SELECT sum(counter) FROM {items}").fetchone()[0] == tally["updated"]
+        assert c.execute(f"SELECT count(*) FROM {audit}").fetchone()[0] == tally["created"]
+        assert c.execute(f"SELECT count(*) FROM {items} WHERE title = 'rolled back'").fetchone()[0] == 0
+    # SHOW POOLS while it ran: never more servers than the pool has, never
+    # more clients than SQLAlchemy's pool opens.
+    assert samples
+    for row in samples:
+        servers = sum(as_int(row[k]) for k in ("sv_active", "sv_idle", "sv_used", "sv_login"))
+        assert servers <= 5, row
+        assert as_int(row["cl_active"]) + as_int(row["cl_waiting"]) <= 50, row
+        assert 0.0 <= float(row["utilization_pct"]) <= 100.0, row
+    kept = tally["kept"]
+    assert as_int(kept["cl_active"]) == 20 and as_int(kept["cl_waiting"]) == 0, kept
+    assert as_int(kept["sv_active"]) == 0 and 1 <= as_int(kept["sv_idle"]) <= 5, kept
+    assert as_int(kept["timeouts"]) == 0, kept
+    # engine.dispose() closed them all
+    wait_until(lambda: as_int(p.pool()["cl_active"]) == 0, 5, what="SQLAlchemy's connections to close")
+    pool_settles(pg, p)
+    assert pg.backends() <= 5
