@@ -667,3 +667,53 @@ def test_sqlalchemy_api_workload(pg, pooler, api_tables):
     wait_until(lambda: as_int(p.pool()["cl_active"]) == 0, 5, what="SQLAlchemy's connections to close")
     pool_settles(pg, p)
     assert pg.backends() <= 5
+
+
+# ---------------------------------------------------------------------------
+# A COPY that fails early, with real drivers
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="bug: CopyData/CopyDone from a client without a server take "
+                   "one, which nothing answers nor gives back (client.c handle_message)")
+@pytest.mark.parametrize("driver", ["psycopg", "asyncpg"])
+def test_copy_failing_early_leaves_no_server_held(pg, pooler, table, driver):
+    # Row 10 of 200000 breaks a constraint: the server fails the COPY at
+    # once while the driver is still streaming rows, which then arrive
+    # after the transaction is over.  The driver's connection then sits
+    # idle, as in an application's connection pool; the pooler's only
+    # server must be free for the next client.
+    p = pooler(pool_size=1, max_overflow=0, pool_timeout=2)
+    rows = [(i, None if i == 10 else "x" * 100) for i in range(200000)]
+    with pg.connect() as c:
+        c.execute(f"ALTER TABLE {table} ALTER v SET NOT NULL")
+
+    def next_client():
+        with p.connect() as other:
+            return other.execute("SELECT 'served'").fetchone()[0]
+
+    if driver == "psycopg":
+        with p.connect() as c:
+            with pytest.raises(psycopg.errors.NotNullViolation):
+                with c.cursor().copy(f"COPY {table} (id, v) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            assert next_client() == "served"
+            assert c.execute("SELECT 1").fetchone()[0] == 1
+    else:
+        asyncpg = pytest.importorskip("asyncpg")
+
+        async def main():
+            conn = await aconnect(p)
+            try:
+                with pytest.raises(asyncpg.exceptions.NotNullViolationError):
+                    await conn.copy_records_to_table(table, records=rows, columns=["id", "v"])
+                loop = asyncio.get_running_loop()
+                assert await loop.run_in_executor(None, next_client) == "served"
+                assert await conn.fetchval("SELECT 1") == 1
+            finally:
+                await conn.close()
+
+        arun(main(), 30)
+    assert count(pg, table) == 0
+    pool_settles(pg, p)
