@@ -276,6 +276,59 @@ def test_psycopg_pipeline_with_an_error_in_the_middle(pg, pooler, table):
     pool_settles(pg, p)
 
 
+def pipelines_with_prepared_statements(port, table, base):
+    """Pipelines of prepared statements (prepare_threshold=0), every other
+    one failing halfway; then the same statements outside a pipeline.
+    What it saw, as a list to compare."""
+    out = []
+    with psycopg.connect(host=HOST, port=port, dbname="appdb", user="postgres", autocommit=True,
+                         prepare_threshold=0, connect_timeout=5) as c:
+        for rnd in range(6):
+            first = base + rnd * 100
+            try:
+                with c.pipeline():
+                    for k in range(30):
+                        if k == 15 and rnd % 2 == 0:
+                            c.execute("SELECT 1 / (%s - %s)", (k, k))
+                        elif k % 3 == 0:
+                            c.execute(f"INSERT INTO {table} (id, n) VALUES (%s, %s)", (first + k, k))
+                        elif k % 3 == 1:
+                            c.execute(f"SELECT n FROM {table} WHERE id = %s", (first + k - 1,))
+                        else:
+                            c.execute("SELECT %s::int + 1", (k,))
+                out.append("ok")
+            except psycopg.Error as e:
+                out.append(e.sqlstate)
+            out.append(c.execute(f"SELECT count(*) FROM {table} WHERE id >= %s AND id < %s",
+                                 (base, base + 1000)).fetchone()[0])
+        for k in range(10):
+            c.execute(f"INSERT INTO {table} (id, n) VALUES (%s, %s)", (base + 900 + k, k))
+            out.append(c.execute(f"SELECT n FROM {table} WHERE id = %s", (base + 900 + k,)).fetchone()[0])
+            out.append(c.execute("SELECT %s::int + 1", (k,)).fetchone()[0])
+    return out
+
+
+@pytest.mark.deadline(90)
+def test_psycopg_prepared_statements_in_failing_pipelines(pg, pooler, table):
+    # Named Parses inside pipelines that fail halfway: the server skips
+    # the rest, statements psycopg meant to prepare there are not
+    # prepared, and psycopg and the pooler must agree on that afterwards.
+    # Four such clients share two servers; each must see what a direct
+    # connection sees.
+    p = pooler(pool_size=2, max_overflow=0, pool_timeout=30)
+    direct = pipelines_with_prepared_statements(pg.port, table, 0)
+    assert direct[:12] == ["22012", 0, "ok", 10, "22012", 10, "ok", 20, "22012", 20, "ok", 30]
+    results = {}
+
+    def client(i):
+        results[i] = pipelines_with_prepared_statements(p.port, table, (i + 1) * 10000)
+
+    errors = run_threads(4, client, timeout=80)
+    assert not errors, errors[:3]
+    assert all(results[i] == direct for i in range(4)), (direct, results)
+    pool_settles(pg, p)
+
+
 class nullcontext:
     def __enter__(self):
         return self
@@ -395,7 +448,7 @@ async def aconnect(p, **kw):
 
 @pytest.mark.deadline(120)
 def test_asyncpg_prepared_executemany_copy_and_cursors(pg, pooler, table):
-    pytest.importorskip("asyncpg")
+    asyncpg = pytest.importorskip("asyncpg")
     p = pooler(pool_size=2, max_overflow=0, pool_timeout=30)
 
     async def client(i):
@@ -408,6 +461,13 @@ def test_asyncpg_prepared_executemany_copy_and_cursors(pg, pooler, table):
             assert [r["name"] for r in await by_id.fetch(5)] == ["item 5"]
             await conn.executemany(f"INSERT INTO {table} (id, v, n) VALUES ($1, $2, $3)",
                                    [(base + k, f"em{k}", k) for k in range(500)])
+            # executemany is all or nothing: a duplicate in the middle
+            with pytest.raises(asyncpg.exceptions.UniqueViolationError):
+                await conn.executemany(f"INSERT INTO {table} (id, v, n) VALUES ($1, $2, $3)",
+                                       [(base + 600 + k, "dup", k) for k in range(50)]
+                                       + [(base, "dup", 0)]
+                                       + [(base + 700 + k, "dup", k) for k in range(50)])
+            assert await conn.fetchval(f"SELECT count(*) FROM {table} WHERE v = 'dup'") == 0
             await conn.copy_records_to_table(
                 table, records=[(base + 1000 + k, f"cp{k}", k, bytes([k % 256]) * 100)
                                 for k in range(20000)],
