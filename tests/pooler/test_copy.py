@@ -359,3 +359,58 @@ def test_copy_data_after_a_failed_copy_takes_no_server(pg, pooler, table):
     finally:
         c.close()
     assert_pool_clean(pg, p)
+
+
+def test_messages_of_tens_of_megabytes(pg, pooler, table):
+    # One CopyData of 24 MB in, one DataRow of 24 MB out: the pooler
+    # passes whole messages, so it must hold such a message entire, in
+    # either direction, without stalling on its own flow control.
+    p = pooler(pool_size=1, max_overflow=0, pool_timeout=5)
+    c = p.raw(timeout=60)
+    try:
+        c.send(R.query_msg(f"COPY {table} (id, v) FROM STDIN"))
+        assert c.read_message()[0] == b"G"
+        c.send(R.copy_data(b"1\t" + b"z" * 24_000_000 + b"\n") + R.copy_done())
+        assert summary(c.collect()) == ["C:COPY 1", "Z:I"]
+        res = c.query(f"SELECT v, length(v) FROM {table}")
+        assert res.rows == [("z" * 24_000_000, "24000000")] and res.status == "I"
+    finally:
+        c.close()
+    assert_pool_clean(pg, p)
+
+
+def test_copy_follows_the_clients_settings_on_a_shared_server(pg, pooler, table):
+    # Two clients on one server, in turns: one LATIN1 with German dates in
+    # Tokyo time, one UTF8 with the defaults.  COPY's text in and out is
+    # converted and formatted for the client that runs it.
+    p = pooler(pool_size=1, max_overflow=0, pool_timeout=5)
+    latin = RawClient(p.port).startup("postgres", "appdb", client_encoding="LATIN1",
+                                      DateStyle="German, DMY", TimeZone="Asia/Tokyo")
+    utf8 = p.raw()
+    try:
+        for rnd in range(3):
+            latin.send(R.query_msg(f"COPY {table} (id, v) FROM STDIN"))
+            assert latin.read_message()[0] == b"G"
+            latin.send(R.copy_data(f"{rnd * 10 + 1}\tcaf\xe9\n".encode("latin1")) + R.copy_done())
+            assert summary(latin.collect()) == ["C:COPY 1", "Z:I"]
+
+            utf8.send(R.query_msg(f"COPY (SELECT v, '2024-03-01 12:00+00'::timestamptz FROM {table}"
+                                  f" WHERE id = {rnd * 10 + 1}) TO STDOUT"))
+            msgs = utf8.collect()
+            assert [b for k, b in msgs if k == b"d"] == ["café\t2024-03-01 12:00:00+00\n".encode()]
+            utf8.send(R.query_msg(f"COPY {table} (id, v) FROM STDIN"))
+            assert utf8.read_message()[0] == b"G"
+            utf8.send(R.copy_data(f"{rnd * 10 + 2}\tna\u00efve\n".encode()) + R.copy_done())
+            assert summary(utf8.collect()) == ["C:COPY 1", "Z:I"]
+
+            latin.send(R.query_msg(f"COPY (SELECT v, '2024-03-01 12:00+00'::timestamptz FROM {table}"
+                                   f" WHERE id = {rnd * 10 + 2}) TO STDOUT"))
+            msgs = latin.collect()
+            assert [b for k, b in msgs if k == b"d"] == \
+                ["na\u00efve\t01.03.2024 21:00:00 JST\n".encode("latin1")]
+    finally:
+        latin.close()
+        utf8.close()
+    with pg.connect() as c:
+        assert c.execute(f"SELECT count(*) FROM {table} WHERE v IN ('café', 'naïve')").fetchone()[0] == 6
+    assert_pool_clean(pg, p)
