@@ -59,7 +59,7 @@ def assert_pool_clean(pg, p, pid=None):
     """The pool's only server is idle (nothing holds it), no backend is
     idle in transaction or still in a COPY, and if pid is given the next
     client runs on that same backend (reused, not replaced)."""
-    wait_until(lambda: as_int(p.pool()["sv_active"]) == 0, 5, what="the server to go back to the pool")
+    wait_until(lambda: as_int(p.pool()["sv_active"]) == 0, 3, what="the server to go back to the pool")
     assert not pg.idle_in_transaction("appdb")
     assert not [r for r in pg.backend_rows("appdb", None)
                 if r["state"] == "active" and "COPY" in (r["query"] or "").upper()]
