@@ -10,7 +10,6 @@ back to the pool clean (pool_size = 1: the next client gets the very same
 backend, outside any transaction) or was closed.
 """
 
-import socket
 import struct
 import uuid
 

@@ -7,7 +7,7 @@ pool, pipeline mode with an error in the middle, COPY of tens of MB in text
 and binary, executemany), asyncpg (prepared statements, executemany, COPY,
 cursors, cancellation, statement_timeout as a start-up setting,
 command_timeout) and SQLAlchemy (an API-like workload over its own
-QueuePool).  pgbench is in test_prepared.py and test_clients.py.
+QueuePool, asyncio flavour).  pgbench is in test_prepared.py and test_clients.py.
 
 Every test checks what the database holds afterwards, not only that the
 driver raised nothing, and that no server is left in a transaction.
@@ -22,7 +22,6 @@ import uuid
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from poolerlib import HOST, PSQL, as_int, wait_until
 
@@ -623,7 +622,7 @@ def test_sqlalchemy_api_workload(pg, pooler, api_tables):
     # concurrent request handlers (tasks, as in an async web framework) on
     # a pooler with 5 servers.
     pytest.importorskip("asyncpg")
-    sqlalchemy = pytest.importorskip("sqlalchemy")
+    pytest.importorskip("sqlalchemy")
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
     from sqlalchemy.pool import AsyncAdaptedQueuePool
