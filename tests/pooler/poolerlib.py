@@ -621,6 +621,8 @@ class RawClient:
         self.params = {}
         self.status = None
         self.negotiated = None
+        self.backend_key = None  # (pid, key) of BackendKeyData
+        self.closed = False  # the peer closed the connection (seen by collect)
 
     @staticmethod
     def message(kind, payload=b""):
@@ -679,7 +681,9 @@ class RawClient:
                 minor, n = struct.unpack("!II", body[:8])
                 names = body[8:].split(b"\0")[:n]
                 self.negotiated = (minor, [x.decode() for x in names])
-            # K (BackendKeyData), N (notice): nothing to do
+            elif kind == b"K":
+                self.backend_key = struct.unpack("!II", body[:8])
+            # N (notice): nothing to do
 
     def read_until_ready(self):
         """Messages up to ReadyForQuery as a Result; raises ConnectionClosed
@@ -764,12 +768,86 @@ class RawClient:
         return "".join(self.read_message()[0].decode() for _ in range(n))
 
     @classmethod
-    def execute(cls):
-        return cls.message(b"E", b"\0" + struct.pack("!i", 0))
+    def execute(cls, portal="", max_rows=0):
+        return cls.message(b"E", portal.encode() + b"\0" + struct.pack("!i", max_rows))
 
     @classmethod
     def sync(cls):
         return cls.message(b"S")
+
+    # Messages to compose batches with (several in one send()).
+    @classmethod
+    def query_msg(cls, sql):
+        return cls.message(b"Q", sql.encode() + b"\0")
+
+    @classmethod
+    def copy_data(cls, data):
+        return cls.message(b"d", data if isinstance(data, bytes) else data.encode())
+
+    @classmethod
+    def copy_done(cls):
+        return cls.message(b"c")
+
+    @classmethod
+    def copy_fail(cls, reason="client gave up"):
+        return cls.message(b"f", reason.encode() + b"\0")
+
+    @classmethod
+    def function_call(cls, oid, args=()):
+        """FunctionCall of the function with this OID; args as text (None
+        for NULL), result as text."""
+        payload = struct.pack("!IHH", oid, 1, 0) + struct.pack("!H", len(args))
+        for a in args:
+            if a is None:
+                payload += struct.pack("!i", -1)
+            else:
+                data = str(a).encode()
+                payload += struct.pack("!i", len(data)) + data
+        return cls.message(b"F", payload + struct.pack("!H", 0))
+
+    @classmethod
+    def terminate(cls):
+        return cls.message(b"X")
+
+    def collect(self, ready=1, timeout=None):
+        """Read messages until `ready` ReadyForQuery have arrived, or the
+        peer closes (self.closed is set then).  Returns the messages as
+        (type, body) pairs.  socket.timeout if neither happens in time."""
+        got = []
+        old = self.sock.gettimeout()
+        if timeout is not None:
+            self.sock.settimeout(timeout)
+        try:
+            while ready > 0:
+                try:
+                    kind, body = self.read_message()
+                except ConnectionError:
+                    self.closed = True
+                    break
+                got.append((kind, body))
+                if kind == b"Z":
+                    self.status = body[:1].decode()
+                    ready -= 1
+        finally:
+            self.sock.settimeout(old)
+        return got
+
+    def is_quiet(self, seconds=0.3):
+        """True if nothing arrives (and the peer does not close) within
+        `seconds`: a check that the peer sends no answer (it can only
+        fail, never make a test pass by waiting)."""
+        old = self.sock.gettimeout()
+        self.sock.settimeout(seconds)
+        try:
+            if self.buf:
+                return False
+            chunk = self.sock.recv(65536)
+            self.buf += chunk
+            return False
+        except socket.timeout:
+            return True
+        finally:
+            self.sock.settimeout(old)
 
     def close(self, abort=False):
         """abort=False: Terminate then close.  abort=True: no Terminate and
@@ -847,3 +925,81 @@ def wait_ok(port, sqls=("SELECT 1",), timeout=10, what="a query to work", **kw):
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}; last outcome: {last!r}")
         time.sleep(0.2)
+
+
+# ---------------------------------------------------------------------------
+# The same bytes, to the server and to the pooler
+# ---------------------------------------------------------------------------
+
+
+def summary(messages, closed=False):
+    """A message sequence as comparable tokens: the type letter, with the
+    severity and SQLSTATE of an ErrorResponse ("E:ERROR:42601"), the tag of
+    a CommandComplete ("C:COPY 3") and the status of a ReadyForQuery
+    ("Z:I"); "<closed>" last if the peer closed.  ParameterStatus is left
+    out: the pooler may report settings when it changes servers, and they
+    are not answers to anything."""
+    out = []
+    for kind, body in messages:
+        k = kind.decode()
+        if k == "S":
+            continue
+        if k in ("E", "N"):
+            f = _parse_fields(body)
+            out.append(f"{k}:{f.get('V') or f.get('S')}:{f.get('C')}")
+        elif k == "C":
+            out.append("C:" + body.rstrip(b"\0").decode())
+        elif k == "Z":
+            out.append("Z:" + body[:1].decode())
+        else:
+            out.append(k)
+    if closed:
+        out.append("<closed>")
+    return out
+
+
+def run_script(port, script, user="postgres", dbname="appdb", timeout=10):
+    """Log in on port (the server's or the pooler's) and run
+    script(client), which sends messages and reads them with
+    client.collect(); returns summary() of everything it read."""
+    c = RawClient(port, timeout=timeout).startup(user, dbname)
+    seen = []
+    real_collect = c.collect
+
+    def collect(*a, **kw):
+        got = real_collect(*a, **kw)
+        seen.extend(got)
+        return got
+
+    c.collect = collect
+    try:
+        script(c)
+        return summary(seen, c.closed)
+    finally:
+        c.close()
+
+
+def same_as_server(pg, pooler_port, script, before=None, **kw):
+    """Run script on PostgreSQL directly and through the pooler; returns
+    (server's summary, pooler's summary) for the caller to compare.
+    before(), if given, runs before each of the two (to reset a table)."""
+    out = []
+    for port in (pg.port, pooler_port):
+        if before is not None:
+            before()
+        out.append(run_script(port, script, **kw))
+    return tuple(out)
+
+
+def cancel_request(port, pid, key, timeout=5):
+    """Send a CancelRequest for (pid, key) and wait until the peer closes
+    the connection (both PostgreSQL and the pooler close it once the
+    request is dealt with).  Returns the bytes received (none expected)."""
+    with socket.create_connection((HOST, port), timeout=timeout) as s:
+        s.sendall(struct.pack("!IIII", 16, 80877102, pid, key))
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                return data
+            data += chunk
