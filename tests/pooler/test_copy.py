@@ -225,8 +225,6 @@ def test_copy_fail_extended_protocol(pg, pooler, table):
     assert_pool_clean(pg, p, pid)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the Sync PostgreSQL ignores during COPY IN stays in "
-                   "the request queue, so the server is never given back (client.c handle_message)")
 def test_copy_in_extended_protocol_with_sync_before_the_data(pg, pooler, table):
     # What libpq sends for PQexecParams("COPY ... FROM STDIN"): Parse,
     # Bind, Describe, Execute, Sync, and only then the data, CopyDone and
@@ -329,8 +327,6 @@ def test_client_gone_in_the_middle_of_copy_out(pg, pooler):
     assert_pool_clean(pg, p)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: CopyData/CopyDone from a client without a server take "
-                   "one, which nothing answers nor gives back (client.c handle_message)")
 def test_copy_data_after_a_failed_copy_takes_no_server(pg, pooler, table):
     # A bad first row: the server fails the COPY at once (ErrorResponse,
     # ReadyForQuery) while the client, which has not read that yet, goes on

@@ -733,8 +733,6 @@ def test_sqlalchemy_api_workload(pg, pooler, api_tables):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="bug: CopyData/CopyDone from a client without a server take "
-                   "one, which nothing answers nor gives back (client.c handle_message)")
 @pytest.mark.parametrize("driver", ["psycopg", "asyncpg"])
 def test_copy_failing_early_leaves_no_server_held(pg, pooler, table, driver):
     # Row 10 of 200000 breaks a constraint: the server fails the COPY at

@@ -280,8 +280,6 @@ def test_sync_alone(pg, pooler):
     assert pooled == direct
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a Flush from a client without a server takes one, "
-                   "which nothing answers nor gives back (client.c handle_message)")
 def test_flush_alone_takes_no_server(pg, pooler):
     # A Flush with nothing before it asks for nothing: PostgreSQL answers
     # nothing, and no transaction starts, so the pooler must not lend the

@@ -171,12 +171,24 @@ def test_describe_and_flush_without_sync(pg, pooler):
         # ParseComplete, ParameterDescription, RowDescription; no ReadyForQuery
         assert raw.read_kinds(3) == "1tT"
         # The server stays with this client until Sync: another client waits.
-        other = threading.Thread(target=lambda: p.connect().execute("SELECT 1").close())
+        done = threading.Event()
+
+        def other_client():
+            with p.connect() as o:
+                o.execute("SELECT 1")
+            done.set()
+
+        other = threading.Thread(target=other_client, daemon=True)
+        other.start()
         raw.send(RawClient.bind("d", params=["x"]) + RawClient.execute() + RawClient.flush())
         assert raw.read_kinds(3) == "2DC"
+        wait_until(lambda: str(p.pool()["cl_waiting"]) == "1", 5, what="the other client waiting")
+        assert not done.is_set()
         raw.send(RawClient.sync())
         res = raw.read_until_ready()
         assert kinds(res) == "Z" and res.status == "I"
+        other.join(10)
+        assert done.is_set()
         # Once described on one server, the statement describes on any.
         raw.send(RawClient.describe_statement("d") + RawClient.sync())
         assert kinds(raw.read_until_ready()) == "tTZ"
