@@ -5,9 +5,10 @@
  *
  * A client's unread messages stay in its input buffer while it waits for a
  * server (reading is paused: back-pressure), and are passed on, whole
- * message by whole message, once a server is attached.  The server end
- * (server.c) gives the server back at ReadyForQuery 'I' with no request
- * outstanding, and calls client_server_message_done.
+ * message by whole message, once a server is attached (relay.c does the
+ * passing).  The server end (server.c) gives the server back at
+ * ReadyForQuery 'I' with no request outstanding, and calls
+ * client_server_message_done.
  *
  * TLS (client_tls_sslmode): an SSLRequest over TCP is answered 'S' and the
  * stream switches to TLS; the start-up packet and all that follows go
@@ -37,6 +38,7 @@
 #include "main.h"
 #include "pool.h"
 #include "protocol.h"
+#include "relay.h"
 #include "scram.h"
 #include "server.h"
 #include "tls.h"
@@ -134,10 +136,6 @@ client_accept(int fd, struct sockaddr *addr, int socklen)
 /* The longest password or SASL message accepted, as PostgreSQL's. */
 #define MAX_AUTH_LEN 65535
 
-#define NO_NAMED_STATEMENTS                                                   \
-	"named prepared statements are not supported in transaction pooling "     \
-	"mode with max_prepared_statements = 0"
-
 static void
 client_free(Client *c)
 {
@@ -147,7 +145,7 @@ client_free(Client *c)
 	stmt_map_clear(&c->stmts);
 	settings_free(&c->want);
 	settings_free(&c->startup);
-	client_forget_portals(c);
+	relay_forget_portals(c);
 	scram_free(c->scram);
 	free(c->user);
 	free(c->dbname);
@@ -645,467 +643,6 @@ handle_password(Client *c, char type, uint32_t len)
 	return !c->dead && c->state != CL_LOGIN_WAIT;
 }
 
-/*
- * Named prepared statements are rewritten (prepared.c) for clients that
- * logged in under transaction pooling while max_prepared_statements was
- * above 0; with 0 they are refused instead, and in session pooling they
- * pass unchanged: the server is the client's.  Decided at log-in, so a
- * RELOAD does not pull a client's names from under it.
- */
-static bool
-rewrites_statements(const Client *c)
-{
-	return c->rewrite;
-}
-
-/* Does this message refer to a named prepared statement? */
-static bool
-names_prepared_statement(Client *c, char type, uint32_t len)
-{
-	const char *name;
-
-	if (type != 'P' && type != 'B' && type != 'D' && type != 'C')
-		return false;
-	name = pkt_statement_name(type, evbuffer_pullup(c->st.in, len), len);
-	return name != NULL && name[0] != '\0';
-}
-
-/* Is name one of the pooler's own statement names on servers? */
-static bool
-is_pooler_name(const char *name)
-{
-	return strncmp(name, "_aps_", 5) == 0;
-}
-
-/* Queue the pooler's own answer to a request; give it now if its turn. */
-static Request *
-push_synth(Server *s, SynthKind kind)
-{
-	Request *r = rq_push(&s->rq, RQ_SYNTH, 0);
-
-	r->synth = (uint8_t) kind;
-	return r;
-}
-
-/*
- * Answer the client's request with an error, in turn, as PostgreSQL
- * would: the error, and the server's transaction aborted and skipping to
- * Sync like PostgreSQL's after an error, for which the server is given a
- * statement of ours that fails (its error is not passed on).  query: the
- * request was a simple Query, whose ReadyForQuery the failing statement's
- * stands for.
- */
-static void
-push_error(Server *s, bool query, const char *sqlstate, const char *fmt, ...)
-{
-	static const uint8_t fail[] = "apiscale-pooler: refused\0\0\0";
-	Request				*r = push_synth(s, SY_ERROR);
-	char				 msg[512];
-	va_list				 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(r->sqlstate, sizeof(r->sqlstate), "%s", sqlstate);
-	r->name = xstrdup(msg);
-	if (query)
-	{
-		pkt_add_query(s->st.out, "apiscale-pooler: refused");
-		rq_push(&s->rq, RQ_QUERY, REQ_HIDE_ERROR);
-	}
-	else
-	{
-		pkt_add_parse(s->st.out, "", fail, sizeof(fail) - 1);
-		rq_push(&s->rq, RQ_PARSE, REQ_HIDDEN | REQ_HIDE_ERROR);
-	}
-	server_answer_synth(s);
-}
-
-/*
- * Make sure s has st prepared (as "_aps_<id>") before the message being
- * sent: if not, a Parse goes first.  A statement counts as prepared once
- * its ParseComplete came, or when it was sent since the last Sync (an
- * error would skip the message using it too); otherwise it is sent again.
- * A Close of the name always goes before a Parse: a statement the pooler
- * lost track of (a Close skipped after an error, a stale plan dropped) is
- * then never "already there".  A full cache closes its least recently used
- * statement first.  flags/client_name: for the client's own Parse, whose
- * ParseComplete it must see.
- */
-static void
-prepare_on_server(Server *s, Statement *st, uint8_t flags,
-				  const char *client_name)
-{
-	char		name[STMT_NAME_LEN];
-	Request	   *r;
-	CachedStmt *e = stmt_cache_get(&s->stmts, st);
-	uint32_t	limit = cf.max_prepared_statements > 0
-							? (uint32_t) cf.max_prepared_statements
-							: 1;
-
-	if (e && client_name == NULL && (e->confirmed || e->seg == s->seg))
-		return;
-	if (e)
-		stmt_cache_remove(&s->stmts, st);
-	while (s->stmts.n >= limit)
-	{
-		Statement *old = stmt_cache_oldest(&s->stmts);
-
-		stmt_server_name(old, name);
-		pkt_add_target(s->st.out, 'C', 'S', name);
-		r = rq_push(&s->rq, RQ_CLOSE, REQ_HIDDEN);
-		r->stmt = old;
-		stmt_ref(old);
-		stmt_cache_remove(&s->stmts, old);
-	}
-	stmt_server_name(st, name);
-	pkt_add_target(s->st.out, 'C', 'S', name);
-	rq_push(&s->rq, RQ_CLOSE, REQ_HIDDEN);
-	pkt_add_parse(s->st.out, name, st->body, st->bodylen);
-	r = rq_push(&s->rq, RQ_PARSE, flags);
-	r->stmt = st;
-	stmt_ref(st);
-	if (client_name)
-	{
-		r->flags |= REQ_CLIENT_NAME;
-		r->name = xstrdup(client_name);
-	}
-	stmt_cache_add(&s->stmts, st)->seg = s->seg;
-}
-
-/* The text a Parse/Bind/... message carries is malformed. */
-static bool
-bad_message(Client *c, const char *what)
-{
-	char reason[128];
-
-	snprintf(reason, sizeof(reason), "invalid %s message", what);
-	client_close(c, "08P01", reason);
-	return false;
-}
-
-/*
- * Statements are shared by content, and what a statement means depends on
- * the search_path it is planned with: clients with different start-up
- * search_paths do not share.
- */
-static Statement *
-intern_for(Client *c, const ParseMsg *pm)
-{
-	const char *path = settings_get(&c->want, "search_path");
-
-	return stmt_intern(pm->body, pm->bodylen, path ? path : "");
-}
-
-/*
- * Parse.  A named statement becomes the client's name for a shared
- * Statement; the server gets it under the pooler's name unless it has it
- * already, in which case the pooler answers ParseComplete itself.
- */
-static bool
-send_parse(Client *c, Server *s, uint32_t len)
-{
-	struct evbuffer *in = c->st.in;
-	ParseMsg		 pm;
-	Statement		*st;
-	Request			*r;
-
-	if (!pkt_parse_parse(evbuffer_pullup(in, len), len, &pm))
-		return bad_message(c, "Parse");
-	if (pm.name[0] == '\0' || !rewrites_statements(c))
-	{
-		char name[256];
-
-		if (c->pool_mode == POOL_TRANSACTION)
-			c->unnamed_keywords = session_keywords(pm.query);
-		c->unnamed_dealloc = false;
-		rq_push(&s->rq, RQ_PARSE, 0);
-		if (rewrites_statements(c) && c->stmts.n > 0 && s->txn_status != 'E' &&
-			pm.bodylen == strlen(pm.query) + 3 &&
-			stmt_parse_deallocate(pm.query, name, sizeof(name)) &&
-			stmt_map_remove(&c->stmts, name))
-		{
-			/*
-			 * DEALLOCATE of a name the client prepared with the protocol,
-			 * sent with the extended protocol (psycopg does this): the
-			 * server does not know the name.  It runs a statement that
-			 * does nothing instead, whose tag becomes DEALLOCATE.
-			 */
-			static const uint8_t nothing[] = "DO 'BEGIN END'\0\0\0";
-
-			pkt_add_parse(s->st.out, "", nothing, sizeof(nothing) - 1);
-			evbuffer_drain(in, len);
-			c->unnamed_dealloc = true;
-			return true;
-		}
-		evbuffer_remove_buffer(in, s->st.out, len);
-		return true;
-	}
-	if (stmt_map_get(&c->stmts, pm.name))
-	{
-		/* PostgreSQL refuses a second statement of the same name */
-		push_error(s, false, "42P05",
-				   "prepared statement \"%s\" already exists", pm.name);
-		evbuffer_drain(in, len);
-		return true;
-	}
-	st = intern_for(c, &pm);
-	stmt_map_put(&c->stmts, pm.name, st);
-	if (stmt_cache_get(&s->stmts, st) && s->txn_status != 'E')
-	{
-		r = push_synth(s, SY_PARSE_COMPLETE);
-		r->flags |= REQ_CLIENT_NAME;
-		r->name = xstrdup(pm.name);
-		r->stmt = st;
-		stmt_ref(st);
-	}
-	else
-	{
-		/*
-		 * Not there, or the transaction is aborted, where PostgreSQL
-		 * refuses any Parse (25P02): the server must say so itself.
-		 */
-		prepare_on_server(s, st, 0, pm.name);
-	}
-	stmt_unref(st);
-	evbuffer_drain(in, len);
-	server_answer_synth(s);
-	return true;
-}
-
-/*
- * The keywords of the statement bound to portal (see session.c): the
- * unnamed portal's in the client, named portals' in a short list, which
- * is emptied when the client's server goes back (portals end with the
- * transaction).
- */
-static void
-portal_set_keywords(Client *c, const char *portal, uint16_t kw)
-{
-	if (portal[0] == '\0')
-	{
-		c->portal_keywords = kw;
-		return;
-	}
-	for (int i = 0; i < c->nportals; i++)
-	{
-		if (strcmp(c->portals[i].name, portal) == 0)
-		{
-			c->portals[i].keywords = kw;
-			return;
-		}
-	}
-	if (kw == 0)
-		return; /* an unknown portal counts as 0 anyway */
-	if (c->nportals == MAX_NAMED_PORTALS)
-	{
-		/* forget the oldest: at worst its state is not seen */
-		free(c->portals[0].name);
-		memmove(&c->portals[0], &c->portals[1],
-				sizeof(c->portals[0]) * (MAX_NAMED_PORTALS - 1));
-		c->nportals--;
-	}
-	c->portals[c->nportals].name = xstrdup(portal);
-	c->portals[c->nportals].keywords = kw;
-	c->nportals++;
-}
-
-static uint16_t
-portal_keywords(const Client *c, const char *portal)
-{
-	if (portal[0] == '\0')
-		return c->portal_keywords;
-	for (int i = 0; i < c->nportals; i++)
-	{
-		if (strcmp(c->portals[i].name, portal) == 0)
-			return c->portals[i].keywords;
-	}
-	return 0;
-}
-
-void
-client_forget_portals(Client *c)
-{
-	for (int i = 0; i < c->nportals; i++)
-		free(c->portals[i].name);
-	c->nportals = 0;
-}
-
-/* Bind: a named statement is bound under the server's name for it. */
-static bool
-send_bind(Client *c, Server *s, uint32_t len)
-{
-	struct evbuffer *in = c->st.in;
-	BindMsg			 bm;
-	Statement		*st = NULL;
-	char			 name[STMT_NAME_LEN];
-	Request			*r;
-
-	if (!pkt_parse_bind(evbuffer_pullup(in, len), len, &bm))
-		return bad_message(c, "Bind");
-	if (bm.portal[0] == '\0')
-		c->portal_dealloc = bm.statement[0] == '\0' && c->unnamed_dealloc;
-	if (bm.statement[0] == '\0')
-		portal_set_keywords(c, bm.portal, c->unnamed_keywords);
-	else if (rewrites_statements(c))
-	{
-		st = stmt_map_get(&c->stmts, bm.statement);
-		if (st == NULL && is_pooler_name(bm.statement))
-		{
-			/* another client's statement, as far as this one knows */
-			push_error(s, false, "26000",
-					   "prepared statement \"%s\" does not exist",
-					   bm.statement);
-			evbuffer_drain(in, len);
-			return true;
-		}
-	}
-	if (st == NULL)
-	{
-		/* unnamed, or a name the client never prepared: the server says */
-		if (bm.statement[0] != '\0')
-			portal_set_keywords(c, bm.portal, 0);
-		rq_push(&s->rq, RQ_BIND, 0);
-		evbuffer_remove_buffer(in, s->st.out, len);
-		return true;
-	}
-	prepare_on_server(s, st, REQ_HIDDEN, NULL);
-	stmt_server_name(st, name);
-	pkt_add_bind(s->st.out, bm.portal, name, bm.rest, bm.restlen);
-	portal_set_keywords(c, bm.portal, st->keywords);
-	r = rq_push(&s->rq, RQ_BIND, REQ_USES_STMT);
-	r->stmt = st;
-	stmt_ref(st);
-	evbuffer_drain(in, len);
-	return true;
-}
-
-/* Describe or Close (type) of a statement or portal. */
-static bool
-send_target(Client *c, Server *s, char type, uint32_t len)
-{
-	struct evbuffer *in = c->st.in;
-	char			 kind;
-	const char		*target;
-	Statement		*st = NULL;
-	char			 name[STMT_NAME_LEN];
-	Request			*r;
-
-	if (!pkt_parse_target(evbuffer_pullup(in, len), len, &kind, &target))
-		return bad_message(c, type == 'D' ? "Describe" : "Close");
-	if (kind == 'S' && target[0] != '\0' && rewrites_statements(c))
-	{
-		st = stmt_map_get(&c->stmts, target);
-		if (type == 'C')
-		{
-			/*
-			 * The server keeps it for others; the client's name goes.  If
-			 * the server skips this Close (an error before it), the name
-			 * comes back: the request remembers it.
-			 */
-			r = push_synth(s, SY_CLOSE_COMPLETE);
-			if (st)
-			{
-				r->flags |= REQ_CLIENT_NAME;
-				r->name = xstrdup(target);
-				r->stmt = st;
-				stmt_ref(st);
-				stmt_map_remove(&c->stmts, target);
-			}
-			evbuffer_drain(in, len);
-			server_answer_synth(s);
-			return true;
-		}
-		if (st == NULL && is_pooler_name(target))
-		{
-			/* another client's statement, as far as this one knows */
-			push_error(s, false, "26000",
-					   "prepared statement \"%s\" does not exist", target);
-			evbuffer_drain(in, len);
-			return true;
-		}
-	}
-	if (st == NULL)
-	{
-		rq_push(&s->rq, type == 'D' ? RQ_DESCRIBE : RQ_CLOSE, 0);
-		evbuffer_remove_buffer(in, s->st.out, len);
-		return true;
-	}
-	prepare_on_server(s, st, REQ_HIDDEN, NULL);
-	stmt_server_name(st, name);
-	pkt_add_target(s->st.out, 'D', 'S', name);
-	r = rq_push(&s->rq, RQ_DESCRIBE, REQ_USES_STMT);
-	r->stmt = st;
-	stmt_ref(st);
-	evbuffer_drain(in, len);
-	return true;
-}
-
-/* Query (simple protocol). */
-static bool
-send_query(Client *c, Server *s, uint32_t len)
-{
-	struct evbuffer *in = c->st.in;
-	const char		*sql = NULL;
-
-	if (c->pool_mode == POOL_TRANSACTION)
-	{
-		char name[256];
-
-		sql = pkt_string_body(evbuffer_pullup(in, len), len);
-		if (sql == NULL)
-			return bad_message(c, "Query");
-		if (rewrites_statements(c) &&
-			stmt_parse_deallocate(sql, name, sizeof(name)) &&
-			is_pooler_name(name) && stmt_map_get(&c->stmts, name) == NULL)
-		{
-			/* DEALLOCATE of the pooler's statement, for everyone */
-			push_error(s, true, "26000",
-					   "prepared statement \"%s\" does not exist", name);
-			evbuffer_drain(in, len);
-			return true;
-		}
-	}
-	rq_set_keywords(rq_push(&s->rq, RQ_QUERY, 0), sql ? sql : "");
-	evbuffer_remove_buffer(in, s->st.out, len);
-	return true;
-}
-
-/*
- * "DEALLOCATE name" in SQL for a statement the client prepared with the
- * protocol (psycopg does this): the name is the client's, not the server's,
- * so the pooler forgets it and answers, in turn if a server is attached,
- * at once if not.  In an aborted transaction it goes to the server, which
- * refuses it (25P02) as PostgreSQL would.  Returns true if handled.
- */
-static bool
-try_deallocate(Client *c, uint32_t len)
-{
-	struct evbuffer *in = c->st.in;
-	const char		*sql;
-	char			 name[256];
-
-	if (!rewrites_statements(c) || c->stmts.n == 0 ||
-		(c->server && c->server->txn_status == 'E'))
-		return false;
-	sql = pkt_string_body(evbuffer_pullup(in, len), len);
-	if (sql == NULL || !stmt_parse_deallocate(sql, name, sizeof(name)) ||
-		!stmt_map_remove(&c->stmts, name))
-		return false;
-	evbuffer_drain(in, len);
-	if (c->server)
-	{
-		push_synth(c->server, SY_DEALLOCATE);
-		server_answer_synth(c->server);
-	}
-	else
-	{
-		pkt_add_command_complete(c->st.out, "DEALLOCATE");
-		pkt_add_ready(c->st.out, 'I');
-	}
-	return true;
-}
-
 /* Returns false if c is gone or must stop reading. */
 static bool
 handle_message(Client *c, char type, uint32_t len)
@@ -1133,24 +670,10 @@ handle_message(Client *c, char type, uint32_t len)
 		return true;
 	}
 
-	if (c->pool_mode == POOL_TRANSACTION && !rewrites_statements(c) &&
-		names_prepared_statement(c, type, len))
-	{
-		evbuffer_drain(in, len);
-		if (c->server)
-		{
-			/* in turn, and aborting the transaction, as PostgreSQL would */
-			if (!c->server->skipping)
-				push_error(c->server, false, "0A000", "%s",
-						   NO_NAMED_STATEMENTS);
-			return true;
-		}
-		pkt_add_error(c->st.out, "ERROR", "0A000", "%s", NO_NAMED_STATEMENTS);
-		c->skip_to_sync = true;
+	if (relay_refuse_named(c, type, len))
 		return true;
-	}
 	if (type == 'Q' && (c->server == NULL || !c->server->skipping) &&
-		try_deallocate(c, len))
+		relay_try_deallocate(c, len))
 		return true;
 
 	if (c->server == NULL)
@@ -1181,56 +704,7 @@ handle_message(Client *c, char type, uint32_t len)
 		evbuffer_drain(in, len);
 		return true;
 	}
-	switch (type)
-	{
-		case 'Q':
-			c->pool->query_count++;
-			return send_query(c, s, len);
-		case 'P':
-			return send_parse(c, s, len);
-		case 'B':
-			return send_bind(c, s, len);
-		case 'D':
-		case 'C':
-			return send_target(c, s, type, len);
-		case 'E':
-		{
-			const char *portal =
-				pkt_string_body(evbuffer_pullup(in, len), len);
-			Request *r;
-
-			if (portal == NULL)
-				return bad_message(c, "Execute");
-			r = rq_push(&s->rq, RQ_EXECUTE, 0);
-			r->keywords = portal_keywords(c, portal);
-			if (c->portal_dealloc && portal[0] == '\0')
-				r->flags |= REQ_RETAG;
-			break;
-		}
-		case 'S':
-			rq_push(&s->rq, RQ_SYNC, 0);
-			s->skipping = false;
-			s->seg++;
-			break;
-		case 'c':
-		case 'f':
-		{
-			/* a COPY ends here: Syncs after this one count again */
-			Request *last = rq_at(&s->rq, s->rq.count - 1);
-
-			if (last)
-				last->flags |= REQ_COPY_END_AFTER;
-			break;
-		}
-		case 'F':
-			rq_push(&s->rq, RQ_FUNCTION, 0);
-			break;
-		default:
-			/* Flush, CopyData, CopyDone, CopyFail: no answer of their own */
-			break;
-	}
-	evbuffer_remove_buffer(in, s->st.out, len);
-	return true;
+	return relay_message(c, s, type, len);
 }
 
 /* Handle every whole message in c's input, as far as c's state allows. */

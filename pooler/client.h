@@ -91,6 +91,5 @@ extern void client_close(Client *c, const char *sqlstate, const char *reason);
 extern void client_server_message_done(Client *c);
 extern void client_resume(Client *c);
 extern void client_unthrottle(Client *c);
-extern void client_forget_portals(Client *c);
 
 #endif /* APS_CLIENT_H */

@@ -29,6 +29,7 @@
 #include "main.h"
 #include "pool.h"
 #include "protocol.h"
+#include "relay.h"
 #include "server.h"
 
 static uint64_t next_server_id = 1;
@@ -936,7 +937,7 @@ server_read_cb(void *arg)
 			c->pool_mode == POOL_TRANSACTION && c->pins == 0)
 		{
 			/* End of the transaction: give the server back. */
-			client_forget_portals(c);
+			relay_forget_portals(c);
 			s->pool->bytes_out += batch;
 			evbuffer_remove_buffer(in, c->st.out, batch);
 			s->pool->xact_count++;
