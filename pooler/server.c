@@ -307,6 +307,8 @@ server_attach(Server *s, Client *c)
 	s->setup_state[0] = '\0';
 	c->server = s;
 	c->state = CL_ACTIVE;
+	if (settings_fingerprint(&c->want) == settings_fingerprint(&s->settings))
+		return; /* the usual case: nothing to set */
 	enc = settings_get(&c->want, "client_encoding");
 	cur = settings_get(&s->settings, "client_encoding");
 	if (enc && (cur == NULL || strcmp(enc, cur) != 0))

@@ -61,37 +61,64 @@ word_is(const char *w, size_t n, const char *lit)
 	return strlen(lit) == n && strncasecmp(w, lit, n) == 0;
 }
 
+/* The words that mean something, by length; all lower case. */
+static const struct
+{
+	const char *word;
+	uint8_t		len;
+	uint16_t	kw;
+} keyword_table[] = {
+	{"all", 3, KW_ALL},
+	{"zone", 4, KW_TRACKED},
+	{"temp", 4, KW_TEMP},
+	{"hold", 4, KW_HOLD},
+	{"into", 4, KW_CREATE_INTO},
+	{"names", 5, KW_TRACKED},
+	{"local", 5, KW_LOCAL},
+	{"create", 6, KW_CREATE_INTO}, /* first word only: see below */
+	{"pg_temp", 7, KW_TEMP},
+	{"timezone", 8, KW_TRACKED},
+	{"datestyle", 9, KW_TRACKED},
+	{"temporary", 9, KW_TEMP},
+	{"transaction", 11, KW_TRANSACTION},
+	{"intervalstyle", 13, KW_TRACKED},
+	{"client_encoding", 15, KW_TRACKED},
+	{"characteristics", 15, KW_CHARACTERISTICS},
+	{"application_name", 16, KW_TRACKED},
+	{"pg_advisory_lock", 16, KW_ADVLOCK},
+	{"pg_try_advisory_lock", 20, KW_ADVLOCK},
+	{"pg_advisory_unlock_all", 22, KW_UNLOCK_ALL},
+	{"pg_advisory_lock_shared", 23, KW_ADVLOCK},
+	{"pg_try_advisory_lock_shared", 27, KW_ADVLOCK},
+	{"standard_conforming_strings", 27, KW_TRACKED},
+};
+
+/*
+ * The KW_ bit of one word, or 0.  It runs for every word of every query:
+ * the length and first letter rule out nearly all entries before any
+ * comparison of the whole word.
+ */
 static uint16_t
 word_keyword(const char *w, size_t n, bool first)
 {
-	if (word_is(w, n, "zone") || word_is(w, n, "names") ||
-		word_is(w, n, "timezone") || word_is(w, n, "datestyle") ||
-		word_is(w, n, "intervalstyle") || word_is(w, n, "client_encoding") ||
-		word_is(w, n, "application_name") ||
-		word_is(w, n, "standard_conforming_strings"))
-		return KW_TRACKED;
-	if (word_is(w, n, "temp") || word_is(w, n, "temporary") ||
-		word_is(w, n, "pg_temp"))
-		return KW_TEMP;
-	if (word_is(w, n, "hold"))
-		return KW_HOLD;
-	if (word_is(w, n, "local"))
-		return KW_LOCAL;
-	if (word_is(w, n, "all"))
-		return KW_ALL;
-	if (word_is(w, n, "into") || (first && word_is(w, n, "create")))
-		return KW_CREATE_INTO;
-	if (word_is(w, n, "transaction"))
-		return KW_TRANSACTION;
-	if (word_is(w, n, "characteristics"))
-		return KW_CHARACTERISTICS;
-	if (word_is(w, n, "pg_advisory_lock") ||
-		word_is(w, n, "pg_advisory_lock_shared") ||
-		word_is(w, n, "pg_try_advisory_lock") ||
-		word_is(w, n, "pg_try_advisory_lock_shared"))
-		return KW_ADVLOCK;
-	if (word_is(w, n, "pg_advisory_unlock_all"))
-		return KW_UNLOCK_ALL;
+	char c0;
+
+	if (n < 3 || n > 27)
+		return 0;
+	c0 = (char) tolower((unsigned char) w[0]);
+	for (size_t i = 0; i < sizeof(keyword_table) / sizeof(keyword_table[0]);
+		 i++)
+	{
+		if (keyword_table[i].len > n)
+			break;
+		if (keyword_table[i].len == n && keyword_table[i].word[0] == c0 &&
+			strncasecmp(w, keyword_table[i].word, n) == 0)
+		{
+			if (keyword_table[i].kw == KW_CREATE_INTO && c0 == 'c' && !first)
+				return 0;
+			return keyword_table[i].kw;
+		}
+	}
 	return 0;
 }
 
@@ -378,9 +405,11 @@ settings_set(Settings *s, const char *name, const char *value)
 		{
 			free(s->values[i]);
 			s->values[i] = xstrdup(value);
+			s->fp_valid = false;
 		}
 		return;
 	}
+	s->fp_valid = false;
 	if (s->n == s->cap)
 	{
 		s->cap = s->cap ? s->cap * 2 : 8;
@@ -397,6 +426,7 @@ settings_set(Settings *s, const char *name, const char *value)
 static void
 settings_remove_at(Settings *s, int i)
 {
+	s->fp_valid = false;
 	free(s->names[i]);
 	free(s->values[i]);
 	s->n--;
@@ -435,6 +465,38 @@ settings_free(Settings *s)
 	free(s->names);
 	free(s->values);
 	memset(s, 0, sizeof(*s));
+}
+
+/*
+ * A fingerprint of the whole list, whatever its order: equal lists have
+ * equal fingerprints, so a server whose settings' fingerprint is the
+ * client's needs no sync (checked for every transaction; the lists are
+ * compared in full only when the fingerprints differ).  Names count in
+ * lower case, as PostgreSQL compares them.
+ */
+uint64_t
+settings_fingerprint(Settings *s)
+{
+	if (!s->fp_valid)
+	{
+		uint64_t fp = (uint64_t) s->n * 0x9e3779b97f4a7c15ULL;
+
+		for (int i = 0; i < s->n; i++)
+		{
+			uint64_t h = 14695981039346656037ULL;
+
+			for (const char *p = s->names[i]; *p; p++)
+				h = (h ^ (uint8_t) tolower((unsigned char) *p)) *
+					1099511628211ULL;
+			h = (h ^ 0xff) * 1099511628211ULL;
+			for (const char *p = s->values[i]; *p; p++)
+				h = (h ^ (uint8_t) *p) * 1099511628211ULL;
+			fp += h;
+		}
+		s->fp = fp;
+		s->fp_valid = true;
+	}
+	return s->fp;
 }
 
 /* Append str to a growing malloc'd buffer. */

@@ -44,10 +44,12 @@ typedef struct TagEffect
 /* A list of settings, names compared case-insensitively. */
 typedef struct Settings
 {
-	int	   n;
-	int	   cap;
-	char **names;
-	char **values;
+	int		 n;
+	int		 cap;
+	char   **names;
+	char   **values;
+	uint64_t fp;	   /* settings_fingerprint() */
+	bool	 fp_valid; /* fp is up to date */
 } Settings;
 
 extern uint16_t session_keywords(const char *sql);
@@ -58,10 +60,11 @@ extern const char *session_pins_to_str(uint8_t pins, char *buf, size_t len);
 
 extern const char *session_tracked_name(const char *name);
 extern const char *settings_get(const Settings *s, const char *name);
-extern void	 settings_set(Settings *s, const char *name, const char *value);
-extern void	 settings_remove(Settings *s, const char *name);
-extern void	 settings_remove_untracked(Settings *s);
-extern void	 settings_free(Settings *s);
-extern char *session_sync_sql(const Settings *want, Settings *have);
+extern void		settings_set(Settings *s, const char *name, const char *value);
+extern void		settings_remove(Settings *s, const char *name);
+extern void		settings_remove_untracked(Settings *s);
+extern void		settings_free(Settings *s);
+extern char	   *session_sync_sql(const Settings *want, Settings *have);
+extern uint64_t settings_fingerprint(Settings *s);
 
 #endif /* APS_SESSION_H */

@@ -150,8 +150,13 @@ test_sync_sql(void)
 					  "pg_catalog.set_config(E'search_path', "
 					  "E'a, b''c\\\\d', false);RESET \"work_mem\";") == 0);
 	free(sql);
-	/* now they agree */
+	/* now they agree, and their fingerprints too, in any order */
 	CHECK(session_sync_sql(&want, &have) == NULL);
+	CHECK(settings_fingerprint(&want) == settings_fingerprint(&have));
+	settings_set(&have, "TimeZone", "UTC");
+	CHECK(settings_fingerprint(&want) != settings_fingerprint(&have));
+	settings_set(&have, "timezone", "Europe/Paris");
+	CHECK(settings_fingerprint(&want) == settings_fingerprint(&have));
 	CHECK(strcmp(settings_get(&have, "TIMEZONE"), "Europe/Paris") == 0);
 	settings_remove_untracked(&have);
 	CHECK(settings_get(&have, "search_path") == NULL &&
