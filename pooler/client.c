@@ -73,6 +73,25 @@ client_state_to_str(ClientState state)
 	return "unknown";
 }
 
+/*
+ * client_login_timeout: a client that has not logged in by then is closed,
+ * as PostgreSQL's authentication_timeout does; otherwise max_client_conn
+ * silent sockets would lock everybody out.
+ */
+static void
+login_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	Client *c = (Client *) arg;
+
+	if (c->state == CL_STARTUP)
+		client_close(c, NULL,
+					 "no start-up packet within client_login_timeout");
+	else if (c->state == CL_AUTH)
+		client_close(c, "08P01",
+					 "canceling authentication due to timeout "
+					 "(client_login_timeout)");
+}
+
 void
 client_accept(int fd, struct sockaddr *addr, int socklen)
 {
@@ -121,6 +140,18 @@ client_accept(int fd, struct sockaddr *addr, int socklen)
 	stream_read(&c->st, true);
 	TAILQ_INSERT_TAIL(&all_clients, c, all);
 	n_clients++;
+	if (cf.client_login_timeout > 0)
+	{
+		struct timeval tv;
+
+		tv.tv_sec = (time_t) cf.client_login_timeout;
+		tv.tv_usec =
+			(suseconds_t) ((cf.client_login_timeout - (double) tv.tv_sec) *
+						   1e6);
+		c->login_timer = evtimer_new(ev_base, login_timeout_cb, c);
+		if (c->login_timer)
+			evtimer_add(c->login_timer, &tv);
+	}
 }
 
 /*
@@ -141,6 +172,8 @@ client_free(Client *c)
 {
 	if (c->linger_timer)
 		event_free(c->linger_timer);
+	if (c->login_timer)
+		event_free(c->login_timer);
 	stream_close(&c->st);
 	stmt_map_clear(&c->stmts);
 	settings_free(&c->want);
@@ -271,6 +304,11 @@ client_welcome(Client *c)
 	pkt_add_backend_key(c->st.out, c->id, c->cancel_key);
 	pkt_add_ready(c->st.out, 'I');
 	c->state = CL_IDLE;
+	if (c->throttled)
+	{
+		c->throttled = false;
+		stream_read(&c->st, true);
+	}
 	log_debug("C-%u: %s/%s@%s:%d logged in", c->id, c->dbname, c->user,
 			  c->addr, c->port);
 	client_process(c);
@@ -281,6 +319,8 @@ auth_ok(Client *c)
 {
 	DbConfig *db;
 
+	if (c->login_timer)
+		evtimer_del(c->login_timer);
 	pkt_add_auth(c->st.out, 0, NULL, 0);
 	if (c->admin)
 	{
@@ -451,10 +491,27 @@ handle_startup(Client *c, uint32_t len)
 		client_close(c, "08P01", err);
 		return false;
 	}
-	if (sp.code == CODE_SSL)
-		return start_tls(c);
-	if (sp.code == CODE_GSSENC)
+	if (sp.code == CODE_SSL || sp.code == CODE_GSSENC)
 	{
+		/*
+		 * One of each per connection, as PostgreSQL allows: a second one is
+		 * a protocol error (and answering each would let a client that
+		 * does not read queue a byte for every 8 it sends).
+		 */
+		bool *done = sp.code == CODE_SSL ? &c->ssl_done : &c->gss_done;
+
+		if (*done || stream_ssl(&c->st))
+		{
+			snprintf(err, sizeof(err),
+					 "unsupported frontend protocol %u.%u: server supports "
+					 "3.0 to 3.0",
+					 sp.code >> 16, sp.code & 0xffff);
+			client_close(c, "0A000", err);
+			return false;
+		}
+		*done = true;
+		if (sp.code == CODE_SSL)
+			return start_tls(c);
 		evbuffer_add(c->st.out, "N", 1); /* no GSSAPI encryption */
 		return true;
 	}
@@ -770,13 +827,23 @@ client_process(Client *c)
 	client_process_messages(c);
 	if (c->dead)
 		return;
-	if (c->state == CL_WAITING && evbuffer_get_length(c->st.in) > FLOW_HIGH)
+	if ((c->state == CL_WAITING || c->state == CL_LOGIN_WAIT) &&
+		evbuffer_get_length(c->st.in) > FLOW_HIGH)
 	{
 		/* Queued and still sending: leave the rest in the socket. */
 		c->throttled = true;
 		stream_read(&c->st, false);
 	}
 	stream_flush(&c->st);
+	if (stream_pending(&c->st) > FLOW_HIGH)
+	{
+		/*
+		 * c does not read what the pooler answers itself (errors, admin
+		 * results): stop reading it until that drains (client_drain_cb).
+		 */
+		c->throttled = true;
+		stream_read(&c->st, false);
+	}
 	if (c->server)
 	{
 		stream_flush(&c->server->st);
@@ -803,6 +870,8 @@ client_drain_cb(void *arg)
 
 	if (c->server)
 		server_unthrottle(c->server);
+	else
+		client_unthrottle(c);
 }
 
 /* c's server took in what c sent: read from c again. */

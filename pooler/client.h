@@ -57,6 +57,9 @@ typedef struct Client
 	bool		  throttled;	/* reading paused: its server is slow */
 	bool		  dead;			/* closed: lingering until freed */
 	struct event *linger_timer; /* frees c after a while */
+	struct event *login_timer;	/* client_login_timeout */
+	bool		  ssl_done;		/* an SSLRequest was answered */
+	bool		  gss_done;		/* a GSSENCRequest was answered */
 	StmtMap		  stmts; /* its prepared statements (transaction mode) */
 	Settings	  want;	 /* settings that follow it between servers */
 	uint8_t		  pins;	 /* PIN_*: session state keeps its server */

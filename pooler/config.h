@@ -58,20 +58,21 @@ typedef struct DbConfig
 
 typedef struct Config
 {
-	char			*listen_addr; /* TCP address, empty = no TCP */
-	int				 listen_port; /* TCP port, also names the Unix socket */
-	char			*unix_socket_dir; /* empty = no Unix socket */
-	AuthType		 auth_type;
-	char			*auth_file;	  /* "user" "password" lines */
-	char			*admin_users; /* comma-separated */
-	PoolMode		 pool_mode;
-	int				 pool_size;	   /* QueuePool pool_size */
-	int				 max_overflow; /* QueuePool max_overflow, -1 = no cap */
-	double			 pool_timeout; /* seconds a client may wait for a server */
-	double			 pool_recycle; /* server age limit in seconds, -1 = none */
-	int				 max_client_conn;		  /* client connections accepted */
-	int				 max_prepared_statements; /* per server; 0 = refuse them */
-	SessionStateMode session_state;			  /* transaction mode */
+	char	*listen_addr;	  /* TCP address, empty = no TCP */
+	int		 listen_port;	  /* TCP port, also names the Unix socket */
+	char	*unix_socket_dir; /* empty = no Unix socket */
+	AuthType auth_type;
+	char	*auth_file;	  /* "user" "password" lines */
+	char	*admin_users; /* comma-separated */
+	PoolMode pool_mode;
+	int		 pool_size;			   /* QueuePool pool_size */
+	int		 max_overflow;		   /* QueuePool max_overflow, -1 = no cap */
+	double	 pool_timeout;		   /* seconds a client may wait for a server */
+	double	 pool_recycle;		   /* server age limit in seconds, -1 = none */
+	int		 max_client_conn;	   /* client connections accepted */
+	double	 client_login_timeout; /* seconds to log in, 0 = no limit */
+	int		 max_prepared_statements;		 /* per server; 0 = refuse them */
+	SessionStateMode session_state;			 /* transaction mode */
 	double			 server_connect_timeout; /* seconds to log into a server */
 	LogLevel		 log_level;
 	char			*logfile; /* empty = stderr */

@@ -578,11 +578,9 @@ relay_message(Client *c, Server *s, char type, uint32_t len)
 			rq_push(&s->rq, RQ_FUNCTION, 0);
 			break;
 		default:
-			/* Flush, CopyData, CopyDone, CopyFail: no answer of their own */
+			/* Flush, CopyData: no answer of their own */
 			break;
 	}
-	evbuffer_remove_buffer(in, s->st.out, len);
-	return true;
 	evbuffer_remove_buffer(in, s->st.out, len);
 	return true;
 }
