@@ -24,6 +24,7 @@ PACKAGES=(
 	python3
 	python3-pytest
 	python3-psycopg
+	python3-psycopg2
 	python3-asyncpg
 	python3-sqlalchemy
 	valgrind

@@ -728,6 +728,82 @@ def test_sqlalchemy_api_workload(pg, pooler, api_tables):
     assert pg.backends() <= 5
 
 
+@pytest.mark.deadline(150)
+def test_sqlalchemy_queuepool_threads(pg, pooler, api_tables):
+    # The issue's own setting, word for word: SQLAlchemy's QueuePool(pool_size=20,
+    # max_overflow=30, pool_timeout=30, pool_recycle=1800) over psycopg2, 40
+    # threads as in a threaded web server, on a pooler with 5 servers.
+    pytest.importorskip("psycopg2")
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    from sqlalchemy import text
+    from sqlalchemy.pool import QueuePool
+
+    items, audit = api_tables
+    p = pooler(pool_size=5, max_overflow=0, pool_timeout=30)
+    engine = sqlalchemy.create_engine(f"postgresql+psycopg2://postgres@{HOST}:{p.port}/appdb",
+                                      poolclass=QueuePool, pool_size=20, max_overflow=30,
+                                      pool_timeout=30, pool_recycle=1800)
+    assert isinstance(engine.pool, QueuePool) and engine.pool.size() == 20
+    lock = threading.Lock()
+    tally = {"created": 0, "updated": 0, "rolled_back": 0}
+    errors = []
+
+    def handler(i):
+        rnd = random.Random(1000 + i)
+        try:
+            for k in range(40):
+                what = rnd.choices(["get", "create", "update", "rollback"], [50, 20, 25, 5])[0]
+                if what == "get":
+                    item_id = rnd.randint(1, 200)
+                    with engine.connect() as conn:
+                        title = conn.execute(text(f"SELECT title FROM {items} WHERE id = :id"),
+                                             {"id": item_id}).scalar_one()
+                    assert title == f"item-{item_id}", title
+                elif what == "create":
+                    with engine.begin() as conn:
+                        new_id = conn.execute(text(f"INSERT INTO {items} (title) VALUES (:t) "
+                                                   "RETURNING id"), {"t": f"t-{i}-{k}"}).scalar_one()
+                        conn.execute(text(f"INSERT INTO {audit} (item_id, action) VALUES (:id, 'c')"),
+                                     {"id": new_id})
+                    with lock:
+                        tally["created"] += 1
+                elif what == "update":
+                    with engine.begin() as conn:
+                        conn.execute(text(f"UPDATE {items} SET counter = counter + 1 WHERE id = :id"),
+                                     {"id": rnd.randint(1, 200)})
+                    with lock:
+                        tally["updated"] += 1
+                else:
+                    with engine.connect() as conn:
+                        trans = conn.begin()
+                        conn.execute(text(f"INSERT INTO {items} (title) VALUES ('rolled back')"))
+                        trans.rollback()
+                    with lock:
+                        tally["rolled_back"] += 1
+        except Exception as e:  # reported below, with the thread's number
+            errors.append((i, repr(e)))
+
+    threads = [threading.Thread(target=handler, args=(i,), daemon=True) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    assert engine.pool.checkedout() == 0
+    kept = wait_until(lambda: (lambda row: row if as_int(row["cl_active"]) == engine.pool.checkedin()
+                               else None)(p.pool()), 5, what="SHOW POOLS to show SQLAlchemy's connections")
+    assert as_int(kept["timeouts"]) == 0 and as_int(kept["cl_waiting"]) == 0, kept
+    engine.dispose()
+    with pg.connect() as c:
+        assert c.execute(f"SELECT count(*) FROM {items}").fetchone()[0] == 200 + tally["created"]
+        assert c.execute(f"SELECT sum(counter) FROM {items}").fetchone()[0] == tally["updated"]
+        assert c.execute(f"SELECT count(*) FROM {audit}").fetchone()[0] == tally["created"]
+    assert pg.idle_in_transaction() == []
+    pool_settles(pg, p)
+    assert pg.backends() <= 5
+
+
 # ---------------------------------------------------------------------------
 # A COPY that fails early, with real drivers
 # ---------------------------------------------------------------------------
