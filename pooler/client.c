@@ -191,12 +191,23 @@ linger_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	client_free((Client *) arg);
 }
 
+/*
+ * What a lingering client still sends is discarded, up to LINGER_MAX_BYTES:
+ * past that it is not waiting for our last words but flooding, and is let
+ * go at once (freed from its own read callback, as linger_event does).
+ */
+#define LINGER_MAX_BYTES (1024 * 1024)
+
 static void
 linger_read(void *arg)
 {
 	Client *c = (Client *) arg;
+	size_t	n = evbuffer_get_length(c->st.in);
 
-	evbuffer_drain(c->st.in, evbuffer_get_length(c->st.in));
+	evbuffer_drain(c->st.in, n);
+	c->linger_discarded += n;
+	if (c->linger_discarded > LINGER_MAX_BYTES)
+		client_free(c);
 }
 
 static void

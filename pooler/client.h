@@ -58,12 +58,13 @@ typedef struct Client
 	bool		  dead;			/* closed: lingering until freed */
 	struct event *linger_timer; /* frees c after a while */
 	struct event *login_timer;	/* client_login_timeout */
-	bool		  ssl_done;		/* an SSLRequest was answered */
-	bool		  gss_done;		/* a GSSENCRequest was answered */
-	StmtMap		  stmts; /* its prepared statements (transaction mode) */
-	Settings	  want;	 /* settings that follow it between servers */
-	uint8_t		  pins;	 /* PIN_*: session state keeps its server */
-	uint16_t	  unnamed_keywords; /* of the last unnamed Parse */
+	size_t	 linger_discarded;	/* bytes read and dropped while lingering */
+	bool	 ssl_done;			/* an SSLRequest was answered */
+	bool	 gss_done;			/* a GSSENCRequest was answered */
+	StmtMap	 stmts;			   /* its prepared statements (transaction mode) */
+	Settings want;			   /* settings that follow it between servers */
+	uint8_t	 pins;			   /* PIN_*: session state keeps its server */
+	uint16_t unnamed_keywords; /* of the last unnamed Parse */
 	uint16_t
 		portal_keywords; /* of the statement bound to the unnamed portal */
 	int nportals;		 /* named portals' keywords */
