@@ -131,11 +131,14 @@ def pinned_case(pg, pooler, setup_sql, check_sql, expect):
 def test_temp_table_pins(pg, pooler):
     p = pinned_case(pg, pooler, "CREATE TEMP TABLE scratch AS SELECT 41 + 1 AS v",
                     "SELECT v FROM scratch", 42)
-    # once a left, its server was reset: nobody sees the table
+    # once a left, its server was reset (DISCARD ALL, which the pooler sends
+    # after a's connection is gone: wait for it), and nobody sees the table
+    wait_until(lambda: pg.query("SELECT count(*) AS n FROM pg_class WHERE relname = 'scratch' "
+                                "AND relpersistence = 't'")[0]["n"] == 0, 5,
+               what="a's temporary table to be dropped")
     with p.connect(autocommit=True) as c:
         for _ in range(3):
-            assert c.execute("SELECT count(*) FROM pg_class WHERE relname = 'scratch' "
-                             "AND relpersistence = 't'").fetchone()[0] == 0
+            assert c.execute("SELECT to_regclass('pg_temp.scratch')").fetchone()[0] is None
 
 
 def test_untracked_set_pins(pg, pooler):
