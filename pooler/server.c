@@ -743,6 +743,20 @@ is_async(char type)
 }
 
 /*
+ * Move the *batch bytes of whole messages at the front of s's input to c:
+ * a whole buffer chain changes hands without a copy.
+ */
+static void
+pass_batch(Server *s, Client *c, size_t *batch)
+{
+	if (*batch == 0)
+		return;
+	s->pool->bytes_out += *batch;
+	evbuffer_remove_buffer(s->st.in, c->st.out, *batch);
+	*batch = 0;
+}
+
+/*
  * The server's answers.  Each message is matched against the request at
  * the head of the queue; messages for the client are moved in batches (a
  * whole buffer chain changes hands without a copy), those answering the
@@ -890,12 +904,7 @@ server_read_cb(void *arg)
 			hide = true;
 		if (hide)
 		{
-			if (batch > 0)
-			{
-				s->pool->bytes_out += batch;
-				evbuffer_remove_buffer(in, c->st.out, batch);
-				batch = 0;
-			}
+			pass_batch(s, c, &batch);
 			evbuffer_drain(in, len);
 			if (type == 'C' && (r->flags & REQ_RETAG))
 				pkt_add_command_complete(c->st.out, "DEALLOCATE");
@@ -924,12 +933,7 @@ server_read_cb(void *arg)
 		}
 		if ((r = rq_head(&s->rq)) != NULL && r->kind == RQ_SYNTH)
 		{
-			if (batch > 0)
-			{
-				s->pool->bytes_out += batch;
-				evbuffer_remove_buffer(in, c->st.out, batch);
-				batch = 0;
-			}
+			pass_batch(s, c, &batch);
 			server_answer_synth(s);
 		}
 
@@ -940,8 +944,7 @@ server_read_cb(void *arg)
 		{
 			/* End of the transaction: give the server back. */
 			relay_forget_portals(c);
-			s->pool->bytes_out += batch;
-			evbuffer_remove_buffer(in, c->st.out, batch);
+			pass_batch(s, c, &batch);
 			s->pool->xact_count++;
 			c->server = NULL;
 			c->state = CL_IDLE;
@@ -955,11 +958,8 @@ server_read_cb(void *arg)
 		server_lost(s, "invalid message from the server");
 		return;
 	}
-	if (batch > 0 && to && !to->dead)
-	{
-		s->pool->bytes_out += batch;
-		evbuffer_remove_buffer(in, to->st.out, batch);
-	}
+	if (to && !to->dead)
+		pass_batch(s, to, &batch);
 	if (to && !to->dead)
 	{
 		stream_flush(&to->st);

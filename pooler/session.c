@@ -434,15 +434,6 @@ settings_remove_at(Settings *s, int i)
 	s->values[i] = s->values[s->n];
 }
 
-void
-settings_remove(Settings *s, const char *name)
-{
-	int i = settings_find(s, name);
-
-	if (i >= 0)
-		settings_remove_at(s, i);
-}
-
 /* Forget every setting but the tracked parameters (after a RESET). */
 void
 settings_remove_untracked(Settings *s)

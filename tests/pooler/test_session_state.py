@@ -6,7 +6,6 @@ that outlives a transaction (LISTEN, temp tables, ...) keeps it on its
 server (session_state = pin) or ends it with 0A000 (session_state = error).
 """
 
-import threading
 
 import psycopg
 import pytest
@@ -16,10 +15,6 @@ from poolerlib import RawClient, wait_until
 
 def backend(conn):
     return conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-
-
-def two_clients_one_server(p, **a_kw):
-    return p.connect(autocommit=True, **a_kw), p.connect(autocommit=True)
 
 
 def test_timezone_and_datestyle_follow_each_client(pg, pooler):
