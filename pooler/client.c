@@ -264,9 +264,10 @@ client_close(Client *c, const char *sqlstate, const char *reason)
 	{
 		c->server = NULL;
 		s->client = NULL;
-		if (!server_is_clean(s))
+		if (!server_is_clean(s) || (c->relay_left > 0 && !c->relay_discard))
 			server_close(s, "client left in the middle of a transaction");
-		else if (c->pool_mode == POOL_SESSION || c->pins)
+		else if (c->pool_mode == POOL_SESSION || c->pins ||
+				 s->reset_before_reuse)
 			server_reset(s);
 		else
 			pool_release(s);

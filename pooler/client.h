@@ -64,20 +64,22 @@ typedef struct Client
 	StmtMap	 stmts;			   /* its prepared statements (transaction mode) */
 	Settings want;			   /* settings that follow it between servers */
 	uint8_t	 pins;			   /* PIN_*: session state keeps its server */
-	uint16_t unnamed_keywords; /* of the last unnamed Parse */
-	uint16_t
+	uint32_t unnamed_keywords; /* of the last unnamed Parse */
+	uint32_t
 		portal_keywords; /* of the statement bound to the unnamed portal */
 	int nportals;		 /* named portals' keywords */
 	struct
 	{
 		char	*name;
-		uint16_t keywords;
+		uint32_t keywords;
 	} portals[MAX_NAMED_PORTALS];
 	Settings startup;		  /* the settings it gave at start-up */
 	int		 pool_mode;		  /* PoolMode when it logged in */
 	bool	 rewrite;		  /* its named statements are rewritten */
 	bool	 unnamed_dealloc; /* unnamed statement: a DEALLOCATE of ours */
 	bool	 portal_dealloc;  /* unnamed portal: the same */
+	uint32_t relay_left;	  /* bytes of a streamed CopyData still to come */
+	bool	 relay_discard;	  /* ... and they are dropped, not passed on */
 } Client;
 
 TAILQ_HEAD(ClientList, Client);

@@ -112,8 +112,14 @@ stmt_intern(const uint8_t *body, size_t bodylen, const char *context)
 	st->bodylen = bodylen;
 	memcpy(st->body, body, bodylen);
 	st->context = xstrdup(context);
-	/* the body starts with the NUL-terminated query text */
-	st->keywords = session_keywords((const char *) st->body);
+	/*
+	 * The body starts with the NUL-terminated query text.  Statements are
+	 * shared whatever each client's standard_conforming_strings: a text
+	 * whose backslashes matter is read both ways.
+	 */
+	st->keywords = session_keywords((const char *) st->body, false);
+	if (st->keywords & KW_BACKSLASH)
+		st->keywords |= session_keywords((const char *) st->body, true);
 	st->next = interned[h & (interned_buckets - 1)];
 	interned[h & (interned_buckets - 1)] = st;
 	n_interned++;

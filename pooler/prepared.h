@@ -21,7 +21,7 @@ typedef struct Statement
 	uint64_t		  id;
 	uint32_t		  hash;
 	int				  refs;		/* client names, server caches, requests */
-	uint16_t		  keywords; /* session_keywords() of the query text */
+	uint32_t		  keywords; /* session_keywords() of the query text */
 	size_t			  bodylen;
 	char			 *context; /* search_path it is planned with */
 	struct Statement *next;	   /* hash chain of the global table */

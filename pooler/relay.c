@@ -70,6 +70,31 @@ is_pooler_name(const char *name)
 	return strncmp(name, "_aps_", 5) == 0;
 }
 
+/* Does the client read '...' with backslash escapes (see session.c)? */
+static bool
+client_escapes(const Client *c)
+{
+	const char *v = settings_get(&c->want, "standard_conforming_strings");
+
+	return v != NULL && strcmp(v, "off") == 0;
+}
+
+/*
+ * The keywords of each statement of sql as the client's server reads it:
+ * read a second time, with backslash escapes, only if a literal holds a
+ * backslash and the client turned standard_conforming_strings off.
+ */
+static int
+client_statement_keywords(const Client *c, const char *sql, uint32_t *kw,
+						  int max)
+{
+	int n = session_statement_keywords(sql, false, kw, max);
+
+	if (n > 0 && (kw[0] & KW_BACKSLASH) && client_escapes(c))
+		n = session_statement_keywords(sql, true, kw, max);
+	return n;
+}
+
 /* Queue the pooler's own answer to a request; give it now if its turn. */
 static Request *
 push_synth(Server *s, SynthKind kind)
@@ -112,6 +137,27 @@ push_error(Server *s, bool query, const char *sqlstate, const char *fmt, ...)
 		rq_push(&s->rq, RQ_PARSE, REQ_HIDDEN | REQ_HIDE_ERROR);
 	}
 	server_answer_synth(s);
+}
+
+/*
+ * A client's DEALLOCATE or PREPARE of a name that could be one of the
+ * pooler's "_aps_" statements, in whatever spelling, comment or
+ * multi-statement Query: those statements are shared by every client of
+ * the server and must not be dropped or shadowed by one of them.  Refused
+ * in turn like PostgreSQL's own errors.  kw: the statement's KW_ bits.
+ */
+static void
+refuse_pooler_name(Server *s, bool query, uint32_t kw)
+{
+	if (kw & KW_POOLER_DEALLOC)
+		push_error(s, query, "26000",
+				   "prepared statement names beginning with \"_aps_\" are "
+				   "apiscale-pooler's, shared by its clients: DEALLOCATE of "
+				   "one is refused");
+	else
+		push_error(s, query, "42939",
+				   "prepared statement names beginning with \"_aps_\" are "
+				   "reserved for apiscale-pooler");
 }
 
 /*
@@ -210,7 +256,18 @@ send_parse(Client *c, Server *s, uint32_t len)
 		char name[256];
 
 		if (c->pool_mode == POOL_TRANSACTION)
-			c->unnamed_keywords = session_keywords(pm.query);
+		{
+			uint32_t kw = 0;
+
+			client_statement_keywords(c, pm.query, &kw, 1);
+			if (kw & KW_POOLER_NAME)
+			{
+				refuse_pooler_name(s, false, kw);
+				evbuffer_drain(in, len);
+				return true;
+			}
+			c->unnamed_keywords = kw;
+		}
 		c->unnamed_dealloc = false;
 		rq_push(&s->rq, RQ_PARSE, 0);
 		if (rewrites_statements(c) && c->stmts.n > 0 && s->txn_status != 'E' &&
@@ -243,6 +300,13 @@ send_parse(Client *c, Server *s, uint32_t len)
 		return true;
 	}
 	st = intern_for(c, &pm);
+	if (st->keywords & KW_POOLER_NAME)
+	{
+		refuse_pooler_name(s, false, st->keywords);
+		stmt_unref(st);
+		evbuffer_drain(in, len);
+		return true;
+	}
 	stmt_map_put(&c->stmts, pm.name, st);
 	if (stmt_cache_get(&s->stmts, st) && s->txn_status != 'E')
 	{
@@ -273,7 +337,7 @@ send_parse(Client *c, Server *s, uint32_t len)
  * transaction).
  */
 static void
-portal_set_keywords(Client *c, const char *portal, uint16_t kw)
+portal_set_keywords(Client *c, const char *portal, uint32_t kw)
 {
 	if (portal[0] == '\0')
 	{
@@ -303,7 +367,7 @@ portal_set_keywords(Client *c, const char *portal, uint16_t kw)
 	c->nportals++;
 }
 
-static uint16_t
+static uint32_t
 portal_keywords(const Client *c, const char *portal)
 {
 	if (portal[0] == '\0')
@@ -439,27 +503,27 @@ static bool
 send_query(Client *c, Server *s, uint32_t len)
 {
 	struct evbuffer *in = c->st.in;
-	const char		*sql = NULL;
+	uint32_t		 kw[64];
+	int				 n = 0;
 
 	if (c->pool_mode == POOL_TRANSACTION)
 	{
-		char name[256];
+		const char *sql = pkt_string_body(evbuffer_pullup(in, len), len);
+		uint32_t	all = 0;
 
-		sql = pkt_string_body(evbuffer_pullup(in, len), len);
 		if (sql == NULL)
 			return bad_message(c, "Query");
-		if (rewrites_statements(c) &&
-			stmt_parse_deallocate(sql, name, sizeof(name)) &&
-			is_pooler_name(name) && stmt_map_get(&c->stmts, name) == NULL)
+		n = client_statement_keywords(c, sql, kw, 64);
+		for (int i = 0; i < n; i++)
+			all |= kw[i];
+		if (all & KW_POOLER_NAME)
 		{
-			/* DEALLOCATE of the pooler's statement, for everyone */
-			push_error(s, true, "26000",
-					   "prepared statement \"%s\" does not exist", name);
+			refuse_pooler_name(s, true, all);
 			evbuffer_drain(in, len);
 			return true;
 		}
 	}
-	rq_set_keywords(rq_push(&s->rq, RQ_QUERY, 0), sql ? sql : "");
+	rq_set_keywords(rq_push(&s->rq, RQ_QUERY, 0), kw, n);
 	evbuffer_remove_buffer(in, s->st.out, len);
 	return true;
 }

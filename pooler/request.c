@@ -109,29 +109,26 @@ rq_is_extended(const Request *r)
 	return r->kind <= RQ_CLOSE;
 }
 
-/* A Query's keywords, statement by statement (see session.c). */
+/* A Query's keywords, kw[i] for its i-th statement (see session.c). */
 void
-rq_set_keywords(Request *r, const char *sql)
+rq_set_keywords(Request *r, const uint32_t *kw, int n)
 {
-	uint16_t kw[64];
-	int		 n = session_statement_keywords(sql, kw, 64);
-
 	r->keywords = n > 0 ? kw[0] : 0;
 	if (n > 1)
 	{
-		r->more = malloc(sizeof(uint16_t) * (size_t) n);
+		r->more = malloc(sizeof(uint32_t) * (size_t) n);
 		if (r->more == NULL)
 			fatal("out of memory");
-		memcpy(r->more, kw, sizeof(uint16_t) * (size_t) n);
+		memcpy(r->more, kw, sizeof(uint32_t) * (size_t) n);
 		r->nmore = (uint8_t) n;
 	}
 }
 
 /* The keywords of the statement whose CommandComplete has come. */
-uint16_t
+uint32_t
 rq_next_keywords(Request *r)
 {
-	uint16_t kw;
+	uint32_t kw;
 
 	if (r->more == NULL)
 		return r->keywords;

@@ -47,8 +47,8 @@ typedef struct Request
 {
 	uint8_t			  kind;		   /* ReqKind */
 	uint8_t			  flags;	   /* REQ_* */
-	uint16_t		  keywords;	   /* session_keywords() of Query/Execute */
-	uint16_t		 *more;		   /* a Query of several statements: each's */
+	uint32_t		  keywords;	   /* session_keywords() of Query/Execute */
+	uint32_t		 *more;		   /* a Query of several statements: each's */
 	uint8_t			  nmore;	   /* entries in more */
 	uint8_t			  next;		   /* the next statement's CommandComplete */
 	uint8_t			  synth;	   /* SynthKind */
@@ -72,8 +72,8 @@ extern void		rq_pop(RequestQueue *q);
 extern void		rq_remove_at(RequestQueue *q, uint32_t i);
 extern void		rq_clear(RequestQueue *q);
 extern bool		rq_is_extended(const Request *r);
-extern void		rq_set_keywords(Request *r, const char *sql);
-extern uint16_t rq_next_keywords(Request *r);
+extern void		rq_set_keywords(Request *r, const uint32_t *kw, int n);
+extern uint32_t rq_next_keywords(Request *r);
 
 static inline bool
 rq_empty(const RequestQueue *q)

@@ -653,8 +653,37 @@ note_parameter(Server *s, const uint8_t *msg, uint32_t len)
 }
 
 /*
+ * The transaction on s was rolled back, or failed and will be: the state
+ * its commands removed is still there.
+ */
+static void
+forget_uncommitted(Server *s)
+{
+	s->unpin_at_commit = 0;
+	s->reset_at_commit = false;
+}
+
+/*
+ * ReadyForQuery 'I': whatever the commands of the transaction removed is
+ * gone for good (an error or a ROLLBACK since would have forgotten it).
+ */
+static void
+apply_committed(Server *s, Client *c)
+{
+	if (s->reset_at_commit)
+		settings_remove_untracked(&s->settings);
+	if (c && c->pool_mode == POOL_TRANSACTION)
+		c->pins &= (uint8_t) ~s->unpin_at_commit;
+	forget_uncommitted(s);
+}
+
+/*
  * A CommandComplete of a client's statement: did it create or end session
- * state?  Returns false if the client was closed for it.
+ * state?  State made pins the client at once, whatever becomes of the
+ * transaction (some of it, advisory locks and SQL prepared statements,
+ * survives a rollback).  State removed counts only once the transaction
+ * commits (apply_committed): RESET ALL or UNLISTEN * rolled back leave
+ * everything as it was.  Returns false if the client was closed for it.
  */
 static bool
 note_command(Server *s, Request *r, const uint8_t *msg, uint32_t len)
@@ -667,19 +696,25 @@ note_command(Server *s, Request *r, const uint8_t *msg, uint32_t len)
 	if (tag == NULL || c == NULL)
 		return true;
 	session_tag_effect(tag, rq_next_keywords(r), &eff);
+	/* ROLLBACK [TO SAVEPOINT], or COMMIT of a failed transaction */
+	if (strcmp(tag, "ROLLBACK") == 0 ||
+		strcmp(tag, "PREPARE TRANSACTION") == 0)
+		forget_uncommitted(s);
 	if (eff.dealloc_all)
 	{
+		/* prepared statements are not transactional */
 		stmt_cache_clear(&s->stmts);
 		stmt_map_clear(&c->stmts);
 	}
 	if (eff.reset)
 	{
-		settings_remove_untracked(&s->settings);
+		s->reset_at_commit = true;
 		s->after_reset = true;
 	}
 	if (c->pool_mode != POOL_TRANSACTION)
 		return true;
-	c->pins &= (uint8_t) ~eff.unpin;
+	s->unpin_at_commit |= eff.unpin;
+	s->unpin_at_commit &= (uint8_t) ~eff.pin;
 	if (eff.pin == 0 || (c->pins & eff.pin) == eff.pin)
 		return true;
 	session_pins_to_str(eff.pin, what, sizeof(what));
@@ -696,6 +731,7 @@ note_command(Server *s, Request *r, const uint8_t *msg, uint32_t len)
 		return false;
 	}
 	c->pins |= eff.pin;
+	s->reset_before_reuse = true;
 	log_info("C-%u: pinned to its server by session state (%s)", c->id, what);
 	return true;
 }
@@ -788,6 +824,8 @@ server_read_cb(void *arg)
 
 		if (type == 'Z')
 			s->txn_status = status;
+		else if (type == 'E')
+			forget_uncommitted(s); /* the transaction is lost */
 		if (type == 'S' ||
 			(type == 'E' && r && (r->flags & (REQ_SETUP | REQ_USES_STMT))) ||
 			(type == 'C' && c && r &&
@@ -806,6 +844,8 @@ server_read_cb(void *arg)
 			{
 				stmt_cache_clear(&s->stmts);
 				settings_remove_untracked(&s->settings);
+				forget_uncommitted(s);
+				s->reset_before_reuse = false;
 				rq_clear(&s->rq);
 				if (status == 'I')
 					pool_release(s);
@@ -848,8 +888,12 @@ server_read_cb(void *arg)
 					 * "cached plan must not change result type": the server's
 					 * statement is stale for good.  Forget it, so that the
 					 * client's Close + Parse prepares it again (Close first).
+					 * "does not exist": something dropped it behind the
+					 * pooler's back (a DEALLOCATE in a function): the next
+					 * use prepares it again, for every client.
 					 */
-					if (code && strcmp(code, "0A000") == 0)
+					if (code && (strcmp(code, "0A000") == 0 ||
+								 strcmp(code, "26000") == 0))
 						stmt_cache_remove(&s->stmts, r->stmt);
 				}
 				if (r->flags & REQ_SETUP)
@@ -938,17 +982,28 @@ server_read_cb(void *arg)
 		}
 
 		if (type == 'Z')
+		{
 			s->after_reset = false;
+			if (status == 'I')
+				apply_committed(s, c);
+		}
 		if (type == 'Z' && status == 'I' && rq_empty(&s->rq) &&
 			c->pool_mode == POOL_TRANSACTION && c->pins == 0)
 		{
-			/* End of the transaction: give the server back. */
+			/*
+			 * End of the transaction: give the server back.  If the client
+			 * was pinned here, the state it removed is gone as far as the
+			 * pooler can tell; DISCARD ALL first makes sure of it.
+			 */
 			relay_forget_portals(c);
 			pass_batch(s, c, &batch);
 			s->pool->xact_count++;
 			c->server = NULL;
 			c->state = CL_IDLE;
-			pool_release(s);
+			if (s->reset_before_reuse)
+				server_reset(s);
+			else
+				pool_release(s);
 			client_server_message_done(c);
 			return;
 		}

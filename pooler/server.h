@@ -45,16 +45,22 @@ typedef struct Server
 	int			   backend_pid;
 	char		   txn_status; /* from the last ReadyForQuery */
 	bool		   throttled;  /* reading paused: its client is slow */
+	uint32_t	   relay_left; /* bytes of a streamed message still to come */
 	RequestQueue   rq;		   /* requests not answered yet */
 	StmtCache	   stmts;	   /* statements prepared (transaction mode) */
 	Settings	   settings;   /* session settings, as far as known */
 	bool		   skipping;   /* after an error: ignores all but Sync */
 	uint32_t	   seg; /* Syncs sent: numbers the parts of a pipeline */
-	bool		   after_reset;	   /* a RESET in the request being answered */
-	int			   cancels;		   /* cancel requests in flight */
-	bool		   held;		   /* released during a cancel: kept back */
-	char		   setup_state[6]; /* SQLSTATE of a failed setup */
-	char		   setup_error[256]; /* its message */
+	bool		   after_reset;		/* a RESET in the request being answered */
+	uint8_t		   unpin_at_commit; /* PIN_* state gone if the transaction
+									 * commits */
+	bool		   reset_at_commit; /* a RESET: settings gone if it commits */
+	bool reset_before_reuse; /* a pinned client ran here: DISCARD ALL before
+							  * the next one */
+	int	 cancels;			 /* cancel requests in flight */
+	bool held;				 /* released during a cancel: kept back */
+	char setup_state[6];	 /* SQLSTATE of a failed setup */
+	char setup_error[256];	 /* its message */
 } Server;
 
 extern const char *server_state_to_str(ServerState state);

@@ -55,42 +55,45 @@ session_tracked_name(const char *name)
 	return NULL;
 }
 
+/* PostgreSQL's identifier characters: bytes from 0x80 are letters too. */
+static bool
+ident_start(char ch)
+{
+	unsigned char c = (unsigned char) ch;
+
+	return isalpha(c) || c == '_' || c >= 0x80;
+}
+
+static bool
+ident_cont(char ch)
+{
+	return ident_start(ch) || isdigit((unsigned char) ch) || ch == '$';
+}
+
 static bool
 word_is(const char *w, size_t n, const char *lit)
 {
 	return strlen(lit) == n && strncasecmp(w, lit, n) == 0;
 }
 
-/* The words that mean something, by length; all lower case. */
+/* The words that mean something anywhere, by length; all lower case. */
 static const struct
 {
 	const char *word;
 	uint8_t		len;
-	uint16_t	kw;
+	uint32_t	kw;
 } keyword_table[] = {
-	{"all", 3, KW_ALL},
-	{"zone", 4, KW_TRACKED},
 	{"temp", 4, KW_TEMP},
 	{"hold", 4, KW_HOLD},
 	{"into", 4, KW_CREATE_INTO},
-	{"names", 5, KW_TRACKED},
-	{"local", 5, KW_LOCAL},
 	{"create", 6, KW_CREATE_INTO}, /* first word only: see below */
 	{"pg_temp", 7, KW_TEMP},
-	{"timezone", 8, KW_TRACKED},
-	{"datestyle", 9, KW_TRACKED},
 	{"temporary", 9, KW_TEMP},
-	{"transaction", 11, KW_TRANSACTION},
-	{"intervalstyle", 13, KW_TRACKED},
-	{"client_encoding", 15, KW_TRACKED},
-	{"characteristics", 15, KW_CHARACTERISTICS},
-	{"application_name", 16, KW_TRACKED},
 	{"pg_advisory_lock", 16, KW_ADVLOCK},
 	{"pg_try_advisory_lock", 20, KW_ADVLOCK},
 	{"pg_advisory_unlock_all", 22, KW_UNLOCK_ALL},
 	{"pg_advisory_lock_shared", 23, KW_ADVLOCK},
 	{"pg_try_advisory_lock_shared", 27, KW_ADVLOCK},
-	{"standard_conforming_strings", 27, KW_TRACKED},
 };
 
 /*
@@ -98,12 +101,12 @@ static const struct
  * the length and first letter rule out nearly all entries before any
  * comparison of the whole word.
  */
-static uint16_t
+static uint32_t
 word_keyword(const char *w, size_t n, bool first)
 {
 	char c0;
 
-	if (n < 3 || n > 27)
+	if (n < 4 || n > 27)
 		return 0;
 	c0 = (char) tolower((unsigned char) w[0]);
 	for (size_t i = 0; i < sizeof(keyword_table) / sizeof(keyword_table[0]);
@@ -123,21 +126,290 @@ word_keyword(const char *w, size_t n, bool first)
 }
 
 /*
+ * A token among the first of a statement, kept for the statements read by
+ * position (SET, RESET, UNLISTEN, DEALLOCATE, PREPARE).
+ */
+typedef struct Token
+{
+	char		kind; /* 'w' word, 'q' "name", 'u' U&"name", 's' literal,
+					   * 'o' any other character */
+	const char *p;	  /* w, o: the text; q, u: after the opening quote */
+	size_t		len;  /* q, u: up to the closing quote, raw */
+} Token;
+
+#define LEAD_TOKENS 8
+
+/* Is t the word w (any case), or the quoted name w (any case, as GUCs)? */
+static bool
+tok_is(const Token *t, const char *w)
+{
+	return (t->kind == 'w' || t->kind == 'q') && word_is(t->p, t->len, w);
+}
+
+/* The same, and not the first part of a dotted name (SET local.x = 1). */
+static bool
+tok_alone(const Token *t, const char *w)
+{
+	return tok_is(t, w) && !(t[1].kind == 'o' && t[1].p[0] == '.');
+}
+
+/* Does hex digit text of n characters start at p?  Its value in *out. */
+static bool
+hex_at(const char *p, size_t avail, int n, unsigned *out)
+{
+	unsigned v = 0;
+
+	if ((size_t) n > avail)
+		return false;
+	for (int i = 0; i < n; i++)
+	{
+		if (!isxdigit((unsigned char) p[i]))
+			return false;
+		v = v * 16 +
+			(unsigned) (isdigit((unsigned char) p[i])
+							? p[i] - '0'
+							: tolower((unsigned char) p[i]) - 'a' + 10);
+	}
+	*out = v;
+	return true;
+}
+
+/*
+ * Could t name one of the pooler's "_aps_" statements?  A U&"..." name is
+ * decoded (\XXXX, \+XXXXXX); one with its own UESCAPE counts as yes, as
+ * does one that cannot be decoded: a client has no reason to write either.
+ */
+static bool
+tok_pooler_name(const Token *t)
+{
+	static const char prefix[] = "_aps_";
+	char			  first[5];
+	size_t			  n = 0;
+
+	if (t->kind == 'w')
+		return t->len >= 5 && strncasecmp(t->p, prefix, 5) == 0;
+	if (t->kind == 'q')
+		return t->len >= 5 && strncmp(t->p, prefix, 5) == 0;
+	if (t->kind != 'u')
+		return false;
+	if (tok_is(t + 1, "uescape"))
+		return true;
+	for (size_t i = 0; i < t->len && n < 5;)
+	{
+		unsigned code;
+
+		if (t->p[i] != '\\')
+		{
+			first[n++] = t->p[i++];
+			continue;
+		}
+		if (i + 1 < t->len && t->p[i + 1] == '\\')
+		{
+			first[n++] = '\\';
+			i += 2;
+		}
+		else if (hex_at(t->p + i + 1, t->len - i - 1, 4, &code))
+		{
+			first[n++] = code < 0x80 ? (char) code : '\x80';
+			i += 5;
+		}
+		else if (i + 1 < t->len && t->p[i + 1] == '+' &&
+				 hex_at(t->p + i + 2, t->len - i - 2, 6, &code))
+		{
+			first[n++] = code < 0x80 ? (char) code : '\x80';
+			i += 8;
+		}
+		else
+			return true;
+	}
+	return n == 5 && memcmp(first, prefix, 5) == 0;
+}
+
+/* The value of SET ... [TO | =] value at t: NONE or DEFAULT? */
+static bool
+tok_resets(const Token *t)
+{
+	if (t->kind == 'o' && t->p[0] == '=')
+		t++;
+	else if (tok_is(t, "to"))
+		t++;
+	return (t->kind == 'w' && (word_is(t->p, t->len, "none") ||
+							   word_is(t->p, t->len, "default"))) ||
+		   (t->kind == 's' && t->len == 4 && strncmp(t->p, "none", 4) == 0);
+}
+
+/*
+ * The KW_ bits of a statement read by position, from its first tokens
+ * (t[n] and beyond are zeroed, so looking one past the end is safe).
+ * Anything not recognised gets no bit: a SET then pins, a RESET unpins
+ * nothing.
+ */
+static uint32_t
+lead_keywords(const Token *t, int n)
+{
+	uint32_t kw = 0;
+	int		 i = 1;
+
+	if (n == 0 || t[0].kind != 'w')
+		return 0;
+	if (word_is(t[0].p, t[0].len, "set"))
+	{
+		if (tok_alone(&t[1], "local"))
+		{
+			kw |= KW_LOCAL;
+			i = 2;
+		}
+		else if (tok_alone(&t[1], "session") &&
+				 !tok_is(&t[2], "authorization") &&
+				 !tok_is(&t[2], "characteristics"))
+			i = 2;
+		if (tok_is(&t[i], "session") && tok_is(&t[i + 1], "authorization"))
+			kw |= KW_SESSION_AUTH |
+				  (tok_is(&t[i + 2], "default") ? KW_TO_DEFAULT : 0);
+		else if (tok_is(&t[i], "session") &&
+				 tok_is(&t[i + 1], "characteristics"))
+			kw |= KW_CHARACTERISTICS;
+		else if (tok_alone(&t[i], "transaction"))
+			kw |= KW_TRANSACTION;
+		else if (tok_alone(&t[i], "role"))
+			kw |= KW_ROLE | (tok_resets(&t[i + 1]) ? KW_TO_DEFAULT : 0);
+		else if (tok_alone(&t[i], "session_authorization"))
+			kw |=
+				KW_SESSION_AUTH | (tok_resets(&t[i + 1]) ? KW_TO_DEFAULT : 0);
+		else if ((tok_is(&t[i], "time") && tok_is(&t[i + 1], "zone")) ||
+				 tok_alone(&t[i], "names"))
+			kw |= KW_TRACKED;
+		else if (t[i].kind == 'w' || t[i].kind == 'q')
+		{
+			char name[32];
+
+			if (t[i].len < sizeof(name) &&
+				!(t[i + 1].kind == 'o' && t[i + 1].p[0] == '.'))
+			{
+				memcpy(name, t[i].p, t[i].len);
+				name[t[i].len] = '\0';
+				if (session_tracked_name(name))
+					kw |= KW_TRACKED;
+			}
+		}
+	}
+	else if (word_is(t[0].p, t[0].len, "reset"))
+	{
+		if (t[1].kind == 'w' && tok_alone(&t[1], "all"))
+			kw |= KW_ALL;
+		else if (tok_alone(&t[1], "role"))
+			kw |= KW_ROLE;
+		else if ((tok_is(&t[1], "session") &&
+				  tok_is(&t[2], "authorization")) ||
+				 tok_alone(&t[1], "session_authorization"))
+			kw |= KW_SESSION_AUTH;
+	}
+	else if (word_is(t[0].p, t[0].len, "unlisten"))
+	{
+		if (t[1].kind == 'o' && t[1].p[0] == '*')
+			kw |= KW_STAR;
+	}
+	else if (word_is(t[0].p, t[0].len, "deallocate"))
+	{
+		if (tok_is(&t[1], "prepare"))
+			i = 2;
+		if (tok_pooler_name(&t[i]))
+			kw |= KW_POOLER_DEALLOC;
+	}
+	else if (word_is(t[0].p, t[0].len, "prepare"))
+	{
+		if (tok_pooler_name(&t[1]))
+			kw |= KW_POOLER_PREPARE;
+	}
+	return kw;
+}
+
+/* Keep tok among the first tokens of the statement. */
+static void
+lead_add(Token *lead, int *n, char kind, const char *p, size_t len)
+{
+	if (*n >= LEAD_TOKENS)
+		return;
+	lead[*n].kind = kind;
+	lead[*n].p = p;
+	lead[*n].len = len;
+	(*n)++;
+}
+
+/*
+ * Past a quoted string or name that starts at p (at its quote): doubled
+ * quotes stay inside; with escapes, so does anything after a backslash.
+ * Sets *backslash, if given, when a backslash was seen.
+ */
+static const char *
+skip_quoted(const char *p, bool escapes, bool *backslash)
+{
+	char q = *p++;
+
+	while (*p)
+	{
+		if (*p == '\\')
+		{
+			if (backslash)
+				*backslash = true;
+			if (escapes && p[1])
+			{
+				p += 2;
+				continue;
+			}
+		}
+		if (*p == q)
+		{
+			if (p[1] != q)
+				break;
+			p++;
+		}
+		p++;
+	}
+	return p;
+}
+
+/*
+ * The end of a dollar-quoted string whose opening $tag$ is p..p+taglen, or
+ * the end of the text if it is not closed.
+ */
+static const char *
+skip_dollar(const char *p, size_t taglen)
+{
+	for (const char *q = p + taglen; *q; q++)
+	{
+		if (*q == '$' && strncmp(q, p, taglen) == 0)
+			return q + taglen;
+	}
+	return p + strlen(p);
+}
+
+/*
  * The KW_ words of each statement of sql (separated by semicolons), outside
  * string literals, quoted identifiers and comments: out[i] for the i-th
  * statement that has any word (empty statements get no CommandComplete).
  * Statements past max are counted into out[max - 1].  Returns how many
  * statements there are, at most max.  Cheap: one pass, no allocation (it
  * runs for every query).
+ *
+ * The text is split as PostgreSQL's lexer splits it (nested comments,
+ * dollar quotes with any tag, E'' strings), so that no statement can hide
+ * from it.  escapes: standard_conforming_strings is off, backslashes
+ * escape in '...' too; the caller that does not know scans with false and
+ * again with true if KW_BACKSLASH comes back.
  */
 int
-session_statement_keywords(const char *sql, uint16_t *out, int max)
+session_statement_keywords(const char *sql, bool escapes, uint32_t *out,
+						   int max)
 {
 	const char *p = sql;
-	uint16_t	kw = 0;
+	uint32_t	kw = 0;
 	int			n = 0;
 	bool		words = false; /* the current statement has a word */
 	int			on_commit = 0; /* words of "ON COMMIT DROP" seen in a row */
+	Token		lead[LEAD_TOKENS + 3];
+	int			nlead = 0;
+	bool		backslash = false;
 
 	for (;;)
 	{
@@ -147,6 +419,10 @@ session_statement_keywords(const char *sql, uint16_t *out, int max)
 		{
 			if (words)
 			{
+				/* zeroed past the end: lead_keywords may look ahead */
+				memset(&lead[nlead], 0,
+					   sizeof(Token) * (size_t) (LEAD_TOKENS + 3 - nlead));
+				kw |= lead_keywords(lead, nlead);
 				if (n < max)
 					out[n++] = kw;
 				else
@@ -156,15 +432,41 @@ session_statement_keywords(const char *sql, uint16_t *out, int max)
 				break;
 			kw = 0;
 			words = false;
+			nlead = 0;
 			on_commit = 0;
 			p++;
 		}
 		else if (ch == '\'' || ch == '"')
 		{
-			/* a literal or quoted identifier; doubled quotes stay inside */
-			p++;
-			while (*p && !(*p == ch && p[1] != ch))
-				p += (*p == ch) ? 2 : 1;
+			const char *start = p;
+			char		prefix = 0;		 /* E, B, X, N... glued to the quote */
+			bool		unicode = false; /* U&'...' or U&"..." */
+			char		kind = ch == '"' ? 'q' : 's';
+			bool		esc = false;
+
+			if (p > sql && ident_start(p[-1]) &&
+				(p - 1 == sql || !ident_cont(p[-2])))
+				prefix = (char) tolower((unsigned char) p[-1]);
+			else if (p - 1 > sql && p[-1] == '&' &&
+					 tolower((unsigned char) p[-2]) == 'u' &&
+					 (p - 2 == sql || !ident_cont(p[-3])))
+				unicode = true;
+			/* the prefix is part of the string, not a word of its own */
+			if (prefix && nlead > 0 && lead[nlead - 1].p == p - 1)
+				nlead--;
+			else if (unicode && nlead > 1 && lead[nlead - 2].p == p - 2)
+				nlead -= 2;
+			if (unicode && kind == 'q')
+				kind = 'u';
+			/* backslashes escape in E'' always, in plain '' if told */
+			if (ch == '\'' && !unicode && prefix != 'b' && prefix != 'x')
+				esc = prefix == 'e' || escapes;
+			p = skip_quoted(p, esc,
+							ch == '\'' && !esc && prefix != 'b' &&
+									prefix != 'x' && !unicode
+								? &backslash
+								: NULL);
+			lead_add(lead, &nlead, kind, start + 1, (size_t) (p - start - 1));
 			if (*p)
 				p++;
 			on_commit = 0;
@@ -176,46 +478,57 @@ session_statement_keywords(const char *sql, uint16_t *out, int max)
 		}
 		else if (ch == '/' && p[1] == '*')
 		{
-			const char *end = strstr(p + 2, "*/");
+			int depth = 1; /* PostgreSQL's block comments nest */
 
-			p = end ? end + 2 : p + strlen(p);
+			p += 2;
+			while (*p && depth > 0)
+			{
+				if (p[0] == '/' && p[1] == '*')
+				{
+					depth++;
+					p += 2;
+				}
+				else if (p[0] == '*' && p[1] == '/')
+				{
+					depth--;
+					p += 2;
+				}
+				else
+					p++;
+			}
 		}
-		else if (ch == '$' &&
-				 (p[1] == '$' || isalpha((unsigned char) p[1]) || p[1] == '_'))
+		else if (ch == '$' && (p[1] == '$' || ident_start(p[1])))
 		{
-			/* a dollar-quoted string: $tag$ ... $tag$ */
+			/* a dollar-quoted string, $tag$ ... $tag$, or a lone $ */
 			const char *tag_end = p + 1;
-			const char *end = NULL;
 
-			while (isalnum((unsigned char) *tag_end) || *tag_end == '_')
+			while (*tag_end != '$' && *tag_end && ident_cont(*tag_end))
 				tag_end++;
 			if (*tag_end == '$')
 			{
-				size_t taglen = (size_t) (tag_end - p + 1);
-				char   tag[64];
+				const char *start = p;
 
-				if (taglen < sizeof(tag))
-				{
-					memcpy(tag, p, taglen);
-					tag[taglen] = '\0';
-					end = strstr(tag_end + 1, tag);
-				}
-				p = end ? end + taglen : p + strlen(p);
+				p = skip_dollar(p, (size_t) (tag_end - p + 1));
+				lead_add(lead, &nlead, 's', start, (size_t) (p - start));
 			}
 			else
-				p = tag_end;
+			{
+				lead_add(lead, &nlead, 'o', p, 1);
+				p++;
+			}
 			on_commit = 0;
 		}
-		else if (isalpha((unsigned char) ch) || ch == '_')
+		else if (ident_start(ch))
 		{
 			const char *w = p;
 			size_t		len;
 
-			while (isalnum((unsigned char) *p) || *p == '_' || *p == '$')
+			while (ident_cont(*p))
 				p++;
 			len = (size_t) (p - w);
 			kw |= word_keyword(w, len, !words);
 			words = true;
+			lead_add(lead, &nlead, 'w', w, len);
 			/* ON COMMIT DROP: the temporary table ends with the transaction */
 			if (word_is(w, len, "on"))
 				on_commit = 1;
@@ -231,23 +544,26 @@ session_statement_keywords(const char *sql, uint16_t *out, int max)
 		}
 		else
 		{
-			if (ch == '*')
-				kw |= KW_STAR;
 			if (!isspace((unsigned char) ch))
+			{
+				lead_add(lead, &nlead, 'o', p, 1);
 				on_commit = 0;
+			}
 			p++;
 		}
 	}
+	if (backslash && !escapes && n > 0)
+		out[0] |= KW_BACKSLASH;
 	return n;
 }
 
 /* The KW_ words of all of sql's statements together. */
-uint16_t
-session_keywords(const char *sql)
+uint32_t
+session_keywords(const char *sql, bool escapes)
 {
-	uint16_t one[1] = {0};
+	uint32_t one[1] = {0};
 
-	session_statement_keywords(sql, one, 1);
+	session_statement_keywords(sql, escapes, one, 1);
 	return one[0];
 }
 
@@ -259,10 +575,12 @@ tag_is(const char *tag, const char *lit)
 
 /*
  * What the command with this tag (and these keywords in its text) did to
- * the session.
+ * the session.  Where the words do not say for sure, a command pins (state
+ * made) rather than unpins (state gone): a pinned client costs a pool slot,
+ * a wrong unpin hands one client's state to the next.
  */
 void
-session_tag_effect(const char *tag, uint16_t keywords, TagEffect *out)
+session_tag_effect(const char *tag, uint32_t keywords, TagEffect *out)
 {
 	memset(out, 0, sizeof(*out));
 	switch (tag[0])
@@ -309,16 +627,26 @@ session_tag_effect(const char *tag, uint16_t keywords, TagEffect *out)
 		case 'S':
 			if (tag_is(tag, "SET"))
 			{
+				uint8_t what = PIN_SET;
+
 				/*
-				 * A tracked parameter follows the client anyway (its name in
-				 * the statement: SET TimeZone, SET TIME ZONE, SET NAMES);
-				 * SET LOCAL and SET TRANSACTION end with the transaction,
-				 * but SET SESSION CHARACTERISTICS AS TRANSACTION does not.
+				 * A tracked parameter follows the client anyway (SET
+				 * TimeZone, SET TIME ZONE, SET NAMES); SET LOCAL and SET
+				 * TRANSACTION end with the transaction, but SET SESSION
+				 * CHARACTERISTICS AS TRANSACTION does not.  The identity
+				 * (SET ROLE, SET SESSION AUTHORIZATION) has pins of its
+				 * own, which RESET ALL does not remove.
 				 */
-				if (!(keywords & (KW_LOCAL | KW_TRACKED)) &&
-					(!(keywords & KW_TRANSACTION) ||
-					 (keywords & KW_CHARACTERISTICS)))
-					out->pin = PIN_SET;
+				if (keywords & (KW_LOCAL | KW_TRACKED | KW_TRANSACTION))
+					break;
+				if (keywords & KW_ROLE)
+					what = PIN_ROLE;
+				else if (keywords & KW_SESSION_AUTH)
+					what = PIN_AUTH;
+				if (what != PIN_SET && (keywords & KW_TO_DEFAULT))
+					out->unpin = what;
+				else
+					out->pin = what;
 			}
 			else if (strncmp(tag, "SELECT", 6) == 0)
 			{
@@ -338,6 +666,10 @@ session_tag_effect(const char *tag, uint16_t keywords, TagEffect *out)
 				out->reset = true;
 				if (keywords & KW_ALL)
 					out->unpin = PIN_SET;
+				else if (keywords & KW_ROLE)
+					out->unpin = PIN_ROLE;
+				else if (keywords & KW_SESSION_AUTH)
+					out->unpin = PIN_AUTH;
 			}
 			break;
 		default:
@@ -360,6 +692,8 @@ session_pins_to_str(uint8_t pins, char *buf, size_t len)
 		{PIN_TEMP, "temporary table"},
 		{PIN_SET, "SET"},
 		{PIN_ADVISORY, "advisory lock"},
+		{PIN_ROLE, "SET ROLE"},
+		{PIN_AUTH, "SET SESSION AUTHORIZATION"},
 	};
 	size_t used = 0;
 

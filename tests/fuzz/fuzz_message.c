@@ -87,7 +87,8 @@ check_parse(char type, const uint8_t *msg, size_t len)
 	FUZZ_CHECK(pm.body + pm.bodylen == msg + len);
 	FUZZ_CHECK(pm.bodylen >= strlen(pm.query) + 3);
 	/* the SQL scanners run on every query text the pooler sees */
-	(void) session_keywords(pm.query);
+	(void) session_keywords(pm.query, false);
+	(void) session_keywords(pm.query, true);
 	{
 		char name[64];
 
@@ -129,7 +130,12 @@ check_string_body(char type, const uint8_t *msg, size_t len)
 	if (s == NULL)
 		return;
 	FUZZ_CHECK(s == (const char *) msg + 5 && is_string_in(s, msg, len));
-	(void) session_keywords(s);
+	{
+		uint32_t kw[8];
+
+		(void) session_statement_keywords(s, false, kw, 8);
+		(void) session_statement_keywords(s, true, kw, 8);
+	}
 }
 
 static void

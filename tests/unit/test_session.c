@@ -13,50 +13,139 @@
 
 #include "check.h"
 
+/* session_keywords with standard_conforming_strings on */
+static uint32_t
+kw(const char *sql)
+{
+	return session_keywords(sql, false) & ~(uint32_t) KW_BACKSLASH;
+}
+
 static void
 test_keywords(void)
 {
-	CHECK(session_keywords("CREATE TEMP TABLE t (a int)") ==
-		  (KW_TEMP | KW_CREATE_INTO));
-	CHECK(session_keywords("select * from t") == KW_STAR);
+	CHECK(kw("CREATE TEMP TABLE t (a int)") == (KW_TEMP | KW_CREATE_INTO));
+	CHECK(kw("select * from t") == 0);
+	CHECK(kw("UNLISTEN *") == KW_STAR);
+	CHECK(kw("unlisten chan") == 0);
 	/* words inside literals, quoted names and comments do not count */
-	CHECK(session_keywords("select 'temp', \"hold\" -- local\n") == 0);
-	CHECK(session_keywords("select /* all */ $$temp$$, $x$ hold $x$") == 0);
-	CHECK(session_keywords("SELECT temperature FROM t") == 0);
-	CHECK(session_keywords("select pg_advisory_lock(1)") == KW_ADVLOCK);
-	CHECK(session_keywords("select pg_advisory_xact_lock(1)") == 0);
-	CHECK(session_keywords("SELECT pg_advisory_unlock_all()") ==
-		  KW_UNLOCK_ALL);
-	CHECK(session_keywords("declare c cursor with hold for select 1") ==
-		  KW_HOLD);
-	CHECK(session_keywords("set local work_mem = '1MB'") == KW_LOCAL);
+	CHECK(kw("select 'temp', \"hold\" -- local\n") == 0);
+	CHECK(kw("select /* temp */ $$temp$$, $x$ hold $x$") == 0);
+	CHECK(kw("SELECT temperature FROM t") == 0);
+	CHECK(kw("select pg_advisory_lock(1)") == KW_ADVLOCK);
+	CHECK(kw("select pg_advisory_xact_lock(1)") == 0);
+	CHECK(kw("SELECT pg_advisory_unlock_all()") == KW_UNLOCK_ALL);
+	CHECK(kw("declare c cursor with hold for select 1") == KW_HOLD);
+	CHECK(kw("set local work_mem = '1MB'") == KW_LOCAL);
 	/* CREATE counts only as the first word of a statement */
-	CHECK(session_keywords("select 1; create table x()") == KW_CREATE_INTO);
-	CHECK(session_keywords("select create_x()") == 0);
-	CHECK(session_keywords("'unterminated") == 0);
+	CHECK(kw("select 1; create table x()") == KW_CREATE_INTO);
+	CHECK(kw("select create_x()") == 0);
+	CHECK(kw("'unterminated") == 0);
+}
+
+/* SET and RESET are read by position: what they set, to what */
+static void
+test_set_reset(void)
+{
+	CHECK(kw("SET work_mem = '9MB'") == 0);
+	/* LOCAL as a setting's prefix is no SET LOCAL */
+	CHECK(kw("SET local.x = 1") == 0);
+	CHECK(kw("SET search_path = local") == 0);
+	CHECK(kw("SET LOCAL ROLE alice") == (KW_LOCAL | KW_ROLE));
+	CHECK(kw("SET ROLE alice") == KW_ROLE);
+	CHECK(kw("set session role alice") == KW_ROLE);
+	CHECK(kw("SET \"role\" = 'alice'") == KW_ROLE);
+	CHECK(kw("SET role TO alice") == KW_ROLE);
+	CHECK(kw("SET my.role = 'x'") == 0);
+	CHECK(kw("SET ROLE NONE") == (KW_ROLE | KW_TO_DEFAULT));
+	CHECK(kw("SET ROLE 'none'") == (KW_ROLE | KW_TO_DEFAULT));
+	CHECK(kw("SET role = DEFAULT") == (KW_ROLE | KW_TO_DEFAULT));
+	CHECK(kw("SET ROLE 'NONE'") == KW_ROLE); /* a role named NONE */
+	CHECK(kw("SET SESSION AUTHORIZATION bob") == KW_SESSION_AUTH);
+	CHECK(kw("SET SESSION SESSION AUTHORIZATION bob") == KW_SESSION_AUTH);
+	CHECK(kw("SET LOCAL SESSION AUTHORIZATION bob") ==
+		  (KW_LOCAL | KW_SESSION_AUTH));
+	CHECK(kw("SET SESSION AUTHORIZATION DEFAULT") ==
+		  (KW_SESSION_AUTH | KW_TO_DEFAULT));
+	CHECK(kw("set session_authorization to default") ==
+		  (KW_SESSION_AUTH | KW_TO_DEFAULT));
+	CHECK(kw("SET TimeZone = 'UTC'") == KW_TRACKED);
+	CHECK(kw("SET \"timezone\" = 'UTC'") == KW_TRACKED);
+	CHECK(kw("set time zone local") == KW_TRACKED);
+	CHECK(kw("SET NAMES 'UTF8'") == KW_TRACKED);
+	/* a tracked name as the value is not SET of it */
+	CHECK(kw("SET search_path = timezone") == 0);
+	CHECK(kw("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE") ==
+		  KW_TRANSACTION);
+	CHECK(kw("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY") ==
+		  KW_CHARACTERISTICS);
+	CHECK(kw("RESET ALL") == KW_ALL);
+	CHECK(kw("/* x */ reset all") == KW_ALL);
+	CHECK(kw("RESET \"all\"") == 0);
+	CHECK(kw("RESET ROLE") == KW_ROLE);
+	CHECK(kw("RESET SESSION AUTHORIZATION") == KW_SESSION_AUTH);
+	CHECK(kw("RESET session_authorization") == KW_SESSION_AUTH);
+	CHECK(kw("RESET my.role") == 0);
+	CHECK(kw("RESET work_mem") == 0);
+}
+
+/* DEALLOCATE or PREPARE of an "_aps_" name, however it is written */
+static void
+test_pooler_names(void)
+{
+	CHECK(kw("DEALLOCATE _aps_1") == KW_POOLER_DEALLOC);
+	CHECK(kw("deallocate prepare _APS_1") == KW_POOLER_DEALLOC);
+	CHECK(kw("/* x */ DEALLOCATE _aps_1") == KW_POOLER_DEALLOC);
+	CHECK(kw("/* a /* nested */ comment */ DEALLOCATE _aps_1") ==
+		  KW_POOLER_DEALLOC);
+	CHECK(kw("SELECT 1; DEALLOCATE _aps_1") == KW_POOLER_DEALLOC);
+	CHECK(kw("-- x\nDEALLOCATE\n\t\"_aps_1\"") == KW_POOLER_DEALLOC);
+	CHECK(kw("DEALLOCATE U&\"\\005faps_1\"") == KW_POOLER_DEALLOC);
+	CHECK(kw("DEALLOCATE U&\"\\+00005faps_1\"") == KW_POOLER_DEALLOC);
+	CHECK(kw("DEALLOCATE U&\"!005faps_1\" UESCAPE '!'") == KW_POOLER_DEALLOC);
+	CHECK(kw("DEALLOCATE U&\"mine\"") == 0);
+	CHECK(kw("PREPARE _aps_7 AS SELECT 1") == KW_POOLER_PREPARE);
+	CHECK(kw("DEALLOCATE \"_APS_1\"") == 0); /* another name */
+	CHECK(kw("DEALLOCATE mine") == 0);
+	CHECK(kw("DEALLOCATE ALL") == 0);
+	CHECK(kw("SELECT '_aps_1'; EXECUTE _aps_1") == 0);
+	/* statements PostgreSQL sees may not hide inside what looks quoted */
+	CHECK(kw("SELECT E'\\''; DEALLOCATE _aps_1; -- '") == KW_POOLER_DEALLOC);
+	CHECK(kw("/* /* */ ' */ DEALLOCATE _aps_1; -- '") == KW_POOLER_DEALLOC);
+	CHECK(kw("SELECT $\xc3\xa9$'$\xc3\xa9$; DEALLOCATE _aps_1; --'") ==
+		  KW_POOLER_DEALLOC);
+	CHECK(
+		kw("SELECT $aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		   "aaaaaaaaaaa$ x $aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		   "aaaaaaaaaaaaaaaaaaaaaaaa$; DEALLOCATE _aps_1") ==
+		KW_POOLER_DEALLOC);
+	/* with standard_conforming_strings off, '\'' is one literal */
+	CHECK(session_keywords("SELECT '\\''; DEALLOCATE _aps_1; -- '", false) ==
+		  KW_BACKSLASH);
+	CHECK(session_keywords("SELECT '\\''; DEALLOCATE _aps_1; -- '", true) ==
+		  KW_POOLER_DEALLOC);
 }
 
 static void
 test_statements_split(void)
 {
-	uint16_t kw[4];
+	uint32_t k[4];
 
 	/* one mask per statement that has words; empty ones do not count */
 	CHECK(session_statement_keywords(
 			  "SET work_mem = '9MB'; SET application_name "
 			  "= 'web';;",
-			  kw, 4) == 2);
-	CHECK(kw[0] == 0 && kw[1] == KW_TRACKED);
+			  false, k, 4) == 2);
+	CHECK(k[0] == 0 && k[1] == KW_TRACKED);
 	/* semicolons in literals and dollar quotes do not split */
-	CHECK(session_statement_keywords("select ';'; do $$ begin; end $$", kw,
-									 4) == 2);
+	CHECK(session_statement_keywords("select ';'; do $$ begin; end $$", false,
+									 k, 4) == 2);
 	/* past max, the rest is counted into the last */
 	CHECK(session_statement_keywords("select 1; select 2; create temp table "
 									 "t()",
-									 kw, 2) == 2);
-	CHECK(kw[1] == (KW_TEMP | KW_CREATE_INTO));
-	CHECK(session_statement_keywords("", kw, 4) == 0);
-	CHECK(session_statement_keywords(" ; -- x\n", kw, 4) == 0);
+									 false, k, 2) == 2);
+	CHECK(k[1] == (KW_TEMP | KW_CREATE_INTO));
+	CHECK(session_statement_keywords("", false, k, 4) == 0);
+	CHECK(session_statement_keywords(" ; -- x\n", false, k, 4) == 0);
 }
 
 static void
@@ -74,37 +163,48 @@ test_tags(void)
 	CHECK(e.pin == PIN_SET);
 	session_tag_effect("SET", KW_LOCAL, &e);
 	CHECK(e.pin == 0);
-	/* SET TimeZone to the value it has: no ParameterStatus, no pin */
-	CHECK(session_keywords("SET TimeZone = 'UTC'") == KW_TRACKED);
-	CHECK(session_keywords("set time zone local") == (KW_TRACKED | KW_LOCAL));
 	session_tag_effect("SET", KW_TRACKED, &e);
 	CHECK(e.pin == 0);
 	/* SET TRANSACTION ends with it; SET SESSION CHARACTERISTICS does not */
 	session_tag_effect("SET",
-					   session_keywords("SET TRANSACTION ISOLATION LEVEL "
-										"SERIALIZABLE"),
+					   kw("SET TRANSACTION ISOLATION LEVEL "
+						  "SERIALIZABLE"),
 					   &e);
 	CHECK(e.pin == 0);
 	session_tag_effect("SET",
-					   session_keywords("SET SESSION CHARACTERISTICS AS "
-										"TRANSACTION READ ONLY"),
+					   kw("SET SESSION CHARACTERISTICS AS "
+						  "TRANSACTION READ ONLY"),
 					   &e);
 	CHECK(e.pin == PIN_SET);
+	/* the identity has pins of its own, which RESET ALL leaves */
+	session_tag_effect("SET", kw("SET ROLE alice"), &e);
+	CHECK(e.pin == PIN_ROLE && e.unpin == 0);
+	session_tag_effect("SET", kw("SET LOCAL ROLE alice"), &e);
+	CHECK(e.pin == 0 && e.unpin == 0);
+	session_tag_effect("SET", kw("SET ROLE NONE"), &e);
+	CHECK(e.pin == 0 && e.unpin == PIN_ROLE);
+	session_tag_effect("SET", kw("SET SESSION AUTHORIZATION bob"), &e);
+	CHECK(e.pin == PIN_AUTH);
+	session_tag_effect("SET", kw("SET SESSION AUTHORIZATION DEFAULT"), &e);
+	CHECK(e.pin == 0 && e.unpin == PIN_AUTH);
+	session_tag_effect("RESET", kw("RESET ALL"), &e);
+	CHECK(e.unpin == PIN_SET && e.reset);
+	session_tag_effect("RESET", kw("RESET ROLE"), &e);
+	CHECK(e.unpin == PIN_ROLE);
+	session_tag_effect("RESET", kw("RESET SESSION AUTHORIZATION"), &e);
+	CHECK(e.unpin == PIN_AUTH);
+	session_tag_effect("RESET", kw("RESET work_mem"), &e);
+	CHECK(e.unpin == 0 && e.reset);
 	/* a temporary table by schema, and one that ends with the transaction */
-	session_tag_effect("CREATE TABLE",
-					   session_keywords("create table pg_temp.x (a int)"), &e);
+	session_tag_effect("CREATE TABLE", kw("create table pg_temp.x (a int)"),
+					   &e);
 	CHECK(e.pin == PIN_TEMP);
-	session_tag_effect(
-		"CREATE TABLE",
-		session_keywords("CREATE TEMP TABLE x (a int) ON COMMIT "
-						 "DROP"),
-		&e);
+	session_tag_effect("CREATE TABLE",
+					   kw("CREATE TEMP TABLE x (a int) ON COMMIT DROP"), &e);
 	CHECK(e.pin == 0);
-	session_tag_effect(
-		"CREATE TABLE",
-		session_keywords("CREATE TEMP TABLE x (a int) ON COMMIT "
-						 "DELETE ROWS"),
-		&e);
+	session_tag_effect("CREATE TABLE",
+					   kw("CREATE TEMP TABLE x (a int) ON COMMIT DELETE ROWS"),
+					   &e);
 	CHECK(e.pin == PIN_TEMP);
 	session_tag_effect("CREATE TABLE", KW_TEMP, &e);
 	CHECK(e.pin == PIN_TEMP);
@@ -126,8 +226,6 @@ test_tags(void)
 	CHECK(e.pin == PIN_CURSOR);
 	session_tag_effect("PREPARE", 0, &e);
 	CHECK(e.pin == PIN_PREPARE);
-	session_tag_effect("RESET", KW_ALL, &e);
-	CHECK(e.unpin == PIN_SET && e.reset);
 }
 
 static void
@@ -235,6 +333,8 @@ int
 main(void)
 {
 	test_keywords();
+	test_set_reset();
+	test_pooler_names();
 	test_statements_split();
 	test_tags();
 	test_sync_sql();
