@@ -273,7 +273,11 @@ client_close(Client *c, const char *sqlstate, const char *reason)
 			pool_release(s);
 	}
 	if (c->pool && c->state != CL_STARTUP && c->state != CL_AUTH)
+	{
 		c->pool->n_clients--;
+		pool_check_unused(c->pool);
+		c->pool = NULL; /* it may be freed from now on */
+	}
 	TAILQ_REMOVE(&all_clients, c, all);
 	n_clients--;
 
@@ -352,6 +356,17 @@ auth_ok(Client *c)
 		return;
 	}
 	c->pool = pool_get(c->dbname, c->user, db);
+	if (c->pool == NULL)
+	{
+		char err[256];
+
+		snprintf(err, sizeof(err),
+				 "too many pools: max_pools (%d) database/user pairs are in "
+				 "use",
+				 cf.max_pools);
+		client_close(c, "53300", err);
+		return;
+	}
 	c->pool->n_clients++;
 	/* fixed for the connection's life: a RELOAD must not change its rules */
 	c->pool_mode = cf.pool_mode;

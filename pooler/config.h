@@ -70,6 +70,8 @@ typedef struct Config
 	double	 pool_timeout;		   /* seconds a client may wait for a server */
 	double	 pool_recycle;		   /* server age limit in seconds, -1 = none */
 	int		 max_client_conn;	   /* client connections accepted */
+	int		 max_pools;			   /* (database, user) pools at once */
+	int		 max_packet_size;	   /* longest client message held whole */
 	double	 client_login_timeout; /* seconds to log in, 0 = no limit */
 	int		 max_prepared_statements;		 /* per server; 0 = refuse them */
 	SessionStateMode session_state;			 /* transaction mode */

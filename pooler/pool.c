@@ -11,9 +11,20 @@
  *	request:  idle server (not past pool_recycle) -> attach at once;
  *			  otherwise queue, and open servers while fewer are logging in
  *			  than clients wait and fewer than pool_size + max_overflow exist.
- *	release:  past pool_recycle -> close; else first waiter; else close if
- *			  pool_size servers are already idle (overflow given back); else
- *			  idle.
+ *	release:  past pool_recycle -> close; more servers than pool_size +
+ *			  max_overflow (lowered by a RELOAD) -> close; else first waiter;
+ *			  else close if pool_size servers are already idle (overflow
+ *			  given back); else idle.
+ *	reload:   idle servers beyond the new pool_size, or beyond the new
+ *			  capacity, are closed at once; the busy ones as they come back.
+ *
+ * Pools are made when an authenticated client first names a (database,
+ * user), at most max_pools of them, and freed when nobody uses them (no
+ * client, no server): at once if no server ever logged in for them (a user
+ * name the server does not know, under auth_type = trust), otherwise after
+ * EMPTY_POOL_LIFETIME, so that SHOW STATS keeps what they did for a while.
+ * Freeing runs from a timer, never inside a pool function, so no caller
+ * ever holds a freed pool.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -30,9 +41,16 @@
 struct PoolList pools = TAILQ_HEAD_INITIALIZER(pools);
 bool			pool_paused = false;
 
-#define LOGIN_RETRY_DELAY 0.5 /* seconds after a failed login */
+#define LOGIN_RETRY_DELAY	0.5	 /* seconds after a failed login */
+#define EMPTY_POOL_LIFETIME 60.0 /* seconds an unused pool is kept */
+#define SWEEP_INTERVAL		10	 /* seconds between looks for unused pools */
+
+static int			 n_pools = 0;
+static struct event *sweep_timer = NULL; /* every SWEEP_INTERVAL */
+static struct event *sweep_now = NULL;	 /* at the next loop pass */
 
 static void open_for_waiters(Pool *p);
+static void sweep_cb(evutil_socket_t fd, short what, void *arg);
 
 static void
 copy_db(DbConfig *dst, const DbConfig *src)
@@ -58,7 +76,95 @@ retry_cb(evutil_socket_t fd, short what, void *arg)
 	open_for_waiters((Pool *) arg);
 }
 
-/* The pool of (dbname, user), created on first use. */
+/* Nobody uses p: no client, no server, nobody queued. */
+static bool
+pool_is_unused(const Pool *p)
+{
+	return p->n_clients == 0 && pool_total(p) == 0 && p->n_waiting == 0 &&
+		   TAILQ_EMPTY(&p->login_wait);
+}
+
+static void
+pool_free(Pool *p)
+{
+	log_info("pool %s/%s freed: unused", p->dbname, p->user);
+	TAILQ_REMOVE(&pools, p, link);
+	n_pools--;
+	event_free(p->retry_timer);
+	for (int i = 0; i < p->nparams; i++)
+	{
+		free(p->param_names[i]);
+		free(p->param_values[i]);
+	}
+	free(p->param_names);
+	free(p->param_values);
+	free(p->db.name);
+	free(p->db.host);
+	free(p->db.port);
+	free(p->db.dbname);
+	free(p->db.user);
+	free(p->db.password);
+	free(p->dbname);
+	free(p->user);
+	free(p);
+}
+
+/*
+ * Free the unused pools that are due (see the top of the file); all unused
+ * ones if force.  Never called from inside another pool function.
+ */
+static void
+sweep(bool force)
+{
+	double now = mono_now();
+	Pool  *p;
+	Pool  *next;
+
+	for (p = TAILQ_FIRST(&pools); p != NULL; p = next)
+	{
+		next = TAILQ_NEXT(p, link);
+		if (!pool_is_unused(p))
+		{
+			p->empty_since = 0;
+			continue;
+		}
+		if (p->empty_since == 0)
+			p->empty_since = now;
+		if (force || p->nparams == 0 ||
+			now - p->empty_since >= EMPTY_POOL_LIFETIME)
+			pool_free(p);
+	}
+}
+
+static void
+sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	sweep(false);
+}
+
+/*
+ * A client or server of p went away: if p is now unused and no server ever
+ * logged in for it, free it at the next pass of the loop.
+ */
+void
+pool_check_unused(Pool *p)
+{
+	struct timeval now = {0, 0};
+
+	if (p->nparams == 0 && pool_is_unused(p) && sweep_now)
+		evtimer_add(sweep_now, &now);
+}
+
+int
+pool_count(void)
+{
+	return n_pools;
+}
+
+/*
+ * The pool of (dbname, user), created on first use; NULL if that would
+ * make more than max_pools (the caller refuses the client).
+ */
 Pool *
 pool_get(const char *dbname, const char *user, const DbConfig *db)
 {
@@ -68,6 +174,18 @@ pool_get(const char *dbname, const char *user, const DbConfig *db)
 	{
 		if (strcmp(p->dbname, dbname) == 0 && strcmp(p->user, user) == 0)
 			return p;
+	}
+	if (n_pools >= cf.max_pools)
+		sweep(true); /* make room from the unused ones */
+	if (n_pools >= cf.max_pools)
+		return NULL;
+	if (sweep_timer == NULL)
+	{
+		struct timeval every = {SWEEP_INTERVAL, 0};
+
+		sweep_timer = event_new(ev_base, -1, EV_PERSIST, sweep_cb, NULL);
+		sweep_now = evtimer_new(ev_base, sweep_cb, NULL);
+		event_add(sweep_timer, &every);
 	}
 	p = calloc(1, sizeof(Pool));
 	if (p == NULL)
@@ -82,11 +200,17 @@ pool_get(const char *dbname, const char *user, const DbConfig *db)
 	TAILQ_INIT(&p->login_wait);
 	p->retry_timer = evtimer_new(ev_base, retry_cb, p);
 	TAILQ_INSERT_TAIL(&pools, p, link);
+	n_pools++;
 	log_info("pool %s/%s created", dbname, user);
 	return p;
 }
 
-/* After RELOAD: pools follow their [databases] entry if it still exists. */
+/*
+ * After RELOAD: pools follow their [databases] entry if it still exists,
+ * and their sizes.  A lower pool_size or max_overflow closes the idle
+ * servers it leaves over at once (pool_release closes the busy ones as
+ * their transactions end); a higher one opens servers for who waits.
+ */
 void
 pool_refresh_config(void)
 {
@@ -95,9 +219,13 @@ pool_refresh_config(void)
 	TAILQ_FOREACH(p, &pools, link)
 	{
 		DbConfig *db = config_find_db(&cf, p->dbname);
+		Server	 *s;
 
 		if (db)
 			copy_db(&p->db, db);
+		while ((s = TAILQ_FIRST(&p->idle)) != NULL &&
+			   (p->n_idle > cf.pool_size || pool_total(p) > pool_capacity(p)))
+			server_close(s, "pool size lowered by a reload");
 		open_for_waiters(p);
 	}
 }
@@ -166,6 +294,7 @@ pool_server_gone(Server *s)
 	(*n)--;
 	if (!shutting_down)
 		open_for_waiters(p);
+	pool_check_unused(p);
 }
 
 /* c waited pool_timeout in vain: take it out of the queue and tell it. */
@@ -380,6 +509,12 @@ pool_release(Server *s)
 	{
 		p->recycled++;
 		server_close(s, "pool_recycle");
+		return;
+	}
+	if (pool_total(p) > pool_capacity(p))
+	{
+		/* a RELOAD lowered the limits: the waiters get what is left */
+		server_close(s, "pool size lowered by a reload");
 		return;
 	}
 	if (give_to_waiter(s))

@@ -35,6 +35,7 @@ typedef struct Pool
 	char			**param_names;
 	char			**param_values;
 	double			  retry_after; /* no new logins before (mono_now) */
+	double			  empty_since; /* mono_now() it was last seen unused */
 	struct event	 *retry_timer; /* opens servers again after a failure */
 	/* statistics */
 	uint64_t xact_count;
@@ -52,6 +53,8 @@ extern bool			   pool_paused;
 
 extern Pool *pool_get(const char *dbname, const char *user,
 					  const DbConfig *db);
+extern int	 pool_count(void);
+extern void	 pool_check_unused(Pool *p);
 extern int	 pool_total(const Pool *p);
 extern int	 pool_capacity(const Pool *p);
 extern bool	 pool_request(Pool *p, Client *c)

@@ -99,3 +99,74 @@ def test_bad_config_on_reload_keeps_the_old_one(pg, pooler):
             assert other.execute("SELECT 1").fetchone()[0] == 1
     finally:
         c.close()
+
+
+class Load:
+    """n clients looping short transactions through the pooler until stop()."""
+
+    def __init__(self, p, n):
+        import threading
+        self.stopped = threading.Event()
+        self.errors = []
+        self.done = 0
+        self.threads = [threading.Thread(target=self._run, args=(p,), daemon=True)
+                        for _ in range(n)]
+        for t in self.threads:
+            t.start()
+
+    def _run(self, p):
+        try:
+            with p.connect(autocommit=True) as c:
+                while not self.stopped.is_set():
+                    c.execute("SELECT pg_sleep(0.002)")
+                    self.done += 1
+        except Exception as e:  # reported by stop()
+            self.errors.append(e)
+
+    def stop(self):
+        self.stopped.set()
+        for t in self.threads:
+            t.join(30)
+        return self.errors
+
+
+def test_lower_pool_size_applies_under_load(pg, pooler):
+    """Issue 11: once the transactions in flight end, at most the new
+    pool_size + max_overflow servers exist, while the load goes on."""
+    from poolerlib import wait_until
+    p = pooler(pool_size=10, max_overflow=0, pool_timeout=20)
+    load = Load(p, 20)
+    try:
+        wait_until(lambda: pg.backends() == 10, 10, what="10 servers under load")
+        for size, overflow in ((5, 5), (2, 0), (1, 1), (2, 0)):
+            p.reload(pool_size=size, max_overflow=overflow)
+            before = load.done
+            wait_until(lambda: pg.backends() <= size + overflow, 10,
+                       what=f"at most {size}+{overflow} servers after the reload")
+            wait_until(lambda: load.done > before + 50, 10, what="the load going on")
+            assert pg.backends() <= size + overflow
+            row = p.pool()
+            assert as_int(row["pool_size"]) == size
+            assert p.server_count() <= size + overflow
+    finally:
+        errors = load.stop()
+    assert errors == []
+
+
+def test_lower_pool_size_closes_idle_servers_at_the_reload(pg, pooler):
+    p = pooler(pool_size=10, max_overflow=0)
+    conns = [p.connect() for _ in range(10)]
+    try:
+        assert len(hold(conns)) == 10
+        release(conns)
+        assert pg.backends() == 10
+        p.reload(pool_size=3)
+        from poolerlib import wait_until
+        wait_until(lambda: pg.backends() == 3, 5, what="idle servers beyond pool_size closed")
+        assert p.server_count() == 3
+        # and no transaction was needed for it; the three left serve
+        assert len(hold(conns[:3])) == 3
+        release(conns[:3])
+    finally:
+        for c in conns:
+            c.close()
