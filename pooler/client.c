@@ -791,7 +791,49 @@ handle_message(Client *c, char type, uint32_t len)
 	return relay_message(c, s, type, len);
 }
 
-/* Handle every whole message in c's input, as far as c's state allows. */
+/*
+ * Can a CopyData of len bytes, of which only the start has come, be
+ * streamed: passed to the server (or dropped, where handle_message would
+ * drop it) as it arrives?  Then it is started, and true returned.
+ */
+static bool
+stream_start(Client *c, char type, uint32_t len)
+{
+	if (type != 'd' || len < STREAM_MIN || c->admin ||
+		(c->state != CL_IDLE && c->state != CL_ACTIVE))
+		return false;
+	c->relay_left = len;
+	c->relay_discard =
+		c->skip_to_sync || c->server == NULL || c->server->skipping;
+	return true;
+}
+
+/*
+ * Pass on (or drop) what has come of the message being streamed.  Returns
+ * true once all of it has.
+ */
+static bool
+stream_part(Client *c)
+{
+	size_t avail = evbuffer_get_length(c->st.in);
+	size_t n = avail < c->relay_left ? avail : c->relay_left;
+
+	if (c->relay_discard || c->server == NULL)
+		evbuffer_drain(c->st.in, n);
+	else
+	{
+		evbuffer_remove_buffer(c->st.in, c->server->st.out, n);
+		c->pool->bytes_in += n;
+	}
+	c->relay_left -= (uint32_t) n;
+	return c->relay_left == 0;
+}
+
+/*
+ * Handle every whole message in c's input, as far as c's state allows.  A
+ * long CopyData is streamed; any other message is held whole, up to
+ * max_packet_size.
+ */
 static void
 client_process_messages(Client *c)
 {
@@ -806,12 +848,32 @@ client_process_messages(Client *c)
 
 		if (c->state == CL_LOGIN_WAIT || c->state == CL_WAITING)
 			return;
+		if (c->relay_left > 0)
+		{
+			if (!stream_part(c))
+				return;
+			continue;
+		}
 		len = 0;
 		st = pkt_peek(in, c->state == CL_STARTUP, &type, &len);
 		if (st != PKT_BAD && c->state == CL_AUTH && len > MAX_AUTH_LEN)
 		{
 			/* do not buffer a gigabyte for someone not logged in */
 			client_close(c, "08P01", "authentication message too long");
+			return;
+		}
+		if (st == PKT_INCOMPLETE && len > 0 && stream_start(c, type, len))
+			continue;
+		if (st != PKT_BAD && len > (uint32_t) cf.max_packet_size &&
+			c->state != CL_STARTUP)
+		{
+			char err[128];
+
+			snprintf(err, sizeof(err),
+					 "message of %u bytes is longer than max_packet_size "
+					 "(%d)",
+					 len, cf.max_packet_size);
+			client_close(c, "08P01", err);
 			return;
 		}
 		if (st == PKT_INCOMPLETE)

@@ -793,12 +793,54 @@ pass_batch(Server *s, Client *c, size_t *batch)
 }
 
 /*
+ * A DataRow or CopyData for the client, of which only the start has come
+ * (pkt_peek_at gave its type and total length): stream it to the client as
+ * it arrives rather than hold it whole (a SELECT of a 500 MB value).  The
+ * complete messages before it go first.  True if it was started.
+ */
+static bool
+stream_start(Server *s, char type, uint32_t len, size_t *batch)
+{
+	Request *r = rq_head(&s->rq);
+
+	if ((type != 'D' && type != 'd') || len < STREAM_MIN ||
+		s->state != SV_ACTIVE || s->client == NULL || r == NULL ||
+		(r->flags & REQ_HIDDEN))
+		return false;
+	pass_batch(s, s->client, batch);
+	s->relay_left = len;
+	return true;
+}
+
+/*
+ * Pass on what has come of the message being streamed (dropped if its
+ * client is gone).  Returns true once all of it has.
+ */
+static bool
+stream_part(Server *s)
+{
+	struct evbuffer *in = s->st.in;
+	size_t			 avail = evbuffer_get_length(in);
+	size_t			 n = avail < s->relay_left ? avail : s->relay_left;
+
+	if (s->client && !s->client->dead)
+	{
+		evbuffer_remove_buffer(in, s->client->st.out, n);
+		s->pool->bytes_out += n;
+	}
+	else
+		evbuffer_drain(in, n);
+	s->relay_left -= (uint32_t) n;
+	return s->relay_left == 0;
+}
+
+/*
  * The server's answers.  Each message is matched against the request at
  * the head of the queue; messages for the client are moved in batches (a
  * whole buffer chain changes hands without a copy), those answering the
- * pooler's own requests are dropped.  At ReadyForQuery 'I' with nothing
- * left to answer, the transaction is over and the server goes back to the
- * pool.
+ * pooler's own requests are dropped, long rows are streamed.  At
+ * ReadyForQuery 'I' with nothing left to answer, the transaction is over
+ * and the server goes back to the pool.
  */
 static void
 server_read_cb(void *arg)
@@ -812,7 +854,7 @@ server_read_cb(void *arg)
 	uint32_t		 len;
 	PktStatus		 st;
 
-	while ((st = pkt_peek_at(in, batch, &type, &len, &status)) == PKT_READY)
+	for (;;)
 	{
 		Client	*c = s->client;
 		Request *r = rq_head(&s->rq);
@@ -821,6 +863,24 @@ server_read_cb(void *arg)
 		uint8_t	 small[512];
 		uint8_t *msg = NULL;
 		bool	 owned = false;
+
+		if (s->relay_left > 0)
+		{
+			/* batch is 0 here: stream_start moved it first */
+			if (!stream_part(s))
+			{
+				st = PKT_INCOMPLETE;
+				break;
+			}
+			continue;
+		}
+		len = 0;
+		st = pkt_peek_at(in, batch, &type, &len, &status);
+		if (st == PKT_INCOMPLETE && len > 0 &&
+			stream_start(s, type, len, &batch))
+			continue;
+		if (st != PKT_READY)
+			break;
 
 		if (type == 'Z')
 			s->txn_status = status;

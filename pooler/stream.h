@@ -12,7 +12,13 @@
 /* Flow control: stop reading one side while the other has this much queued,
  * and resume once it is down to FLOW_LOW. */
 #define FLOW_HIGH (512 * 1024)
-#define FLOW_LOW  (64 * 1024)
+
+/*
+ * A CopyData or DataRow at least this long that has not all come yet is
+ * passed on as it arrives (streamed), not held whole.
+ */
+#define STREAM_MIN (64 * 1024)
+#define FLOW_LOW   (64 * 1024)
 
 struct event;
 struct evbuffer;
