@@ -55,19 +55,40 @@ session_tracked_name(const char *name)
 	return NULL;
 }
 
-/* PostgreSQL's identifier characters: bytes from 0x80 are letters too. */
-static bool
+/*
+ * Character classes of the SQL scanner, as PostgreSQL's lexer has them:
+ * bytes from 0x80 are letters.  A table, not <ctype.h>: the scanner reads
+ * every byte of every query.
+ */
+#define CH_START 0x01 /* starts an identifier */
+#define CH_CONT	 0x02 /* continues one */
+#define CH_SPACE 0x04 /* white space */
+
+static const uint8_t ch_class[256] = {
+	['a' ... 'z'] = CH_START | CH_CONT,
+	['A' ... 'Z'] = CH_START | CH_CONT,
+	['_'] = CH_START | CH_CONT,
+	[0x80 ... 0xff] = CH_START | CH_CONT,
+	['0' ... '9'] = CH_CONT,
+	['$'] = CH_CONT,
+	[' '] = CH_SPACE,
+	['\t'] = CH_SPACE,
+	['\n'] = CH_SPACE,
+	['\r'] = CH_SPACE,
+	['\f'] = CH_SPACE,
+	['\v'] = CH_SPACE,
+};
+
+static inline bool
 ident_start(char ch)
 {
-	unsigned char c = (unsigned char) ch;
-
-	return isalpha(c) || c == '_' || c >= 0x80;
+	return (ch_class[(unsigned char) ch] & CH_START) != 0;
 }
 
-static bool
+static inline bool
 ident_cont(char ch)
 {
-	return ident_start(ch) || isdigit((unsigned char) ch) || ch == '$';
+	return (ch_class[(unsigned char) ch] & CH_CONT) != 0;
 }
 
 static bool
@@ -417,12 +438,16 @@ session_statement_keywords(const char *sql, bool escapes, uint32_t *out,
 
 		if (ch == '\0' || ch == ';')
 		{
-			if (words)
+			if (words && lead[0].kind == 'w' &&
+				strchr("sSrRuUdDpP", lead[0].p[0]) != NULL)
 			{
 				/* zeroed past the end: lead_keywords may look ahead */
 				memset(&lead[nlead], 0,
 					   sizeof(Token) * (size_t) (LEAD_TOKENS + 3 - nlead));
 				kw |= lead_keywords(lead, nlead);
+			}
+			if (words)
+			{
 				if (n < max)
 					out[n++] = kw;
 				else
@@ -544,7 +569,7 @@ session_statement_keywords(const char *sql, bool escapes, uint32_t *out,
 		}
 		else
 		{
-			if (!isspace((unsigned char) ch))
+			if (!(ch_class[(unsigned char) ch] & CH_SPACE))
 			{
 				lead_add(lead, &nlead, 'o', p, 1);
 				on_commit = 0;
