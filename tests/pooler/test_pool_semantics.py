@@ -308,6 +308,64 @@ def test_session_mode_keeps_one_server_per_client(pg, pooler):
         close_all([c1, c2])
 
 
+# What a session leaves behind, as the next user of its backend would see
+# it: one row, so that the before and after compare as a whole.
+SESSION_VIEW = """
+SELECT pg_backend_pid() AS pid,
+       current_user AS role,
+       current_setting('work_mem') AS work_mem,
+       coalesce(current_setting('myapp.tenant', true), '') AS tenant,
+       (SELECT count(*) FROM pg_prepared_statements) AS prepared,
+       (SELECT count(*) FROM pg_cursors) AS cursors,
+       (SELECT count(*) FROM pg_class
+         WHERE relnamespace = pg_my_temp_schema()) AS temp_relations,
+       (SELECT count(*) FROM pg_listening_channels()) AS listening,
+       (SELECT count(*) FROM pg_locks
+         WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS advisory_locks
+"""
+
+
+def _session_view(conn):
+    cur = conn.execute(SESSION_VIEW)
+    return dict(zip([d.name for d in cur.description], cur.fetchone()))
+
+
+def test_session_mode_resets_the_server_before_the_next_client(pg, pooler):
+    """README, "Never a dirty server": in session mode a clean server is
+    reset with DISCARD ALL before reuse.  The next client of the server
+    gets the same backend (it is reused, not closed) and sees none of the
+    previous client's settings, role, prepared statements, cursors,
+    temporary tables, LISTENs or advisory locks."""
+    p = pooler(pool_mode="session", pool_size=1, max_overflow=0, pool_timeout=5)
+    with pg.connect() as direct:
+        fresh = _session_view(direct)
+    a = p.connect()
+    try:
+        for sql in ("SET work_mem = '9MB'",
+                    "SET myapp.tenant = 'a'",
+                    "PREPARE a_stmt AS SELECT 1",
+                    "CREATE TEMP TABLE a_scratch (x int)",
+                    "LISTEN a_channel",
+                    "SELECT pg_advisory_lock(4711)",
+                    "BEGIN",
+                    "DECLARE a_cursor CURSOR WITH HOLD FOR SELECT 1",
+                    "COMMIT",
+                    "SET ROLE app"):
+            a.execute(sql)
+        left = _session_view(a)
+    finally:
+        a.close()
+    # The state is really there, so that its absence below means something.
+    assert left == dict(pid=left["pid"], role="app", work_mem="9MB", tenant="a", prepared=1,
+                        cursors=1, temp_relations=1, listening=1, advisory_locks=1), left
+
+    with p.connect() as b:
+        after = _session_view(b)
+    assert after["pid"] == left["pid"], "the server was closed instead of reset and reused"
+    assert after == dict(fresh, pid=left["pid"], tenant=""), \
+        f"the next client of the server sees the previous session's state: {after}"
+
+
 def _try_pid(conn):
     try:
         return conn.execute("SELECT pg_backend_pid()").fetchone()[0]
