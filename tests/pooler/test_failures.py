@@ -22,13 +22,15 @@ from poolerlib import (DOWN_SQLSTATES, HOST, PSQL, RawClient, as_int, free_port,
                        wait_until)
 
 
-def _no_transaction_left(pg, pid):
-    """True once backend pid is gone or idle outside a transaction, and no
-    backend of appdb is idle in transaction."""
-    rows = {r["pid"]: r for r in pg.backend_rows("appdb")}
-    if pg.idle_in_transaction("appdb"):
-        return False
-    return pid not in rows or rows[pid]["state"] == "idle"
+def _backend_gone(pg, pid):
+    """True once backend pid has left pg_stat_activity.
+
+    README, "Never a dirty server": a client that leaves inside a
+    transaction or in the middle of a result takes its server with it; the
+    server is closed (its backend rolls back), not handed on.  A pooler that
+    rolled the transaction back and kept the server would leave the backend
+    idle, which is not enough."""
+    return pid not in pg.pids("appdb", None)
 
 
 def _row_lock_is_free(pg):
@@ -54,13 +56,16 @@ def test_client_gone_mid_transaction_leaves_no_open_transaction(pg, pooler, how)
     else:
         raw.sock.shutdown(socket.SHUT_RDWR)  # no Terminate, FIN
         raw.sock.close()
-    wait_until(lambda: _no_transaction_left(pg, pid), 5,
-               what=f"backend {pid} to leave its transaction ({how})")
+    wait_until(lambda: _backend_gone(pg, pid), 10,
+               what=f"backend {pid} of the client that left mid-transaction to be closed ({how})")
+    assert not pg.idle_in_transaction("appdb")
     assert _row_lock_is_free(pg)
-    # The only server slot is free again for the next client, and clean:
-    # its autocommit statement commits (it would not inside the old
-    # transaction), and the gone client's work was rolled back.
+    # The only server slot is free again for the next client, on a new
+    # server, and clean: its autocommit statement commits (it would not
+    # inside the old transaction), and the gone client's work was rolled
+    # back.
     with p.connect() as c:
+        assert c.execute("SELECT pg_backend_pid()").fetchone()[0] != pid
         c.execute("INSERT INTO events (tag) VALUES (%s)", (next_one,))
         c.execute("BEGIN")
         c.execute("UPDATE items SET name = name WHERE id = 1")
@@ -90,13 +95,14 @@ def test_psql_killed_during_a_query_in_a_transaction(pg, pooler):
         pid = wait_until(sleeping, 5, what="psql's pg_sleep to run")
         proc.kill()
         proc.wait(5)
-        # pg_sleep ends after 1.5 s; by then the pooler must have closed
-        # the server or rolled its transaction back.
-        wait_until(lambda: _no_transaction_left(pg, pid), 6,
-                   what=f"backend {pid} to leave its transaction")
+        # The pooler closes the server at once; its backend notices when
+        # pg_sleep ends (1.5 s) and exits, rolling the transaction back.
+        wait_until(lambda: _backend_gone(pg, pid), 10,
+                   what=f"backend {pid} of the killed psql to be closed")
+        assert not pg.idle_in_transaction("appdb")
         assert _row_lock_is_free(pg)
         with p.connect() as c:
-            assert c.execute("SELECT 1").fetchone()[0] == 1
+            assert c.execute("SELECT pg_backend_pid()").fetchone()[0] != pid
     finally:
         if proc.poll() is None:
             proc.kill()
