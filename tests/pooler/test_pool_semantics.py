@@ -13,7 +13,7 @@ import uuid
 import psycopg
 import pytest
 
-from poolerlib import RawClient, wait_until
+from poolerlib import RawClient, as_int, wait_until
 
 
 def begin(conn):
@@ -123,15 +123,30 @@ def test_timeout_error_is_followed_by_ready_for_query(pg, pooler):
 
 
 def test_unlimited_overflow(pg, pooler):
-    p = pooler(pool_size=1, max_overflow=-1, pool_timeout=0.5)
-    conns = [p.connect() for _ in range(8)]
+    """max_overflow = -1: no cap.  Each of 60 clients holding a transaction
+    gets a server of its own (PostgreSQL allows 300 here); more than the
+    default max_overflow of 30, so a pooler that read -1 as the default, or
+    capped it anywhere below 59, fails with 53300 after pool_timeout.  Once
+    released, the overflow goes back down to pool_size."""
+    n = 60
+    p = pooler(pool_size=1, max_overflow=-1, pool_timeout=5)
+    conns = []
     try:
-        pids = {begin(c) for c in conns}
-        assert len(pids) == 8
-        assert pg.backends() == 8
+        for _ in range(n):
+            conns.append(p.connect())
+        pids = set()
+        for i, c in enumerate(conns):
+            try:
+                pids.add(begin(c))
+            except psycopg.Error as e:
+                raise AssertionError(f"client {i + 1} of {n} got no server with max_overflow -1:"
+                                     f" {e.sqlstate} {e}") from None
+        assert len(pids) == n
+        assert pg.backends() == n
+        assert as_int(p.pool()["sv_overflow"]) == n - 1
         for c in conns:
             c.execute("COMMIT")
-        wait_until(lambda: pg.backends() <= 1, 3, what="overflow servers closed (pool_size 1)")
+        wait_until(lambda: pg.backends() <= 1, 10, what="overflow servers closed (pool_size 1)")
     finally:
         close_all(conns)
 
