@@ -28,6 +28,8 @@ PACKAGES=(
 	python3-asyncpg
 	python3-sqlalchemy
 	valgrind
+	# the pooler tests move its clock (pool_recycle = -1)
+	libfaketime
 )
 
 missing=()

@@ -13,7 +13,7 @@ import uuid
 import psycopg
 import pytest
 
-from poolerlib import RawClient, as_int, wait_until
+from poolerlib import FakeClock, RawClient, as_int, libfaketime, wait_until
 
 
 def begin(conn):
@@ -287,15 +287,35 @@ def test_recycle_never_closes_a_server_mid_transaction(pg, pooler):
         c.close()
 
 
-def test_recycle_minus_one_never_recycles(pg, pooler):
-    p = pooler(pool_size=2, max_overflow=0, pool_recycle=-1)
-    c = p.connect()
-    try:
-        pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
-        time.sleep(1.2)
-        assert c.execute("SELECT pg_backend_pid()").fetchone()[0] == pid
-    finally:
-        c.close()
+def _pid(conn):
+    return conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+
+
+def test_recycle_minus_one_never_recycles(pg, pooler, tmp_path):
+    """pool_recycle = -1 means never (apiscale-pooler.ini, as QueuePool's
+    -1).  "Never" cannot be waited for, so two poolers run under a fake
+    clock (libfaketime, CLOCK_MONOTONIC included) that jumps two hours on
+    between two transactions: the one with pool_recycle = 3600 closes its
+    server then (which shows that the jump reached the pooler), the one with
+    -1 keeps its server and counts nothing recycled.  A pooler that read
+    -1 as the default 1800, or as any age under two hours, fails."""
+    library = libfaketime()
+    if library is None:
+        pytest.skip("libfaketime is not installed (scripts/deps.sh installs it)")
+    clock = FakeClock(tmp_path / "faketime", library)
+    hour = pooler(pool_size=1, max_overflow=0, pool_recycle=3600, env=clock.env())
+    never = pooler(pool_size=1, max_overflow=0, pool_recycle=-1, env=clock.env())
+    with hour.connect() as ch, never.connect() as cn:
+        old_h, old_n = _pid(ch), _pid(cn)
+        assert (_pid(ch), _pid(cn)) == (old_h, old_n), "a young server was not reused"
+        clock.set("+2h")
+        assert _pid(ch) != old_h, \
+            "the fake clock did not move: pool_recycle = 3600 reused a server two hours old"
+        assert _pid(cn) == old_n, "pool_recycle = -1 recycled a server two hours old"
+        assert as_int(hour.pool()["recycled"]) == 1
+        assert as_int(never.pool()["recycled"]) == 0
+    wait_until(lambda: old_h not in pg.pids(), 10, what=f"recycled backend {old_h} to be closed")
+    assert old_n in pg.pids(), "pool_recycle = -1 closed its idle server"
 
 
 def test_session_mode_keeps_one_server_per_client(pg, pooler):
