@@ -30,6 +30,8 @@ PACKAGES=(
 	valgrind
 	# the pooler tests move its clock (pool_recycle = -1)
 	libfaketime
+	# ss: the pooler tests read TCP counters to see what it buffers
+	iproute2
 )
 
 missing=()
