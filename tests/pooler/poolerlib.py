@@ -1031,7 +1031,9 @@ def same_as_server(pg, pooler_port, script, before=None, **kw):
 def cancel_request(port, pid, key, timeout=5):
     """Send a CancelRequest for (pid, key) and wait until the peer closes
     the connection (both PostgreSQL and the pooler close it once the
-    request is dealt with).  Returns the bytes received (none expected)."""
+    request is dealt with, without a word).  Returns the bytes received.
+    That they are none says nothing about what the cancel did: a test
+    checks that on the queries it should or should not have stopped."""
     with socket.create_connection((HOST, port), timeout=timeout) as s:
         s.sendall(struct.pack("!IIII", 16, 80877102, pid, key))
         data = b""

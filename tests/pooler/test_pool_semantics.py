@@ -337,7 +337,7 @@ def test_session_mode_keeps_one_server_per_client(pg, pooler):
         assert exc.value.sqlstate == "53300"
         c1.close()
         pid2 = wait_until(lambda: _try_pid(c2), 5, what="c2 to get the server c1 gave back")
-        assert pid2 > 0
+        assert pid2 == pid, "c1's server was not handed on to c2"
         assert pg.backends() == 1
     finally:
         close_all([c1, c2])
@@ -415,12 +415,14 @@ def test_pools_are_per_database_and_user(pg, pooler):
                databases={"alias": f"host=127.0.0.1 port={pg.port} dbname=appdb"})
     a, b, c = p.connect(), p.connect(user="app"), p.connect(dbname="alias")
     try:
-        begin(a)
-        # Another user, or another [databases] entry, has a pool of its own.
-        assert begin(b) > 0
+        pid_a = begin(a)
+        # Another user, or another [databases] entry, has a pool of its own:
+        # each gets a server while a holds its pool's only one.
+        pid_b = begin(b)
         assert b.execute("SELECT current_user").fetchone()[0] == "app"
-        assert begin(c) > 0
+        pid_c = begin(c)
         assert c.execute("SELECT current_database()").fetchone()[0] == "appdb"
+        assert len({pid_a, pid_b, pid_c}) == 3
         assert pg.backends("appdb", "postgres") == 2
         assert pg.backends("appdb", "app") == 1
         pools = {(r["database"], r["user"]) for r in p.admin("SHOW POOLS")}
