@@ -28,6 +28,10 @@ PACKAGES=(
 	python3-asyncpg
 	python3-sqlalchemy
 	valgrind
+	# the pooler tests move its clock (pool_recycle = -1)
+	libfaketime
+	# ss: the pooler tests read TCP counters to see what it buffers
+	iproute2
 )
 
 missing=()

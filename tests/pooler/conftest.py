@@ -3,8 +3,8 @@
 Run from the repository root:  /usr/bin/python3 -m pytest tests/pooler -q
 (APISCALE_POOLER=/path/to/binary tests another build, e.g. an ASan one.)
 Needs the Debian packages postgresql-15, python3-pytest, python3-psycopg;
-python3-asyncpg and python3-sqlalchemy for two client tests (skipped
-without them).
+python3-asyncpg and python3-sqlalchemy for two client tests, libfaketime
+for the pool_recycle = -1 test (skipped without them).
 
 pg      (session) a throwaway PostgreSQL 15 cluster on a free 127.0.0.1 port;
         see poolerlib.PgCluster for its helpers (connect, backends, restart,
@@ -14,7 +14,8 @@ pooler  (function) a factory: pooler(pool_size=2, max_overflow=0, ...) writes
         binary on a free port and returns a poolerlib.Pooler once the port
         accepts.  Keyword arguments are [pooler] keys; `databases={name:
         connstr}` adds databases, `users={user: password}` writes auth_file,
-        `args=[...]` adds command-line arguments.  Every pooler is killed at
+        `args=[...]` adds command-line arguments, `env={...}` environment
+        variables (poolerlib.FakeClock.env()).  Every pooler is killed at
         the end of the test, and its log is attached to a failing report.
 pooler_bin  the path of the binary, for tests that run it themselves.
 
@@ -101,11 +102,11 @@ def pooler(pg, tmp_path, request):
     watchdog.daemon = True
     watchdog.start()
 
-    def factory(databases=None, users=None, args=(), **settings):
+    def factory(databases=None, users=None, args=(), env=None, **settings):
         if not started:
             pg.settle("appdb")
         p = Pooler(pg, tmp_path / f"pooler{len(started)}", settings=settings,
-                   databases=databases, users=users, args=args)
+                   databases=databases, users=users, args=args, env=env)
         started.append(p)
         p.start()
         return p

@@ -10,6 +10,7 @@ Everything listens on 127.0.0.1 only, every wait is bounded, and every
 process started here is stopped by the fixtures that started it.
 """
 
+import glob
 import hashlib
 import os
 import shutil
@@ -91,6 +92,40 @@ def as_float(value):
     if value is None or value == "":
         return 0.0
     return float(value)
+
+
+def libfaketime():
+    """The path of libfaketime's multi-threaded library (Debian package
+    libfaketime), or None."""
+    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1"))
+    return found[0] if found else None
+
+
+class FakeClock:
+    """A clock to move the processes started with env() through time.
+
+    libfaketime (LD_PRELOAD) adds the offset written to a file to every
+    clock the process reads, CLOCK_MONOTONIC included, and reads the file
+    again at each call: set("+2h") makes the process two hours older from
+    its next clock_gettime on.  The file is replaced atomically, so that a
+    read never sees it half written."""
+
+    def __init__(self, path, library):
+        self.path = Path(path)
+        self.library = library
+        self.set("+0")
+
+    def set(self, offset):
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(offset + "\n")
+        os.replace(tmp, self.path)
+
+    def env(self):
+        # An ASan build wants its runtime first among the loaded libraries;
+        # libfaketime before it is harmless, so let it start.
+        asan = ":".join(x for x in (os.environ.get("ASAN_OPTIONS", ""), "verify_asan_link_order=0") if x)
+        return {"LD_PRELOAD": self.library, "FAKETIME_TIMESTAMP_FILE": str(self.path),
+                "FAKETIME_NO_CACHE": "1", "ASAN_OPTIONS": asan}
 
 
 def md5_secret(user, password):
@@ -345,8 +380,9 @@ class Pooler:
     The process runs in the foreground (no -d) in its own session; its
     stdout and stderr go to workdir/pooler.log."""
 
-    def __init__(self, pg, workdir, settings=None, databases=None, users=None, args=()):
+    def __init__(self, pg, workdir, settings=None, databases=None, users=None, args=(), env=None):
         self.pg = pg
+        self.env = dict(env or {})  # added to the environment of the process
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = self.workdir / "pooler.ini"
@@ -388,7 +424,8 @@ class Pooler:
         self._log_handle = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen([str(BINARY)] + self.args + [str(self.config_path)],
                                      stdin=subprocess.DEVNULL, stdout=self._log_handle,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     env=dict(os.environ, **self.env) if self.env else None)
         deadline = time.monotonic() + timeout
         while not port_accepts(self.port):
             if self.proc.poll() is not None:
@@ -994,7 +1031,9 @@ def same_as_server(pg, pooler_port, script, before=None, **kw):
 def cancel_request(port, pid, key, timeout=5):
     """Send a CancelRequest for (pid, key) and wait until the peer closes
     the connection (both PostgreSQL and the pooler close it once the
-    request is dealt with).  Returns the bytes received (none expected)."""
+    request is dealt with, without a word).  Returns the bytes received.
+    That they are none says nothing about what the cancel did: a test
+    checks that on the queries it should or should not have stopped."""
     with socket.create_connection((HOST, port), timeout=timeout) as s:
         s.sendall(struct.pack("!IIII", 16, 80877102, pid, key))
         data = b""

@@ -37,7 +37,7 @@ def test_cancel_stops_the_clients_transaction(pg, pooler):
         assert a.query("BEGIN").status == "T"
         a.send(R.query_msg("SELECT pg_sleep(30)"))
         wait_until(lambda: running(pg, "pg_sleep(30)"), 5, what="the query to run")
-        assert cancel_request(p.port, *a.backend_key) == b""
+        cancel_request(p.port, *a.backend_key)
         res = a.read_until_ready()
         # RowDescription comes before pg_sleep runs
         assert summary(res.messages) == ["T", "E:ERROR:57014", "Z:E"], res.messages
@@ -163,7 +163,7 @@ def test_cancel_with_a_wrong_key_or_an_unknown_pid_does_nothing(pg, pooler):
                  (other.backend_key[0], key), (pid, other.backend_key[1]),
                  (server_pid, key), (0xFFFFFFFF, 0xFFFFFFFF)]
         for bpid, bkey in bogus:
-            assert cancel_request(p.port, bpid, bkey) == b""
+            cancel_request(p.port, bpid, bkey)
         # a cancel packet of the wrong length, then one cut short
         for raw_bytes in (b"\x00\x00\x00\x14\x04\xd2\x16\x2e" + bytes(12),
                           b"\x00\x00\x00\x10\x04\xd2\x16\x2e\x00\x00"):
@@ -185,9 +185,10 @@ def test_cancel_with_a_wrong_key_or_an_unknown_pid_does_nothing(pg, pooler):
 
 
 def test_cancel_of_a_client_waiting_for_a_server(pg, pooler):
-    # W waits in the queue, holding no server: its cancel must not reach
-    # the server H holds (H's query is not cancelled).  W then either runs
-    # its query or gets 57014, and its connection goes on normally.
+    # W waits in the queue, holding no server.  Its key maps to the server
+    # it uses at that moment (README, "Cancel"): none, so the cancel does
+    # nothing.  It must not reach the server H holds (H's query is not
+    # cancelled), and W's query runs once H is done.
     p = pooler(pool_size=1, max_overflow=0, pool_timeout=10)
     h = p.raw()
     w = p.raw()
@@ -197,13 +198,12 @@ def test_cancel_of_a_client_waiting_for_a_server(pg, pooler):
         wait_until(lambda: running(pg, "pg_sleep(0.5)"), 5, what="H's query to run")
         w.send(R.query_msg("SELECT 'w done'"))
         wait_until(lambda: waiting(p) == 1, 5, what="W to wait for the server")
-        assert cancel_request(p.port, *w.backend_key) == b""
+        cancel_request(p.port, *w.backend_key)
         res = h.read_until_ready()
         assert res.error is None and res.rows[0][1] == "h done", res.messages
         assert h.query("COMMIT").status == "I"
         res = w.read_until_ready()
-        assert summary(res.messages) in (["T", "D", "C:SELECT 1", "Z:I"], ["E:ERROR:57014", "Z:I"]), \
-            res.messages
+        assert summary(res.messages) == ["T", "D", "C:SELECT 1", "Z:I"], res.messages
         assert w.query("SELECT 'again'").rows == [("again",)]
     finally:
         h.close()

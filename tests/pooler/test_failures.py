@@ -22,13 +22,15 @@ from poolerlib import (DOWN_SQLSTATES, HOST, PSQL, RawClient, as_int, free_port,
                        wait_until)
 
 
-def _no_transaction_left(pg, pid):
-    """True once backend pid is gone or idle outside a transaction, and no
-    backend of appdb is idle in transaction."""
-    rows = {r["pid"]: r for r in pg.backend_rows("appdb")}
-    if pg.idle_in_transaction("appdb"):
-        return False
-    return pid not in rows or rows[pid]["state"] == "idle"
+def _backend_gone(pg, pid):
+    """True once backend pid has left pg_stat_activity.
+
+    README, "Never a dirty server": a client that leaves inside a
+    transaction or in the middle of a result takes its server with it; the
+    server is closed (its backend rolls back), not handed on.  A pooler that
+    rolled the transaction back and kept the server would leave the backend
+    idle, which is not enough."""
+    return pid not in pg.pids("appdb", None)
 
 
 def _row_lock_is_free(pg):
@@ -54,13 +56,16 @@ def test_client_gone_mid_transaction_leaves_no_open_transaction(pg, pooler, how)
     else:
         raw.sock.shutdown(socket.SHUT_RDWR)  # no Terminate, FIN
         raw.sock.close()
-    wait_until(lambda: _no_transaction_left(pg, pid), 5,
-               what=f"backend {pid} to leave its transaction ({how})")
+    wait_until(lambda: _backend_gone(pg, pid), 10,
+               what=f"backend {pid} of the client that left mid-transaction to be closed ({how})")
+    assert not pg.idle_in_transaction("appdb")
     assert _row_lock_is_free(pg)
-    # The only server slot is free again for the next client, and clean:
-    # its autocommit statement commits (it would not inside the old
-    # transaction), and the gone client's work was rolled back.
+    # The only server slot is free again for the next client, on a new
+    # server, and clean: its autocommit statement commits (it would not
+    # inside the old transaction), and the gone client's work was rolled
+    # back.
     with p.connect() as c:
+        assert c.execute("SELECT pg_backend_pid()").fetchone()[0] != pid
         c.execute("INSERT INTO events (tag) VALUES (%s)", (next_one,))
         c.execute("BEGIN")
         c.execute("UPDATE items SET name = name WHERE id = 1")
@@ -90,13 +95,14 @@ def test_psql_killed_during_a_query_in_a_transaction(pg, pooler):
         pid = wait_until(sleeping, 5, what="psql's pg_sleep to run")
         proc.kill()
         proc.wait(5)
-        # pg_sleep ends after 1.5 s; by then the pooler must have closed
-        # the server or rolled its transaction back.
-        wait_until(lambda: _no_transaction_left(pg, pid), 6,
-                   what=f"backend {pid} to leave its transaction")
+        # The pooler closes the server at once; its backend notices when
+        # pg_sleep ends (1.5 s) and exits, rolling the transaction back.
+        wait_until(lambda: _backend_gone(pg, pid), 10,
+                   what=f"backend {pid} of the killed psql to be closed")
+        assert not pg.idle_in_transaction("appdb")
         assert _row_lock_is_free(pg)
         with p.connect() as c:
-            assert c.execute("SELECT 1").fetchone()[0] == 1
+            assert c.execute("SELECT pg_backend_pid()").fetchone()[0] != pid
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -226,41 +232,69 @@ def test_postgres_restart_gives_clean_errors_and_recovers(pg, pooler):
                what="SHOW POOLS server count == pg_stat_activity after the restart")
 
 
+def _login_failure_answer(res):
+    """The pooler's answer to a client whose server could not be had
+    because logging in failed (README, "Failures"): one ERROR 08001 (not
+    FATAL), then ReadyForQuery: the connection stays open and usable."""
+    assert [(e.severity, e.sqlstate) for e in res.errors] == [("ERROR", "08001")], res.messages
+    assert res.errors[0].message.startswith("could not connect to server: "), res.messages
+    assert res.status == "I", res.messages
+
+
+def _until_ok(raw, timeout):
+    """Run SELECT 1 on raw until it succeeds; every failure on the way must
+    be the login-failure answer, on the same connection."""
+    deadline = time.monotonic() + timeout
+    while True:
+        res = raw.query("SELECT 1")
+        if res.error is None:
+            assert res.rows == [("1",)], res.messages
+            return
+        _login_failure_answer(res)
+        assert time.monotonic() < deadline, f"still failing after {timeout}s: {res.messages}"
+        time.sleep(0.2)
+
+
 def test_clients_waiting_on_a_database_that_goes_down_fail_fast(pg, pooler):
-    p = pooler(pool_size=1, max_overflow=0, pool_timeout=10)
+    """README, "Failures": when a pool has no live server and logging in
+    fails, every waiting client gets ERROR 08001 at once (not after
+    pool_timeout), and its connection stays usable: once the database is
+    back, the same connection runs queries again.  A client that comes
+    while the database is down gets the same."""
+    p = pooler(pool_size=1, max_overflow=0, pool_timeout=60)
     holder = p.raw()
-    waiter = p.raw()
-    got = {}
+    # The socket timeout is far below pool_timeout: an answer that waits for
+    # pool_timeout shows up as socket.timeout.
+    waiter = p.raw(timeout=20)
+    newcomer = None
     try:
         assert outcome(p.port, ["BEGIN", "SELECT 1"], client=holder)[0] == "ok"
-
-        def wait():
-            t0 = time.monotonic()
-            got["outcome"] = outcome(p.port, ["SELECT 1"], client=waiter)
-            got["waited"] = time.monotonic() - t0
-
-        t = threading.Thread(target=wait, daemon=True)
-        t.start()
-        time.sleep(0.3)
-        assert as_int(p.pool()["cl_waiting"]) == 1
+        waiter.send(RawClient.query_msg("SELECT 1"))
+        wait_until(lambda: as_int(p.pool()["cl_waiting"]) == 1, 5, what="the waiter to queue")
         pg.stop(mode="immediate")
-        t.join(8)
-        assert not t.is_alive(), "the waiter hangs although the database is down"
-        assert got["outcome"][0] in DOWN_SQLSTATES, got
-        assert got["waited"] < 5, f"the waiter got its error after {got['waited']:.1f}s (pool_timeout 10)"
+        # The holder's server died, the login for the waiter fails, and no
+        # other server is left to serve it.
+        try:
+            res = waiter.read_until_ready()
+        except socket.timeout:
+            raise AssertionError("no answer for 20 s: the waiter was left waiting for"
+                                 " pool_timeout (60 s) although the login failed") from None
+        _login_failure_answer(res)
 
-        # While the database is down, a new client fails fast with a SQLSTATE.
-        t0 = time.monotonic()
-        what, detail = outcome(p.port, ["SELECT 1"])
-        assert time.monotonic() - t0 < 5
-        assert what in DOWN_SQLSTATES, (what, detail)
+        # While the database is down, a client that logs in and sends a
+        # query gets the same answer.
+        newcomer = RawClient(p.port, timeout=20).startup("postgres", "appdb")
+        _login_failure_answer(newcomer.query("SELECT 1"))
 
         pg.start()
-        wait_ok(p.port, timeout=10, what="the pool to recover once the database is back")
+        # Logins are retried: both connections work again, never closed.
+        _until_ok(waiter, 15)
+        _until_ok(newcomer, 15)
     finally:
         pg.ensure_running()
-        holder.close()
-        waiter.close()
+        for raw in (holder, waiter, newcomer):
+            if raw is not None:
+                raw.close()
 
 
 def test_unreachable_database_fails_fast(pg, pooler):
@@ -269,7 +303,9 @@ def test_unreachable_database_fails_fast(pg, pooler):
     t0 = time.monotonic()
     what, detail = outcome(p.port, ["SELECT 1"], dbname="deaddb")
     elapsed = time.monotonic() - t0
-    assert what in {"08006", "08001"}, (what, detail)
+    # A failed login is 08001 (README, "Failures").  This client has not
+    # logged in yet, so it cannot go on: the error ends the connection.
+    assert what == "08001", (what, detail)
     assert elapsed < 5, f"error after {elapsed:.1f}s, not quickly (pool_timeout 10)"
     # The pooler is still fine for the database that is up.
     with p.connect() as c:

@@ -13,7 +13,7 @@ import uuid
 import psycopg
 import pytest
 
-from poolerlib import RawClient, wait_until
+from poolerlib import FakeClock, RawClient, as_int, libfaketime, wait_until
 
 
 def begin(conn):
@@ -123,15 +123,30 @@ def test_timeout_error_is_followed_by_ready_for_query(pg, pooler):
 
 
 def test_unlimited_overflow(pg, pooler):
-    p = pooler(pool_size=1, max_overflow=-1, pool_timeout=0.5)
-    conns = [p.connect() for _ in range(8)]
+    """max_overflow = -1: no cap.  Each of 60 clients holding a transaction
+    gets a server of its own (PostgreSQL allows 300 here); more than the
+    default max_overflow of 30, so a pooler that read -1 as the default, or
+    capped it anywhere below 59, fails with 53300 after pool_timeout.  Once
+    released, the overflow goes back down to pool_size."""
+    n = 60
+    p = pooler(pool_size=1, max_overflow=-1, pool_timeout=5)
+    conns = []
     try:
-        pids = {begin(c) for c in conns}
-        assert len(pids) == 8
-        assert pg.backends() == 8
+        for _ in range(n):
+            conns.append(p.connect())
+        pids = set()
+        for i, c in enumerate(conns):
+            try:
+                pids.add(begin(c))
+            except psycopg.Error as e:
+                raise AssertionError(f"client {i + 1} of {n} got no server with max_overflow -1:"
+                                     f" {e.sqlstate} {e}") from None
+        assert len(pids) == n
+        assert pg.backends() == n
+        assert as_int(p.pool()["sv_overflow"]) == n - 1
         for c in conns:
             c.execute("COMMIT")
-        wait_until(lambda: pg.backends() <= 1, 3, what="overflow servers closed (pool_size 1)")
+        wait_until(lambda: pg.backends() <= 1, 10, what="overflow servers closed (pool_size 1)")
     finally:
         close_all(conns)
 
@@ -272,15 +287,35 @@ def test_recycle_never_closes_a_server_mid_transaction(pg, pooler):
         c.close()
 
 
-def test_recycle_minus_one_never_recycles(pg, pooler):
-    p = pooler(pool_size=2, max_overflow=0, pool_recycle=-1)
-    c = p.connect()
-    try:
-        pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
-        time.sleep(1.2)
-        assert c.execute("SELECT pg_backend_pid()").fetchone()[0] == pid
-    finally:
-        c.close()
+def _pid(conn):
+    return conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+
+
+def test_recycle_minus_one_never_recycles(pg, pooler, tmp_path):
+    """pool_recycle = -1 means never (apiscale-pooler.ini, as QueuePool's
+    -1).  "Never" cannot be waited for, so two poolers run under a fake
+    clock (libfaketime, CLOCK_MONOTONIC included) that jumps two hours on
+    between two transactions: the one with pool_recycle = 3600 closes its
+    server then (which shows that the jump reached the pooler), the one with
+    -1 keeps its server and counts nothing recycled.  A pooler that read
+    -1 as the default 1800, or as any age under two hours, fails."""
+    library = libfaketime()
+    if library is None:
+        pytest.skip("libfaketime is not installed (scripts/deps.sh installs it)")
+    clock = FakeClock(tmp_path / "faketime", library)
+    hour = pooler(pool_size=1, max_overflow=0, pool_recycle=3600, env=clock.env())
+    never = pooler(pool_size=1, max_overflow=0, pool_recycle=-1, env=clock.env())
+    with hour.connect() as ch, never.connect() as cn:
+        old_h, old_n = _pid(ch), _pid(cn)
+        assert (_pid(ch), _pid(cn)) == (old_h, old_n), "a young server was not reused"
+        clock.set("+2h")
+        assert _pid(ch) != old_h, \
+            "the fake clock did not move: pool_recycle = 3600 reused a server two hours old"
+        assert _pid(cn) == old_n, "pool_recycle = -1 recycled a server two hours old"
+        assert as_int(hour.pool()["recycled"]) == 1
+        assert as_int(never.pool()["recycled"]) == 0
+    wait_until(lambda: old_h not in pg.pids(), 10, what=f"recycled backend {old_h} to be closed")
+    assert old_n in pg.pids(), "pool_recycle = -1 closed its idle server"
 
 
 def test_session_mode_keeps_one_server_per_client(pg, pooler):
@@ -302,10 +337,68 @@ def test_session_mode_keeps_one_server_per_client(pg, pooler):
         assert exc.value.sqlstate == "53300"
         c1.close()
         pid2 = wait_until(lambda: _try_pid(c2), 5, what="c2 to get the server c1 gave back")
-        assert pid2 > 0
+        assert pid2 == pid, "c1's server was not handed on to c2"
         assert pg.backends() == 1
     finally:
         close_all([c1, c2])
+
+
+# What a session leaves behind, as the next user of its backend would see
+# it: one row, so that the before and after compare as a whole.
+SESSION_VIEW = """
+SELECT pg_backend_pid() AS pid,
+       current_user AS role,
+       current_setting('work_mem') AS work_mem,
+       coalesce(current_setting('myapp.tenant', true), '') AS tenant,
+       (SELECT count(*) FROM pg_prepared_statements) AS prepared,
+       (SELECT count(*) FROM pg_cursors) AS cursors,
+       (SELECT count(*) FROM pg_class
+         WHERE relnamespace = pg_my_temp_schema()) AS temp_relations,
+       (SELECT count(*) FROM pg_listening_channels()) AS listening,
+       (SELECT count(*) FROM pg_locks
+         WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS advisory_locks
+"""
+
+
+def _session_view(conn):
+    cur = conn.execute(SESSION_VIEW)
+    return dict(zip([d.name for d in cur.description], cur.fetchone()))
+
+
+def test_session_mode_resets_the_server_before_the_next_client(pg, pooler):
+    """README, "Never a dirty server": in session mode a clean server is
+    reset with DISCARD ALL before reuse.  The next client of the server
+    gets the same backend (it is reused, not closed) and sees none of the
+    previous client's settings, role, prepared statements, cursors,
+    temporary tables, LISTENs or advisory locks."""
+    p = pooler(pool_mode="session", pool_size=1, max_overflow=0, pool_timeout=5)
+    with pg.connect() as direct:
+        fresh = _session_view(direct)
+    a = p.connect()
+    try:
+        for sql in ("SET work_mem = '9MB'",
+                    "SET myapp.tenant = 'a'",
+                    "PREPARE a_stmt AS SELECT 1",
+                    "CREATE TEMP TABLE a_scratch (x int)",
+                    "LISTEN a_channel",
+                    "SELECT pg_advisory_lock(4711)",
+                    "BEGIN",
+                    "DECLARE a_cursor CURSOR WITH HOLD FOR SELECT 1",
+                    "COMMIT",
+                    "SET ROLE app"):
+            a.execute(sql)
+        left = _session_view(a)
+    finally:
+        a.close()
+    # The state is really there, so that its absence below means something.
+    assert left == dict(pid=left["pid"], role="app", work_mem="9MB", tenant="a", prepared=1,
+                        cursors=1, temp_relations=1, listening=1, advisory_locks=1), left
+
+    with p.connect() as b:
+        after = _session_view(b)
+    assert after["pid"] == left["pid"], "the server was closed instead of reset and reused"
+    assert after == dict(fresh, pid=left["pid"], tenant=""), \
+        f"the next client of the server sees the previous session's state: {after}"
 
 
 def _try_pid(conn):
@@ -322,12 +415,14 @@ def test_pools_are_per_database_and_user(pg, pooler):
                databases={"alias": f"host=127.0.0.1 port={pg.port} dbname=appdb"})
     a, b, c = p.connect(), p.connect(user="app"), p.connect(dbname="alias")
     try:
-        begin(a)
-        # Another user, or another [databases] entry, has a pool of its own.
-        assert begin(b) > 0
+        pid_a = begin(a)
+        # Another user, or another [databases] entry, has a pool of its own:
+        # each gets a server while a holds its pool's only one.
+        pid_b = begin(b)
         assert b.execute("SELECT current_user").fetchone()[0] == "app"
-        assert begin(c) > 0
+        pid_c = begin(c)
         assert c.execute("SELECT current_database()").fetchone()[0] == "appdb"
+        assert len({pid_a, pid_b, pid_c}) == 3
         assert pg.backends("appdb", "postgres") == 2
         assert pg.backends("appdb", "app") == 1
         pools = {(r["database"], r["user"]) for r in p.admin("SHOW POOLS")}
