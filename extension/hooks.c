@@ -7,13 +7,14 @@
  *	post_parse_analyze	make sure the statement has an entry, with its
  *						normalized text (best made here, where the jumbler's
  *						constant locations are known)
- *	ExecutorStart		attach a per-query state; ask for per-node row counts
+ *	ExecutorStart		attach a per-query state, which keeps the nesting level
+ *						the execution started at; ask for per-node row counts
  *						(and timers if plan_timing) on sampled runs of
  *						statements that may turn slow, and for a query-level
  *						timer on every tracked run
  *	ExecutorRun/Finish	track nesting; add up rows per run; count errors and
  *						cancellations on the way out of a failed run
-  *	ExecutorEnd			add the run to its entry; keep the EXPLAIN ANALYZE
+ *	ExecutorEnd			add the run to its entry; keep the EXPLAIN ANALYZE
  *						text if the run was slow; on sampled runs with a
  *						sequential scan, walk the plan for index evidence
  *						(advisor.c)
@@ -28,7 +29,10 @@
  * A tracked execution has an ApsQueryState allocated in its executor memory
  * context; a reset callback on that context unlinks it, so the list of
  * active states never outlives the executions, whether they end normally or
- * by an error.
+ * by an error.  Whether an execution is a client's statement (level 0) is
+ * decided at ExecutorStart and kept there: a statement a function started
+ * can end, or fail, while nesting_level is back at 0 (a lazily evaluated SQL
+ * function stopped early by its caller, a cursor closed at COMMIT).
  *
  * Cost on the fast path: one query-level Instrumentation (two clock reads
  * per ExecutorRun call) and one shared-lock lookup plus a spinlock at
@@ -80,9 +84,10 @@ typedef struct ApsQueryState
 {
 	dlist_node	  node;		 /* in active_queries */
 	QueryDesc	 *queryDesc; /* the execution */
-	uint64		  rows;		 /* es_processed summed over ExecutorRun calls */
-	ApsNodeCounts counts;	 /* per-node row counting, or why not */
-	bool		  advise;	 /* walk the finished plan for index evidence */
+	int			  level;  /* nesting level at ExecutorStart; 0: a client's */
+	uint64		  rows;	  /* es_processed summed over ExecutorRun calls */
+	ApsNodeCounts counts; /* per-node row counting, or why not */
+	bool		  advise; /* walk the finished plan for index evidence */
 	MemoryContextCallback forget; /* unlinks us with the executor memory */
 } ApsQueryState;
 
@@ -312,6 +317,7 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		queryDesc->totaltime = InstrAlloc(1, INSTRUMENT_ALL, false);
 	qs = palloc0(sizeof(ApsQueryState));
 	qs->queryDesc = queryDesc;
+	qs->level = nesting_level;
 	qs->counts = counts;
 	qs->advise = advise;
 	qs->forget.func = query_state_forget;
@@ -338,14 +344,15 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 static void
 count_error(QueryDesc *queryDesc)
 {
-	ApsKey key;
+	ApsQueryState *qs = query_state(queryDesc);
+	ApsKey		   key;
 
-	if (query_state(queryDesc) == NULL)
+	if (qs == NULL)
 		return;
 	make_key(&key, queryDesc->plannedstmt->queryId);
 	aps_store_record_error(&key);
 	/* An error a function catches is not a failed statement. */
-	if (nesting_level == 0)
+	if (qs->level == 0)
 		aps_signals_add_error();
 }
 
@@ -543,8 +550,14 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 						 queryDesc->plannedstmt->stmt_location,
 						 queryDesc->plannedstmt->stmt_len, NULL);
 		max_ms = aps_store_record(&key, &exec, &src);
-		/* The signals count the statements clients send. */
-		if (nesting_level == 0)
+		/*
+		 * The signals count the statements clients send: the level is the
+		 * one the execution started at, as a statement a function started
+		 * may end at the client's level (a lazily evaluated SQL function
+		 * stopped early ends in its caller's ExecutorEnd; a cursor a function
+		 * opened may be closed at COMMIT).
+		 */
+		if (qs->level == 0)
 			aps_signals_add(exec.started, exec.duration_ms,
 							exec.shared_blks_hit, exec.shared_blks_read);
 		/* NaN (no entry) compares false: not known to be fast. */

@@ -53,6 +53,46 @@ SELECT signal, value, status FROM apiscale.scaling_signals WHERE signal = 'error
 DROP FUNCTION sig_catch();
 RESET apiscale.track;
 
+-- A statement a function started is not a client's, even when it ends with
+-- the client's statement: the inner SELECT of a lazily evaluated SQL
+-- function stopped early by a LIMIT, a cursor a PL/pgSQL function opened
+-- and COMMIT closes.  The error rate reads the same with track = top and
+-- track = all: 1 failure in 4 statements (reset(), the two calls, 1 / 0).
+CREATE FUNCTION sig_lazy() RETURNS SETOF int LANGUAGE sql AS $$
+  SELECT g FROM generate_series(1, 10) g
+$$;
+CREATE FUNCTION sig_cursor() RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+  c refcursor;
+  r int;
+BEGIN
+  OPEN c FOR SELECT g FROM generate_series(1, 10) g;
+  FETCH c INTO r;
+  RETURN r;
+END $$;
+SET apiscale.track = top;
+SELECT apiscale.reset();
+SELECT sig_lazy() LIMIT 2;
+BEGIN;
+SELECT sig_cursor();
+COMMIT;
+SELECT 1 / (g - g) FROM generate_series(1, 1) g;
+SELECT signal, value, status FROM apiscale.scaling_signals WHERE signal = 'error_rate_pct';
+SET apiscale.track = 'all';
+SELECT apiscale.reset();
+SELECT sig_lazy() LIMIT 2;
+BEGIN;
+SELECT sig_cursor();
+COMMIT;
+SELECT 1 / (g - g) FROM generate_series(1, 1) g;
+SELECT signal, value, status FROM apiscale.scaling_signals WHERE signal = 'error_rate_pct';
+-- track = all did track the inner statements (one query id, run twice).
+SELECT query, calls FROM apiscale.queries
+ WHERE query LIKE '%FROM generate_series($1, $2) g%' ORDER BY query COLLATE "C";
+DROP FUNCTION sig_lazy();
+DROP FUNCTION sig_cursor();
+RESET apiscale.track;
+
 -- cache hit rate: reads from shared buffers
 SELECT apiscale.reset();
 SELECT count(*) > 0 AS read FROM pg_class;
