@@ -11,7 +11,8 @@
  *						the execution started at; ask for per-node row counts
  *						(and timers if plan_timing) on sampled runs of
  *						statements that may turn slow, and for a query-level
- *						timer on every tracked run
+ *						timer on every tracked run; count a statement refused
+ *						as it starts (permission denied)
  *	ExecutorRun/Finish	track nesting; add up rows per run; count errors and
  *						cancellations on the way out of a failed run
  *	ExecutorEnd			add the run to its entry; keep the EXPLAIN ANALYZE
@@ -35,8 +36,8 @@
  * function stopped early by its caller, a cursor closed at COMMIT).
  *
  * Cost on the fast path: one query-level Instrumentation (two clock reads
- * per ExecutorRun call) and one shared-lock lookup plus a spinlock at
- * ExecutorEnd.  Per-node row counting (no clock reads) is added on sampled
+ * per ExecutorRun call), one PG_TRY (sigsetjmp) per executor hook, and one
+ * shared-lock lookup plus a spinlock at ExecutorEnd.  Per-node row counting (no clock reads) is added on sampled
  * runs of statements that are new to this backend or have come within half
  * of slow_query_ms; a statement that has always been fast does without.
  *
@@ -241,13 +242,29 @@ aps_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 }
 
 /*
- * ExecutorStart: choose the instrumentation, attach our state, and make
- * sure the entry exists so that a failure can be counted without creating
- * anything.
+ * Count a failed execution of key's statement, started at nesting level
+ * level, in its entry and, for a client's statement, in the signals.
+ * Called from PG_CATCH: must not throw.
+ */
+static void
+count_failure(const ApsKey *key, int level)
+{
+	aps_store_record_error(key);
+	/* An error a function catches is not a failed statement. */
+	if (level == 0)
+		aps_signals_add_error();
+}
+
+/*
+ * ExecutorStart: choose the instrumentation, make sure the entry exists so
+ * that a failure can be counted without creating anything, and attach our
+ * state.  A statement refused here (ExecCheckRTPerms' "permission denied")
+ * failed: it is counted, and as it gets no state, nothing counts it again.
  */
 static void
 aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
+	int	 level = nesting_level;
 	bool track = tracking(nesting_level) &&
 				 queryDesc->plannedstmt->queryId != UINT64CONST(0) &&
 				 (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0;
@@ -303,29 +320,14 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			queryDesc->instrument_options |= INSTRUMENT_TIMER;
 	}
 
-	if (prev_ExecutorStart)
-		prev_ExecutorStart(queryDesc, eflags);
-	else
-		standard_ExecutorStart(queryDesc, eflags);
-
 	if (!track)
+	{
+		if (prev_ExecutorStart)
+			prev_ExecutorStart(queryDesc, eflags);
+		else
+			standard_ExecutorStart(queryDesc, eflags);
 		return;
-
-	oldcxt = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
-	/* A query-level timer and buffer counter. */
-	if (queryDesc->totaltime == NULL)
-		queryDesc->totaltime = InstrAlloc(1, INSTRUMENT_ALL, false);
-	qs = palloc0(sizeof(ApsQueryState));
-	qs->queryDesc = queryDesc;
-	qs->level = nesting_level;
-	qs->counts = counts;
-	qs->advise = advise;
-	qs->forget.func = query_state_forget;
-	qs->forget.arg = qs;
-	MemoryContextRegisterResetCallback(queryDesc->estate->es_query_cxt,
-									   &qs->forget);
-	dlist_push_head(&active_queries, &qs->node);
-	MemoryContextSwitchTo(oldcxt);
+	}
 
 	if (!known)
 	{
@@ -336,6 +338,36 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 						 queryDesc->plannedstmt->stmt_len, NULL);
 		aps_store_ensure(&key, &src);
 	}
+
+	PG_TRY();
+	{
+		if (prev_ExecutorStart)
+			prev_ExecutorStart(queryDesc, eflags);
+		else
+			standard_ExecutorStart(queryDesc, eflags);
+	}
+	PG_CATCH();
+	{
+		count_failure(&key, level);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	oldcxt = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
+	/* A query-level timer and buffer counter. */
+	if (queryDesc->totaltime == NULL)
+		queryDesc->totaltime = InstrAlloc(1, INSTRUMENT_ALL, false);
+	qs = palloc0(sizeof(ApsQueryState));
+	qs->queryDesc = queryDesc;
+	qs->level = level;
+	qs->counts = counts;
+	qs->advise = advise;
+	qs->forget.func = query_state_forget;
+	qs->forget.arg = qs;
+	MemoryContextRegisterResetCallback(queryDesc->estate->es_query_cxt,
+									   &qs->forget);
+	dlist_push_head(&active_queries, &qs->node);
+	MemoryContextSwitchTo(oldcxt);
 }
 
 /*
@@ -350,10 +382,7 @@ count_error(QueryDesc *queryDesc)
 	if (qs == NULL)
 		return;
 	make_key(&key, queryDesc->plannedstmt->queryId);
-	aps_store_record_error(&key);
-	/* An error a function catches is not a failed statement. */
-	if (qs->level == 0)
-		aps_signals_add_error();
+	count_failure(&key, qs->level);
 }
 
 static void

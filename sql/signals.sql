@@ -93,6 +93,28 @@ DROP FUNCTION sig_lazy();
 DROP FUNCTION sig_cursor();
 RESET apiscale.track;
 
+-- A statement refused as its execution starts (permission denied, raised
+-- by ExecutorStart) is a failed statement; when a function's statement is
+-- refused (track = all), the client's statement fails once: reset() and
+-- two failures, 66.67.
+CREATE ROLE regress_signals_reader;
+CREATE TABLE sig_secret (v int);
+CREATE FUNCTION sig_secret_count() RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN (SELECT count(*) FROM sig_secret);
+END $$;
+SET apiscale.track = 'all';
+SELECT apiscale.reset();
+SET ROLE regress_signals_reader;
+SELECT v FROM sig_secret;
+SELECT sig_secret_count();
+RESET ROLE;
+SELECT signal, value, status FROM apiscale.scaling_signals WHERE signal = 'error_rate_pct';
+RESET apiscale.track;
+DROP FUNCTION sig_secret_count();
+DROP TABLE sig_secret;
+DROP ROLE regress_signals_reader;
+
 -- cache hit rate: reads from shared buffers
 SELECT apiscale.reset();
 SELECT count(*) > 0 AS read FROM pg_class;
