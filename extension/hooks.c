@@ -7,12 +7,15 @@
  *	post_parse_analyze	make sure the statement has an entry, with its
  *						normalized text (best made here, where the jumbler's
  *						constant locations are known)
- *	ExecutorStart		attach a per-query state, which keeps the nesting level
- *						the execution started at; ask for per-node row counts
- *						(and timers if plan_timing) on sampled runs of
- *						statements that may turn slow, and for a query-level
- *						timer on every tracked run; count a statement refused
- *						as it starts (permission denied)
+ *	planner				track nesting: a function the planner runs (a STABLE
+ *						one folded for an estimate) runs nested statements
+ *	ExecutorStart		track nesting (initial partition pruning runs
+ *						functions); attach a per-query state, which keeps the
+ *						nesting level the execution started at; ask for
+ *						per-node row counts (and timers if plan_timing) on
+ *						sampled runs of statements that may turn slow, and
+ *						for a query-level timer on every tracked run; count
+ *						a statement refused as it starts (permission denied)
  *	ExecutorRun/Finish	track nesting; add up rows per run; count errors and
  *						cancellations on the way out of a failed run
  *	ExecutorEnd			add the run to its entry; keep the EXPLAIN ANALYZE
@@ -36,10 +39,11 @@
  * function stopped early by its caller, a cursor closed at COMMIT).
  *
  * Cost on the fast path: one query-level Instrumentation (two clock reads
- * per ExecutorRun call), one PG_TRY (sigsetjmp) per executor hook, and one
- * shared-lock lookup plus a spinlock at ExecutorEnd.  Per-node row counting (no clock reads) is added on sampled
- * runs of statements that are new to this backend or have come within half
- * of slow_query_ms; a statement that has always been fast does without.
+ * per ExecutorRun call), one PG_TRY (sigsetjmp) per planner call and per
+ * executor hook, and one shared-lock lookup plus a spinlock at ExecutorEnd.
+ * Per-node row counting (no clock reads) is added on sampled runs of
+ * statements that are new to this backend or have come within half of
+ * slow_query_ms; a statement that has always been fast does without.
  *
  *-------------------------------------------------------------------------
  */
@@ -51,6 +55,7 @@
 #include "executor/instrument.h"
 #include "lib/ilist.h"
 #include "miscadmin.h"
+#include "optimizer/planner.h"
 #include "parser/analyze.h"
 #include "tcop/utility.h"
 #include "utils/memutils.h"
@@ -94,13 +99,14 @@ typedef struct ApsQueryState
 
 /* Saved hook values */
 static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
+static planner_hook_type			prev_planner = NULL;
 static ExecutorStart_hook_type		prev_ExecutorStart = NULL;
 static ExecutorRun_hook_type		prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type		prev_ExecutorFinish = NULL;
 static ExecutorEnd_hook_type		prev_ExecutorEnd = NULL;
 static ProcessUtility_hook_type		prev_ProcessUtility = NULL;
 
-/* Current nesting depth of executor and utility calls */
+/* Current nesting depth of planner, executor and utility calls */
 static int nesting_level = 0;
 
 /* Is the current top-level statement sampled for per-node instrumentation? */
@@ -119,9 +125,11 @@ static int		   utility_location = -1;
 static int		   utility_len = 0;
 
 /* Prototypes */
-static void aps_post_parse_analyze(ParseState *pstate, Query *query,
-								   JumbleState *jstate);
-static void aps_ExecutorStart(QueryDesc *queryDesc, int eflags);
+static void			aps_post_parse_analyze(ParseState *pstate, Query *query,
+										   JumbleState *jstate);
+static PlannedStmt *aps_planner(Query *parse, const char *query_string,
+								int cursorOptions, ParamListInfo boundParams);
+static void			aps_ExecutorStart(QueryDesc *queryDesc, int eflags);
 static void aps_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
 							uint64 count, bool execute_once);
 static void aps_ExecutorFinish(QueryDesc *queryDesc);
@@ -141,6 +149,8 @@ aps_install_hooks(void)
 {
 	prev_post_parse_analyze = post_parse_analyze_hook;
 	post_parse_analyze_hook = aps_post_parse_analyze;
+	prev_planner = planner_hook;
+	planner_hook = aps_planner;
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = aps_ExecutorStart;
 	prev_ExecutorRun = ExecutorRun_hook;
@@ -242,6 +252,35 @@ aps_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 }
 
 /*
+ * planner: statements a function runs while the planner folds it (a STABLE
+ * function evaluated for a selectivity estimate) are nested in the
+ * statement being planned, not statements of the client.
+ */
+static PlannedStmt *
+aps_planner(Query *parse, const char *query_string, int cursorOptions,
+			ParamListInfo boundParams)
+{
+	PlannedStmt *result;
+
+	nesting_level++;
+	PG_TRY();
+	{
+		if (prev_planner)
+			result =
+				prev_planner(parse, query_string, cursorOptions, boundParams);
+		else
+			result = standard_planner(parse, query_string, cursorOptions,
+									  boundParams);
+	}
+	PG_FINALLY();
+	{
+		nesting_level--;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
  * Count a failed execution of key's statement, started at nesting level
  * level, in its entry and, for a client's statement, in the signals.
  * Called from PG_CATCH: must not throw.
@@ -320,16 +359,7 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			queryDesc->instrument_options |= INSTRUMENT_TIMER;
 	}
 
-	if (!track)
-	{
-		if (prev_ExecutorStart)
-			prev_ExecutorStart(queryDesc, eflags);
-		else
-			standard_ExecutorStart(queryDesc, eflags);
-		return;
-	}
-
-	if (!known)
+	if (track && !known)
 	{
 		ApsTextSource src;
 
@@ -339,6 +369,11 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		aps_store_ensure(&key, &src);
 	}
 
+	/*
+	 * Functions run at start-up (initial partition pruning) run nested
+	 * statements.
+	 */
+	nesting_level++;
 	PG_TRY();
 	{
 		if (prev_ExecutorStart)
@@ -348,10 +383,16 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	}
 	PG_CATCH();
 	{
-		count_failure(&key, level);
+		nesting_level--;
+		if (track)
+			count_failure(&key, level);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	nesting_level--;
+
+	if (!track)
+		return;
 
 	oldcxt = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
 	/* A query-level timer and buffer counter. */

@@ -51,3 +51,32 @@ SELECT query, calls FROM apiscale.queries
 SELECT count(*) AS leaked FROM apiscale.queries
  WHERE query LIKE '%secret%' OR query LIKE '%123456%';
 RESET apiscale.track;
+
+-- A function the planner runs (a STABLE function folded for an estimate)
+-- or ExecutorStart runs (initial partition pruning) is nested in the
+-- client's statement too: with track = top its statements are not
+-- tracked.  The EXECUTE of a generic plan is not planned again: only its
+-- start runs the function.
+CREATE TABLE parted (k int, v int) PARTITION BY LIST (k);
+CREATE TABLE parted_1 PARTITION OF parted FOR VALUES IN (1);
+CREATE TABLE parted_2 PARTITION OF parted FOR VALUES IN (2);
+CREATE FUNCTION current_k() RETURNS int LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT min(id) FROM items);
+END
+$$;
+PREPARE parted_count AS SELECT count(*) FROM parted WHERE k = current_k();
+SET plan_cache_mode = force_generic_plan;
+EXECUTE parted_count;
+SET apiscale.track = top;
+SELECT apiscale.reset();
+SELECT v FROM parted WHERE k = current_k();
+EXECUTE parted_count;
+EXECUTE parted_count;
+SELECT query, calls FROM apiscale.queries
+ WHERE query NOT LIKE '%apiscale%' ORDER BY query COLLATE "C";
+RESET apiscale.track;
+RESET plan_cache_mode;
+DEALLOCATE parted_count;
+DROP TABLE parted;
+DROP FUNCTION current_k();

@@ -115,6 +115,30 @@ DROP FUNCTION sig_secret_count();
 DROP TABLE sig_secret;
 DROP ROLE regress_signals_reader;
 
+-- A function's statement that fails while ExecutorStart prunes partitions
+-- fails inside the client's statement, which then fails once: reset() and
+-- one failure, 50.
+CREATE TABLE sig_k (k int);
+INSERT INTO sig_k VALUES (1);
+CREATE TABLE sig_parted (k int) PARTITION BY LIST (k);
+CREATE TABLE sig_parted_1 PARTITION OF sig_parted FOR VALUES IN (1);
+CREATE TABLE sig_parted_2 PARTITION OF sig_parted FOR VALUES IN (2);
+CREATE FUNCTION sig_current_k() RETURNS int LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN (SELECT 1 / k FROM sig_k);
+END $$;
+SET plan_cache_mode = force_generic_plan;
+PREPARE sig_parted_count AS SELECT count(*) FROM sig_parted WHERE k = sig_current_k();
+EXECUTE sig_parted_count;
+UPDATE sig_k SET k = 0;
+SELECT apiscale.reset();
+EXECUTE sig_parted_count;
+SELECT signal, value, status FROM apiscale.scaling_signals WHERE signal = 'error_rate_pct';
+RESET plan_cache_mode;
+DEALLOCATE sig_parted_count;
+DROP TABLE sig_parted, sig_k;
+DROP FUNCTION sig_current_k();
+
 -- cache hit rate: reads from shared buffers
 SELECT apiscale.reset();
 SELECT count(*) > 0 AS read FROM pg_class;
