@@ -90,6 +90,7 @@ typedef struct ApsQueryState
 {
 	dlist_node	  node;		 /* in active_queries */
 	QueryDesc	 *queryDesc; /* the execution */
+	ApsKey		  key;		 /* its entry, with the user of ExecutorStart */
 	int			  level;  /* nesting level at ExecutorStart; 0: a client's */
 	uint64		  rows;	  /* es_processed summed over ExecutorRun calls */
 	ApsNodeCounts counts; /* per-node row counting, or why not */
@@ -400,6 +401,7 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		queryDesc->totaltime = InstrAlloc(1, INSTRUMENT_ALL, false);
 	qs = palloc0(sizeof(ApsQueryState));
 	qs->queryDesc = queryDesc;
+	qs->key = key;
 	qs->level = level;
 	qs->counts = counts;
 	qs->advise = advise;
@@ -418,12 +420,13 @@ static void
 count_error(QueryDesc *queryDesc)
 {
 	ApsQueryState *qs = query_state(queryDesc);
-	ApsKey		   key;
 
-	if (qs == NULL)
-		return;
-	make_key(&key, queryDesc->plannedstmt->queryId);
-	count_failure(&key, qs->level);
+	/*
+	 * The key of ExecutorStart: an error leaves a SECURITY DEFINER
+	 * function's user in place until the transaction aborts.
+	 */
+	if (qs != NULL)
+		count_failure(&qs->key, qs->level);
 }
 
 static void
@@ -591,7 +594,7 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 
 	if (qs != NULL && aps_enabled)
 	{
-		ApsKey			 key;
+		ApsKey			 key = qs->key; /* the user may differ by now */
 		ApsExecution	 exec;
 		ApsTextSource	 src;
 		Instrumentation *total = queryDesc->totaltime;
@@ -600,7 +603,6 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 		/* Make sure the totals are final (this does not end the run). */
 		InstrEndLoop(total);
 
-		make_key(&key, queryDesc->plannedstmt->queryId);
 		exec.duration_ms = total->total * 1000.0;
 		exec.rows = qs->rows;
 		exec.shared_blks_hit = total->bufusage.shared_blks_hit;

@@ -72,3 +72,24 @@ DEALLOCATE secret_next;
 DROP FUNCTION secret_count();
 DROP TABLE secret;
 DROP ROLE regress_errors_user;
+
+-- A statement that fails inside a SECURITY DEFINER function is counted
+-- for the user who ran it: the error unwinds before the function's owner
+-- is switched back.
+CREATE ROLE regress_errors_owner;
+CREATE TABLE owned (v int);
+INSERT INTO owned VALUES (1);
+ALTER TABLE owned OWNER TO regress_errors_owner;
+CREATE FUNCTION owner_div() RETURNS int LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+    RETURN (SELECT v / (v - 1) FROM owned);
+END
+$$;
+ALTER FUNCTION owner_div() OWNER TO regress_errors_owner;
+SELECT apiscale.reset();
+SELECT owner_div();
+SELECT userid::regrole AS user, query, calls, errors FROM apiscale.queries
+ WHERE query NOT LIKE '%apiscale%' ORDER BY query COLLATE "C";
+DROP FUNCTION owner_div();
+DROP TABLE owned;
+DROP ROLE regress_errors_owner;

@@ -80,3 +80,31 @@ RESET plan_cache_mode;
 DEALLOCATE parted_count;
 DROP TABLE parted;
 DROP FUNCTION current_k();
+
+-- A cursor a SECURITY DEFINER function opened runs as the function's owner
+-- and is counted for it, even when COMMIT closes it as the session's user.
+CREATE ROLE regress_nesting_owner;
+CREATE TABLE owned_items AS SELECT id FROM items WHERE id <= 10;
+ALTER TABLE owned_items OWNER TO regress_nesting_owner;
+CREATE FUNCTION owner_cursor() RETURNS int LANGUAGE plpgsql SECURITY DEFINER AS $$
+DECLARE
+    c refcursor;
+    r int;
+BEGIN
+    OPEN c FOR SELECT id FROM owned_items ORDER BY id;
+    FETCH c INTO r;
+    RETURN r;
+END
+$$;
+ALTER FUNCTION owner_cursor() OWNER TO regress_nesting_owner;
+SET apiscale.track = 'all';
+SELECT apiscale.reset();
+BEGIN;
+SELECT owner_cursor();
+COMMIT;
+SELECT userid::regrole AS user, query, calls FROM apiscale.queries
+ WHERE query NOT LIKE '%apiscale%' ORDER BY query COLLATE "C";
+RESET apiscale.track;
+DROP FUNCTION owner_cursor();
+DROP TABLE owned_items;
+DROP ROLE regress_nesting_owner;
