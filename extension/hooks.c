@@ -7,13 +7,18 @@
  *	post_parse_analyze	make sure the statement has an entry, with its
  *						normalized text (best made here, where the jumbler's
  *						constant locations are known)
- *	ExecutorStart		attach a per-query state; ask for per-node row counts
- *						(and timers if plan_timing) on sampled runs of
- *						statements that may turn slow, and for a query-level
- *						timer on every tracked run
+ *	planner				track nesting: a function the planner runs (a STABLE
+ *						one folded for an estimate) runs nested statements
+ *	ExecutorStart		track nesting (initial partition pruning runs
+ *						functions); attach a per-query state, which keeps the
+ *						nesting level the execution started at; ask for
+ *						per-node row counts (and timers if plan_timing) on
+ *						sampled runs of statements that may turn slow, and
+ *						for a query-level timer on every tracked run; count
+ *						a statement refused as it starts (permission denied)
  *	ExecutorRun/Finish	track nesting; add up rows per run; count errors and
  *						cancellations on the way out of a failed run
-  *	ExecutorEnd			add the run to its entry; keep the EXPLAIN ANALYZE
+ *	ExecutorEnd			add the run to its entry; keep the EXPLAIN ANALYZE
  *						text if the run was slow; on sampled runs with a
  *						sequential scan, walk the plan for index evidence
  *						(advisor.c)
@@ -28,13 +33,17 @@
  * A tracked execution has an ApsQueryState allocated in its executor memory
  * context; a reset callback on that context unlinks it, so the list of
  * active states never outlives the executions, whether they end normally or
- * by an error.
+ * by an error.  Whether an execution is a client's statement (level 0) is
+ * decided at ExecutorStart and kept there: a statement a function started
+ * can end, or fail, while nesting_level is back at 0 (a lazily evaluated SQL
+ * function stopped early by its caller, a cursor closed at COMMIT).
  *
  * Cost on the fast path: one query-level Instrumentation (two clock reads
- * per ExecutorRun call) and one shared-lock lookup plus a spinlock at
- * ExecutorEnd.  Per-node row counting (no clock reads) is added on sampled
- * runs of statements that are new to this backend or have come within half
- * of slow_query_ms; a statement that has always been fast does without.
+ * per ExecutorRun call), one PG_TRY (sigsetjmp) per planner call and per
+ * executor hook, and one shared-lock lookup plus a spinlock at ExecutorEnd.
+ * Per-node row counting (no clock reads) is added on sampled runs of
+ * statements that are new to this backend or have come within half of
+ * slow_query_ms; a statement that has always been fast does without.
  *
  *-------------------------------------------------------------------------
  */
@@ -46,6 +55,7 @@
 #include "executor/instrument.h"
 #include "lib/ilist.h"
 #include "miscadmin.h"
+#include "optimizer/planner.h"
 #include "parser/analyze.h"
 #include "tcop/utility.h"
 #include "utils/memutils.h"
@@ -80,21 +90,24 @@ typedef struct ApsQueryState
 {
 	dlist_node	  node;		 /* in active_queries */
 	QueryDesc	 *queryDesc; /* the execution */
-	uint64		  rows;		 /* es_processed summed over ExecutorRun calls */
-	ApsNodeCounts counts;	 /* per-node row counting, or why not */
-	bool		  advise;	 /* walk the finished plan for index evidence */
+	ApsKey		  key;		 /* its entry, with the user of ExecutorStart */
+	int			  level;  /* nesting level at ExecutorStart; 0: a client's */
+	uint64		  rows;	  /* es_processed summed over ExecutorRun calls */
+	ApsNodeCounts counts; /* per-node row counting, or why not */
+	bool		  advise; /* walk the finished plan for index evidence */
 	MemoryContextCallback forget; /* unlinks us with the executor memory */
 } ApsQueryState;
 
 /* Saved hook values */
 static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
+static planner_hook_type			prev_planner = NULL;
 static ExecutorStart_hook_type		prev_ExecutorStart = NULL;
 static ExecutorRun_hook_type		prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type		prev_ExecutorFinish = NULL;
 static ExecutorEnd_hook_type		prev_ExecutorEnd = NULL;
 static ProcessUtility_hook_type		prev_ProcessUtility = NULL;
 
-/* Current nesting depth of executor and utility calls */
+/* Current nesting depth of planner, executor and utility calls */
 static int nesting_level = 0;
 
 /* Is the current top-level statement sampled for per-node instrumentation? */
@@ -113,9 +126,11 @@ static int		   utility_location = -1;
 static int		   utility_len = 0;
 
 /* Prototypes */
-static void aps_post_parse_analyze(ParseState *pstate, Query *query,
-								   JumbleState *jstate);
-static void aps_ExecutorStart(QueryDesc *queryDesc, int eflags);
+static void			aps_post_parse_analyze(ParseState *pstate, Query *query,
+										   JumbleState *jstate);
+static PlannedStmt *aps_planner(Query *parse, const char *query_string,
+								int cursorOptions, ParamListInfo boundParams);
+static void			aps_ExecutorStart(QueryDesc *queryDesc, int eflags);
 static void aps_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
 							uint64 count, bool execute_once);
 static void aps_ExecutorFinish(QueryDesc *queryDesc);
@@ -135,6 +150,8 @@ aps_install_hooks(void)
 {
 	prev_post_parse_analyze = post_parse_analyze_hook;
 	post_parse_analyze_hook = aps_post_parse_analyze;
+	prev_planner = planner_hook;
+	planner_hook = aps_planner;
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = aps_ExecutorStart;
 	prev_ExecutorRun = ExecutorRun_hook;
@@ -236,13 +253,58 @@ aps_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 }
 
 /*
- * ExecutorStart: choose the instrumentation, attach our state, and make
- * sure the entry exists so that a failure can be counted without creating
- * anything.
+ * planner: statements a function runs while the planner folds it (a STABLE
+ * function evaluated for a selectivity estimate) are nested in the
+ * statement being planned, not statements of the client.
+ */
+static PlannedStmt *
+aps_planner(Query *parse, const char *query_string, int cursorOptions,
+			ParamListInfo boundParams)
+{
+	PlannedStmt *result;
+
+	nesting_level++;
+	PG_TRY();
+	{
+		if (prev_planner)
+			result =
+				prev_planner(parse, query_string, cursorOptions, boundParams);
+		else
+			result = standard_planner(parse, query_string, cursorOptions,
+									  boundParams);
+	}
+	PG_FINALLY();
+	{
+		nesting_level--;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
+ * Count a failed execution of key's statement, started at nesting level
+ * level, in its entry and, for a client's statement, in the signals.
+ * Called from PG_CATCH: must not throw.
+ */
+static void
+count_failure(const ApsKey *key, int level)
+{
+	aps_store_record_error(key);
+	/* An error a function catches is not a failed statement. */
+	if (level == 0)
+		aps_signals_add_error();
+}
+
+/*
+ * ExecutorStart: choose the instrumentation, make sure the entry exists so
+ * that a failure can be counted without creating anything, and attach our
+ * state.  A statement refused here (ExecCheckRTPerms' "permission denied")
+ * failed: it is counted, and as it gets no state, nothing counts it again.
  */
 static void
 aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
+	int	 level = nesting_level;
 	bool track = tracking(nesting_level) &&
 				 queryDesc->plannedstmt->queryId != UINT64CONST(0) &&
 				 (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0;
@@ -298,10 +360,37 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			queryDesc->instrument_options |= INSTRUMENT_TIMER;
 	}
 
-	if (prev_ExecutorStart)
-		prev_ExecutorStart(queryDesc, eflags);
-	else
-		standard_ExecutorStart(queryDesc, eflags);
+	if (track && !known)
+	{
+		ApsTextSource src;
+
+		make_text_source(&src, queryDesc->sourceText,
+						 queryDesc->plannedstmt->stmt_location,
+						 queryDesc->plannedstmt->stmt_len, NULL);
+		aps_store_ensure(&key, &src);
+	}
+
+	/*
+	 * Functions run at start-up (initial partition pruning) run nested
+	 * statements.
+	 */
+	nesting_level++;
+	PG_TRY();
+	{
+		if (prev_ExecutorStart)
+			prev_ExecutorStart(queryDesc, eflags);
+		else
+			standard_ExecutorStart(queryDesc, eflags);
+	}
+	PG_CATCH();
+	{
+		nesting_level--;
+		if (track)
+			count_failure(&key, level);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	nesting_level--;
 
 	if (!track)
 		return;
@@ -312,6 +401,8 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		queryDesc->totaltime = InstrAlloc(1, INSTRUMENT_ALL, false);
 	qs = palloc0(sizeof(ApsQueryState));
 	qs->queryDesc = queryDesc;
+	qs->key = key;
+	qs->level = level;
 	qs->counts = counts;
 	qs->advise = advise;
 	qs->forget.func = query_state_forget;
@@ -320,16 +411,6 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 									   &qs->forget);
 	dlist_push_head(&active_queries, &qs->node);
 	MemoryContextSwitchTo(oldcxt);
-
-	if (!known)
-	{
-		ApsTextSource src;
-
-		make_text_source(&src, queryDesc->sourceText,
-						 queryDesc->plannedstmt->stmt_location,
-						 queryDesc->plannedstmt->stmt_len, NULL);
-		aps_store_ensure(&key, &src);
-	}
 }
 
 /*
@@ -338,15 +419,14 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 static void
 count_error(QueryDesc *queryDesc)
 {
-	ApsKey key;
+	ApsQueryState *qs = query_state(queryDesc);
 
-	if (query_state(queryDesc) == NULL)
-		return;
-	make_key(&key, queryDesc->plannedstmt->queryId);
-	aps_store_record_error(&key);
-	/* An error a function catches is not a failed statement. */
-	if (nesting_level == 0)
-		aps_signals_add_error();
+	/*
+	 * The key of ExecutorStart: an error leaves a SECURITY DEFINER
+	 * function's user in place until the transaction aborts.
+	 */
+	if (qs != NULL)
+		count_failure(&qs->key, qs->level);
 }
 
 static void
@@ -514,7 +594,7 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 
 	if (qs != NULL && aps_enabled)
 	{
-		ApsKey			 key;
+		ApsKey			 key = qs->key; /* the user may differ by now */
 		ApsExecution	 exec;
 		ApsTextSource	 src;
 		Instrumentation *total = queryDesc->totaltime;
@@ -523,7 +603,6 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 		/* Make sure the totals are final (this does not end the run). */
 		InstrEndLoop(total);
 
-		make_key(&key, queryDesc->plannedstmt->queryId);
 		exec.duration_ms = total->total * 1000.0;
 		exec.rows = qs->rows;
 		exec.shared_blks_hit = total->bufusage.shared_blks_hit;
@@ -543,8 +622,14 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 						 queryDesc->plannedstmt->stmt_location,
 						 queryDesc->plannedstmt->stmt_len, NULL);
 		max_ms = aps_store_record(&key, &exec, &src);
-		/* The signals count the statements clients send. */
-		if (nesting_level == 0)
+		/*
+		 * The signals count the statements clients send: the level is the
+		 * one the execution started at, as a statement a function started
+		 * may end at the client's level (a lazily evaluated SQL function
+		 * stopped early ends in its caller's ExecutorEnd; a cursor a function
+		 * opened may be closed at COMMIT).
+		 */
+		if (qs->level == 0)
 			aps_signals_add(exec.started, exec.duration_ms,
 							exec.shared_blks_hit, exec.shared_blks_read);
 		/* NaN (no entry) compares false: not known to be fast. */

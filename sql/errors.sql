@@ -37,3 +37,59 @@ SELECT safe_div(1);
 SELECT query, calls, errors FROM apiscale.queries
  WHERE query NOT LIKE '%apiscale%' ORDER BY query COLLATE "C";
 RESET apiscale.track;
+
+-- A statement refused as its execution starts (permission denied, raised
+-- by ExecutorStart) failed: it counts in errors, once, and not in calls;
+-- so does a prepared one, each time it is refused.
+CREATE ROLE regress_errors_user;
+CREATE TABLE secret (v int);
+CREATE FUNCTION secret_count() RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN (SELECT count(*) FROM secret);
+END
+$$;
+SELECT apiscale.reset();
+SET ROLE regress_errors_user;
+SELECT v FROM secret;
+PREPARE secret_next AS SELECT v + 1 FROM secret;
+EXECUTE secret_next;
+EXECUTE secret_next;
+RESET ROLE;
+SELECT userid::regrole AS user, query, calls, errors FROM apiscale.queries
+ WHERE query NOT LIKE '%apiscale%' ORDER BY query COLLATE "C";
+
+-- With track = all, a function's statement refused at its start counts
+-- for itself, and the client's statement that failed with it for itself.
+SET apiscale.track = 'all';
+SELECT apiscale.reset();
+SET ROLE regress_errors_user;
+SELECT secret_count();
+RESET ROLE;
+SELECT userid::regrole AS user, query, calls, errors FROM apiscale.queries
+ WHERE query NOT LIKE '%apiscale%' ORDER BY query COLLATE "C";
+RESET apiscale.track;
+DEALLOCATE secret_next;
+DROP FUNCTION secret_count();
+DROP TABLE secret;
+DROP ROLE regress_errors_user;
+
+-- A statement that fails inside a SECURITY DEFINER function is counted
+-- for the user who ran it: the error unwinds before the function's owner
+-- is switched back.
+CREATE ROLE regress_errors_owner;
+CREATE TABLE owned (v int);
+INSERT INTO owned VALUES (1);
+ALTER TABLE owned OWNER TO regress_errors_owner;
+CREATE FUNCTION owner_div() RETURNS int LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+    RETURN (SELECT v / (v - 1) FROM owned);
+END
+$$;
+ALTER FUNCTION owner_div() OWNER TO regress_errors_owner;
+SELECT apiscale.reset();
+SELECT owner_div();
+SELECT userid::regrole AS user, query, calls, errors FROM apiscale.queries
+ WHERE query NOT LIKE '%apiscale%' ORDER BY query COLLATE "C";
+DROP FUNCTION owner_div();
+DROP TABLE owned;
+DROP ROLE regress_errors_owner;

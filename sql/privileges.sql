@@ -11,7 +11,7 @@ SELECT apiscale.reset();
 
 SET ROLE aps_other;
 SELECT query, calls FROM apiscale.queries
- WHERE userid = 'aps_app'::regrole ORDER BY query;
+ WHERE userid = 'aps_app'::regrole ORDER BY query, calls;
 RESET ROLE;
 
 -- pg_read_all_stats sees everything.

@@ -53,6 +53,92 @@ SELECT signal, value, status FROM apiscale.scaling_signals WHERE signal = 'error
 DROP FUNCTION sig_catch();
 RESET apiscale.track;
 
+-- A statement a function started is not a client's, even when it ends with
+-- the client's statement: the inner SELECT of a lazily evaluated SQL
+-- function stopped early by a LIMIT, a cursor a PL/pgSQL function opened
+-- and COMMIT closes.  The error rate reads the same with track = top and
+-- track = all: 1 failure in 4 statements (reset(), the two calls, 1 / 0).
+CREATE FUNCTION sig_lazy() RETURNS SETOF int LANGUAGE sql AS $$
+  SELECT g FROM generate_series(1, 10) g
+$$;
+CREATE FUNCTION sig_cursor() RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+  c refcursor;
+  r int;
+BEGIN
+  OPEN c FOR SELECT g FROM generate_series(1, 10) g;
+  FETCH c INTO r;
+  RETURN r;
+END $$;
+SET apiscale.track = top;
+SELECT apiscale.reset();
+SELECT sig_lazy() LIMIT 2;
+BEGIN;
+SELECT sig_cursor();
+COMMIT;
+SELECT 1 / (g - g) FROM generate_series(1, 1) g;
+SELECT signal, value, status FROM apiscale.scaling_signals WHERE signal = 'error_rate_pct';
+SET apiscale.track = 'all';
+SELECT apiscale.reset();
+SELECT sig_lazy() LIMIT 2;
+BEGIN;
+SELECT sig_cursor();
+COMMIT;
+SELECT 1 / (g - g) FROM generate_series(1, 1) g;
+SELECT signal, value, status FROM apiscale.scaling_signals WHERE signal = 'error_rate_pct';
+-- track = all did track the inner statements (one query id, run twice).
+SELECT query, calls FROM apiscale.queries
+ WHERE query LIKE '%FROM generate_series($1, $2) g%' ORDER BY query COLLATE "C";
+DROP FUNCTION sig_lazy();
+DROP FUNCTION sig_cursor();
+RESET apiscale.track;
+
+-- A statement refused as its execution starts (permission denied, raised
+-- by ExecutorStart) is a failed statement; when a function's statement is
+-- refused (track = all), the client's statement fails once: reset() and
+-- two failures, 66.67.
+CREATE ROLE regress_signals_reader;
+CREATE TABLE sig_secret (v int);
+CREATE FUNCTION sig_secret_count() RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN (SELECT count(*) FROM sig_secret);
+END $$;
+SET apiscale.track = 'all';
+SELECT apiscale.reset();
+SET ROLE regress_signals_reader;
+SELECT v FROM sig_secret;
+SELECT sig_secret_count();
+RESET ROLE;
+SELECT signal, value, status FROM apiscale.scaling_signals WHERE signal = 'error_rate_pct';
+RESET apiscale.track;
+DROP FUNCTION sig_secret_count();
+DROP TABLE sig_secret;
+DROP ROLE regress_signals_reader;
+
+-- A function's statement that fails while ExecutorStart prunes partitions
+-- fails inside the client's statement, which then fails once: reset() and
+-- one failure, 50.
+CREATE TABLE sig_k (k int);
+INSERT INTO sig_k VALUES (1);
+CREATE TABLE sig_parted (k int) PARTITION BY LIST (k);
+CREATE TABLE sig_parted_1 PARTITION OF sig_parted FOR VALUES IN (1);
+CREATE TABLE sig_parted_2 PARTITION OF sig_parted FOR VALUES IN (2);
+CREATE FUNCTION sig_current_k() RETURNS int LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN (SELECT 1 / k FROM sig_k);
+END $$;
+SET plan_cache_mode = force_generic_plan;
+PREPARE sig_parted_count AS SELECT count(*) FROM sig_parted WHERE k = sig_current_k();
+EXECUTE sig_parted_count;
+UPDATE sig_k SET k = 0;
+SELECT apiscale.reset();
+EXECUTE sig_parted_count;
+SELECT signal, value, status FROM apiscale.scaling_signals WHERE signal = 'error_rate_pct';
+RESET plan_cache_mode;
+DEALLOCATE sig_parted_count;
+DROP TABLE sig_parted, sig_k;
+DROP FUNCTION sig_current_k();
+
 -- cache hit rate: reads from shared buffers
 SELECT apiscale.reset();
 SELECT count(*) > 0 AS read FROM pg_class;

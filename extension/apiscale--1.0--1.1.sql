@@ -1,0 +1,190 @@
+/* extension/apiscale--1.0--1.1.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "ALTER EXTENSION apiscale UPDATE TO '1.1'" to load this file. \quit
+
+--
+-- apiscale--1.0.sql is frozen: databases on 1.0 exist.  Everything new or
+-- changed in 1.1 is here, and a fresh CREATE EXTENSION runs 1.0 then this
+-- script (there is no full 1.1 script), so both paths end in the same
+-- objects; sql/upgrade.sql checks it.  Replace objects with CREATE OR
+-- REPLACE, which keeps their privileges and comments.
+--
+
+--
+-- The report
+--
+
+-- Lines of at most width characters holding the SQL statement stmt, each
+-- after indent, to be copied and run as they are.  Lines break between
+-- tokens only: at whitespace outside double quotes, and inside a word
+-- longer than a line (a qualified name of two long identifiers) before a
+-- '.' outside double quotes, where SQL allows whitespace too.  Nothing is
+-- cut and no character changes but the whitespace between words, which
+-- becomes one space or a line break: a word part longer than a line gets a
+-- line of its own, however long.  (wrap_text, for prose, cuts such words.)
+CREATE FUNCTION wrap_sql(stmt text, width int, indent text)
+RETURNS SETOF text
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+    room int := width - length(indent);
+    piece text[] := '{}';       -- the words, each cut before its dots
+    starts bool[] := '{}';      -- whether piece[i] begins a word
+    cur text := '';
+    word_start bool := true;
+    quoted bool := false;
+    c text;
+    line text := '';
+    n int;
+    wlen int;
+    split bool := false;
+BEGIN
+    -- Words and their pieces.  A doubled quote inside a quoted name flips
+    -- the state twice: it stays quoted.
+    FOREACH c IN ARRAY regexp_split_to_array(stmt || ' ', '') LOOP
+        IF NOT quoted AND c ~ '\s' THEN
+            IF cur <> '' THEN
+                piece := piece || cur;
+                starts := starts || word_start;
+            END IF;
+            cur := '';
+            word_start := true;
+        ELSIF NOT quoted AND c = '.' AND cur <> '' THEN
+            piece := piece || cur;
+            starts := starts || word_start;
+            cur := c;
+            word_start := false;
+        ELSE
+            IF c = '"' THEN
+                quoted := NOT quoted;
+            END IF;
+            cur := cur || c;
+        END IF;
+    END LOOP;
+
+    n := coalesce(array_length(piece, 1), 0);
+    FOR i IN 1 .. n LOOP
+        IF starts[i] THEN
+            -- A word that fits on a line is never split.
+            wlen := length(piece[i]);
+            FOR j IN i + 1 .. n LOOP
+                EXIT WHEN starts[j];
+                wlen := wlen + length(piece[j]);
+            END LOOP;
+            split := wlen > room;
+            -- What must fit after the line: the whole word, or its first piece.
+            IF split THEN
+                wlen := length(piece[i]);
+            END IF;
+            IF line <> '' AND length(line) + 1 + wlen > room THEN
+                RETURN NEXT indent || line;
+                line := '';
+            END IF;
+            line := CASE WHEN line = '' THEN piece[i] ELSE line || ' ' || piece[i] END;
+        ELSIF split AND length(line) + length(piece[i]) > room THEN
+            RETURN NEXT indent || line;
+            line := piece[i];
+        ELSE
+            line := line || piece[i];
+        END IF;
+    END LOOP;
+    IF line <> '' THEN
+        RETURN NEXT indent || line;
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION wrap_sql(text, int, text) IS
+    'A SQL statement as lines of at most width characters that run as printed: broken between tokens, never cut';
+
+-- 1.0 printed the index advice's CREATE INDEX through wrap_text, which cut a
+-- word longer than a line (schema.table with names of 62-63 bytes) into
+-- left(...) || '...' and squeezed the spaces inside quoted names: copied
+-- from the report, the statement did not run.  Only that call changes.
+CREATE OR REPLACE FUNCTION report()
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r record;
+    n int;
+    total double precision;
+BEGIN
+        RETURN NEXT left(format('apiscale report, %s, database %s, signals over the last %s',
+                            to_char(now(), 'YYYY-MM-DD HH24:MI:SS TZ'), current_database(),
+                            current_setting('apiscale.signal_window')), 120);
+
+    RETURN NEXT '';
+    RETURN NEXT '== Is it time to scale?';
+    n := 0;
+    FOR r IN SELECT * FROM apiscale.scaling_signals
+              ORDER BY status = 'warning' DESC, status = 'ok' DESC, signal LOOP
+        IF r.status = 'warning' THEN
+            RETURN NEXT format('  WARNING  %s = %s (threshold %s): %s',
+                               r.signal, r.value, r.threshold, r.action);
+            n := n + 1;
+        ELSIF r.status = 'ok' THEN
+            RETURN NEXT format('  ok       %s = %s (threshold %s)', r.signal, r.value, r.threshold);
+        ELSE
+            RETURN NEXT format('  no data  %s', r.signal);
+        END IF;
+    END LOOP;
+    IF n = 0 THEN
+        RETURN NEXT '  No signal is in warning.';
+    END IF;
+
+    RETURN NEXT '';
+    RETURN NEXT '== Slowest statements (top 5 by total time)';
+    SELECT sum(q.total_ms) INTO total FROM apiscale.queries q
+     WHERE q.dbid = (SELECT oid FROM pg_database WHERE datname = current_database());
+    n := 0;
+    FOR r IN SELECT q.p95_ms, q.calls, q.total_ms, q.query
+               FROM apiscale.queries q
+              WHERE q.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                AND q.query NOT LIKE '%apiscale.%'
+              ORDER BY q.total_ms DESC LIMIT 5 LOOP
+        IF n = 0 THEN
+            RETURN NEXT '     p95 ms      calls  time % | statement';
+        END IF;
+        RETURN NEXT format('  %9s  %9s  %6s | %s',
+                           round(coalesce(r.p95_ms, 0)::numeric, 2), r.calls,
+                           CASE WHEN total > 0 THEN round((100 * r.total_ms / total)::numeric, 1) ELSE 0 END,
+                           left(regexp_replace(r.query, '\s+', ' ', 'g'), 120 - 33));
+        n := n + 1;
+    END LOOP;
+    IF n = 0 THEN
+        RETURN NEXT '  No statement yet.';
+    END IF;
+
+    RETURN NEXT '';
+    RETURN NEXT '== Missing indexes (proven by a hypothetical re-plan)';
+    n := 0;
+    FOR r IN SELECT * FROM apiscale.index_advice LOOP
+        -- Wrapped between tokens, never cut: it stays a statement to copy.
+        RETURN QUERY SELECT apiscale.wrap_sql(r.ddl, 120, '  ');
+        RETURN NEXT format('      %s rows read and thrown away in %s scans, estimated cost %s%% lower (%s)',
+                           r.rows_filtered, r.scans, r.est_improvement_pct,
+                           array_to_string(r.reasons, ', '));
+        n := n + 1;
+    END LOOP;
+    IF n = 0 THEN
+        RETURN NEXT '  No index to add.';
+    END IF;
+
+    RETURN NEXT '';
+    RETURN NEXT '== Anti-patterns';
+    n := 0;
+    FOR r IN SELECT * FROM apiscale.antipatterns a
+              WHERE a.query NOT LIKE '%apiscale.%' LOOP
+        RETURN NEXT format('  %s, seen %s: %s', r.kind,
+                           CASE WHEN r.calls = 1 THEN 'once' ELSE r.calls || ' times' END,
+                           left(regexp_replace(r.query, '\s+', ' ', 'g'),
+                                120 - 20 - length(r.kind) - length(r.calls::text)));
+        RETURN QUERY SELECT apiscale.wrap_text(r.detail, 120, '      ');
+        n := n + 1;
+    END LOOP;
+    IF n = 0 THEN
+        RETURN NEXT '  None found.';
+    END IF;
+END
+$$;
