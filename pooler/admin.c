@@ -122,8 +122,6 @@ show_pools(struct evbuffer *out)
 	{
 		Client *first = TAILQ_FIRST(&p->waiting);
 		double	wait = first ? mono_now() - first->wait_start : 0;
-		int		cap = cf.max_overflow < 0 ? cf.pool_size
-										  : cf.pool_size + cf.max_overflow;
 		int		overflow = pool_total(p) - cf.pool_size;
 
 		res_str(&r, p->dbname);
@@ -141,7 +139,7 @@ show_pools(struct evbuffer *out)
 		res_fmt(&r, "%d", cf.pool_size);
 		res_fmt(&r, "%d", cf.max_overflow);
 		res_fmt(&r, "%d", overflow > 0 ? overflow : 0);
-		res_fmt(&r, "%.1f", cap > 0 ? 100.0 * p->n_active / cap : 0.0);
+		res_fmt(&r, "%.1f", 100.0 * pool_utilization(p));
 		res_fmt(&r, "%llu", (unsigned long long) p->timeouts);
 		res_fmt(&r, "%llu", (unsigned long long) p->recycled);
 		res_row(&r);

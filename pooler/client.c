@@ -260,10 +260,13 @@ client_close(Client *c, const char *sqlstate, const char *reason)
 				 c->port, reason);
 	if (c->queued)
 		pool_leave_queue(c);
+	if (sqlstate && c->pool)
+		stats_count_error(&c->pool->errors, sqlstate);
 	if (s)
 	{
 		c->server = NULL;
 		s->client = NULL;
+		server_detach(s);
 		if (!server_is_clean(s) || (c->relay_left > 0 && !c->relay_discard))
 			server_close(s, "client left in the middle of a transaction");
 		else if (c->pool_mode == POOL_SESSION || c->pins ||
@@ -1029,6 +1032,7 @@ client_wait_failed(Client *c, const char *sqlstate, const char *fmt, ...)
 
 	c->state = CL_IDLE;
 	pkt_add_error(c->st.out, "ERROR", sqlstate, "%s", msg);
+	stats_count_error(&c->pool->errors, sqlstate);
 	/* Drop the request: messages up to its Query or Sync. */
 	c->skip_to_sync = true;
 	while (pkt_peek(in, false, &type, &len) == PKT_READY)

@@ -91,6 +91,7 @@ pool_free(Pool *p)
 	TAILQ_REMOVE(&pools, p, link);
 	n_pools--;
 	event_free(p->retry_timer);
+	free(p->history);
 	for (int i = 0; i < p->nparams; i++)
 	{
 		free(p->param_names[i]);
@@ -230,6 +231,35 @@ pool_refresh_config(void)
 	}
 }
 
+/*
+ * Servers in use over what the pool may have: pool_size + max_overflow, or
+ * pool_size with no overflow limit.  SHOW POOLS, /metrics and the report
+ * to the extension all use this.
+ */
+double
+pool_utilization(const Pool *p)
+{
+	int cap =
+		cf.max_overflow < 0 ? cf.pool_size : cf.pool_size + cf.max_overflow;
+
+	return cap > 0 ? (double) p->n_active / cap : 0.0;
+}
+
+/*
+ * The most servers in use and clients waiting since who last asked (at
+ * least the current numbers); who's peaks start again from now.
+ */
+void
+pool_take_peaks(Pool *p, PeakReader who, int *active, int *waiting)
+{
+	*active =
+		p->peak_active[who] > p->n_active ? p->peak_active[who] : p->n_active;
+	*waiting = p->peak_waiting[who] > p->n_waiting ? p->peak_waiting[who]
+												   : p->n_waiting;
+	p->peak_active[who] = p->n_active;
+	p->peak_waiting[who] = p->n_waiting;
+}
+
 int
 pool_total(const Pool *p)
 {
@@ -278,6 +308,14 @@ pool_set_state(Server *s, ServerState state)
 	TAILQ_INSERT_TAIL(to, s, link);
 	(*to_n)++;
 	s->state = state;
+	if (state == SV_ACTIVE)
+	{
+		for (int i = 0; i < PEAK_READERS; i++)
+		{
+			if (p->n_active > p->peak_active[i])
+				p->peak_active[i] = p->n_active;
+		}
+	}
 }
 
 /* s is closing: forget it. */
@@ -422,6 +460,7 @@ pool_request(Pool *p, Client *c)
 		s = take_idle(p);
 	if (s)
 	{
+		stats_observe(&p->wait_hist, 0);
 		server_attach(s, c);
 		return true;
 	}
@@ -429,6 +468,11 @@ pool_request(Pool *p, Client *c)
 	TAILQ_INSERT_TAIL(&p->waiting, c, link);
 	c->queued = true;
 	p->n_waiting++;
+	for (int i = 0; i < PEAK_READERS; i++)
+	{
+		if (p->n_waiting > p->peak_waiting[i])
+			p->peak_waiting[i] = p->n_waiting;
+	}
 	c->state = CL_WAITING;
 	c->wait_start = mono_now();
 	janitor_start();
@@ -475,6 +519,7 @@ give_to_waiter(Server *s)
 
 	if (pool_paused || (c = TAILQ_FIRST(&p->waiting)) == NULL)
 		return false;
+	stats_observe(&p->wait_hist, mono_now() - c->wait_start);
 	pool_leave_queue(c);
 	server_attach(s, c);
 	client_attached(c);
@@ -585,6 +630,7 @@ pool_login_failed(Server *s, const char *error)
 {
 	Pool *p = s->pool;
 
+	p->login_failures++;
 	p->retry_after = mono_now() + LOGIN_RETRY_DELAY;
 
 	if (p->n_idle + p->n_active + p->n_login - 1 > 0)

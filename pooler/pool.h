@@ -12,8 +12,17 @@
 #include "client.h"
 #include "config.h"
 #include "server.h"
+#include "stats.h"
 
 TAILQ_HEAD(ServerList, Server);
+
+/* Who reads a pool's peaks, each resetting its own (pool_take_peaks). */
+typedef enum PeakReader
+{
+	PEAK_REPORT,  /* report_pool() to the extension */
+	PEAK_HISTORY, /* the dashboard's history */
+	PEAK_READERS
+} PeakReader;
 
 typedef struct Pool
 {
@@ -38,26 +47,37 @@ typedef struct Pool
 	double			  empty_since; /* mono_now() it was last seen unused */
 	struct event	 *retry_timer; /* opens servers again after a failure */
 	/* statistics */
-	uint64_t xact_count;
-	uint64_t query_count;
-	uint64_t bytes_in;
-	uint64_t bytes_out;
-	uint64_t timeouts;	 /* 53300 sent */
-	uint64_t recycled;	 /* servers closed for pool_recycle */
-	double	 total_wait; /* seconds clients spent waiting */
+	uint64_t	 xact_count;
+	uint64_t	 query_count;
+	uint64_t	 bytes_in;
+	uint64_t	 bytes_out;
+	uint64_t	 timeouts;		 /* 53300 sent */
+	uint64_t	 recycled;		 /* servers closed for pool_recycle */
+	double		 total_wait;	 /* seconds clients spent waiting */
+	uint64_t	 login_failures; /* failed server logins */
+	Histogram	 wait_hist;		 /* needing a server -> getting one */
+	Histogram	 xact_hist;		 /* server attached -> released */
+	ErrorClasses errors;		 /* errors sent to its clients */
+	/* the most servers in use / clients waiting since a reader looked */
+	int					peak_active[PEAK_READERS];
+	int					peak_waiting[PEAK_READERS];
+	struct PoolHistory *history; /* the dashboard's last hour, or NULL */
 } Pool;
 
 TAILQ_HEAD(PoolList, Pool);
 extern struct PoolList pools;
 extern bool			   pool_paused;
 
-extern Pool *pool_get(const char *dbname, const char *user,
-					  const DbConfig *db);
-extern int	 pool_count(void);
-extern void	 pool_check_unused(Pool *p);
-extern int	 pool_total(const Pool *p);
-extern int	 pool_capacity(const Pool *p);
-extern bool	 pool_request(Pool *p, Client *c)
+extern Pool	 *pool_get(const char *dbname, const char *user,
+					   const DbConfig *db);
+extern int	  pool_count(void);
+extern double pool_utilization(const Pool *p);
+extern void	  pool_take_peaks(Pool *p, PeakReader who, int *active,
+							  int *waiting);
+extern void	  pool_check_unused(Pool *p);
+extern int	  pool_total(const Pool *p);
+extern int	  pool_capacity(const Pool *p);
+extern bool	  pool_request(Pool *p, Client *c)
 	__attribute__((warn_unused_result));
 extern void pool_leave_queue(Client *c);
 extern void pool_want_params(Pool *p, Client *c);

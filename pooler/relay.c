@@ -583,6 +583,7 @@ relay_refuse_named(Client *c, char type, uint32_t len)
 		return true;
 	}
 	pkt_add_error(c->st.out, "ERROR", "0A000", "%s", NO_NAMED_STATEMENTS);
+	stats_count_error(&c->pool->errors, "0A000");
 	c->skip_to_sync = true;
 	return true;
 }

@@ -302,6 +302,7 @@ server_attach(Server *s, Client *c)
 
 	pool_set_state(s, SV_ACTIVE);
 	s->client = c;
+	s->attached_at = mono_now();
 	s->throttled = false;
 	s->skipping = false;
 	s->setup_state[0] = '\0';
@@ -346,6 +347,18 @@ server_reset(Server *s)
 	s->client = NULL;
 	pkt_add_query(s->st.out, "DISCARD ALL");
 	stream_flush(&s->st);
+}
+
+/*
+ * s's client is done with it (end of a transaction, or of the session):
+ * how long it had it goes into the transaction duration histogram.
+ */
+void
+server_detach(Server *s)
+{
+	if (s->attached_at > 0)
+		stats_observe(&s->pool->xact_hist, mono_now() - s->attached_at);
+	s->attached_at = 0;
 }
 
 /*
@@ -544,6 +557,7 @@ server_answer_synth(Server *s)
 					break;
 				case SY_ERROR:
 					pkt_add_error(out, "ERROR", r->sqlstate, "%s", r->name);
+					stats_count_error(&s->pool->errors, r->sqlstate);
 					break;
 				case SY_DEALLOCATE:
 					pkt_add_command_complete(out, "DEALLOCATE");
@@ -886,8 +900,7 @@ server_read_cb(void *arg)
 			s->txn_status = status;
 		else if (type == 'E')
 			forget_uncommitted(s); /* the transaction is lost */
-		if (type == 'S' ||
-			(type == 'E' && r && (r->flags & (REQ_SETUP | REQ_USES_STMT))) ||
+		if (type == 'S' || type == 'E' ||
 			(type == 'C' && c && r &&
 			 (r->kind == RQ_QUERY || r->kind == RQ_EXECUTE)))
 			msg = copy_message(in, batch, len, small, sizeof(small), &owned);
@@ -940,6 +953,9 @@ server_read_cb(void *arg)
 			if (type == 'E')
 			{
 				hide = (r->flags & REQ_HIDE_ERROR) != 0;
+				if (!hide)
+					stats_count_error(&s->pool->errors,
+									  pkt_error_field(msg, len, 'C'));
 				if ((r->flags & REQ_USES_STMT) && r->stmt)
 				{
 					const char *code = pkt_error_field(msg, len, 'C');
@@ -1060,6 +1076,7 @@ server_read_cb(void *arg)
 			s->pool->xact_count++;
 			c->server = NULL;
 			c->state = CL_IDLE;
+			server_detach(s);
 			if (s->reset_before_reuse)
 				server_reset(s);
 			else

@@ -41,6 +41,7 @@ typedef struct Server
 	struct event  *login_timer;	 /* server_connect_timeout */
 	struct Client *client;		 /* when SV_ACTIVE */
 	double		   created;		 /* mono_now() at connect */
+	double		   attached_at;	 /* mono_now() when its client got it, or 0 */
 	time_t		   connect_time; /* wall clock at connect */
 	int			   backend_pid;
 	char		   txn_status; /* from the last ReadyForQuery */
@@ -68,6 +69,7 @@ extern Server	  *server_open(struct Pool *pool);
 extern void		   server_close(Server *s, const char *reason);
 extern void		   server_attach(Server *s, struct Client *c);
 extern void		   server_reset(Server *s);
+extern void		   server_detach(Server *s);
 extern double	   server_age(const Server *s);
 extern void		   server_cancel(Server *s);
 extern void		   server_unthrottle(Server *s);
