@@ -73,6 +73,11 @@ static const KeyDef keys[] = {
 	 65536, 1073741824},
 	{"server_connect_timeout", KEY_SECONDS, OFF(server_connect_timeout), "5",
 	 true, 0.1, 3600},
+	{"http_listen", KEY_STRING, OFF(http_listen), "", true},
+	{"report_interval", KEY_SECONDS, OFF(report_interval), "10", true, 0,
+	 86400},
+	{"http_metrics_databases", KEY_STRING, OFF(http_metrics_databases), "",
+	 true},
 	{"log_level", KEY_LOG_LEVEL, OFF(log_level), "info", true},
 	{"logfile", KEY_STRING, OFF(logfile), "", true},
 	{"pidfile", KEY_STRING, OFF(pidfile), "", false},
@@ -526,6 +531,113 @@ check_tls(const Config *cfg, char *err, size_t errlen)
 }
 
 /*
+ * "host:port", "[v6 address]:port" or ":port" (every address) into host
+ * (empty for every address) and port.  False if it is none of those.
+ */
+bool
+config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char *colon;
+	size_t		hl;
+	char	   *end;
+	long		p;
+
+	if (s[0] == '[')
+	{
+		const char *close = strchr(s, ']');
+
+		if (close == NULL || close[1] != ':')
+			return false;
+		hl = (size_t) (close - s - 1);
+		s++;
+		colon = close + 1;
+	}
+	else
+	{
+		colon = strrchr(s, ':');
+		if (colon == NULL)
+			return false;
+		hl = (size_t) (colon - s);
+		if (memchr(s, ':', hl) != NULL)
+			return false; /* a bare IPv6 address: needs brackets */
+	}
+	if (hl >= hostlen)
+		return false;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	if (strcmp(host, "*") == 0)
+		host[0] = '\0';
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (errno != 0 || end == colon + 1 || *end != '\0' || p < 1 || p > 65535)
+		return false;
+	*port = (int) p;
+	return true;
+}
+
+/*
+ * http_listen is host:port, and every database http_metrics_databases names
+ * is a [databases] entry.
+ */
+static bool
+check_http(const Config *cfg, char *err, size_t errlen)
+{
+	char		host[256];
+	int			port;
+	const char *p = cfg->http_metrics_databases;
+
+	if (cfg->http_listen[0] != '\0' &&
+		!config_split_hostport(cfg->http_listen, host, sizeof(host), &port))
+	{
+		config_key_error(cfg, "http_listen", err, errlen,
+						 "invalid value \"%s\" (expected host:port, "
+						 "[IPv6 address]:port or *:port)",
+						 cfg->http_listen);
+		return false;
+	}
+	while (*p)
+	{
+		char   name[256];
+		size_t n = 0;
+
+		while (*p == ' ' || *p == ',')
+			p++;
+		while (*p && *p != ',' && *p != ' ' && n < sizeof(name) - 1)
+			name[n++] = *p++;
+		name[n] = '\0';
+		if (n > 0 && config_find_db(cfg, name) == NULL)
+		{
+			config_key_error(cfg, "http_metrics_databases", err, errlen,
+							 "\"%s\" is not in [databases]", name);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Is name in the comma-separated list? */
+bool
+config_list_has(const char *list, const char *name)
+{
+	size_t len = strlen(name);
+
+	while (*list)
+	{
+		const char *end;
+
+		while (*list == ' ' || *list == ',')
+			list++;
+		end = list;
+		while (*end && *end != ',' && *end != ' ')
+			end++;
+		if ((size_t) (end - list) == len && strncmp(list, name, len) == 0)
+			return true;
+		list = end;
+	}
+	return false;
+}
+
+/*
  * Read path into cfg (defaults first).  On failure, err holds
  * "PATH:LINE: KEY: message" and cfg is left empty.
  */
@@ -583,7 +695,7 @@ config_load(const char *path, Config *cfg, char *err, size_t errlen)
 		config_free(cfg);
 		return false;
 	}
-	if (!check_tls(cfg, err, errlen))
+	if (!check_tls(cfg, err, errlen) || !check_http(cfg, err, errlen))
 	{
 		config_free(cfg);
 		return false;
@@ -606,23 +718,7 @@ config_find_db(const Config *cfg, const char *name)
 bool
 config_is_admin(const Config *cfg, const char *user)
 {
-	const char *p = cfg->admin_users;
-	size_t		len = strlen(user);
-
-	while (*p)
-	{
-		const char *end;
-
-		while (*p == ' ' || *p == ',')
-			p++;
-		end = p;
-		while (*end && *end != ',' && *end != ' ')
-			end++;
-		if ((size_t) (end - p) == len && strncmp(p, user, len) == 0)
-			return true;
-		p = end;
-	}
-	return false;
+	return config_list_has(cfg->admin_users, user);
 }
 
 const char *

@@ -76,11 +76,14 @@ typedef struct Config
 	int		 max_prepared_statements;		 /* per server; 0 = refuse them */
 	SessionStateMode session_state;			 /* transaction mode */
 	double			 server_connect_timeout; /* seconds to log into a server */
-	LogLevel		 log_level;
-	char			*logfile; /* empty = stderr */
-	char			*pidfile; /* empty = none */
-	SslMode			 client_tls_sslmode;
-	char			*client_tls_key_file; /* our private key for clients */
+	char			*http_listen; /* host:port of /metrics etc., empty = off */
+	double	  report_interval;	  /* seconds between report_pool(), 0 off */
+	char	 *http_metrics_databases; /* comma-separated [databases] names */
+	LogLevel  log_level;
+	char	 *logfile; /* empty = stderr */
+	char	 *pidfile; /* empty = none */
+	SslMode	  client_tls_sslmode;
+	char	 *client_tls_key_file;	/* our private key for clients */
 	char	 *client_tls_cert_file; /* our certificate (chain) for clients */
 	char	 *client_tls_ca_file;	/* CAs that sign client certificates */
 	SslMode	  server_tls_sslmode;	/* libpq sslmode */
@@ -92,11 +95,14 @@ typedef struct Config
 	int		  key_line[CONFIG_MAX_KEYS]; /* line of each key, 0 = default */
 } Config;
 
-extern bool		   config_load(const char *path, Config *cfg, char *err,
-							   size_t errlen) __attribute__((warn_unused_result));
-extern void		   config_free(Config *cfg);
-extern DbConfig	  *config_find_db(const Config *cfg, const char *name);
-extern bool		   config_is_admin(const Config *cfg, const char *user);
+extern bool		 config_load(const char *path, Config *cfg, char *err,
+							 size_t errlen) __attribute__((warn_unused_result));
+extern void		 config_free(Config *cfg);
+extern DbConfig *config_find_db(const Config *cfg, const char *name);
+extern bool		 config_is_admin(const Config *cfg, const char *user);
+extern bool		 config_list_has(const char *list, const char *name);
+extern bool config_split_hostport(const char *s, char *host, size_t hostlen,
+								  int *port);
 extern const char *pool_mode_to_str(PoolMode mode);
 extern const char *auth_type_to_str(AuthType type);
 extern const char *sslmode_to_str(SslMode mode);

@@ -26,14 +26,17 @@
 #include "auth.h"
 #include "client.h"
 #include "config.h"
+#include "http.h"
 #include "log.h"
 #include "main.h"
+#include "monitor.h"
 #include "pool.h"
 #include "tls.h"
 
 Config			   cf;
 struct event_base *ev_base = NULL;
 bool			   shutting_down = false;
+double			   pooler_started = 0;
 
 static char					 *config_path = NULL;
 static struct evconnlistener *tcp_listener = NULL;
@@ -268,6 +271,14 @@ pooler_reload(char *err, size_t errlen)
 	log_level = cf.log_level;
 	pool_refresh_config();
 	config_free(&old);
+	if (!http_configure(e, sizeof(e)))
+	{
+		/* SHOW CONFIG tells where it really serves */
+		log_error("%s (the HTTP endpoint stays where it was)", e);
+		free(cf.http_listen);
+		cf.http_listen = xstrdup(http_bound());
+	}
+	monitor_reload();
 	log_info("configuration reloaded: pool_size=%d max_overflow=%d "
 			 "pool_timeout=%g pool_recycle=%g",
 			 cf.pool_size, cf.max_overflow, cf.pool_timeout, cf.pool_recycle);
@@ -458,7 +469,16 @@ main(int argc, char **argv)
 	ev_base = event_base_new();
 	if (ev_base == NULL)
 		fatal("could not create the event loop");
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		pooler_started = (double) ts.tv_sec + ts.tv_nsec / 1e9;
+	}
 	start_listening();
+	if (!http_configure(err, sizeof(err)))
+		fatal("%s", err);
+	monitor_start();
 	write_pidfile();
 
 	sig_hup = evsignal_new(ev_base, SIGHUP, signal_cb, NULL);
@@ -476,6 +496,8 @@ main(int argc, char **argv)
 
 	log_info("exiting");
 	stop_listening();
+	monitor_stop();
+	http_stop();
 	event_free(sig_hup);
 	event_free(sig_term);
 	event_free(sig_int);

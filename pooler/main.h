@@ -13,7 +13,8 @@ struct event_base;
 
 extern Config			  cf; /* the configuration in force */
 extern struct event_base *ev_base;
-extern bool shutting_down; /* SIGTERM / SHUTDOWN: no new transactions */
+extern bool	  shutting_down;  /* SIGTERM / SHUTDOWN: no new transactions */
+extern double pooler_started; /* wall-clock seconds at start */
 
 extern double mono_now(void);
 extern bool	  pooler_reload(char *err, size_t errlen)

@@ -197,14 +197,51 @@ login_poll(Server *s, PostgresPollingStatusType st)
 	event_add(s->login_ev, NULL);
 }
 
+/*
+ * libpq's keywords and values (NULL-terminated, at most SERVER_CONNINFO_MAX
+ * with the terminator) to log user into db's server: the entry's forced
+ * user and password if it has them, else the password auth_file holds in
+ * plain text, and the server-side TLS settings.
+ */
+int
+server_conninfo(const DbConfig *db, const char *user, const char *appname,
+				const char **kw, const char **val)
+{
+	int			n = 0;
+	const char *password = db->password;
+
+	if (password == NULL)
+	{
+		password = auth_password(db->user ? db->user : user);
+		/* An md5 hash or a SCRAM secret is no password: cannot log in. */
+		if (password && auth_secret_kind(password) != AUTH_SECRET_PLAIN)
+			password = NULL;
+	}
+	kw[n] = "host", val[n++] = db->host;
+	kw[n] = "port", val[n++] = db->port;
+	kw[n] = "dbname", val[n++] = db->dbname;
+	kw[n] = "user", val[n++] = db->user ? db->user : user;
+	if (password)
+		kw[n] = "password", val[n++] = password;
+	kw[n] = "application_name", val[n++] = appname;
+	kw[n] = "sslmode", val[n++] = sslmode_to_str(cf.server_tls_sslmode);
+	/* Empty: libpq's defaults (~/.postgresql/root.crt, ...). */
+	if (cf.server_tls_ca_file[0] != '\0')
+		kw[n] = "sslrootcert", val[n++] = cf.server_tls_ca_file;
+	if (cf.server_tls_cert_file[0] != '\0')
+		kw[n] = "sslcert", val[n++] = cf.server_tls_cert_file;
+	if (cf.server_tls_key_file[0] != '\0')
+		kw[n] = "sslkey", val[n++] = cf.server_tls_key_file;
+	kw[n] = NULL, val[n] = NULL;
+	return n;
+}
+
 /* Start logging a new server into p's database.  Never fails at once. */
 Server *
 server_open(Pool *p)
 {
-	const char	  *kw[12];
-	const char	  *val[12];
-	int			   n = 0;
-	const char	  *password = p->db.password;
+	const char	  *kw[SERVER_CONNINFO_MAX];
+	const char	  *val[SERVER_CONNINFO_MAX];
 	Server		  *s = calloc(1, sizeof(Server));
 	struct timeval tv;
 
@@ -219,29 +256,7 @@ server_open(Pool *p)
 	TAILQ_INSERT_TAIL(&p->login, s, link);
 	p->n_login++;
 
-	if (password == NULL)
-	{
-		password = auth_password(p->db.user ? p->db.user : p->user);
-		/* An md5 hash or a SCRAM secret is no password: cannot log in. */
-		if (password && auth_secret_kind(password) != AUTH_SECRET_PLAIN)
-			password = NULL;
-	}
-	kw[n] = "host", val[n++] = p->db.host;
-	kw[n] = "port", val[n++] = p->db.port;
-	kw[n] = "dbname", val[n++] = p->db.dbname;
-	kw[n] = "user", val[n++] = p->db.user ? p->db.user : p->user;
-	if (password)
-		kw[n] = "password", val[n++] = password;
-	kw[n] = "application_name", val[n++] = "apiscale-pooler";
-	kw[n] = "sslmode", val[n++] = sslmode_to_str(cf.server_tls_sslmode);
-	/* Empty: libpq's defaults (~/.postgresql/root.crt, ...). */
-	if (cf.server_tls_ca_file[0] != '\0')
-		kw[n] = "sslrootcert", val[n++] = cf.server_tls_ca_file;
-	if (cf.server_tls_cert_file[0] != '\0')
-		kw[n] = "sslcert", val[n++] = cf.server_tls_cert_file;
-	if (cf.server_tls_key_file[0] != '\0')
-		kw[n] = "sslkey", val[n++] = cf.server_tls_key_file;
-	kw[n] = NULL, val[n] = NULL;
+	server_conninfo(&p->db, p->user, "apiscale-pooler", kw, val);
 
 	s->login_timer = evtimer_new(ev_base, login_timeout_cb, s);
 	tv.tv_sec = (time_t) cf.server_connect_timeout;
@@ -337,6 +352,18 @@ server_attach(Server *s, Client *c)
 }
 
 /*
+ * s's client is done with it (end of a transaction, or of the session):
+ * how long it had it goes into the transaction duration histogram.
+ */
+void
+server_detach(Server *s)
+{
+	if (s->attached_at > 0)
+		stats_observe(&s->pool->xact_hist, mono_now() - s->attached_at);
+	s->attached_at = 0;
+}
+
+/*
  * Forget the session's state before the next client: session pooling, or a
  * client pinned by session state left.
  */
@@ -347,18 +374,6 @@ server_reset(Server *s)
 	s->client = NULL;
 	pkt_add_query(s->st.out, "DISCARD ALL");
 	stream_flush(&s->st);
-}
-
-/*
- * s's client is done with it (end of a transaction, or of the session):
- * how long it had it goes into the transaction duration histogram.
- */
-void
-server_detach(Server *s)
-{
-	if (s->attached_at > 0)
-		stats_observe(&s->pool->xact_hist, mono_now() - s->attached_at);
-	s->attached_at = 0;
 }
 
 /*

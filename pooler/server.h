@@ -12,6 +12,7 @@
 
 #include <libpq-fe.h>
 
+#include "config.h"
 #include "prepared.h"
 #include "request.h"
 #include "session.h"
@@ -64,7 +65,12 @@ typedef struct Server
 	char setup_error[256];	 /* its message */
 } Server;
 
+#define SERVER_CONNINFO_MAX 12
+
 extern const char *server_state_to_str(ServerState state);
+extern int		   server_conninfo(const DbConfig *db, const char *user,
+								   const char *appname, const char **kw,
+								   const char **val);
 extern Server	  *server_open(struct Pool *pool);
 extern void		   server_close(Server *s, const char *reason);
 extern void		   server_attach(Server *s, struct Client *c);

@@ -31,7 +31,9 @@ import threading
 
 import pytest
 
-from poolerlib import PGBENCH, BINARY, PgCluster, Pooler, binary_problem
+from pathlib import Path
+
+from poolerlib import PGBENCH, PGBIN, BINARY, PgCluster, Pooler, binary_problem
 
 
 def pytest_configure(config):
@@ -73,6 +75,33 @@ def pytest_runtest_makereport(item, call):
 def pg():
     cluster = PgCluster().init()
     try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+def extension_problem():
+    """Why the apiscale extension cannot be used here, or None."""
+    share = subprocess.run([str(PGBIN / "pg_config"), "--sharedir"], capture_output=True,
+                           text=True)
+    if share.returncode != 0:
+        return "pg_config failed"
+    if not (Path(share.stdout.strip()) / "extension" / "apiscale.control").exists():
+        return "the apiscale extension is not installed (make install)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def pg_apiscale():
+    """A second cluster with the apiscale extension preloaded and created in
+    appdb (for the pooler's reports to it and its numbers on /metrics)."""
+    problem = extension_problem()
+    if problem:
+        pytest.skip(problem)
+    cluster = PgCluster(extra_conf="shared_preload_libraries = 'apiscale'").init()
+    try:
+        with cluster.connect(autocommit=True) as c:
+            c.execute("CREATE EXTENSION apiscale")
         yield cluster
     finally:
         cluster.destroy()

@@ -147,7 +147,8 @@ class PgCluster:
     Database appdb holds tables items (100 rows) and events (append-only
     log the tests write to)."""
 
-    def __init__(self, base=None):
+    def __init__(self, base=None, extra_conf=""):
+        self.extra_conf = extra_conf  # more postgresql.conf lines
         self.base = Path(base or tempfile.mkdtemp(prefix="apiscale-pooler-pg."))
         self.data = self.base / "data"
         self.logfile = self.base / "server.log"
@@ -192,7 +193,7 @@ full_page_writes = off
 password_encryption = 'scram-sha-256'
 log_min_messages = warning
 log_line_prefix = '%m [%p] %q%u@%d '
-""")
+""" + self.extra_conf + "\n")
         (self.data / "pg_hba.conf").write_text(
             "local all all trust\n"
             f"host all secure {HOST}/32 scram-sha-256\n"
