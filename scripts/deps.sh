@@ -21,6 +21,8 @@ PACKAGES=(
 	libssl-dev
 	openssl
 	pgbouncer
+	# promtool, to check and unit-test contrib/prometheus/'s alerting rules
+	prometheus
 	python3
 	python3-pytest
 	python3-psycopg

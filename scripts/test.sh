@@ -75,6 +75,25 @@ else
 	failed=$((failed + 1))
 fi
 
+# The Prometheus alerting rules: valid, and their unit tests pass.
+echo "== prometheus alerting rules"
+promtool_step() {
+	local name=$1
+	shift
+	if promtool "$@" >"$work/$name.log" 2>&1; then
+		printf 'test %-27s ... ok\n' "$name"
+		passed=$((passed + 1))
+	else
+		printf 'test %-27s ... FAILED\n' "$name"
+		cat "$work/$name.log"
+		failed=$((failed + 1))
+	fi
+}
+promtool_step promtool-check-rules check rules \
+	"$top/contrib/prometheus/apiscale-alerts.yml"
+promtool_step promtool-test-rules test rules \
+	"$top/contrib/prometheus/apiscale-alerts.test.yml"
+
 cluster_init "$work/pg" || exit 1
 cluster_conf "shared_preload_libraries = 'apiscale'"
 cluster_start || exit 1
