@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # demo.sh: apiscale on a throwaway PostgreSQL under an API-like workload.
 #
-# Starts a private PostgreSQL 15 with the extension preloaded, loads a small
-# shop schema, runs four "endpoints" with pgbench for DEMO_SECONDS (default
-# 15) plus a few failing requests, then prints what apiscale saw.  Nothing
-# outside a temporary directory is touched; the server is stopped at the end.
+# Starts a private PostgreSQL 15 with the extension preloaded and
+# apiscale-pooler in front of it (the scaling guide's QueuePool settings,
+# scaled down: more API clients than pool_size + max_overflow, so waits and
+# overflow show), loads a small shop schema, sends seven "endpoints" through
+# the pooler with pgbench for DEMO_SECONDS (default 15) plus a few failing
+# requests, then prints what both halves saw and the dashboard's address.
+# Nothing outside a temporary directory is touched; everything is stopped at
+# the end, or on Ctrl-C with DEMO_KEEP=1, which keeps it all running (with a
+# trickle of traffic) for a look at the dashboard in a browser.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,7 +21,15 @@ build_and_install "$top"
 
 work=$(mktemp -d /tmp/apiscale-demo.XXXXXX)
 chmod 755 "$work"
-trap 'cluster_stop; rm -rf "$work"' EXIT
+pooler_pid=""
+trickle_pid=""
+stop_all() {
+	[ -n "$trickle_pid" ] && kill "$trickle_pid" 2>/dev/null
+	[ -n "$pooler_pid" ] && kill "$pooler_pid" 2>/dev/null && wait "$pooler_pid" 2>/dev/null
+	cluster_stop
+	rm -rf "$work"
+}
+trap stop_all EXIT
 
 echo "== starting a throwaway PostgreSQL in $work"
 cluster_init "$work/pg"
@@ -30,16 +43,53 @@ echo "== loading the shop schema (20k users, 300k orders)"
 pg_psql -d shop -f "$top/demo/schema.sql"
 pg_psql -d shop -c "CREATE EXTENSION apiscale" -c "SELECT apiscale.reset()" >/dev/null
 
+pooler_port=$(free_port)
+http_port=$(free_port)
+cat >"$work/pooler.ini" <<INI
+[databases]
+shop = host=$PGHOST port=$PGPORT dbname=shop
+
+[pooler]
+listen_addr = 127.0.0.1
+listen_port = $pooler_port
+unix_socket_dir =
+admin_users = $PGUSER_OS
+; the guide's QueuePool(pool_size=20, max_overflow=30, pool_timeout=30),
+; scaled down to this demo's 12 clients
+pool_size = 4
+max_overflow = 2
+pool_timeout = 10
+pool_recycle = 1800
+report_interval = 2
+http_listen = 127.0.0.1:$http_port
+http_metrics_databases = shop
+log_level = warning
+INI
+echo "== starting apiscale-pooler on 127.0.0.1:$pooler_port (pool_size 4, max_overflow 2)"
+"$top/pooler/apiscale-pooler" "$work/pooler.ini" 2>"$work/pooler.log" &
+pooler_pid=$!
+for _ in $(seq 50); do
+	(exec 3<>"/dev/tcp/127.0.0.1/$pooler_port") 2>/dev/null && break
+	sleep 0.1
+done
+
+endpoints=(-f "$top/demo/get_user.sql@50"
+	-f "$top/demo/list_orders.sql@20"
+	-f "$top/demo/create_order.sql@12"
+	-f "$top/demo/cart.sql@10"
+	-f "$top/demo/browse_orders.sql@6"
+	-f "$top/demo/export_users.sql@1"
+	-f "$top/demo/dashboard.sql@1")
 secs=${DEMO_SECONDS:-15}
-echo "== API traffic for ${secs}s: 4 clients, 7 endpoints"
-"$PGBIN/pgbench" -n -c 4 -j 2 -T "$secs" \
-	-f "$top/demo/get_user.sql@50" \
-	-f "$top/demo/list_orders.sql@20" \
-	-f "$top/demo/create_order.sql@12" \
-	-f "$top/demo/cart.sql@10" \
-	-f "$top/demo/browse_orders.sql@6" \
-	-f "$top/demo/export_users.sql@1" \
-	-f "$top/demo/dashboard.sql@1" shop | grep -E "^(number of transactions|latency average|tps)"
+echo "== API traffic through the pooler for ${secs}s: 12 clients, 7 endpoints"
+"$PGBIN/pgbench" -n -c 12 -j 2 -T "$secs" -h 127.0.0.1 -p "$pooler_port" \
+	"${endpoints[@]}" shop >"$work/pgbench.out" 2>&1 &
+bench_pid=$!
+sleep $((secs / 2))
+echo "== apiscale-pooler under that load: SHOW POOLS (12 clients on 4 + 2 servers)"
+"$PGBIN/psql" -X -h 127.0.0.1 -p "$pooler_port" -d apiscale -c "SHOW POOLS"
+wait "$bench_pid" || { cat "$work/pgbench.out"; exit 1; }
+grep -E "^(number of transactions|latency average|tps)" "$work/pgbench.out"
 
 echo "== a few failing requests (duplicate e-mail, timeout)"
 pg_psql -d shop -c "INSERT INTO users VALUES (20001, 'user1@example.com', 'Dup', now())" 2>&1 | head -1 || true
@@ -78,3 +128,19 @@ SELECT relation, columns, verdict, left(detail, 60) AS detail
 SELECT * FROM apiscale.report();
 SQL
 pg_psql -d shop -f "$work/report.sql"
+
+echo
+echo "== the pool as the extension sees it (apiscale-pooler reports every 2 s)"
+pg_psql -d shop -X -c "SELECT pool, size, overflow, in_use, waiting, timeouts
+  FROM apiscale.pool_reports" \
+	-c "SELECT signal, round(value::numeric, 1) AS value, threshold, status, action
+  FROM apiscale.scaling_signals WHERE signal = 'pool_utilization_pct'"
+echo "== dashboard: http://127.0.0.1:$http_port/   (also /metrics, /health, /api/status)"
+
+if [ "${DEMO_KEEP:-}" = 1 ]; then
+	echo "== DEMO_KEEP=1: everything keeps running, with a trickle of traffic; Ctrl-C stops it"
+	"$PGBIN/pgbench" -n -c 8 -j 2 -T 86400 -R 50 -h 127.0.0.1 -p "$pooler_port" \
+		"${endpoints[@]}" shop >/dev/null 2>&1 &
+	trickle_pid=$!
+	wait "$trickle_pid" || true
+fi
