@@ -609,6 +609,14 @@ monitor_tick(evutil_socket_t fd, short what, void *arg)
 		}
 		fetching = cf.http_listen[0] != '\0' &&
 				   config_list_has(cf.http_metrics_databases, m->name);
+		if (!fetching && (m->report_off || cf.report_interval <= 0))
+		{
+			/* nothing left to ask there until a RELOAD: no connection */
+			if (m->state == MON_IDLE)
+				mon_disconnect(m);
+			if (m->state == MON_DOWN)
+				continue;
+		}
 		switch (m->state)
 		{
 			case MON_DOWN:
