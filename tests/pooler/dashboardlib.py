@@ -11,9 +11,9 @@
 - sample_status(): an /api/status document as the pooler would send it after
   an hour of a busy API (used by the tests and for docs/dashboard.png).
 
-    /usr/bin/python3 tests/pooler/dashboardlib.py screenshot docs/dashboard.png
+    /usr/bin/python3 tests/pooler/dashboardlib.py screenshot docs/dashboard.png [WxH]
 
-remakes the screenshot in the README.
+remakes the screenshot in the README (1600x1580 by default).
 """
 
 import html.parser
@@ -482,7 +482,7 @@ def main(argv):
         problem = chromium_problem()
         if problem:
             sys.exit(problem)
-        window = (1600, 1200)
+        window = (1600, 1580)       # the whole page, as in docs/dashboard.png
         if len(argv) >= 3:
             w, h = argv[2].split("x")
             window = (int(w), int(h))
