@@ -29,6 +29,7 @@ PACKAGES=(
 	python3-psycopg2
 	python3-asyncpg
 	python3-sqlalchemy
+	chromium # headless, for tests/pooler/test_dashboard.py
 	valgrind
 	# the pooler tests move its clock (pool_recycle = -1)
 	libfaketime
