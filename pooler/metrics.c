@@ -394,6 +394,27 @@ json_pool(struct evbuffer *out, const Pool *p)
 		(unsigned long long) p->login_failures);
 }
 
+/*
+ * Samples from .. end - 1 of a pool's ring, each divided by scale, as a
+ * JSON array: null for samples taken before the pool had a history.
+ */
+static void
+json_ring(struct evbuffer *out, const uint16_t *ring, double scale,
+		  uint64_t since, uint64_t from, uint64_t end)
+{
+	evbuffer_add(out, "[", 1);
+	for (uint64_t s = from; s < end; s++)
+	{
+		if (s > from)
+			evbuffer_add(out, ",", 1);
+		if (s < since)
+			evbuffer_add(out, "null", 4);
+		else
+			evbuffer_add_printf(out, "%.6g", ring[s % HISTORY_LEN] / scale);
+	}
+	evbuffer_add(out, "]", 1);
+}
+
 static void
 json_history(struct evbuffer *out)
 {
@@ -418,29 +439,11 @@ json_history(struct evbuffer *out)
 			evbuffer_add(out, ",", 1);
 		any = true;
 		json_string(out, key);
-		evbuffer_add(out, ":{\"utilization\":[", 17);
-		for (uint64_t s = first; s < history_seq; s++)
-		{
-			if (s > first)
-				evbuffer_add(out, ",", 1);
-			if (s < h->first)
-				evbuffer_add(out, "null", 4);
-			else
-				evbuffer_add_printf(out, "%.3f",
-									h->util[s % HISTORY_LEN] / 1000.0);
-		}
-		evbuffer_add(out, "],\"waiting\":[", 13);
-		for (uint64_t s = first; s < history_seq; s++)
-		{
-			if (s > first)
-				evbuffer_add(out, ",", 1);
-			if (s < h->first)
-				evbuffer_add(out, "null", 4);
-			else
-				evbuffer_add_printf(out, "%u",
-									(unsigned) h->waiting[s % HISTORY_LEN]);
-		}
-		evbuffer_add(out, "]}", 2);
+		evbuffer_add(out, ":{\"utilization\":", 16);
+		json_ring(out, h->util, 1000.0, h->first, first, history_seq);
+		evbuffer_add(out, ",\"waiting\":", 11);
+		json_ring(out, h->waiting, 1.0, h->first, first, history_seq);
+		evbuffer_add(out, "}", 1);
 	}
 	evbuffer_add(out, "},\"signals\":", 12);
 	monitor_history_json(out, first, history_seq);
