@@ -416,26 +416,69 @@ read_window(SigWindow *w, int seconds)
 	}
 }
 
+/* Fill one signal; it warns past its threshold, only with data. */
 static void
-signal_row(ReturnSetInfo *rsinfo, const char *name, double value, bool has,
+set_signal(ApsSignal *sig_out, const char *name, double value, bool has_data,
 		   double threshold, bool above_is_bad, const char *action)
 {
-	Datum values[5];
-	bool  nulls[5] = {false, false, false, false, false};
-	bool  warn;
+	sig_out->name = name;
+	sig_out->action = action;
+	sig_out->value = has_data ? value : 0;
+	sig_out->threshold = threshold;
+	sig_out->above_is_bad = above_is_bad;
+	sig_out->has_data = has_data;
+	sig_out->warning =
+		has_data && (above_is_bad ? value > threshold : value < threshold);
+}
 
-	values[0] = CStringGetTextDatum(name);
-	if (has)
-		values[1] = Float8GetDatum(round(value * 100.0) / 100.0);
-	else
-		nulls[1] = true;
-	values[2] = Float8GetDatum(threshold);
-	warn = has && (above_is_bad ? value > threshold : value < threshold);
-	values[3] = CStringGetTextDatum(!has   ? "no data"
-									: warn ? "warning"
-										   : "ok");
-	values[4] = CStringGetTextDatum(action);
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+/*
+ * The seven signals over the last apiscale.signal_window, judged against
+ * this process's apiscale.warn_* settings, in a fixed order; and, when
+ * window is not NULL, the window's statement counts and histogram.
+ */
+void
+aps_signals_read(ApsSignal signals[APS_NSIGNALS], ApsSignalWindow *window)
+{
+	SigWindow w;
+	int		  i = 0;
+
+	read_window(&w, aps_signal_window);
+
+	set_signal(&signals[i++], "p95_response_time_ms",
+			   aps_hist_percentile(&w.hist, 0.95, 0, DBL_MAX),
+			   w.statements > w.errors, aps_warn_p95_ms, true,
+			   "profile slow endpoints, add caching");
+	set_signal(&signals[i++], "error_rate_pct",
+			   w.statements > 0 ? 100.0 * w.errors / w.statements : 0,
+			   w.statements > 0, aps_warn_error_rate_pct, true,
+			   "investigate error logs immediately");
+	set_signal(&signals[i++], "connection_utilization_pct",
+			   MaxConnections > 0 ? 100.0 * w.backends_max / MaxConnections
+								  : 0,
+			   w.backends_n > 0 && MaxConnections > 0, aps_warn_connection_pct,
+			   true, "increase pool size or add read replicas");
+	set_signal(&signals[i++], "pool_utilization_pct", w.pool_pct_max,
+			   w.pool_n > 0, aps_warn_pool_pct, true,
+			   "increase pool size or add read replicas");
+	set_signal(&signals[i++], "cache_hit_rate_pct",
+			   w.hit + w.read > 0 ? 100.0 * w.hit / (w.hit + w.read) : 0,
+			   w.hit + w.read > 0, aps_warn_cache_hit_pct, false,
+			   "add memory / raise shared_buffers");
+	set_signal(&signals[i++], "cpu_usage_pct",
+			   w.cpu_n > 0 ? w.cpu_sum / w.cpu_n : 0, w.cpu_n > 0,
+			   aps_warn_cpu_pct, true, "upgrade the server or add servers");
+	set_signal(&signals[i++], "memory_usage_pct",
+			   w.mem_n > 0 ? w.mem_sum / w.mem_n : 0, w.mem_n > 0,
+			   aps_warn_memory_pct, true, "check for memory leaks, add RAM");
+	Assert(i == APS_NSIGNALS);
+
+	if (window != NULL)
+	{
+		window->seconds = aps_signal_window;
+		window->statements = w.statements;
+		window->errors = w.errors;
+		window->hist = w.hist;
+	}
 }
 
 /*
@@ -445,38 +488,31 @@ Datum
 apiscale_scaling_signals(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	SigWindow	   w;
+	ApsSignal	   signals[APS_NSIGNALS];
 
 	aps_store_check_ready();
 	InitMaterializedSRF(fcinfo, 0);
-	read_window(&w, aps_signal_window);
+	aps_signals_read(signals, NULL);
 
-	signal_row(rsinfo, "p95_response_time_ms",
-			   aps_hist_percentile(&w.hist, 0.95, 0, DBL_MAX),
-			   w.statements > w.errors, aps_warn_p95_ms, true,
-			   "profile slow endpoints, add caching");
-	signal_row(rsinfo, "error_rate_pct",
-			   w.statements > 0 ? 100.0 * w.errors / w.statements : 0,
-			   w.statements > 0, aps_warn_error_rate_pct, true,
-			   "investigate error logs immediately");
-	signal_row(rsinfo, "connection_utilization_pct",
-			   MaxConnections > 0 ? 100.0 * w.backends_max / MaxConnections
-								  : 0,
-			   w.backends_n > 0 && MaxConnections > 0, aps_warn_connection_pct,
-			   true, "increase pool size or add read replicas");
-	signal_row(rsinfo, "pool_utilization_pct", w.pool_pct_max, w.pool_n > 0,
-			   aps_warn_pool_pct, true,
-			   "increase pool size or add read replicas");
-	signal_row(rsinfo, "cache_hit_rate_pct",
-			   w.hit + w.read > 0 ? 100.0 * w.hit / (w.hit + w.read) : 0,
-			   w.hit + w.read > 0, aps_warn_cache_hit_pct, false,
-			   "add memory / raise shared_buffers");
-	signal_row(rsinfo, "cpu_usage_pct", w.cpu_n > 0 ? w.cpu_sum / w.cpu_n : 0,
-			   w.cpu_n > 0, aps_warn_cpu_pct, true,
-			   "upgrade the server or add servers");
-	signal_row(rsinfo, "memory_usage_pct",
-			   w.mem_n > 0 ? w.mem_sum / w.mem_n : 0, w.mem_n > 0,
-			   aps_warn_memory_pct, true, "check for memory leaks, add RAM");
+	for (int i = 0; i < APS_NSIGNALS; i++)
+	{
+		ApsSignal *s = &signals[i];
+		Datum	   values[5];
+		bool	   nulls[5] = {false, false, false, false, false};
+
+		values[0] = CStringGetTextDatum(s->name);
+		if (s->has_data)
+			values[1] = Float8GetDatum(round(s->value * 100.0) / 100.0);
+		else
+			nulls[1] = true;
+		values[2] = Float8GetDatum(s->threshold);
+		values[3] = CStringGetTextDatum(!s->has_data ? "no data"
+										: s->warning ? "warning"
+													 : "ok");
+		values[4] = CStringGetTextDatum(s->action);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+							 nulls);
+	}
 	return (Datum) 0;
 }
 
