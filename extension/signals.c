@@ -17,6 +17,12 @@
  * and memory use, and the highest pool utilization reported in it.  A
  * signal with nothing to measure says "no data".
  *
+ * The worker also reads the signals after each sample and logs a change of
+ * state: one WARNING line when a signal turns to warning, one LOG line
+ * when it is back, once the new state has held for a full sample (two
+ * consecutive samples), so that alerting on the server log needs nothing
+ * more and does not flap.
+ *
  * Cost on the hot path: one bucket found by the statement's start time,
  * and four atomic additions (a spinlock only when a bucket is recycled,
  * once per 10 s).  The error path adds two and allocates nothing.
@@ -44,6 +50,7 @@
 #include "storage/spin.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -52,10 +59,11 @@
 #include "signals.h"
 #include "store.h"
 
-#define SIG_BUCKET_SECS 10
-#define SIG_NBUCKETS	360 /* one hour */
-#define SIG_MAX_POOLS	32
-#define SIG_POOL_NAME	64
+#define SIG_BUCKET_SECS	 10
+#define SIG_NBUCKETS	 360 /* one hour */
+#define SIG_MAX_POOLS	 32
+#define SIG_POOL_NAME	 64
+#define SIG_HOLD_SAMPLES 2 /* samples a new state must last to be logged */
 
 typedef struct SigBucket
 {
@@ -314,20 +322,128 @@ count_client_backends(void)
 	return n;
 }
 
+/* One sample of the machine and the client backends, into its bucket. */
+static void
+take_sample(uint64 *prev_busy, uint64 *prev_total)
+{
+	double	   cpu = sample_cpu(prev_busy, prev_total);
+	double	   mem = sample_memory();
+	int		   backends = count_client_backends();
+	SigBucket *b = bucket_for(slot_of(GetCurrentTimestamp()));
+
+	if (b == NULL)
+		return;
+	SpinLockAcquire(&sig->mutex);
+	if (cpu >= 0)
+	{
+		b->cpu_sum += cpu;
+		b->cpu_n++;
+	}
+	if (mem >= 0)
+	{
+		b->mem_sum += mem;
+		b->mem_n++;
+	}
+	b->backends_max = Max(b->backends_max, backends);
+	b->backends_n++;
+	SpinLockRelease(&sig->mutex);
+}
+
+/*
+ * What the worker last announced of one signal in the server log, and for
+ * how many consecutive samples it has read otherwise.
+ */
+typedef struct SigAlarm
+{
+	bool warning; /* announced in warning (a WARNING line was logged) */
+	int	 streak;  /* consecutive samples that disagreed with it */
+} SigAlarm;
+
+/* A signal's number as the view shows it: at most two decimals. */
+static char *
+format_value(double value)
+{
+	char *str = psprintf("%.2f", round(value * 100.0) / 100.0);
+	char *end = str + strlen(str) - 1;
+
+	while (*end == '0')
+		*end-- = '\0';
+	if (*end == '.')
+		*end = '\0';
+	return str;
+}
+
+/*
+ * Log the signals that changed state: one WARNING line when a signal turns
+ * to warning, one LOG line when it is back.  A new state must be read at
+ * SIG_HOLD_SAMPLES consecutive samples (SIG_BUCKET_SECS apart) before it
+ * counts, so a signal that crosses its threshold for a moment does not
+ * flap.  "No data" counts as not in warning.  Judged against the server's
+ * settings (postgresql.conf, ALTER SYSTEM), as the worker reads them.
+ */
+static void
+log_signal_changes(SigAlarm alarms[APS_NSIGNALS])
+{
+	ApsSignal signals[APS_NSIGNALS];
+
+	aps_signals_read(signals, NULL);
+	for (int i = 0; i < APS_NSIGNALS; i++)
+	{
+		ApsSignal *s = &signals[i];
+		SigAlarm  *a = &alarms[i];
+
+		if (s->warning == a->warning)
+		{
+			a->streak = 0;
+			continue;
+		}
+		if (++a->streak < SIG_HOLD_SAMPLES)
+			continue;
+		a->warning = s->warning;
+		a->streak = 0;
+		if (s->warning)
+			ereport(WARNING,
+					(errmsg("apiscale: %s is %s, %s its threshold %s: %s",
+							s->name, format_value(s->value),
+							s->above_is_bad ? "above" : "below",
+							format_value(s->threshold), s->action)));
+		else if (s->has_data)
+			ereport(LOG, (errmsg("apiscale: %s is back to %s (threshold %s)",
+								 s->name, format_value(s->value),
+								 format_value(s->threshold))));
+		else
+			ereport(LOG, (errmsg("apiscale: %s is back: no data in the "
+								 "window (threshold %s)",
+								 s->name, format_value(s->threshold))));
+	}
+}
+
+/*
+ * The background worker "apiscale signals": every SIG_BUCKET_SECS, samples
+ * the machine and the client backends into the current bucket, then logs
+ * the signals that changed state.  Samples keep their cadence: a latch set
+ * early (a reload) does not bring the next one forward.
+ */
 void
 apiscale_signals_main(Datum arg)
 {
-	uint64 prev_busy = 0, prev_total = 0;
+	uint64		  prev_busy = 0, prev_total = 0;
+	SigAlarm	  alarms[APS_NSIGNALS];
+	TimestampTz	  next = GetCurrentTimestamp();
+	MemoryContext sample_cxt;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
+	memset(alarms, 0, sizeof(alarms));
+	sample_cxt = AllocSetContextCreate(TopMemoryContext, "apiscale signals",
+									   ALLOCSET_SMALL_SIZES);
+
 	for (;;)
 	{
-		double	   cpu, mem;
-		int		   backends;
-		SigBucket *b;
+		TimestampTz now;
+		long		wait_ms;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -336,31 +452,25 @@ apiscale_signals_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		cpu = sample_cpu(&prev_busy, &prev_total);
-		mem = sample_memory();
-		backends = count_client_backends();
-		b = bucket_for(slot_of(GetCurrentTimestamp()));
-		if (b != NULL)
+		now = GetCurrentTimestamp();
+		if (now >= next)
 		{
-			SpinLockAcquire(&sig->mutex);
-			if (cpu >= 0)
-			{
-				b->cpu_sum += cpu;
-				b->cpu_n++;
-			}
-			if (mem >= 0)
-			{
-				b->mem_sum += mem;
-				b->mem_n++;
-			}
-			b->backends_max = Max(b->backends_max, backends);
-			b->backends_n++;
-			SpinLockRelease(&sig->mutex);
+			MemoryContext old = MemoryContextSwitchTo(sample_cxt);
+
+			take_sample(&prev_busy, &prev_total);
+			log_signal_changes(alarms);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(sample_cxt);
+
+			next += SIG_BUCKET_SECS * USECS_PER_SEC;
+			if (next <= now)
+				next = now + SIG_BUCKET_SECS * USECS_PER_SEC;
 		}
 
+		wait_ms = (long) ((next - now + 999) / 1000);
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 SIG_BUCKET_SECS * 1000L, PG_WAIT_EXTENSION);
+						 Max(wait_ms, 1), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }
