@@ -6,6 +6,8 @@
 #   main        with shared_preload_libraries = 'apiscale'
 #   eviction    the same, restarted with apiscale.max_queries = 100
 #   no_preload  restarted without shared_preload_libraries
+# with apiscale.metrics() checked by promtool and a parser after the main
+# suite;
 # and ends with one line "N passed, M failed".  Exits non-zero on any
 # failure; regression.diffs of a failed suite are printed.
 set -uo pipefail
@@ -80,6 +82,22 @@ cluster_conf "shared_preload_libraries = 'apiscale'"
 cluster_start || exit 1
 
 run_suite main $(make -s --no-print-directory -C "$top" print-REGRESS)
+
+# run_check NAME COMMAND...: one test of its own, counted as one.
+run_check() {
+	local name=$1
+	shift
+	if "$@"; then
+		printf 'test %-27s ... ok\n' "$name"
+		passed=$((passed + 1))
+	else
+		printf 'test %-27s ... FAILED\n' "$name"
+		failed=$((failed + 1))
+	fi
+}
+
+echo "== apiscale.metrics() through promtool and a format parser"
+run_check metrics-format /usr/bin/python3 "$top/tests/monitoring/metrics.py"
 
 cluster_restart "-c apiscale.max_queries=100 -c apiscale.max_advice_queries=10" || exit 1
 run_suite eviction eviction advice_eviction
