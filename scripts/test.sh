@@ -7,7 +7,7 @@
 #   eviction    the same, restarted with apiscale.max_queries = 100
 #   no_preload  restarted without shared_preload_libraries
 # with apiscale.metrics() checked by promtool and a parser after the main
-# suite;
+# suite, and the signals worker's log lines on a cluster of their own;
 # and ends with one line "N passed, M failed".  Exits non-zero on any
 # failure; regression.diffs of a failed suite are printed.
 set -uo pipefail
@@ -115,6 +115,10 @@ cluster_restart "-c shared_preload_libraries=" || exit 1
 run_suite no_preload no_preload
 
 cluster_stop
+
+# The signals worker's log lines, on a cluster of its own (about 50 s).
+echo "== signals in the server log (about 50 s)"
+run_check signal-log "$top/tests/monitoring/signal_log.sh"
 
 # The pooler: C unit tests of its parsers, then pytest against a real
 # PostgreSQL and a real pooler per test.
