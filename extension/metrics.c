@@ -35,8 +35,8 @@
  * The histogram's buckets are the signal buckets' log-linear histogram
  * (histogram.h) folded into fixed edges: a bucket counts into le="x" only
  * when every duration it can hold is at most x, so no count under le="x"
- * is longer than x, and a duration within 3.125% below an edge may count
- * under the next one.  Its _sum is estimated from the same buckets (each
+ * is longer than x, and a duration less than one bucket (at most 6.25%)
+ * below an edge may count under the next one.  Its _sum is estimated from the same buckets (each
  * duration at its bucket's middle, within 3.125%): the signal buckets keep
  * no sum, and keeping one would cost an atomic addition per statement.
  *
