@@ -15,7 +15,8 @@ pg_monitor, and checks the text:
   - the families are the documented ones, with their types, each with
     samples (the workload gives every one something to show);
   - the histogram's buckets are cumulative, end with +Inf, and +Inf is
-    _count; the full pool reads pool_utilization_pct 100, in warning.
+    _count and the window's statements that finished; the full pool reads
+    pool_utilization_pct 100, in warning.
 
 promtool alone would not do: it accepts a family written in two pieces and
 buckets that decrease.  Prints what failed and exits non-zero on a failure.
@@ -154,6 +155,12 @@ def check_content(families, order):
         problem(f"histogram buckets not cumulative: {values}")
     if not count or not values or values[-1] != count[0]:
         problem(f"+Inf bucket {values[-1:]} is not _count {count}")
+    window = {n: v for n in ("apiscale_window_statements", "apiscale_window_failed_statements")
+              for _, _, v in families.get(n, [None])[1:]}
+    finished = window.get("apiscale_window_statements", 0) - \
+        window.get("apiscale_window_failed_statements", 0)
+    if not values or values[-1] != finished or finished < 20:
+        problem(f"+Inf bucket {values[-1:]}, expected the {finished} statements that finished")
 
     signals = {}
     for family in ("value", "threshold", "warning"):
