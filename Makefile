@@ -20,6 +20,7 @@ OBJS = \
 	extension/histogram.o \
 	extension/hooks.o \
 	extension/hypo.o \
+	extension/metrics.o \
 	extension/normalize.o \
 	extension/signals.o \
 	extension/sqlfuncs.o \
@@ -30,7 +31,7 @@ PGFILEDESC = "apiscale - query statistics and scaling advice for APIs"
 
 # pg_regress suites; scripts/test.sh runs them against a throwaway server.
 REGRESS = create_extension upgrade counters percentiles slow_plans nesting errors encoding \
-	privileges index_advice advisor_robustness antipatterns signals report \
+	privileges index_advice advisor_robustness antipatterns signals metrics report \
 	drop_extension
 
 PG_CFLAGS = -Wall -Werror

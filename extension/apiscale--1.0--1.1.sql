@@ -188,3 +188,22 @@ BEGIN
     END IF;
 END
 $$;
+
+--
+-- Monitoring
+--
+
+-- The scaling signals, the window's statements and latency histogram, and
+-- the top statements of the current database, as Prometheus text.  No
+-- query text: the per-statement series carry the query id only.
+CREATE FUNCTION metrics()
+RETURNS text
+AS 'MODULE_PATHNAME', 'apiscale_metrics'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION metrics() IS
+    'Scaling signals, statements of the window and top statements, as Prometheus text (exposition format 0.0.4)';
+
+-- For monitoring roles (and superusers), as PostgreSQL's own statistics.
+REVOKE ALL ON FUNCTION metrics() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION metrics() TO pg_monitor;

@@ -11,7 +11,8 @@
   * Files: guc.c (parameters), hooks.c (observation), store.c (shared memory
  * and its locking rules), histogram.c (latency percentiles), antipattern.c
  * (SELECT *, unbounded results, OFFSET, N+1), signals.c (scaling signals
- * and their background worker), normalize.c
+ * and their background worker), metrics.c (the same and the top
+ * statements as Prometheus text), normalize.c
  * (query text), sqlfuncs.c (views), advisor.c (index evidence from
  * finished plans), evidence.c (its shared table), advice.c (candidates and
  * verdicts), hypo.c (hypothetical indexes and re-planning), compat.h

@@ -43,6 +43,7 @@ double aps_warn_pool_pct = 80;
 double aps_warn_cache_hit_pct = 99;
 double aps_warn_cpu_pct = 70;
 double aps_warn_memory_pct = 85;
+int	   aps_metrics_top_queries = 20;
 
 static const struct config_enum_entry track_options[] = {
 	{"top", APS_TRACK_TOP, false},
@@ -196,6 +197,12 @@ aps_define_gucs(void)
 		"apiscale.warn_memory_pct",
 		"Memory use of the machine (%) above which the signal warns.",
 		&aps_warn_memory_pct, 85, 100);
+
+	DefineCustomIntVariable(
+		"apiscale.metrics_top_queries",
+		"Sets how many statements apiscale.metrics() shows series for.",
+		"The statements of the current database with the most execution time; 0 shows none.",
+		&aps_metrics_top_queries, 20, 0, 1000, PGC_SUSET, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("apiscale");
 }

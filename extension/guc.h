@@ -39,6 +39,7 @@ extern double aps_warn_pool_pct;
 extern double aps_warn_cache_hit_pct;
 extern double aps_warn_cpu_pct;
 extern double aps_warn_memory_pct;
+extern int	  aps_metrics_top_queries;
 
 extern void aps_define_gucs(void);
 

@@ -45,8 +45,8 @@ aps_hist_bucket(double ms)
 /*
  * Middle of a bucket, in microseconds.
  */
-static double
-bucket_middle_us(int idx)
+double
+aps_hist_bucket_middle_us(int idx)
 {
 	int	   octave;
 	int	   sub;
@@ -59,6 +59,28 @@ bucket_middle_us(int idx)
 	sub = (idx - APS_HIST_SUB) % APS_HIST_SUB;
 	width = ldexp(1.0, octave - APS_HIST_SUB_BITS);
 	return (APS_HIST_SUB + sub) * width + width / 2.0;
+}
+
+/*
+ * Upper bound of a bucket, in microseconds: every duration it holds is
+ * shorter.  The last bucket holds everything longer too: infinity.
+ */
+double
+aps_hist_bucket_upper_us(int idx)
+{
+	int	   octave;
+	int	   sub;
+	double width;
+
+	if (idx >= APS_HIST_BUCKETS - 1)
+		return get_float8_infinity();
+	if (idx < APS_HIST_SUB)
+		return idx + 1;
+
+	octave = (idx - APS_HIST_SUB) / APS_HIST_SUB + APS_HIST_SUB_BITS;
+	sub = (idx - APS_HIST_SUB) % APS_HIST_SUB;
+	width = ldexp(1.0, octave - APS_HIST_SUB_BITS);
+	return (APS_HIST_SUB + sub + 1) * width;
 }
 
 /*
@@ -107,7 +129,7 @@ aps_hist_percentile(const ApsHistogram *hist, double fraction, double min_ms,
 		seen += hist->counts[i];
 		if (seen >= rank)
 		{
-			double ms = bucket_middle_us(i) / 1000.0;
+			double ms = aps_hist_bucket_middle_us(i) / 1000.0;
 
 			if (i == APS_HIST_BUCKETS - 1 || ms > max_ms)
 				ms = max_ms;

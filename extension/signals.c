@@ -17,6 +17,12 @@
  * and memory use, and the highest pool utilization reported in it.  A
  * signal with nothing to measure says "no data".
  *
+ * The worker also reads the signals after each sample and logs a change of
+ * state: one WARNING line when a signal turns to warning, one LOG line
+ * when it is back, once the new state has held for a full sample (two
+ * consecutive samples), so that alerting on the server log needs nothing
+ * more and does not flap.
+ *
  * Cost on the hot path: one bucket found by the statement's start time,
  * and four atomic additions (a spinlock only when a bucket is recycled,
  * once per 10 s).  The error path adds two and allocates nothing.
@@ -44,6 +50,7 @@
 #include "storage/spin.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -52,10 +59,11 @@
 #include "signals.h"
 #include "store.h"
 
-#define SIG_BUCKET_SECS 10
-#define SIG_NBUCKETS	360 /* one hour */
-#define SIG_MAX_POOLS	32
-#define SIG_POOL_NAME	64
+#define SIG_BUCKET_SECS	 10
+#define SIG_NBUCKETS	 360 /* one hour */
+#define SIG_MAX_POOLS	 32
+#define SIG_POOL_NAME	 64
+#define SIG_HOLD_SAMPLES 2 /* samples a new state must last to be logged */
 
 typedef struct SigBucket
 {
@@ -314,20 +322,128 @@ count_client_backends(void)
 	return n;
 }
 
+/* One sample of the machine and the client backends, into its bucket. */
+static void
+take_sample(uint64 *prev_busy, uint64 *prev_total)
+{
+	double	   cpu = sample_cpu(prev_busy, prev_total);
+	double	   mem = sample_memory();
+	int		   backends = count_client_backends();
+	SigBucket *b = bucket_for(slot_of(GetCurrentTimestamp()));
+
+	if (b == NULL)
+		return;
+	SpinLockAcquire(&sig->mutex);
+	if (cpu >= 0)
+	{
+		b->cpu_sum += cpu;
+		b->cpu_n++;
+	}
+	if (mem >= 0)
+	{
+		b->mem_sum += mem;
+		b->mem_n++;
+	}
+	b->backends_max = Max(b->backends_max, backends);
+	b->backends_n++;
+	SpinLockRelease(&sig->mutex);
+}
+
+/*
+ * What the worker last announced of one signal in the server log, and for
+ * how many consecutive samples it has read otherwise.
+ */
+typedef struct SigAlarm
+{
+	bool warning; /* announced in warning (a WARNING line was logged) */
+	int	 streak;  /* consecutive samples that disagreed with it */
+} SigAlarm;
+
+/* A signal's number as the view shows it: at most two decimals. */
+static char *
+format_value(double value)
+{
+	char *str = psprintf("%.2f", round(value * 100.0) / 100.0);
+	char *end = str + strlen(str) - 1;
+
+	while (*end == '0')
+		*end-- = '\0';
+	if (*end == '.')
+		*end = '\0';
+	return str;
+}
+
+/*
+ * Log the signals that changed state: one WARNING line when a signal turns
+ * to warning, one LOG line when it is back.  A new state must be read at
+ * SIG_HOLD_SAMPLES consecutive samples (SIG_BUCKET_SECS apart) before it
+ * counts, so a signal that crosses its threshold for a moment does not
+ * flap.  "No data" counts as not in warning.  Judged against the server's
+ * settings (postgresql.conf, ALTER SYSTEM), as the worker reads them.
+ */
+static void
+log_signal_changes(SigAlarm alarms[APS_NSIGNALS])
+{
+	ApsSignal signals[APS_NSIGNALS];
+
+	aps_signals_read(signals, NULL);
+	for (int i = 0; i < APS_NSIGNALS; i++)
+	{
+		ApsSignal *s = &signals[i];
+		SigAlarm  *a = &alarms[i];
+
+		if (s->warning == a->warning)
+		{
+			a->streak = 0;
+			continue;
+		}
+		if (++a->streak < SIG_HOLD_SAMPLES)
+			continue;
+		a->warning = s->warning;
+		a->streak = 0;
+		if (s->warning)
+			ereport(WARNING,
+					(errmsg("apiscale: %s is %s, %s its threshold %s: %s",
+							s->name, format_value(s->value),
+							s->above_is_bad ? "above" : "below",
+							format_value(s->threshold), s->action)));
+		else if (s->has_data)
+			ereport(LOG, (errmsg("apiscale: %s is back to %s (threshold %s)",
+								 s->name, format_value(s->value),
+								 format_value(s->threshold))));
+		else
+			ereport(LOG, (errmsg("apiscale: %s is back: no data in the "
+								 "window (threshold %s)",
+								 s->name, format_value(s->threshold))));
+	}
+}
+
+/*
+ * The background worker "apiscale signals": every SIG_BUCKET_SECS, samples
+ * the machine and the client backends into the current bucket, then logs
+ * the signals that changed state.  Samples keep their cadence: a latch set
+ * early (a reload) does not bring the next one forward.
+ */
 void
 apiscale_signals_main(Datum arg)
 {
-	uint64 prev_busy = 0, prev_total = 0;
+	uint64		  prev_busy = 0, prev_total = 0;
+	SigAlarm	  alarms[APS_NSIGNALS];
+	TimestampTz	  next = GetCurrentTimestamp();
+	MemoryContext sample_cxt;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
+	memset(alarms, 0, sizeof(alarms));
+	sample_cxt = AllocSetContextCreate(TopMemoryContext, "apiscale signals",
+									   ALLOCSET_SMALL_SIZES);
+
 	for (;;)
 	{
-		double	   cpu, mem;
-		int		   backends;
-		SigBucket *b;
+		TimestampTz now;
+		long		wait_ms;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -336,31 +452,25 @@ apiscale_signals_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		cpu = sample_cpu(&prev_busy, &prev_total);
-		mem = sample_memory();
-		backends = count_client_backends();
-		b = bucket_for(slot_of(GetCurrentTimestamp()));
-		if (b != NULL)
+		now = GetCurrentTimestamp();
+		if (now >= next)
 		{
-			SpinLockAcquire(&sig->mutex);
-			if (cpu >= 0)
-			{
-				b->cpu_sum += cpu;
-				b->cpu_n++;
-			}
-			if (mem >= 0)
-			{
-				b->mem_sum += mem;
-				b->mem_n++;
-			}
-			b->backends_max = Max(b->backends_max, backends);
-			b->backends_n++;
-			SpinLockRelease(&sig->mutex);
+			MemoryContext old = MemoryContextSwitchTo(sample_cxt);
+
+			take_sample(&prev_busy, &prev_total);
+			log_signal_changes(alarms);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(sample_cxt);
+
+			next += SIG_BUCKET_SECS * USECS_PER_SEC;
+			if (next <= now)
+				next = now + SIG_BUCKET_SECS * USECS_PER_SEC;
 		}
 
+		wait_ms = (long) ((next - now + 999) / 1000);
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 SIG_BUCKET_SECS * 1000L, PG_WAIT_EXTENSION);
+						 Max(wait_ms, 1), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }
@@ -416,26 +526,69 @@ read_window(SigWindow *w, int seconds)
 	}
 }
 
+/* Fill one signal; it warns past its threshold, only with data. */
 static void
-signal_row(ReturnSetInfo *rsinfo, const char *name, double value, bool has,
+set_signal(ApsSignal *sig_out, const char *name, double value, bool has_data,
 		   double threshold, bool above_is_bad, const char *action)
 {
-	Datum values[5];
-	bool  nulls[5] = {false, false, false, false, false};
-	bool  warn;
+	sig_out->name = name;
+	sig_out->action = action;
+	sig_out->value = has_data ? value : 0;
+	sig_out->threshold = threshold;
+	sig_out->above_is_bad = above_is_bad;
+	sig_out->has_data = has_data;
+	sig_out->warning =
+		has_data && (above_is_bad ? value > threshold : value < threshold);
+}
 
-	values[0] = CStringGetTextDatum(name);
-	if (has)
-		values[1] = Float8GetDatum(round(value * 100.0) / 100.0);
-	else
-		nulls[1] = true;
-	values[2] = Float8GetDatum(threshold);
-	warn = has && (above_is_bad ? value > threshold : value < threshold);
-	values[3] = CStringGetTextDatum(!has   ? "no data"
-									: warn ? "warning"
-										   : "ok");
-	values[4] = CStringGetTextDatum(action);
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+/*
+ * The seven signals over the last apiscale.signal_window, judged against
+ * this process's apiscale.warn_* settings, in a fixed order; and, when
+ * window is not NULL, the window's statement counts and histogram.
+ */
+void
+aps_signals_read(ApsSignal signals[APS_NSIGNALS], ApsSignalWindow *window)
+{
+	SigWindow w;
+	int		  i = 0;
+
+	read_window(&w, aps_signal_window);
+
+	set_signal(&signals[i++], "p95_response_time_ms",
+			   aps_hist_percentile(&w.hist, 0.95, 0, DBL_MAX),
+			   w.statements > w.errors, aps_warn_p95_ms, true,
+			   "profile slow endpoints, add caching");
+	set_signal(&signals[i++], "error_rate_pct",
+			   w.statements > 0 ? 100.0 * w.errors / w.statements : 0,
+			   w.statements > 0, aps_warn_error_rate_pct, true,
+			   "investigate error logs immediately");
+	set_signal(&signals[i++], "connection_utilization_pct",
+			   MaxConnections > 0 ? 100.0 * w.backends_max / MaxConnections
+								  : 0,
+			   w.backends_n > 0 && MaxConnections > 0, aps_warn_connection_pct,
+			   true, "increase pool size or add read replicas");
+	set_signal(&signals[i++], "pool_utilization_pct", w.pool_pct_max,
+			   w.pool_n > 0, aps_warn_pool_pct, true,
+			   "increase pool size or add read replicas");
+	set_signal(&signals[i++], "cache_hit_rate_pct",
+			   w.hit + w.read > 0 ? 100.0 * w.hit / (w.hit + w.read) : 0,
+			   w.hit + w.read > 0, aps_warn_cache_hit_pct, false,
+			   "add memory / raise shared_buffers");
+	set_signal(&signals[i++], "cpu_usage_pct",
+			   w.cpu_n > 0 ? w.cpu_sum / w.cpu_n : 0, w.cpu_n > 0,
+			   aps_warn_cpu_pct, true, "upgrade the server or add servers");
+	set_signal(&signals[i++], "memory_usage_pct",
+			   w.mem_n > 0 ? w.mem_sum / w.mem_n : 0, w.mem_n > 0,
+			   aps_warn_memory_pct, true, "check for memory leaks, add RAM");
+	Assert(i == APS_NSIGNALS);
+
+	if (window != NULL)
+	{
+		window->seconds = aps_signal_window;
+		window->statements = w.statements;
+		window->errors = w.errors;
+		window->hist = w.hist;
+	}
 }
 
 /*
@@ -445,38 +598,31 @@ Datum
 apiscale_scaling_signals(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	SigWindow	   w;
+	ApsSignal	   signals[APS_NSIGNALS];
 
 	aps_store_check_ready();
 	InitMaterializedSRF(fcinfo, 0);
-	read_window(&w, aps_signal_window);
+	aps_signals_read(signals, NULL);
 
-	signal_row(rsinfo, "p95_response_time_ms",
-			   aps_hist_percentile(&w.hist, 0.95, 0, DBL_MAX),
-			   w.statements > w.errors, aps_warn_p95_ms, true,
-			   "profile slow endpoints, add caching");
-	signal_row(rsinfo, "error_rate_pct",
-			   w.statements > 0 ? 100.0 * w.errors / w.statements : 0,
-			   w.statements > 0, aps_warn_error_rate_pct, true,
-			   "investigate error logs immediately");
-	signal_row(rsinfo, "connection_utilization_pct",
-			   MaxConnections > 0 ? 100.0 * w.backends_max / MaxConnections
-								  : 0,
-			   w.backends_n > 0 && MaxConnections > 0, aps_warn_connection_pct,
-			   true, "increase pool size or add read replicas");
-	signal_row(rsinfo, "pool_utilization_pct", w.pool_pct_max, w.pool_n > 0,
-			   aps_warn_pool_pct, true,
-			   "increase pool size or add read replicas");
-	signal_row(rsinfo, "cache_hit_rate_pct",
-			   w.hit + w.read > 0 ? 100.0 * w.hit / (w.hit + w.read) : 0,
-			   w.hit + w.read > 0, aps_warn_cache_hit_pct, false,
-			   "add memory / raise shared_buffers");
-	signal_row(rsinfo, "cpu_usage_pct", w.cpu_n > 0 ? w.cpu_sum / w.cpu_n : 0,
-			   w.cpu_n > 0, aps_warn_cpu_pct, true,
-			   "upgrade the server or add servers");
-	signal_row(rsinfo, "memory_usage_pct",
-			   w.mem_n > 0 ? w.mem_sum / w.mem_n : 0, w.mem_n > 0,
-			   aps_warn_memory_pct, true, "check for memory leaks, add RAM");
+	for (int i = 0; i < APS_NSIGNALS; i++)
+	{
+		ApsSignal *s = &signals[i];
+		Datum	   values[5];
+		bool	   nulls[5] = {false, false, false, false, false};
+
+		values[0] = CStringGetTextDatum(s->name);
+		if (s->has_data)
+			values[1] = Float8GetDatum(round(s->value * 100.0) / 100.0);
+		else
+			nulls[1] = true;
+		values[2] = Float8GetDatum(s->threshold);
+		values[3] = CStringGetTextDatum(!s->has_data ? "no data"
+										: s->warning ? "warning"
+													 : "ok");
+		values[4] = CStringGetTextDatum(s->action);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+							 nulls);
+	}
 	return (Datum) 0;
 }
 

@@ -35,6 +35,8 @@ PACKAGES=(
 	libfaketime
 	# ss: the pooler tests read TCP counters to see what it buffers
 	iproute2
+	# promtool checks apiscale.metrics() (tests/monitoring/metrics.py)
+	prometheus
 )
 
 missing=()

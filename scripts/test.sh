@@ -6,6 +6,8 @@
 #   main        with shared_preload_libraries = 'apiscale'
 #   eviction    the same, restarted with apiscale.max_queries = 100
 #   no_preload  restarted without shared_preload_libraries
+# with apiscale.metrics() checked by promtool and a parser after the main
+# suite, and the signals worker's log lines on a cluster of their own;
 # and ends with one line "N passed, M failed".  Exits non-zero on any
 # failure; regression.diffs of a failed suite are printed.
 set -uo pipefail
@@ -100,6 +102,22 @@ cluster_start || exit 1
 
 run_suite main $(make -s --no-print-directory -C "$top" print-REGRESS)
 
+# run_check NAME COMMAND...: one test of its own, counted as one.
+run_check() {
+	local name=$1
+	shift
+	if "$@"; then
+		printf 'test %-27s ... ok\n' "$name"
+		passed=$((passed + 1))
+	else
+		printf 'test %-27s ... FAILED\n' "$name"
+		failed=$((failed + 1))
+	fi
+}
+
+echo "== apiscale.metrics() through promtool and a format parser"
+run_check metrics-format /usr/bin/python3 "$top/tests/monitoring/metrics.py"
+
 cluster_restart "-c apiscale.max_queries=100 -c apiscale.max_advice_queries=10" || exit 1
 run_suite eviction eviction advice_eviction
 
@@ -116,6 +134,10 @@ cluster_restart "-c shared_preload_libraries=" || exit 1
 run_suite no_preload no_preload
 
 cluster_stop
+
+# The signals worker's log lines, on a cluster of its own (about 50 s).
+echo "== signals in the server log (about 50 s)"
+run_check signal-log "$top/tests/monitoring/signal_log.sh"
 
 # The pooler: C unit tests of its parsers, then pytest against a real
 # PostgreSQL and a real pooler per test.

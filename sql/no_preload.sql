@@ -4,6 +4,8 @@ SELECT * FROM apiscale.queries;
 SELECT * FROM apiscale.slow_queries;
 SELECT apiscale.reset();
 SELECT * FROM apiscale.info();
+-- A scraper reads why, not an empty text.
+SELECT apiscale.metrics();
 -- Needs no shared memory.
 SELECT apiscale.histogram_percentiles(ARRAY[1.0, 2.0, 3.0], ARRAY[0.5]);
 DROP EXTENSION apiscale;
