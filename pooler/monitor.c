@@ -38,6 +38,7 @@
 #include "main.h"
 #include "metrics.h"
 #include "monitor.h"
+#include "pgconn.h"
 #include "pool.h"
 #include "server.h"
 #include "textout.h"
@@ -55,14 +56,6 @@ static const char *const hist_signals[] = {
 	"memory_usage_pct",
 };
 #define N_HIST_SIGNALS (sizeof(hist_signals) / sizeof(hist_signals[0]))
-
-typedef enum MonState
-{
-	MON_DOWN,		/* no connection */
-	MON_CONNECTING, /* libpq is logging in */
-	MON_IDLE,		/* connected, nothing running */
-	MON_BUSY		/* a query is running */
-} MonState;
 
 typedef enum MonJob
 {
@@ -83,23 +76,19 @@ typedef struct SignalRow
 typedef struct Monitor
 {
 	TAILQ_ENTRY(Monitor) link;
-	char		 *name; /* the [databases] entry */
-	PGconn		 *conn;
-	struct event *ev; /* socket readiness */
-	MonState	  state;
-	MonJob		  job;
-	int			  step;			/* results of the job's query read so far */
-	bool		  with_advice;	/* the fetch in flight reads index_advice */
-	bool		  with_metrics; /* ... and apiscale.metrics() */
-	double		  since;		/* mono_now() the state began */
-	double		  next_report;
-	double		  next_fetch;
-	double		  next_advice;
-	double		  retry_after;
-	bool		  report_off;	 /* no extension or no right: until RELOAD */
-	bool		  no_metrics_fn; /* apiscale.metrics() is missing (1.0) */
-	bool		  down_logged;	 /* quiet about failures until it works */
-	bool		  needed;		 /* still has work (monitor_tick) */
+	char  *name; /* the [databases] entry */
+	PgConn pc;	 /* its connection */
+	MonJob job;
+	bool   with_advice;	 /* the fetch in flight reads index_advice */
+	bool   with_metrics; /* ... and apiscale.metrics() */
+	double next_report;
+	double next_fetch;
+	double next_advice;
+	double retry_after;
+	bool   report_off;	  /* no extension or no right: until RELOAD */
+	bool   no_metrics_fn; /* apiscale.metrics() is missing (1.0) */
+	bool   down_logged;	  /* quiet about failures until it works */
+	bool   needed;		  /* still has work (monitor_tick) */
 	/* what the last fetch got */
 	char	 *error; /* why there is no data, or NULL */
 	double	  fetched_at;
@@ -116,36 +105,12 @@ static TAILQ_HEAD(, Monitor) monitors = TAILQ_HEAD_INITIALIZER(monitors);
 static struct event *tick_ev = NULL;
 
 static void monitor_tick(evutil_socket_t fd, short what, void *arg);
-static void mon_event_cb(evutil_socket_t fd, short what, void *arg);
 
 static void
 set_str(char **field, const char *value)
 {
 	free(*field);
 	*field = value ? xstrdup(value) : NULL;
-}
-
-/* libpq's message on one line: "...failed: Connection refused Is the ..." */
-static void
-one_line(char *buf, size_t len, const char *msg)
-{
-	size_t n = 0;
-
-	if (msg == NULL || msg[0] == '\0')
-		msg = "unknown error";
-	for (const char *p = msg; *p && n + 1 < len; p++)
-	{
-		if (*p == '\n' || *p == '\t')
-		{
-			if (n > 0 && buf[n - 1] != ' ')
-				buf[n++] = ' ';
-		}
-		else
-			buf[n++] = *p;
-	}
-	while (n > 0 && buf[n - 1] == ' ')
-		n--;
-	buf[n] = '\0';
 }
 
 static void
@@ -163,29 +128,7 @@ clear_signals(Monitor *m)
 static void
 mon_disconnect(Monitor *m)
 {
-	if (m->ev)
-		event_free(m->ev);
-	m->ev = NULL;
-	if (m->conn)
-		PQfinish(m->conn);
-	m->conn = NULL;
-	m->state = MON_DOWN;
-}
-
-/* The connection failed or broke: try again RETRY_INTERVAL later. */
-static void
-mon_failed(Monitor *m, const char *what)
-{
-	char msg[512];
-
-	one_line(msg, sizeof(msg), what);
-	if (!m->down_logged)
-		log_warning("monitor connection to %s: %s (retrying every %d s)",
-					m->name, msg, RETRY_INTERVAL);
-	m->down_logged = true;
-	set_str(&m->error, msg);
-	mon_disconnect(m);
-	m->retry_after = mono_now() + RETRY_INTERVAL;
+	pgconn_close(&m->pc);
 }
 
 static void
@@ -216,18 +159,6 @@ mon_find(const char *name)
 	return NULL;
 }
 
-/* Wait for the socket to be readable, or writable too if want_write. */
-static void
-mon_wait(Monitor *m, bool want_write)
-{
-	if (m->ev)
-		event_free(m->ev);
-	m->ev = event_new(ev_base, PQsocket(m->conn),
-					  EV_READ | (want_write ? EV_WRITE : 0) | EV_PERSIST,
-					  mon_event_cb, m);
-	event_add(m->ev, NULL);
-}
-
 /*
  * Whose credentials: the entry's forced user, else a pool's user of this
  * database (its password comes from auth_file), else the first admin user.
@@ -256,38 +187,6 @@ mon_user(const DbConfig *db)
 }
 
 static void
-mon_connect_poll(Monitor *m)
-{
-	switch (PQconnectPoll(m->conn))
-	{
-		case PGRES_POLLING_OK:
-			if (PQsetnonblocking(m->conn, 1) != 0)
-			{
-				mon_failed(m, PQerrorMessage(m->conn));
-				return;
-			}
-			if (m->down_logged)
-				log_info("monitor connection to %s is back", m->name);
-			m->down_logged = false;
-			m->state = MON_IDLE;
-			mon_wait(m, false);
-			return;
-		case PGRES_POLLING_FAILED:
-			mon_failed(m, PQerrorMessage(m->conn));
-			return;
-		case PGRES_POLLING_READING:
-			mon_wait(m, false);
-			return;
-		case PGRES_POLLING_WRITING:
-			mon_wait(m, true);
-			return;
-		default:
-			mon_failed(m, "unexpected libpq polling state");
-			return;
-	}
-}
-
-static void
 mon_connect(Monitor *m)
 {
 	DbConfig   *db = config_find_db(&cf, m->name);
@@ -297,42 +196,15 @@ mon_connect(Monitor *m)
 	if (db == NULL)
 		return;
 	server_conninfo(db, mon_user(db), "apiscale-pooler monitor", kw, val);
-	m->conn = PQconnectStartParams(kw, val, 0);
-	if (m->conn == NULL)
-		fatal("out of memory");
-	m->state = MON_CONNECTING;
-	m->since = mono_now();
-	if (PQstatus(m->conn) == CONNECTION_BAD)
-	{
-		mon_failed(m, PQerrorMessage(m->conn));
-		return;
-	}
-	mon_connect_poll(m);
+	pgconn_open(&m->pc, kw, val);
 }
 
-/* Send sql; its results come to mon_result.  False if it could not go. */
-static bool
+/* Send sql for job; its results come to mon_result. */
+static void
 mon_send(Monitor *m, MonJob job, const char *sql)
 {
-	int rc;
-
-	if (!PQsendQuery(m->conn, sql))
-	{
-		mon_failed(m, PQerrorMessage(m->conn));
-		return false;
-	}
 	m->job = job;
-	m->step = 0;
-	m->state = MON_BUSY;
-	m->since = mono_now();
-	rc = PQflush(m->conn);
-	if (rc < 0)
-	{
-		mon_failed(m, PQerrorMessage(m->conn));
-		return false;
-	}
-	mon_wait(m, rc == 1);
-	return true;
+	pgconn_send(&m->pc, sql);
 }
 
 /* The pools of m's database to apiscale.report_pool(), one statement each. */
@@ -357,7 +229,7 @@ start_report(Monitor *m)
 		if (cf.max_overflow >= 0 && in_use > cf.pool_size + cf.max_overflow)
 			in_use = cf.pool_size + cf.max_overflow;
 		snprintf(label, sizeof(label), "%s/%s", p->dbname, p->user);
-		lit = PQescapeLiteral(m->conn, label, strlen(label));
+		lit = PQescapeLiteral(m->pc.conn, label, strlen(label));
 		if (lit == NULL)
 			continue;
 		evbuffer_add_printf(
@@ -433,10 +305,8 @@ value_or_null(PGresult *res, int row, int col)
 
 /* One result of a fetch: which one is known from the step. */
 static void
-fetch_result(Monitor *m, PGresult *res)
+fetch_result(Monitor *m, PGresult *res, int step)
 {
-	int step = m->step;
-
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
 		const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -459,7 +329,7 @@ fetch_result(Monitor *m, PGresult *res)
 		{
 			char msg[512];
 
-			one_line(msg, sizeof(msg), PQresultErrorMessage(res));
+			pgconn_one_line(msg, sizeof(msg), PQresultErrorMessage(res));
 			set_str(&m->error, msg);
 		}
 		return;
@@ -496,59 +366,55 @@ fetch_result(Monitor *m, PGresult *res)
 	}
 }
 
-/* The socket is ready: log in, or read results. */
 static void
-mon_event_cb(evutil_socket_t fd, short what, void *arg)
+mon_connected(void *arg)
 {
-	Monitor	 *m = (Monitor *) arg;
-	PGresult *res;
+	Monitor *m = (Monitor *) arg;
 
-	if (m->state == MON_CONNECTING)
-	{
-		mon_connect_poll(m);
-		return;
-	}
-	if (what & EV_WRITE)
-	{
-		int rc = PQflush(m->conn);
-
-		if (rc < 0)
-		{
-			mon_failed(m, PQerrorMessage(m->conn));
-			return;
-		}
-		if (rc == 0)
-			mon_wait(m, false);
-	}
-	if (!(what & EV_READ))
-		return;
-	if (!PQconsumeInput(m->conn))
-	{
-		mon_failed(m, PQerrorMessage(m->conn));
-		return;
-	}
-	while (m->state == MON_BUSY && !PQisBusy(m->conn))
-	{
-		res = PQgetResult(m->conn);
-		if (res == NULL)
-		{
-			m->state = MON_IDLE;
-			break;
-		}
-		if (m->job == JOB_REPORT)
-		{
-			if (PQresultStatus(res) == PGRES_FATAL_ERROR)
-				report_error(m, res);
-		}
-		else
-			fetch_result(m, res);
-		m->step++;
-		PQclear(res);
-	}
-	/* anything else (a notice, the server going away) was consumed */
-	if (PQstatus(m->conn) == CONNECTION_BAD)
-		mon_failed(m, PQerrorMessage(m->conn));
+	if (m->down_logged)
+		log_info("monitor connection to %s is back", m->name);
+	m->down_logged = false;
 }
+
+static void
+mon_result(void *arg, PGresult *res, int step)
+{
+	Monitor *m = (Monitor *) arg;
+
+	if (m->job == JOB_REPORT)
+	{
+		if (PQresultStatus(res) == PGRES_FATAL_ERROR)
+			report_error(m, res);
+	}
+	else
+		fetch_result(m, res, step);
+}
+
+static void
+mon_done(void *arg)
+{
+}
+
+/* The connection failed or broke: try again RETRY_INTERVAL later. */
+static void
+mon_failed(void *arg, const char *error)
+{
+	Monitor *m = (Monitor *) arg;
+
+	if (!m->down_logged)
+		log_warning("monitor connection to %s: %s (retrying every %d s)",
+					m->name, error, RETRY_INTERVAL);
+	m->down_logged = true;
+	set_str(&m->error, error);
+	m->retry_after = mono_now() + RETRY_INTERVAL;
+}
+
+static const PgConnCallbacks mon_callbacks = {
+	.connected = mon_connected,
+	.result = mon_result,
+	.done = mon_done,
+	.failed = mon_failed,
+};
 
 /* Has name work for a monitor now? */
 static bool
@@ -591,6 +457,7 @@ monitor_tick(evutil_socket_t fd, short what, void *arg)
 			m = calloc(1, sizeof(Monitor));
 			if (m == NULL)
 				fatal("out of memory");
+			pgconn_init(&m->pc, &mon_callbacks, m);
 			m->name = xstrdup(db->name);
 			m->next_report = now + cf.report_interval;
 			TAILQ_INSERT_TAIL(&monitors, m, link);
@@ -612,30 +479,22 @@ monitor_tick(evutil_socket_t fd, short what, void *arg)
 		if (!fetching && (m->report_off || cf.report_interval <= 0))
 		{
 			/* nothing left to ask there until a RELOAD: no connection */
-			if (m->state == MON_IDLE)
+			if (m->pc.state == PGC_IDLE)
 				mon_disconnect(m);
-			if (m->state == MON_DOWN)
+			if (m->pc.state == PGC_DOWN)
 				continue;
 		}
-		switch (m->state)
+		pgconn_check_time(&m->pc, cf.server_connect_timeout, QUERY_TIMEOUT);
+		switch (m->pc.state)
 		{
-			case MON_DOWN:
+			case PGC_DOWN:
 				if (now >= m->retry_after)
 					mon_connect(m);
 				break;
-			case MON_CONNECTING:
-				if (now - m->since > cf.server_connect_timeout)
-					mon_failed(m, "timeout while logging in");
+			case PGC_CONNECTING:
+			case PGC_BUSY:
 				break;
-			case MON_BUSY:
-				if (now - m->since > QUERY_TIMEOUT)
-				{
-					log_warning("monitor connection to %s: no answer in %d s",
-								m->name, QUERY_TIMEOUT);
-					mon_failed(m, "query timed out");
-				}
-				break;
-			case MON_IDLE:
+			case PGC_IDLE:
 				if (cf.report_interval > 0 && !m->report_off &&
 					now >= m->next_report)
 				{
