@@ -20,6 +20,7 @@
 #include "client.h"
 #include "log.h"
 #include "main.h"
+#include "hosts.h"
 #include "pool.h"
 #include "protocol.h"
 #include "server.h"
@@ -81,6 +82,11 @@ res_time(Result *r, time_t t)
 {
 	struct tm tm;
 
+	if (t == 0)
+	{
+		res_str(r, NULL);
+		return;
+	}
 	localtime_r(&t, &tm);
 	strftime(r->cells[r->col], sizeof(r->cells[0]), "%Y-%m-%d %H:%M:%S %Z",
 			 &tm);
@@ -122,7 +128,7 @@ show_pools(struct evbuffer *out)
 	{
 		Client *first = TAILQ_FIRST(&p->waiting);
 		double	wait = first ? mono_now() - first->wait_start : 0;
-		int		overflow = pool_total(p) - cf.pool_size;
+		int		overflow = pool_total(p) - p->set.pool_size;
 
 		res_str(&r, p->dbname);
 		res_str(&r, p->user);
@@ -135,9 +141,9 @@ show_pools(struct evbuffer *out)
 		res_fmt(&r, "%d", p->n_login);
 		res_fmt(&r, "%d", (int) wait);
 		res_fmt(&r, "%d", (int) ((wait - (int) wait) * 1e6));
-		res_str(&r, pool_mode_to_str(cf.pool_mode));
-		res_fmt(&r, "%d", cf.pool_size);
-		res_fmt(&r, "%d", cf.max_overflow);
+		res_str(&r, pool_mode_to_str(p->set.pool_mode));
+		res_fmt(&r, "%d", p->set.pool_size);
+		res_fmt(&r, "%d", p->set.max_overflow);
 		res_fmt(&r, "%d", overflow > 0 ? overflow : 0);
 		res_fmt(&r, "%.1f", 100.0 * pool_utilization(p));
 		res_fmt(&r, "%llu", (unsigned long long) p->timeouts);
@@ -221,8 +227,8 @@ show_server_list(Result *r, Pool *p, struct ServerList *list)
 		res_str(r, p->dbname);
 		res_str(r, p->user);
 		res_str(r, server_state_to_str(s->state));
-		res_str(r, p->db.host);
-		res_str(r, p->db.port);
+		res_str(r, s->host ? s->host->host : NULL);
+		res_str(r, s->host ? s->host->port : NULL);
 		res_time(r, s->connect_time);
 		res_fmt(r, "%.1f", server_age(s));
 		if (s->backend_pid)
@@ -253,7 +259,8 @@ show_servers(struct evbuffer *out)
 	TAILQ_FOREACH(p, &pools, link)
 	{
 		show_server_list(&r, p, &p->login);
-		show_server_list(&r, p, &p->idle);
+		for (int i = 0; i < p->nhosts; i++)
+			show_server_list(&r, p, &p->hosts[i].idle);
 		show_server_list(&r, p, &p->active);
 	}
 	res_end(&r);
@@ -279,18 +286,109 @@ show_databases(struct evbuffer *out)
 			if (strcmp(p->dbname, db->name) == 0)
 				conns += pool_total(p);
 		}
+		PoolSettings set = config_pool_settings(&cf, db, NULL);
+
 		res_str(&r, db->name);
 		res_str(&r, db->host);
 		res_str(&r, db->port);
 		res_str(&r, db->dbname);
 		res_str(&r, db->user);
-		res_fmt(&r, "%d", cf.pool_size);
-		res_fmt(&r, "%d", cf.max_overflow);
+		res_fmt(&r, "%d", set.pool_size);
+		res_fmt(&r, "%d", set.max_overflow);
 		res_fmt(&r, "%d", conns);
 		res_str(&r, pool_paused ? "t" : "f");
 		res_row(&r);
 	}
 	res_end(&r);
+}
+
+/*
+ * SHOW HOSTS: every host of the [databases] entries, once per entry that
+ * lists it, with what its checks said and the entry's servers there.
+ */
+static void
+show_hosts(struct evbuffer *out)
+{
+	static const char *const cols[] = {
+		"database", "host",		  "port",		"role",		 "state",
+		"eligible", "lag_s",	  "lag_bytes",	"sv_active", "sv_idle",
+		"sv_login", "last_check", "last_error", "down_since"};
+	Result r;
+
+	res_begin(&r, out, 14, cols);
+	for (DbConfig *db = cf.databases; db; db = db->next)
+	{
+		for (int i = 0; i < db->nhosts; i++)
+		{
+			Host *h = host_find_exact(db->hosts[i], db->ports[i]);
+			int	  active = 0;
+			int	  idle = 0;
+			int	  login = 0;
+			bool  eligible = false;
+			Pool *p;
+
+			if (h == NULL)
+				continue;
+			TAILQ_FOREACH(p, &pools, link)
+			{
+				if (strcmp(p->dbname, db->name) != 0)
+					continue;
+				for (int k = 0; k < p->nhosts; k++)
+				{
+					if (p->hosts[k].host != h)
+						continue;
+					active += p->hosts[k].n_active;
+					idle += p->hosts[k].n_idle;
+					login += p->hosts[k].n_login;
+					eligible |= (pool_eligible(p) >> k) & 1;
+				}
+			}
+			res_str(&r, db->name);
+			res_str(&r, h->host);
+			res_str(&r, h->port);
+			res_str(&r, host_role_to_str(h->role));
+			res_str(&r, host_state_to_str(h));
+			res_str(&r, eligible ? "t" : "f");
+			res_fmt(&r, "%.1f", h->lag);
+			res_fmt(&r, "%.0f", h->lag_bytes);
+			res_fmt(&r, "%d", active);
+			res_fmt(&r, "%d", idle);
+			res_fmt(&r, "%d", login);
+			res_time(&r, (time_t) h->last_check);
+			res_str(&r, h->last_error);
+			res_time(&r, (time_t) h->down_since);
+			res_row(&r);
+		}
+	}
+	res_end(&r);
+}
+
+/* BAN host[:port] / UNBAN host[:port] (spec as the user typed it). */
+static void
+ban_host(struct evbuffer *out, const char *spec, bool ban)
+{
+	char   name[300];
+	size_t n = 0;
+	Host  *h;
+
+	while (*spec == ' ' || *spec == '\'')
+		spec++;
+	while (*spec && *spec != '\'' && *spec != ';' && n + 1 < sizeof(name))
+		name[n++] = *spec++;
+	while (n > 0 && name[n - 1] == ' ')
+		n--;
+	name[n] = '\0';
+	h = host_find(name);
+	if (h == NULL)
+	{
+		pkt_add_error(out, "ERROR", "42704",
+					  "no host \"%s\" in [databases] (give host:port, as "
+					  "SHOW HOSTS shows it)",
+					  name);
+		return;
+	}
+	host_ban(h, ban);
+	pkt_add_command_complete(out, ban ? "BAN" : "UNBAN");
 }
 
 static void
@@ -394,8 +492,21 @@ admin_handle(Client *c, char type, uint32_t len)
 	evbuffer_remove(in, msg, len);
 	msg[len] = '\0';
 	normalize(msg + 5, cmd, sizeof(cmd));
-	free(msg);
 	log_info("C-%u: admin %s: %s", c->id, c->user, cmd);
+	if (strncmp(cmd, "BAN ", 4) == 0 || strncmp(cmd, "UNBAN ", 6) == 0)
+	{
+		/* the host as typed, not upper-cased */
+		const char *arg = msg + 5;
+
+		while (isspace((unsigned char) *arg))
+			arg++;
+		arg += cmd[0] == 'B' ? 3 : 5;
+		ban_host(out, arg, cmd[0] == 'B');
+		free(msg);
+		pkt_add_ready(out, 'I');
+		return true;
+	}
+	free(msg);
 
 	if (strcmp(cmd, "SHOW POOLS") == 0)
 		show_pools(out);
@@ -409,6 +520,8 @@ admin_handle(Client *c, char type, uint32_t len)
 		show_databases(out);
 	else if (strcmp(cmd, "SHOW CONFIG") == 0)
 		show_config(out);
+	else if (strcmp(cmd, "SHOW HOSTS") == 0)
+		show_hosts(out);
 	else if (strcmp(cmd, "SHOW VERSION") == 0)
 		show_version(out);
 	else if (strcmp(cmd, "RELOAD") == 0)
@@ -441,8 +554,8 @@ admin_handle(Client *c, char type, uint32_t len)
 		pkt_add_error(
 			out, "ERROR", "42601",
 			"unknown admin command \"%s\" (expected SHOW POOLS|STATS|"
-			"CLIENTS|SERVERS|DATABASES|CONFIG|VERSION, RELOAD, PAUSE, "
-			"RESUME or SHUTDOWN)",
+			"CLIENTS|SERVERS|DATABASES|HOSTS|CONFIG|VERSION, RELOAD, PAUSE, "
+			"RESUME, BAN host, UNBAN host or SHUTDOWN)",
 			cmd);
 	pkt_add_ready(out, 'I');
 	return true;

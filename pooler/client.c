@@ -372,7 +372,7 @@ auth_ok(Client *c)
 	}
 	c->pool->n_clients++;
 	/* fixed for the connection's life: a RELOAD must not change its rules */
-	c->pool_mode = cf.pool_mode;
+	c->pool_mode = c->pool->set.pool_mode;
 	c->rewrite =
 		c->pool_mode == POOL_TRANSACTION && cf.max_prepared_statements > 0;
 	if (c->pool->nparams > 0)

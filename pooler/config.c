@@ -33,7 +33,9 @@ typedef enum KeyType
 	KEY_AUTH_TYPE,
 	KEY_LOG_LEVEL,
 	KEY_SESSION_STATE,
-	KEY_SSLMODE
+	KEY_SSLMODE,
+	KEY_BOOL,
+	KEY_LOAD_BALANCE
 } KeyType;
 
 typedef struct KeyDef
@@ -73,6 +75,17 @@ static const KeyDef keys[] = {
 	 65536, 1073741824},
 	{"server_connect_timeout", KEY_SECONDS, OFF(server_connect_timeout), "5",
 	 true, 0.1, 3600},
+	{"load_balance_hosts", KEY_LOAD_BALANCE, OFF(load_balance_hosts),
+	 "least-connections", true},
+	{"health_check_interval", KEY_SECONDS, OFF(health_check_interval), "5",
+	 true, 0.1, 3600},
+	{"health_check_timeout", KEY_SECONDS, OFF(health_check_timeout), "3", true,
+	 0.1, 3600},
+	{"health_check_rise", KEY_INT, OFF(health_check_rise), "2", true, 1, 100},
+	{"max_replica_lag", KEY_SECONDS, OFF(max_replica_lag), "0", true, 0,
+	 86400},
+	{"so_reuseport", KEY_BOOL, OFF(so_reuseport), "off", false},
+	{"peer_id", KEY_INT, OFF(peer_id), "0", false, 0, 16383},
 	{"http_listen", KEY_STRING, OFF(http_listen), "", true},
 	{"report_interval", KEY_SECONDS, OFF(report_interval), "10", true, 0,
 	 86400},
@@ -223,6 +236,38 @@ set_key(Config *cfg, const KeyDef *k, const char *value, char *msg,
 				return false;
 			}
 			return true;
+		case KEY_BOOL:
+			if (strcasecmp(value, "on") == 0 ||
+				strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0 ||
+				strcasecmp(value, "yes") == 0)
+				*(bool *) field = true;
+			else if (strcasecmp(value, "off") == 0 ||
+					 strcasecmp(value, "false") == 0 ||
+					 strcmp(value, "0") == 0 || strcasecmp(value, "no") == 0)
+				*(bool *) field = false;
+			else
+			{
+				snprintf(msg, msglen,
+						 "invalid value \"%s\" (expected on or off)", value);
+				return false;
+			}
+			return true;
+		case KEY_LOAD_BALANCE:
+			if (strcasecmp(value, "least-connections") == 0)
+				*(LoadBalance *) field = LB_LEAST_CONNECTIONS;
+			else if (strcasecmp(value, "round-robin") == 0)
+				*(LoadBalance *) field = LB_ROUND_ROBIN;
+			else if (strcasecmp(value, "disable") == 0)
+				*(LoadBalance *) field = LB_DISABLE;
+			else
+			{
+				snprintf(msg, msglen,
+						 "invalid value \"%s\" (expected least-connections, "
+						 "round-robin or disable)",
+						 value);
+				return false;
+			}
+			return true;
 		case KEY_SSLMODE:
 			for (size_t i = 0; i < sizeof(sslmode_names) / sizeof(char *); i++)
 			{
@@ -243,53 +288,210 @@ set_key(Config *cfg, const KeyDef *k, const char *value, char *msg,
 	}
 }
 
+static const char *const target_names[] = {
+	[TSA_ANY] = "any",
+	[TSA_READ_WRITE] = "read-write",
+	[TSA_READ_ONLY] = "read-only",
+	[TSA_PRIMARY] = "primary",
+	[TSA_STANDBY] = "standby",
+	[TSA_PREFER_STANDBY] = "prefer-standby",
+};
+
+const char *
+target_attrs_to_str(TargetAttrs t)
+{
+	return t <= TSA_PREFER_STANDBY ? target_names[t] : "unknown";
+}
+
+const char *
+load_balance_to_str(LoadBalance lb)
+{
+	switch (lb)
+	{
+		case LB_LEAST_CONNECTIONS:
+			return "least-connections";
+		case LB_ROUND_ROBIN:
+			return "round-robin";
+		case LB_DISABLE:
+			return "disable";
+	}
+	return "unknown";
+}
+
+static const KeyDef *
+find_key(const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+	{
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	}
+	return NULL;
+}
+
 /*
- * Parse "host=... port=... dbname=..." into db.  Values may be single-quoted.
+ * key=value of a pool setting in a [databases] or [users] line, parsed as
+ * the [pooler] key of that name is.  False (msg set) if key is one but its
+ * value is wrong; *known tells whether key is one at all.
+ */
+static bool
+parse_override(PoolSettings *ovr, const char *key, const char *value,
+			   bool *known, char *msg, size_t msglen)
+{
+	static const struct
+	{
+		const char *name;
+		unsigned	bit;
+	} settings[] = {
+		{"pool_size", OVR_POOL_SIZE},		{"max_overflow", OVR_MAX_OVERFLOW},
+		{"pool_timeout", OVR_POOL_TIMEOUT}, {"pool_recycle", OVR_POOL_RECYCLE},
+		{"pool_mode", OVR_POOL_MODE},
+	};
+	Config tmp;
+
+	*known = false;
+	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++)
+	{
+		const KeyDef *k;
+
+		if (strcmp(key, settings[i].name) != 0)
+			continue;
+		*known = true;
+		k = find_key(key);
+		memset(&tmp, 0, sizeof(tmp));
+		if (!set_key(&tmp, k, value, msg, msglen))
+			return false;
+		switch (settings[i].bit)
+		{
+			case OVR_POOL_SIZE:
+				ovr->pool_size = tmp.pool_size;
+				break;
+			case OVR_MAX_OVERFLOW:
+				ovr->max_overflow = tmp.max_overflow;
+				break;
+			case OVR_POOL_TIMEOUT:
+				ovr->pool_timeout = tmp.pool_timeout;
+				break;
+			case OVR_POOL_RECYCLE:
+				ovr->pool_recycle = tmp.pool_recycle;
+				break;
+			case OVR_POOL_MODE:
+				ovr->pool_mode = tmp.pool_mode;
+				break;
+		}
+		ovr->set |= settings[i].bit;
+		return true;
+	}
+	return true;
+}
+
+/*
+ * The next key=value of a line of "key=value key='quoted value' ...", or
+ * false at its end; false with msg set if it is malformed.
+ */
+static bool
+next_pair(const char **pp, char *key, size_t keylen, char *val, size_t vallen,
+		  char *msg, size_t msglen)
+{
+	const char *p = *pp;
+	size_t		kl = 0;
+	size_t		vl = 0;
+
+	msg[0] = '\0';
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '\0')
+		return false;
+	while (*p && *p != '=' && *p != ' ' && kl < keylen - 1)
+		key[kl++] = *p++;
+	key[kl] = '\0';
+	if (*p != '=')
+	{
+		snprintf(msg, msglen, "expected key=value, found \"%s\"", key);
+		return false;
+	}
+	p++;
+	if (*p == '\'')
+	{
+		p++;
+		while (*p && *p != '\'' && vl < vallen - 1)
+			val[vl++] = *p++;
+		if (*p != '\'')
+		{
+			snprintf(msg, msglen, "unterminated quoted value for %s", key);
+			return false;
+		}
+		p++;
+	}
+	else
+	{
+		while (*p && *p != ' ' && *p != '\t' && vl < vallen - 1)
+			val[vl++] = *p++;
+	}
+	val[vl] = '\0';
+	*pp = p;
+	return true;
+}
+
+/* Split a comma-separated list into a malloc'd array; returns its length. */
+static int
+split_list(const char *s, char ***out)
+{
+	int			n = 1;
+	const char *p;
+	char	  **v;
+	int			i = 0;
+
+	for (p = s; *p; p++)
+		n += *p == ',';
+	v = calloc((size_t) n, sizeof(char *));
+	if (v == NULL)
+		fatal("out of memory");
+	for (p = s;; p++)
+	{
+		const char *end = strchr(p, ',');
+		size_t		len = end ? (size_t) (end - p) : strlen(p);
+		char	   *item = malloc(len + 1);
+
+		if (item == NULL)
+			fatal("out of memory");
+		memcpy(item, p, len);
+		item[len] = '\0';
+		v[i++] = item;
+		if (end == NULL)
+			break;
+		p = end;
+	}
+	*out = v;
+	return n;
+}
+
+static void
+free_list(char **v, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/*
+ * Parse "host=... port=... dbname=... target_session_attrs=... pool_size=..."
+ * into db.  Values may be single-quoted.  host and port take libpq's lists:
+ * host=a,b,c with one port or one per host.
  */
 static bool
 parse_db(DbConfig *db, const char *spec, char *msg, size_t msglen)
 {
 	const char *p = spec;
+	char		key[64];
+	char		val[1024];
+	char	  **ports = NULL;
+	int			nports;
 
-	while (*p)
+	while (next_pair(&p, key, sizeof(key), val, sizeof(val), msg, msglen))
 	{
-		char   key[64];
-		char   val[1024];
-		size_t kl = 0;
-		size_t vl = 0;
-		char **field;
-
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p == '\0')
-			break;
-		while (*p && *p != '=' && *p != ' ' && kl < sizeof(key) - 1)
-			key[kl++] = *p++;
-		key[kl] = '\0';
-		if (*p != '=')
-		{
-			snprintf(msg, msglen, "expected key=value, found \"%s\"", key);
-			return false;
-		}
-		p++;
-		if (*p == '\'')
-		{
-			p++;
-			while (*p && *p != '\'' && vl < sizeof(val) - 1)
-				val[vl++] = *p++;
-			if (*p != '\'')
-			{
-				snprintf(msg, msglen, "unterminated quoted value for %s", key);
-				return false;
-			}
-			p++;
-		}
-		else
-		{
-			while (*p && *p != ' ' && *p != '\t' && vl < sizeof(val) - 1)
-				val[vl++] = *p++;
-		}
-		val[vl] = '\0';
+		char **field = NULL;
+		bool   known;
 
 		if (strcmp(key, "host") == 0)
 			field = &db->host;
@@ -301,24 +503,196 @@ parse_db(DbConfig *db, const char *spec, char *msg, size_t msglen)
 			field = &db->user;
 		else if (strcmp(key, "password") == 0)
 			field = &db->password;
+		else if (strcmp(key, "target_session_attrs") == 0)
+		{
+			size_t i;
+
+			for (i = 0; i < sizeof(target_names) / sizeof(char *); i++)
+			{
+				if (strcmp(val, target_names[i]) == 0)
+					break;
+			}
+			if (i == sizeof(target_names) / sizeof(char *))
+			{
+				snprintf(msg, msglen,
+						 "target_session_attrs: invalid value \"%.64s\" "
+						 "(expected any, read-write, read-only, primary, "
+						 "standby or prefer-standby)",
+						 val);
+				return false;
+			}
+			db->target = (TargetAttrs) i;
+			continue;
+		}
 		else
 		{
+			char omsg[256];
+
+			if (!parse_override(&db->ovr, key, val, &known, omsg,
+								sizeof(omsg)))
+			{
+				snprintf(msg, msglen, "%s: %s", key, omsg);
+				return false;
+			}
+			if (known)
+				continue;
 			snprintf(
 				msg, msglen,
-				"unknown connection key \"%s\" (expected host, port, dbname, user or password)",
+				"unknown connection key \"%s\" (expected host, port, "
+				"dbname, user, password, target_session_attrs, pool_size, "
+				"max_overflow, pool_timeout, pool_recycle or pool_mode)",
 				key);
 			return false;
 		}
 		free(*field);
 		*field = xstrdup(val);
 	}
+	if (msg[0] != '\0')
+		return false;
 	if (db->dbname == NULL)
 		db->dbname = xstrdup(db->name);
 	if (db->host == NULL)
 		db->host = xstrdup("127.0.0.1");
 	if (db->port == NULL)
 		db->port = xstrdup("5432");
+	db->nhosts = split_list(db->host, &db->hosts);
+	nports = split_list(db->port, &ports);
+	for (int i = 0; i < db->nhosts; i++)
+	{
+		if (db->hosts[i][0] == '\0')
+		{
+			snprintf(msg, msglen, "host: an empty name in \"%s\"", db->host);
+			free_list(ports, nports);
+			return false;
+		}
+	}
+	if (nports != 1 && nports != db->nhosts)
+	{
+		snprintf(msg, msglen,
+				 "port: %d ports for %d hosts (give one port, or one per "
+				 "host)",
+				 nports, db->nhosts);
+		free_list(ports, nports);
+		return false;
+	}
+	db->ports = calloc((size_t) db->nhosts, sizeof(char *));
+	if (db->ports == NULL)
+		fatal("out of memory");
+	for (int i = 0; i < db->nhosts; i++)
+		db->ports[i] = xstrdup(ports[nports == 1 ? 0 : i]);
+	free_list(ports, nports);
 	return true;
+}
+
+/* A [users] line: pool settings only. */
+static bool
+parse_user(UserConfig *u, const char *spec, char *msg, size_t msglen)
+{
+	const char *p = spec;
+	char		key[64];
+	char		val[256];
+
+	while (next_pair(&p, key, sizeof(key), val, sizeof(val), msg, msglen))
+	{
+		bool known;
+		char omsg[256];
+
+		if (!parse_override(&u->ovr, key, val, &known, omsg, sizeof(omsg)))
+		{
+			snprintf(msg, msglen, "%s: %s", key, omsg);
+			return false;
+		}
+		if (!known)
+		{
+			snprintf(msg, msglen,
+					 "unknown key \"%s\" (expected pool_size, max_overflow, "
+					 "pool_timeout, pool_recycle or pool_mode)",
+					 key);
+			return false;
+		}
+	}
+	return msg[0] == '\0';
+}
+
+/* A [peers] line: "ID = host=... port=...". */
+static bool
+parse_peer(PeerConfig *peer, const char *id, const char *spec, char *msg,
+		   size_t msglen)
+{
+	const char *p = spec;
+	char		key[64];
+	char		val[256];
+	char	   *end;
+	long		n;
+
+	n = strtol(id, &end, 10);
+	if (*id == '\0' || *end != '\0' || n < 1 || n > 16383)
+	{
+		snprintf(msg, msglen, "a peer is named by its peer_id (1 to 16383)");
+		return false;
+	}
+	peer->id = (int) n;
+	while (next_pair(&p, key, sizeof(key), val, sizeof(val), msg, msglen))
+	{
+		char **field;
+
+		if (strcmp(key, "host") == 0)
+			field = &peer->host;
+		else if (strcmp(key, "port") == 0)
+			field = &peer->port;
+		else
+		{
+			snprintf(msg, msglen, "unknown key \"%s\" (expected host or port)",
+					 key);
+			return false;
+		}
+		free(*field);
+		*field = xstrdup(val);
+	}
+	if (msg[0] != '\0')
+		return false;
+	if (peer->host == NULL || peer->port == NULL)
+	{
+		snprintf(msg, msglen, "a peer needs host and port");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The pool settings for user's pools of db: the [users] line's, else the
+ * [databases] entry's, else [pooler]'s, setting by setting.
+ */
+PoolSettings
+config_pool_settings(const Config *cfg, const DbConfig *db, const char *user)
+{
+	PoolSettings s = {cfg->pool_size,	 cfg->max_overflow, cfg->pool_timeout,
+					  cfg->pool_recycle, cfg->pool_mode,	0};
+	const PoolSettings *layers[2] = {db ? &db->ovr : NULL, NULL};
+
+	for (const UserConfig *u = cfg->users; u; u = u->next)
+	{
+		if (user && strcmp(u->name, user) == 0)
+			layers[1] = &u->ovr;
+	}
+	for (int i = 0; i < 2; i++)
+	{
+		const PoolSettings *o = layers[i];
+
+		if (o == NULL)
+			continue;
+		if (o->set & OVR_POOL_SIZE)
+			s.pool_size = o->pool_size;
+		if (o->set & OVR_MAX_OVERFLOW)
+			s.max_overflow = o->max_overflow;
+		if (o->set & OVR_POOL_TIMEOUT)
+			s.pool_timeout = o->pool_timeout;
+		if (o->set & OVR_POOL_RECYCLE)
+			s.pool_recycle = o->pool_recycle;
+		if (o->set & OVR_POOL_MODE)
+			s.pool_mode = o->pool_mode;
+	}
+	return s;
 }
 
 static int
@@ -364,22 +738,76 @@ config_ini_line(void *user, const char *section, const char *name,
 			st->cfg->databases = db;
 			return 1;
 		}
-		free(db->name);
-		free(db);
+		config_free_db(db);
+	}
+	else if (strcmp(section, "users") == 0)
+	{
+		UserConfig *u = calloc(1, sizeof(UserConfig));
+
+		if (u == NULL)
+			fatal("out of memory");
+		u->name = xstrdup(name);
+		if (!parse_user(u, value, msg, sizeof(msg)))
+			snprintf(st->err, st->errlen, "%s: %s", name, msg);
+		else
+		{
+			u->next = st->cfg->users;
+			st->cfg->users = u;
+			return 1;
+		}
+		free(u->name);
+		free(u);
+	}
+	else if (strcmp(section, "peers") == 0)
+	{
+		PeerConfig *peer = calloc(1, sizeof(PeerConfig));
+
+		if (peer == NULL)
+			fatal("out of memory");
+		if (!parse_peer(peer, name, value, msg, sizeof(msg)))
+			snprintf(st->err, st->errlen, "[peers] %s: %s", name, msg);
+		else
+		{
+			peer->next = st->cfg->peers;
+			st->cfg->peers = peer;
+			return 1;
+		}
+		free(peer->host);
+		free(peer->port);
+		free(peer);
 	}
 	else
-		snprintf(
-			st->err, st->errlen,
-			"%s: key in unknown section [%s] (expected [databases] or [pooler])",
-			name, section);
+		snprintf(st->err, st->errlen,
+				 "%s: key in unknown section [%s] (expected [databases], "
+				 "[users], [peers] or [pooler])",
+				 name, section);
 	st->failed = true;
 	return 0;
+}
+
+/* Free one [databases] entry. */
+void
+config_free_db(DbConfig *db)
+{
+	free(db->name);
+	free(db->host);
+	free(db->port);
+	if (db->hosts)
+		free_list(db->hosts, db->nhosts);
+	if (db->ports)
+		free_list(db->ports, db->nhosts);
+	free(db->dbname);
+	free(db->user);
+	free(db->password);
+	free(db);
 }
 
 void
 config_free(Config *cfg)
 {
-	DbConfig *db = cfg->databases;
+	DbConfig   *db = cfg->databases;
+	UserConfig *u = cfg->users;
+	PeerConfig *peer = cfg->peers;
 
 	for (size_t i = 0; i < NKEYS; i++)
 	{
@@ -391,14 +819,25 @@ config_free(Config *cfg)
 	{
 		DbConfig *next = db->next;
 
-		free(db->name);
-		free(db->host);
-		free(db->port);
-		free(db->dbname);
-		free(db->user);
-		free(db->password);
-		free(db);
+		config_free_db(db);
 		db = next;
+	}
+	while (u)
+	{
+		UserConfig *next = u->next;
+
+		free(u->name);
+		free(u);
+		u = next;
+	}
+	while (peer)
+	{
+		PeerConfig *next = peer->next;
+
+		free(peer->host);
+		free(peer->port);
+		free(peer);
+		peer = next;
 	}
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -795,6 +1234,14 @@ config_describe(const Config *cfg, int i, const char **key, char *value,
 		case KEY_SSLMODE:
 			snprintf(value, valuelen, "%s",
 					 sslmode_to_str(*(const SslMode *) field));
+			break;
+		case KEY_BOOL:
+			snprintf(value, valuelen, "%s",
+					 *(const bool *) field ? "on" : "off");
+			break;
+		case KEY_LOAD_BALANCE:
+			snprintf(value, valuelen, "%s",
+					 load_balance_to_str(*(const LoadBalance *) field));
 			break;
 	}
 	return true;

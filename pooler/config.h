@@ -42,19 +42,81 @@ typedef enum SslMode
 } SslMode;
 
 /* Keys whose line in the file is remembered, for errors found after parsing. */
-#define CONFIG_MAX_KEYS 40
+#define CONFIG_MAX_KEYS 56
+
+/* libpq's target_session_attrs: which hosts of an entry a server may be on. */
+typedef enum TargetAttrs
+{
+	TSA_ANY,		   /* any host that is up */
+	TSA_READ_WRITE,	   /* accepts writes: primary, not read-only by default */
+	TSA_READ_ONLY,	   /* the opposite */
+	TSA_PRIMARY,	   /* not in recovery */
+	TSA_STANDBY,	   /* in recovery */
+	TSA_PREFER_STANDBY /* a standby if one is usable, else the primary */
+} TargetAttrs;
+
+/* load_balance_hosts: which eligible host gets the next server. */
+typedef enum LoadBalance
+{
+	LB_LEAST_CONNECTIONS, /* fewest servers in use, then fewest opening */
+	LB_ROUND_ROBIN,		  /* in turn */
+	LB_DISABLE			  /* the first in the entry's order */
+} LoadBalance;
+
+/*
+ * QueuePool settings a [databases] entry or a [users] line may set for its
+ * pools; the OVR_ bits say which are set.  config_pool_settings resolves
+ * them: user over database over [pooler].
+ */
+#define OVR_POOL_SIZE	 0x01
+#define OVR_MAX_OVERFLOW 0x02
+#define OVR_POOL_TIMEOUT 0x04
+#define OVR_POOL_RECYCLE 0x08
+#define OVR_POOL_MODE	 0x10
+
+typedef struct PoolSettings
+{
+	int		 pool_size;
+	int		 max_overflow; /* -1 = no limit */
+	double	 pool_timeout;
+	double	 pool_recycle; /* -1 = none */
+	PoolMode pool_mode;
+	unsigned set; /* OVR_* given (in an override) */
+} PoolSettings;
 
 /* One [databases] entry: how to reach a server database. */
 typedef struct DbConfig
 {
-	char			*name;	   /* name clients connect to */
-	char			*host;	   /* libpq host (may list several) */
-	char			*port;	   /* libpq port */
+	char			*name;	 /* name clients connect to */
+	char			*host;	 /* as written: host, or host1,host2,... */
+	char			*port;	 /* as written: one port, or one per host */
+	int				 nhosts; /* hosts[] and ports[], split */
+	char		   **hosts;
+	char		   **ports;
 	char			*dbname;   /* server database name */
 	char			*user;	   /* forced server user, or NULL */
 	char			*password; /* server password, or NULL */
+	TargetAttrs		 target;   /* target_session_attrs */
+	PoolSettings	 ovr;	   /* its own pool settings (ovr.set says which) */
 	struct DbConfig *next;
 } DbConfig;
+
+/* One [users] line: pool settings for that user's pools. */
+typedef struct UserConfig
+{
+	char			  *name;
+	PoolSettings	   ovr;
+	struct UserConfig *next;
+} UserConfig;
+
+/* One [peers] line: another instance, for cancel requests it issued. */
+typedef struct PeerConfig
+{
+	int				   id;
+	char			  *host;
+	char			  *port;
+	struct PeerConfig *next;
+} PeerConfig;
 
 typedef struct Config
 {
@@ -77,30 +139,44 @@ typedef struct Config
 	SessionStateMode session_state;			 /* transaction mode */
 	double			 server_connect_timeout; /* seconds to log into a server */
 	char			*http_listen; /* host:port of /metrics etc., empty = off */
-	double	  report_interval;	  /* seconds between report_pool(), 0 off */
-	char	 *http_metrics_databases; /* comma-separated [databases] names */
-	LogLevel  log_level;
-	char	 *logfile; /* empty = stderr */
-	char	 *pidfile; /* empty = none */
-	SslMode	  client_tls_sslmode;
-	char	 *client_tls_key_file;	/* our private key for clients */
-	char	 *client_tls_cert_file; /* our certificate (chain) for clients */
-	char	 *client_tls_ca_file;	/* CAs that sign client certificates */
-	SslMode	  server_tls_sslmode;	/* libpq sslmode */
-	char	 *server_tls_ca_file;	/* libpq sslrootcert, empty = default */
-	char	 *server_tls_key_file;	/* libpq sslkey, empty = default */
-	char	 *server_tls_cert_file; /* libpq sslcert, empty = default */
-	DbConfig *databases;
-	char	 *path;						 /* the file read */
-	int		  key_line[CONFIG_MAX_KEYS]; /* line of each key, 0 = default */
+	LoadBalance		 load_balance_hosts;
+	double			 health_check_interval; /* seconds between checks */
+	double			 health_check_timeout;	/* seconds a check may take */
+	int				 health_check_rise; /* good checks before a host is up */
+	double			 max_replica_lag;	/* seconds, 0 = no limit */
+	bool			 so_reuseport;		/* several instances on one port */
+	int				 peer_id;			/* this instance's, 0 = none */
+	double		report_interval; /* seconds between report_pool(), 0 off */
+	char	   *http_metrics_databases; /* comma-separated [databases] names */
+	LogLevel	log_level;
+	char	   *logfile; /* empty = stderr */
+	char	   *pidfile; /* empty = none */
+	SslMode		client_tls_sslmode;
+	char	   *client_tls_key_file;  /* our private key for clients */
+	char	   *client_tls_cert_file; /* our certificate (chain) for clients */
+	char	   *client_tls_ca_file;	  /* CAs that sign client certificates */
+	SslMode		server_tls_sslmode;	  /* libpq sslmode */
+	char	   *server_tls_ca_file;	  /* libpq sslrootcert, empty = default */
+	char	   *server_tls_key_file;  /* libpq sslkey, empty = default */
+	char	   *server_tls_cert_file; /* libpq sslcert, empty = default */
+	DbConfig   *databases;
+	UserConfig *users;
+	PeerConfig *peers;
+	char	   *path;					   /* the file read */
+	int			key_line[CONFIG_MAX_KEYS]; /* line of each key, 0 = default */
 } Config;
 
-extern bool		 config_load(const char *path, Config *cfg, char *err,
-							 size_t errlen) __attribute__((warn_unused_result));
-extern void		 config_free(Config *cfg);
-extern DbConfig *config_find_db(const Config *cfg, const char *name);
-extern bool		 config_is_admin(const Config *cfg, const char *user);
-extern bool		 config_list_has(const char *list, const char *name);
+extern bool			config_load(const char *path, Config *cfg, char *err,
+								size_t errlen) __attribute__((warn_unused_result));
+extern void			config_free(Config *cfg);
+extern DbConfig	   *config_find_db(const Config *cfg, const char *name);
+extern void			config_free_db(DbConfig *db);
+extern PoolSettings config_pool_settings(const Config *cfg, const DbConfig *db,
+										 const char *user);
+extern const char  *target_attrs_to_str(TargetAttrs t);
+extern const char  *load_balance_to_str(LoadBalance lb);
+extern bool			config_is_admin(const Config *cfg, const char *user);
+extern bool			config_list_has(const char *list, const char *name);
 extern bool config_split_hostport(const char *s, char *host, size_t hostlen,
 								  int *port);
 extern const char *pool_mode_to_str(PoolMode mode);

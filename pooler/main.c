@@ -26,6 +26,7 @@
 #include "auth.h"
 #include "client.h"
 #include "config.h"
+#include "hosts.h"
 #include "http.h"
 #include "log.h"
 #include "main.h"
@@ -38,7 +39,11 @@ struct event_base *ev_base = NULL;
 bool			   shutting_down = false;
 double			   pooler_started = 0;
 
-static char					 *config_path = NULL;
+static char				  *config_path = NULL;
+static const HostCallbacks host_callbacks = {
+	.check_user = pool_check_user,
+	.changed = pool_host_changed,
+};
 static struct evconnlistener *tcp_listener = NULL;
 static struct evconnlistener *unix_listener = NULL;
 static char unix_path[sizeof(((struct sockaddr_un *) 0)->sun_path)];
@@ -269,6 +274,7 @@ pooler_reload(char *err, size_t errlen)
 	fresh.max_client_conn = old.max_client_conn;
 	cf = fresh;
 	log_level = cf.log_level;
+	hosts_configure(&cf);
 	pool_refresh_config();
 	config_free(&old);
 	if (!http_configure(e, sizeof(e)))
@@ -478,6 +484,8 @@ main(int argc, char **argv)
 	start_listening();
 	if (!http_configure(err, sizeof(err)))
 		fatal("%s", err);
+	hosts_configure(&cf);
+	hosts_start(&host_callbacks);
 	monitor_start();
 	write_pidfile();
 
@@ -497,6 +505,7 @@ main(int argc, char **argv)
 	log_info("exiting");
 	stop_listening();
 	monitor_stop();
+	hosts_stop();
 	http_stop();
 	event_free(sig_hup);
 	event_free(sig_term);

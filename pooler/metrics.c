@@ -299,7 +299,7 @@ metrics_render(struct evbuffer *out)
 	TAILQ_FOREACH(p, &pools, link)
 	{
 		pool_series(out, "apiscale_pooler_pool_size", p, NULL);
-		evbuffer_add_printf(out, "%d\n", cf.pool_size);
+		evbuffer_add_printf(out, "%d\n", p->set.pool_size);
 	}
 	family(out, "apiscale_pooler_max_overflow", "gauge",
 		   "QueuePool max_overflow: servers allowed beyond pool_size; -1 "
@@ -307,7 +307,7 @@ metrics_render(struct evbuffer *out)
 	TAILQ_FOREACH(p, &pools, link)
 	{
 		pool_series(out, "apiscale_pooler_max_overflow", p, NULL);
-		evbuffer_add_printf(out, "%d\n", cf.max_overflow);
+		evbuffer_add_printf(out, "%d\n", p->set.max_overflow);
 	}
 	family(out, "apiscale_pooler_pool_utilization_ratio", "gauge",
 		   "Servers in use over pool_size + max_overflow (over pool_size "
@@ -386,9 +386,9 @@ json_pool(struct evbuffer *out, const Pool *p)
 		"\"servers\":{\"active\":%d,\"idle\":%d,\"login\":%d},"
 		"\"utilization\":%.4f,\"transactions\":%llu,\"queries\":%llu,"
 		"\"timeouts\":%llu,\"recycled\":%llu,\"login_failures\":%llu}",
-		pool_mode_to_str(cf.pool_mode), cf.pool_size, cf.max_overflow, active,
-		waiting, idle, p->n_active, p->n_idle, p->n_login, pool_utilization(p),
-		(unsigned long long) p->xact_count,
+		pool_mode_to_str(p->set.pool_mode), p->set.pool_size,
+		p->set.max_overflow, active, waiting, idle, p->n_active, p->n_idle,
+		p->n_login, pool_utilization(p), (unsigned long long) p->xact_count,
 		(unsigned long long) p->query_count, (unsigned long long) p->timeouts,
 		(unsigned long long) p->recycled,
 		(unsigned long long) p->login_failures);
@@ -493,8 +493,6 @@ history_cb(evutil_socket_t fd, short what, void *arg)
 	{
 		int	   active;
 		int	   waiting;
-		int	   cap = cf.max_overflow < 0 ? cf.pool_size
-										 : cf.pool_size + cf.max_overflow;
 		double util;
 
 		if (p->history == NULL)
@@ -505,7 +503,7 @@ history_cb(evutil_socket_t fd, short what, void *arg)
 			p->history->first = seq;
 		}
 		pool_take_peaks(p, PEAK_HISTORY, &active, &waiting);
-		util = cap > 0 ? 1000.0 * active / cap : 0;
+		util = 1000.0 * pool_utilization_of(p, active);
 		p->history->util[seq % HISTORY_LEN] =
 			(uint16_t) (util > 65535 ? 65535 : util + 0.5);
 		p->history->waiting[seq % HISTORY_LEN] =

@@ -159,33 +159,6 @@ mon_find(const char *name)
 	return NULL;
 }
 
-/*
- * Whose credentials: the entry's forced user, else a pool's user of this
- * database (its password comes from auth_file), else the first admin user.
- */
-static const char *
-mon_user(const DbConfig *db)
-{
-	static char admin[256];
-	Pool	   *p;
-	size_t		n = 0;
-	const char *a = cf.admin_users;
-
-	if (db->user)
-		return db->user;
-	TAILQ_FOREACH(p, &pools, link)
-	{
-		if (strcmp(p->dbname, db->name) == 0)
-			return p->user;
-	}
-	while (*a == ' ' || *a == ',')
-		a++;
-	while (*a && *a != ',' && *a != ' ' && n < sizeof(admin) - 1)
-		admin[n++] = *a++;
-	admin[n] = '\0';
-	return n > 0 ? admin : NULL;
-}
-
 static void
 mon_connect(Monitor *m)
 {
@@ -195,7 +168,8 @@ mon_connect(Monitor *m)
 
 	if (db == NULL)
 		return;
-	server_conninfo(db, mon_user(db), "apiscale-pooler monitor", kw, val);
+	server_conninfo(db, pool_check_user(NULL, db), "apiscale-pooler monitor",
+					kw, val);
 	pgconn_open(&m->pc, kw, val);
 }
 
@@ -219,15 +193,23 @@ start_report(Monitor *m)
 	{
 		int	  in_use;
 		int	  waiting;
+		int	  hosts = __builtin_popcountll(pool_eligible(p));
+		int	  size;
+		int	  overflow;
 		char  label[512];
 		char *lit;
 
 		if (strcmp(p->dbname, m->name) != 0)
 			continue;
+		if (hosts == 0)
+			hosts = 1;
 		pool_take_peaks(p, PEAK_REPORT, &in_use, &waiting);
+		/* what it may have: per eligible host (at least one) */
+		size = p->set.pool_size * hosts;
+		overflow = p->set.max_overflow < 0 ? -1 : p->set.max_overflow * hosts;
 		/* after a RELOAD lowered the size, more may still be in use */
-		if (cf.max_overflow >= 0 && in_use > cf.pool_size + cf.max_overflow)
-			in_use = cf.pool_size + cf.max_overflow;
+		if (overflow >= 0 && in_use > size + overflow)
+			in_use = size + overflow;
 		snprintf(label, sizeof(label), "%s/%s", p->dbname, p->user);
 		lit = PQescapeLiteral(m->pc.conn, label, strlen(label));
 		if (lit == NULL)
@@ -236,8 +218,8 @@ start_report(Monitor *m)
 			sql,
 			"%sSELECT apiscale.report_pool(%s, %d, %d, %d, %d, "
 			"%llu)",
-			n++ ? "; " : "", lit, cf.pool_size, cf.max_overflow, in_use,
-			waiting, (unsigned long long) p->timeouts);
+			n++ ? "; " : "", lit, size, overflow, in_use, waiting,
+			(unsigned long long) p->timeouts);
 		PQfreemem(lit);
 	}
 	evbuffer_add(sql, "", 1);

@@ -43,6 +43,19 @@ pgconn_one_line(char *buf, size_t len, const char *msg)
 	buf[n] = '\0';
 }
 
+/*
+ * Did the server itself refuse a login (libpq's message carries its FATAL:
+ * authentication, an unknown role or database, too many connections)?
+ * Then the server is alive and the host is fine; not so when it is
+ * starting up, shutting down or recovering, or when nothing answered.
+ */
+bool
+pgconn_server_answered(const char *error)
+{
+	return strstr(error, "FATAL:") != NULL &&
+		   strstr(error, "the database system is") == NULL;
+}
+
 void
 pgconn_init(PgConn *pc, const PgConnCallbacks *cb, void *arg)
 {

@@ -51,5 +51,6 @@ extern void pgconn_fail(PgConn *pc, const char *why);
 extern void pgconn_check_time(PgConn *pc, double connect_timeout,
 							  double query_timeout);
 extern void pgconn_one_line(char *buf, size_t len, const char *msg);
+extern bool pgconn_server_answered(const char *error);
 
 #endif /* APS_PGCONN_H */

@@ -3,20 +3,32 @@
  *		Server pools per (database, user), with the semantics of SQLAlchemy's
  *		QueuePool: pool_size, max_overflow, pool_timeout, pool_recycle.
  *
- * All pool accounting lives here: which servers exist, in which state, who
- * waits for one.  A server is in exactly one of the pool's three lists
- * (login, idle, active); pool_set_state moves it.  Waiting clients form a
- * FIFO, timed out by one janitor timer.
+ * All pool accounting lives here: which servers exist, on which host, in
+ * which state, who waits for one.  A server is in exactly one of the pool's
+ * lists: login, active (attached or being reset), or the idle list of its
+ * host; pool_set_state moves it.  Waiting clients form one FIFO per pool,
+ * timed out by one janitor timer.  The settings are the pool's own
+ * (config_pool_settings: [users] over [databases] over [pooler]).
  *
- *	request:  idle server (not past pool_recycle) -> attach at once;
- *			  otherwise queue, and open servers while fewer are logging in
- *			  than clients wait and fewer than pool_size + max_overflow exist.
- *	release:  past pool_recycle -> close; more servers than pool_size +
- *			  max_overflow (lowered by a RELOAD) -> close; else first waiter;
- *			  else close if pool_size servers are already idle (overflow
+ * Hosts (hosts.c says what each is) decide which servers a pool may use:
+ * the eligible hosts of its entry for its target_session_attrs, that are up
+ * and not banned.  pool_size and max_overflow apply per host, so a replica
+ * adds capacity; load_balance_hosts picks the host of the next server.
+ *
+ *	request:  idle server on an eligible host (not past pool_recycle) ->
+ *			  attach at once; otherwise queue, and open servers while fewer
+ *			  are logging in than clients wait, on eligible hosts with fewer
+ *			  than pool_size + max_overflow of the pool's servers.
+ *	release:  past pool_recycle, or its host no longer eligible -> close;
+ *			  more servers on its host than pool_size + max_overflow
+ *			  (lowered by a RELOAD) -> close; else first waiter; else close
+ *			  if pool_size servers are already idle on its host (overflow
  *			  given back); else idle.
  *	reload:   idle servers beyond the new pool_size, or beyond the new
  *			  capacity, are closed at once; the busy ones as they come back.
+ *	hosts:    a host that goes down loses its idle and logging-in servers;
+ *			  with no host up, the waiting clients get 08001 at once (with
+ *			  hosts up but none eligible, as lagging standbys, they wait).
  *
  * Pools are made when an authenticated client first names a (database,
  * user), at most max_pools of them, and freed when nobody uses them (no
@@ -34,14 +46,16 @@
 #include <event2/event.h>
 
 #include "auth.h"
+#include "hosts.h"
 #include "log.h"
 #include "main.h"
+#include "pgconn.h"
 #include "pool.h"
 
 struct PoolList pools = TAILQ_HEAD_INITIALIZER(pools);
 bool			pool_paused = false;
 
-#define LOGIN_RETRY_DELAY	0.5	 /* seconds after a failed login */
+#define LOGIN_RETRY_DELAY	0.5	 /* seconds after a login the server refused */
 #define EMPTY_POOL_LIFETIME 60.0 /* seconds an unused pool is kept */
 #define SWEEP_INTERVAL		10	 /* seconds between looks for unused pools */
 
@@ -51,30 +65,114 @@ static struct event *sweep_now = NULL;	 /* at the next loop pass */
 
 static void open_for_waiters(Pool *p);
 static void sweep_cb(evutil_socket_t fd, short what, void *arg);
+static void fail_waiters(Pool *p, const char *error);
 
+/* ---- the pool's copy of its entry, and its hosts ---- */
+
+static void
+free_db_copy(DbConfig *db)
+{
+	free(db->name);
+	free(db->host);
+	free(db->port);
+	free(db->dbname);
+	free(db->user);
+	free(db->password);
+	memset(db, 0, sizeof(*db));
+}
+
+/* The parts of a [databases] entry a pool needs (not its host lists). */
 static void
 copy_db(DbConfig *dst, const DbConfig *src)
 {
-	free(dst->name);
-	free(dst->host);
-	free(dst->port);
-	free(dst->dbname);
-	free(dst->user);
-	free(dst->password);
+	free_db_copy(dst);
 	dst->name = xstrdup(src->name);
 	dst->host = xstrdup(src->host);
 	dst->port = xstrdup(src->port);
 	dst->dbname = xstrdup(src->dbname);
-	dst->user = xstrdup(src->user);
-	dst->password = xstrdup(src->password);
-	dst->next = NULL;
+	dst->user = src->user ? xstrdup(src->user) : NULL;
+	dst->password = src->password ? xstrdup(src->password) : NULL;
+	dst->target = src->target;
+	dst->ovr = src->ovr;
 }
 
-static void
-retry_cb(evutil_socket_t fd, short what, void *arg)
+/* Index of host h in p's hosts, or -1. */
+static int
+host_index(const Pool *p, const Host *h)
 {
-	open_for_waiters((Pool *) arg);
+	for (int i = 0; i < p->nhosts; i++)
+	{
+		if (p->hosts[i].host == h)
+			return i;
+	}
+	return -1;
 }
+
+/*
+ * The pool's hosts become db's, in db's order.  Idle servers on a host the
+ * entry no longer lists are closed first; the others keep their host and
+ * find its new index.  A login or active server on a dropped host gets
+ * hidx -1: pool_release closes it.
+ */
+static void
+set_hosts(Pool *p, const DbConfig *db)
+{
+	PoolHost *old = p->hosts;
+	int		  nold = p->nhosts;
+	PoolHost *ph = calloc((size_t) db->nhosts, sizeof(PoolHost));
+	Server	 *s;
+
+	if (ph == NULL)
+		fatal("out of memory");
+	for (int i = 0; i < db->nhosts; i++)
+	{
+		ph[i].host = host_get(db->hosts[i], db->ports[i]);
+		TAILQ_INIT(&ph[i].idle);
+	}
+	p->reconfiguring = true; /* no new server while the lists move */
+	for (int j = 0; j < nold; j++)
+	{
+		bool kept = false;
+
+		for (int i = 0; i < db->nhosts; i++)
+			kept |= ph[i].host == old[j].host;
+		while (!kept && (s = TAILQ_FIRST(&old[j].idle)) != NULL)
+			server_close(s, "its host left the database entry");
+	}
+	p->reconfiguring = false;
+	for (int j = 0; j < nold; j++)
+	{
+		for (int i = 0; i < db->nhosts; i++)
+		{
+			if (ph[i].host != old[j].host)
+				continue;
+			while ((s = TAILQ_FIRST(&old[j].idle)) != NULL)
+			{
+				TAILQ_REMOVE(&old[j].idle, s, link);
+				TAILQ_INSERT_TAIL(&ph[i].idle, s, link);
+			}
+			ph[i].n_login = old[j].n_login;
+			ph[i].n_idle = old[j].n_idle;
+			ph[i].n_active = old[j].n_active;
+		}
+	}
+	p->hosts = ph;
+	p->nhosts = db->nhosts;
+	TAILQ_FOREACH(s, &p->login, link)
+	s->hidx = host_index(p, s->host);
+	TAILQ_FOREACH(s, &p->active, link)
+	s->hidx = host_index(p, s->host);
+	for (int i = 0; i < p->nhosts; i++)
+	{
+		TAILQ_FOREACH(s, &ph[i].idle, link)
+		s->hidx = i;
+	}
+	for (int j = 0; j < nold; j++)
+		host_unref(old[j].host);
+	free(old);
+}
+
+/* ---- pools come and go ---- */
 
 /* Nobody uses p: no client, no server, nobody queued. */
 static bool
@@ -90,7 +188,8 @@ pool_free(Pool *p)
 	log_info("pool %s/%s freed: unused", p->dbname, p->user);
 	TAILQ_REMOVE(&pools, p, link);
 	n_pools--;
-	event_free(p->retry_timer);
+	if (p->retry_timer)
+		event_free(p->retry_timer);
 	free(p->history);
 	for (int i = 0; i < p->nparams; i++)
 	{
@@ -99,12 +198,10 @@ pool_free(Pool *p)
 	}
 	free(p->param_names);
 	free(p->param_values);
-	free(p->db.name);
-	free(p->db.host);
-	free(p->db.port);
-	free(p->db.dbname);
-	free(p->db.user);
-	free(p->db.password);
+	for (int i = 0; i < p->nhosts; i++)
+		host_unref(p->hosts[i].host);
+	free(p->hosts);
+	free_db_copy(&p->db);
 	free(p->dbname);
 	free(p->user);
 	free(p);
@@ -194,23 +291,39 @@ pool_get(const char *dbname, const char *user, const DbConfig *db)
 	p->dbname = xstrdup(dbname);
 	p->user = xstrdup(user);
 	copy_db(&p->db, db);
+	p->set = config_pool_settings(&cf, db, user);
 	TAILQ_INIT(&p->login);
-	TAILQ_INIT(&p->idle);
 	TAILQ_INIT(&p->active);
 	TAILQ_INIT(&p->waiting);
 	TAILQ_INIT(&p->login_wait);
-	p->retry_timer = evtimer_new(ev_base, retry_cb, p);
+	set_hosts(p, db);
 	TAILQ_INSERT_TAIL(&pools, p, link);
 	n_pools++;
 	log_info("pool %s/%s created", dbname, user);
 	return p;
 }
 
+/* Do the host lists of two entries differ? */
+static bool
+hosts_differ(const Pool *p, const DbConfig *db)
+{
+	if (p->nhosts != db->nhosts)
+		return true;
+	for (int i = 0; i < db->nhosts; i++)
+	{
+		if (strcmp(p->hosts[i].host->host, db->hosts[i]) != 0 ||
+			strcmp(p->hosts[i].host->port, db->ports[i]) != 0)
+			return true;
+	}
+	return false;
+}
+
 /*
  * After RELOAD: pools follow their [databases] entry if it still exists,
- * and their sizes.  A lower pool_size or max_overflow closes the idle
- * servers it leaves over at once (pool_release closes the busy ones as
- * their transactions end); a higher one opens servers for who waits.
+ * with its hosts and their settings.  A lower pool_size or max_overflow
+ * closes the idle servers it leaves over at once (pool_release closes the
+ * busy ones as their transactions end); a higher one opens servers for who
+ * waits.
  */
 void
 pool_refresh_config(void)
@@ -220,29 +333,144 @@ pool_refresh_config(void)
 	TAILQ_FOREACH(p, &pools, link)
 	{
 		DbConfig *db = config_find_db(&cf, p->dbname);
-		Server	 *s;
 
 		if (db)
+		{
 			copy_db(&p->db, db);
-		while ((s = TAILQ_FIRST(&p->idle)) != NULL &&
-			   (p->n_idle > cf.pool_size || pool_total(p) > pool_capacity(p)))
-			server_close(s, "pool size lowered by a reload");
+			if (hosts_differ(p, db))
+				set_hosts(p, db);
+		}
+		p->set = config_pool_settings(&cf, db, p->user);
+		for (int i = 0; i < p->nhosts; i++)
+		{
+			PoolHost *ph = &p->hosts[i];
+			Server	 *s;
+
+			while ((s = TAILQ_FIRST(&ph->idle)) != NULL &&
+				   (ph->n_idle > p->set.pool_size ||
+					pool_host_total(ph) > pool_host_capacity(p)))
+				server_close(s, "pool size lowered by a reload");
+		}
 		open_for_waiters(p);
 	}
 }
 
+/* ---- capacity and eligibility ---- */
+
+int
+pool_total(const Pool *p)
+{
+	return p->n_login + p->n_idle + p->n_active;
+}
+
+int
+pool_host_total(const PoolHost *ph)
+{
+	return ph->n_login + ph->n_idle + ph->n_active;
+}
+
+/* Servers the pool may have on one host: pool_size + max_overflow. */
+int
+pool_host_capacity(const Pool *p)
+{
+	return p->set.max_overflow < 0 ? INT_MAX
+								   : p->set.pool_size + p->set.max_overflow;
+}
+
 /*
- * Servers in use over what the pool may have: pool_size + max_overflow, or
- * pool_size with no overflow limit.  SHOW POOLS, /metrics and the report
- * to the extension all use this.
+ * May p's new servers and handed-out servers be on host i?  Its
+ * target_session_attrs against what the host's checks said, and the host
+ * up and not banned.  Two usable primaries for a read-write or primary
+ * entry make none eligible (writes wait until one of them is demoted).
  */
+static bool
+eligible_for(const Pool *p, const Host *h, bool standby_usable,
+			 bool split_brain)
+{
+	if (!host_usable(h))
+		return false;
+	switch (p->db.target)
+	{
+		case TSA_ANY:
+			return true;
+		case TSA_READ_WRITE:
+			return !split_brain && h->role == HOST_ROLE_PRIMARY &&
+				   !h->read_only;
+		case TSA_PRIMARY:
+			return !split_brain && h->role == HOST_ROLE_PRIMARY;
+		case TSA_READ_ONLY:
+			return (h->role == HOST_ROLE_STANDBY && host_lag_ok(h)) ||
+				   (h->role == HOST_ROLE_PRIMARY && h->read_only);
+		case TSA_STANDBY:
+			return h->role == HOST_ROLE_STANDBY && host_lag_ok(h);
+		case TSA_PREFER_STANDBY:
+			if (standby_usable)
+				return h->role == HOST_ROLE_STANDBY && host_lag_ok(h);
+			return h->role == HOST_ROLE_PRIMARY;
+	}
+	return false;
+}
+
+/* Which of p's hosts are eligible, as a bit per host index. */
+uint64_t
+pool_eligible(const Pool *p)
+{
+	bool	 standby = false;
+	int		 primaries = 0;
+	uint64_t mask = 0;
+
+	for (int i = 0; i < p->nhosts && i < 64; i++)
+	{
+		const Host *h = p->hosts[i].host;
+
+		if (!host_usable(h))
+			continue;
+		if (h->role == HOST_ROLE_STANDBY && host_lag_ok(h))
+			standby = true;
+		if (h->role == HOST_ROLE_PRIMARY)
+			primaries++;
+	}
+	for (int i = 0; i < p->nhosts && i < 64; i++)
+	{
+		if (eligible_for(p, p->hosts[i].host, standby, primaries > 1))
+			mask |= (uint64_t) 1 << i;
+	}
+	return mask;
+}
+
+/* Is any of p's hosts up (eligible or not)? */
+static bool
+any_host_usable(const Pool *p)
+{
+	for (int i = 0; i < p->nhosts; i++)
+	{
+		if (host_usable(p->hosts[i].host))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Servers in use (in_use of them) over what the pool may have: pool_size +
+ * max_overflow per eligible host (or pool_size with no overflow limit).
+ * SHOW POOLS, /metrics and the report to the extension all use this.
+ */
+double
+pool_utilization_of(const Pool *p, int in_use)
+{
+	int n = __builtin_popcountll(pool_eligible(p));
+	int per = p->set.max_overflow < 0 ? p->set.pool_size
+									  : p->set.pool_size + p->set.max_overflow;
+
+	if (n == 0)
+		n = 1;
+	return per > 0 ? (double) in_use / ((double) per * n) : 0.0;
+}
+
 double
 pool_utilization(const Pool *p)
 {
-	int cap =
-		cf.max_overflow < 0 ? cf.pool_size : cf.pool_size + cf.max_overflow;
-
-	return cap > 0 ? (double) p->n_active / cap : 0.0;
+	return pool_utilization_of(p, p->n_active);
 }
 
 /*
@@ -260,37 +488,52 @@ pool_take_peaks(Pool *p, PeakReader who, int *active, int *waiting)
 	p->peak_waiting[who] = p->n_waiting;
 }
 
-int
-pool_total(const Pool *p)
-{
-	return p->n_login + p->n_idle + p->n_active;
-}
-
-/* pool_size + max_overflow, or no cap. */
-int
-pool_capacity(const Pool *p)
-{
-	return cf.max_overflow < 0 ? INT_MAX : cf.pool_size + cf.max_overflow;
-}
+/* ---- server states ---- */
 
 static struct ServerList *
-list_of(Pool *p, ServerState state, int **count)
+list_of(Pool *p, const Server *s, ServerState state, int **count,
+		int **host_count)
 {
+	PoolHost  *ph = s->hidx >= 0 ? &p->hosts[s->hidx] : NULL;
+	static int nowhere;
+
+	*host_count = &nowhere;
 	switch (state)
 	{
 		case SV_LOGIN:
 			*count = &p->n_login;
+			if (ph)
+				*host_count = &ph->n_login;
 			return &p->login;
 		case SV_IDLE:
 			*count = &p->n_idle;
-			return &p->idle;
+			if (ph == NULL)
+				fatal("an idle server with no host in its pool");
+			*host_count = &ph->n_idle;
+			return &ph->idle;
 		case SV_ACTIVE:
 		case SV_RESET:
 			*count = &p->n_active;
+			if (ph)
+				*host_count = &ph->n_active;
 			return &p->active;
 		default:
 			fatal("server state %d has no list", state);
 	}
+}
+
+/* A new server of p, on host hidx, logging in. */
+void
+pool_server_added(Server *s)
+{
+	Pool *p = s->pool;
+
+	s->state = SV_LOGIN;
+	s->host = p->hosts[s->hidx].host;
+	s->host->refs++;
+	TAILQ_INSERT_TAIL(&p->login, s, link);
+	p->n_login++;
+	p->hosts[s->hidx].n_login++;
 }
 
 /* Move s to the list of its new state.  The one place states change. */
@@ -300,13 +543,17 @@ pool_set_state(Server *s, ServerState state)
 	Pool			  *p = s->pool;
 	int				  *from_n = NULL;
 	int				  *to_n = NULL;
-	struct ServerList *from = list_of(p, s->state, &from_n);
-	struct ServerList *to = list_of(p, state, &to_n);
+	int				  *from_h = NULL;
+	int				  *to_h = NULL;
+	struct ServerList *from = list_of(p, s, s->state, &from_n, &from_h);
+	struct ServerList *to = list_of(p, s, state, &to_n, &to_h);
 
 	TAILQ_REMOVE(from, s, link);
 	(*from_n)--;
+	(*from_h)--;
 	TAILQ_INSERT_TAIL(to, s, link);
 	(*to_n)++;
+	(*to_h)++;
 	s->state = state;
 	if (state == SV_ACTIVE)
 	{
@@ -322,18 +569,24 @@ pool_set_state(Server *s, ServerState state)
 void
 pool_server_gone(Server *s)
 {
-	Pool *p = s->pool;
-	int	 *n = NULL;
-
-	struct ServerList *list = list_of(p, s->state, &n);
+	Pool			  *p = s->pool;
+	int				  *n = NULL;
+	int				  *h = NULL;
+	struct ServerList *list = list_of(p, s, s->state, &n, &h);
 
 	/* Not inside TAILQ_REMOVE: it evaluates its head argument only sometimes. */
 	TAILQ_REMOVE(list, s, link);
 	(*n)--;
+	(*h)--;
+	if (s->host)
+		host_unref(s->host);
+	s->host = NULL;
 	if (!shutting_down)
 		open_for_waiters(p);
 	pool_check_unused(p);
 }
+
+/* ---- waiting ---- */
 
 /* c waited pool_timeout in vain: take it out of the queue and tell it. */
 static void
@@ -346,16 +599,17 @@ wait_timed_out(Client *c)
 	{
 		client_wait_failed(c, "57P03",
 						   "the pooler is paused, timed out after %.2f s",
-						   cf.pool_timeout);
+						   p->set.pool_timeout);
 		return;
 	}
 	p->timeouts++;
 	log_info("C-%u: %s/%s pool_timeout after %.2f s", c->id, p->dbname,
-			 p->user, cf.pool_timeout);
+			 p->user, p->set.pool_timeout);
 	client_wait_failed(c, "53300",
 					   "pool limit of size %d overflow %d reached, connection "
 					   "timed out, timeout %.2f",
-					   cf.pool_size, cf.max_overflow, cf.pool_timeout);
+					   p->set.pool_size, p->set.max_overflow,
+					   p->set.pool_timeout);
 }
 
 /*
@@ -381,7 +635,7 @@ janitor_cb(evutil_socket_t fd, short what, void *arg)
 		Client *c;
 
 		while ((c = TAILQ_FIRST(&p->waiting)) != NULL &&
-			   now - c->wait_start >= cf.pool_timeout)
+			   now - c->wait_start >= p->set.pool_timeout)
 			wait_timed_out(c);
 		if (p->n_waiting > 0)
 			anybody = true;
@@ -406,37 +660,121 @@ janitor_start(void)
 	janitor_on = true;
 }
 
-/* Open servers for the waiting clients, within the pool's capacity. */
+/*
+ * The host (index) of p's next new server, by load_balance_hosts among the
+ * eligible hosts with room: the fewest servers in use, then the fewest
+ * logging in (least-connections); the next in turn (round-robin); the
+ * first (disable).  -1 if none.
+ */
+static int
+host_for_new(Pool *p)
+{
+	uint64_t mask = pool_eligible(p);
+	int		 cap = pool_host_capacity(p);
+	int		 best = -1;
+
+	for (int k = 0; k < p->nhosts && k < 64; k++)
+	{
+		int		  i = cf.load_balance_hosts == LB_ROUND_ROBIN
+						  ? (p->rr + 1 + k) % p->nhosts
+						  : k;
+		PoolHost *ph = &p->hosts[i];
+
+		if (!(mask & ((uint64_t) 1 << i)) || pool_host_total(ph) >= cap)
+			continue;
+		if (cf.load_balance_hosts != LB_LEAST_CONNECTIONS)
+		{
+			best = i;
+			break;
+		}
+		if (best < 0 || ph->n_active < p->hosts[best].n_active ||
+			(ph->n_active == p->hosts[best].n_active &&
+			 ph->n_login < p->hosts[best].n_login))
+			best = i;
+	}
+	if (best >= 0)
+		p->rr = best;
+	return best;
+}
+
+static void
+retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	open_for_waiters((Pool *) arg);
+}
+
+/*
+ * Open servers for the waiting clients, within the hosts' capacity; not
+ * before retry_after, after a login the server refused (no login storm
+ * while a password is wrong).
+ */
 static void
 open_for_waiters(Pool *p)
 {
-	double now = mono_now();
+	double now;
 
-	if (pool_paused || shutting_down)
+	if (pool_paused || shutting_down || p->reconfiguring)
 		return;
+	now = mono_now();
 	if (now < p->retry_after)
 	{
-		struct timeval tv;
 		double		   d = p->retry_after - now;
+		struct timeval tv = {(time_t) d,
+							 (suseconds_t) ((d - (double) (time_t) d) * 1e6)};
 
-		tv.tv_sec = (time_t) d;
-		tv.tv_usec = (suseconds_t) ((d - (double) tv.tv_sec) * 1e6);
+		if (p->retry_timer == NULL)
+			p->retry_timer = evtimer_new(ev_base, retry_cb, p);
 		evtimer_add(p->retry_timer, &tv);
 		return;
 	}
-	while (p->n_login < p->n_waiting && pool_total(p) < pool_capacity(p))
-		server_open(p);
+	while (p->n_login < p->n_waiting)
+	{
+		int i = host_for_new(p);
+
+		if (i < 0)
+			break;
+		server_open(p, i);
+	}
 }
 
-/* An idle server still young enough to be handed out, or NULL. */
+/*
+ * An idle server on an eligible host, still young enough to be handed
+ * out, or NULL.  The host is chosen as for a new server, among those with
+ * an idle server.
+ */
 static Server *
 take_idle(Pool *p)
 {
-	Server *s;
+	uint64_t mask = pool_eligible(p);
 
-	while ((s = TAILQ_FIRST(&p->idle)) != NULL)
+	for (;;)
 	{
-		if (cf.pool_recycle > 0 && server_age(s) > cf.pool_recycle)
+		int		best = -1;
+		Server *s;
+
+		for (int k = 0; k < p->nhosts && k < 64; k++)
+		{
+			int		  i = cf.load_balance_hosts == LB_ROUND_ROBIN
+							  ? (p->rr + 1 + k) % p->nhosts
+							  : k;
+			PoolHost *ph = &p->hosts[i];
+
+			if (!(mask & ((uint64_t) 1 << i)) || ph->n_idle == 0)
+				continue;
+			if (cf.load_balance_hosts != LB_LEAST_CONNECTIONS)
+			{
+				best = i;
+				break;
+			}
+			if (best < 0 || ph->n_active < p->hosts[best].n_active)
+				best = i;
+		}
+		if (best < 0)
+			return NULL;
+		if (cf.load_balance_hosts == LB_ROUND_ROBIN)
+			p->rr = best;
+		s = TAILQ_FIRST(&p->hosts[best].idle);
+		if (p->set.pool_recycle > 0 && server_age(s) > p->set.pool_recycle)
 		{
 			p->recycled++;
 			server_close(s, "pool_recycle");
@@ -444,12 +782,12 @@ take_idle(Pool *p)
 		}
 		return s;
 	}
-	return NULL;
 }
 
 /*
  * c needs a server.  Returns true if one was attached right away; otherwise
  * c waits in the FIFO and client_attached or client_wait_failed follow.
+ * With no host up at all it gets 08001 at once.
  */
 bool
 pool_request(Pool *p, Client *c)
@@ -476,6 +814,11 @@ pool_request(Pool *p, Client *c)
 	c->state = CL_WAITING;
 	c->wait_start = mono_now();
 	janitor_start();
+	if (!pool_paused && !any_host_usable(p) && pool_total(p) == 0)
+	{
+		fail_waiters(p, "no host of this database is up");
+		return false;
+	}
 	open_for_waiters(p);
 	return false;
 }
@@ -499,7 +842,11 @@ pool_leave_queue(Client *c)
 	c->queued = false;
 }
 
-/* c logged in before the pool knows the server's parameters. */
+/*
+ * c logged in before the pool knows the server's parameters: one server
+ * logs in to learn them, on an eligible host if there is one, else on any
+ * host that is up.
+ */
 void
 pool_want_params(Pool *p, Client *c)
 {
@@ -507,7 +854,21 @@ pool_want_params(Pool *p, Client *c)
 	TAILQ_INSERT_TAIL(&p->login_wait, c, link);
 	c->queued = true;
 	if (p->n_login == 0)
-		server_open(p);
+	{
+		int i = host_for_new(p);
+
+		for (int k = 0; i < 0 && k < p->nhosts; k++)
+		{
+			if (host_usable(p->hosts[k].host))
+				i = k;
+		}
+		if (i < 0)
+		{
+			fail_waiters(p, "no host of this database is up");
+			return;
+		}
+		server_open(p, i);
+	}
 }
 
 /* Hand s to the first waiter, if any.  True if it was taken. */
@@ -547,24 +908,29 @@ pool_release(Server *s)
 		server_close(s, "released with requests unanswered");
 		return;
 	}
-	if (s->state != SV_IDLE)
-		pool_set_state(s, SV_IDLE);
-
-	if (cf.pool_recycle > 0 && server_age(s) > cf.pool_recycle)
+	if (p->set.pool_recycle > 0 && server_age(s) > p->set.pool_recycle)
 	{
 		p->recycled++;
 		server_close(s, "pool_recycle");
 		return;
 	}
-	if (pool_total(p) > pool_capacity(p))
+	if (s->hidx < 0 || !(pool_eligible(p) & ((uint64_t) 1 << s->hidx)))
+	{
+		/* its host left the entry, went down or changed role */
+		server_close(s, "its host is no longer eligible");
+		return;
+	}
+	if (pool_host_total(&p->hosts[s->hidx]) > pool_host_capacity(p))
 	{
 		/* a RELOAD lowered the limits: the waiters get what is left */
 		server_close(s, "pool size lowered by a reload");
 		return;
 	}
+	if (s->state != SV_IDLE)
+		pool_set_state(s, SV_IDLE);
 	if (give_to_waiter(s))
 		return;
-	if (p->n_idle > cf.pool_size)
+	if (p->hosts[s->hidx].n_idle > p->set.pool_size)
 	{
 		server_close(s, "overflow returned");
 		return;
@@ -620,21 +986,10 @@ pool_server_ready(Server *s, const char *const *names,
 	pool_release(s);
 }
 
-/*
- * Logging s into its server failed; the caller closes s next.  If the pool
- * has no other live server, nobody will release one: fail the waiting
- * clients now rather than after pool_timeout.  New logins wait a moment.
- */
-void
-pool_login_failed(Server *s, const char *error)
+/* Every client waiting on p gets error, as 08001. */
+static void
+fail_waiters(Pool *p, const char *error)
 {
-	Pool *p = s->pool;
-
-	p->login_failures++;
-	p->retry_after = mono_now() + LOGIN_RETRY_DELAY;
-
-	if (p->n_idle + p->n_active + p->n_login - 1 > 0)
-		return;
 	while (!TAILQ_EMPTY(&p->login_wait))
 	{
 		Client *c = TAILQ_FIRST(&p->login_wait);
@@ -649,5 +1004,142 @@ pool_login_failed(Server *s, const char *error)
 		pool_leave_queue(c);
 		client_wait_failed(c, "08001", "could not connect to server: %s",
 						   error);
+	}
+}
+
+/*
+ * Did libpq refuse a login for the host's role (target_session_attrs)?
+ * Then the host is fine; its role changed since the last check.
+ */
+static bool
+role_refused(const char *error)
+{
+	return strstr(error, "read-only") || strstr(error, "hot standby mode");
+}
+
+/*
+ * Logging s into its server failed; the caller closes s next.  If nothing
+ * answered (refused, timed out, the server starting or stopping) the host
+ * is down from now on, and the waiting clients go to another host; a host
+ * that answered with the wrong role is checked again at once; one that
+ * refused the login itself (a password, a role that does not exist) stays
+ * up: a client's made-up user name must not take a host down for
+ * everyone.  If no other live server or usable host is left, nobody will
+ * release one: fail the waiting clients now rather than after
+ * pool_timeout.
+ */
+void
+pool_login_failed(Server *s, const char *error)
+{
+	Pool *p = s->pool;
+
+	p->login_failures++;
+	if (role_refused(error))
+		host_check_soon(s->host);
+	else if (!pgconn_server_answered(error))
+		host_failed(s->host, error);
+	else
+		p->retry_after = mono_now() + LOGIN_RETRY_DELAY;
+	if (p->n_idle + p->n_active + p->n_login - 1 > 0)
+		return;
+	for (int i = 0; i < p->nhosts; i++)
+	{
+		if (host_usable(p->hosts[i].host) && p->hosts[i].host != s->host)
+			return; /* open_for_waiters tries it when s is gone */
+	}
+	/* none other: a refused login would fail again; fail them now */
+	fail_waiters(p, error);
+}
+
+/*
+ * Who logs into h for its health checks (hosts.c asks): the entry's forced
+ * user, else the user of a pool of that entry (whose password auth_file
+ * has), else the first of admin_users.
+ */
+const char *
+pool_check_user(const Host *h, const DbConfig *db)
+{
+	static char admin[256];
+	Pool	   *p;
+	size_t		n = 0;
+	const char *a = cf.admin_users;
+
+	if (db->user)
+		return db->user;
+	TAILQ_FOREACH(p, &pools, link)
+	{
+		if (strcmp(p->dbname, db->name) == 0)
+			return p->user;
+	}
+	while (*a == ' ' || *a == ',')
+		a++;
+	while (*a && *a != ',' && *a != ' ' && n < sizeof(admin) - 1)
+		admin[n++] = *a++;
+	admin[n] = '\0';
+	return n > 0 ? admin : NULL;
+}
+
+/*
+ * hosts.c says h changed (up, down, role, lag): every pool that lists it
+ * closes the idle servers it may no longer hand out (and, if h is down,
+ * those logging in there), then opens servers for its waiters where it
+ * can, or fails them if no host is up at all.  Two primaries are said
+ * once, loudly.
+ */
+void
+pool_host_changed(Host *h)
+{
+	Pool *p;
+
+	TAILQ_FOREACH(p, &pools, link)
+	{
+		uint64_t mask;
+		int		 primaries = 0;
+		bool	 lists = false;
+
+		for (int i = 0; i < p->nhosts; i++)
+		{
+			lists |= p->hosts[i].host == h;
+			if (host_usable(p->hosts[i].host) &&
+				p->hosts[i].host->role == HOST_ROLE_PRIMARY)
+				primaries++;
+		}
+		if (!lists)
+			continue;
+		if (primaries > 1 &&
+			(p->db.target == TSA_READ_WRITE || p->db.target == TSA_PRIMARY))
+		{
+			if (!p->split_reported)
+				log_error("%s/%s: %d hosts say they are the primary: writes "
+						  "wait until only one is (demote or BAN the other)",
+						  p->dbname, p->user, primaries);
+			p->split_reported = true;
+		}
+		else
+			p->split_reported = false;
+		mask = pool_eligible(p);
+		for (int i = 0; i < p->nhosts; i++)
+		{
+			PoolHost *ph = &p->hosts[i];
+			Server	 *s;
+			Server	 *next;
+
+			if (mask & ((uint64_t) 1 << i))
+				continue;
+			while ((s = TAILQ_FIRST(&ph->idle)) != NULL)
+				server_close(s, "its host is no longer eligible");
+			if (host_usable(ph->host))
+				continue;
+			for (s = TAILQ_FIRST(&p->login); s; s = next)
+			{
+				next = TAILQ_NEXT(s, link);
+				if (s->hidx == i)
+					server_close(s, "its host is down");
+			}
+		}
+		if (!any_host_usable(p) && pool_total(p) == 0)
+			fail_waiters(p, "no host of this database is up");
+		else
+			open_for_waiters(p);
 	}
 }

@@ -24,16 +24,31 @@ typedef enum PeakReader
 	PEAK_READERS
 } PeakReader;
 
+/* One host of a pool's entry, and the pool's servers there. */
+typedef struct PoolHost
+{
+	struct Host		 *host;
+	struct ServerList idle; /* its SV_IDLE servers */
+	int				  n_login;
+	int				  n_idle;
+	int				  n_active;
+} PoolHost;
+
 typedef struct Pool
 {
 	TAILQ_ENTRY(Pool) link;
 	char			 *dbname; /* database name clients use */
 	char			 *user;	  /* client user */
-	DbConfig		  db;	  /* own copy of the [databases] entry */
-	struct ServerList login;  /* SV_LOGIN */
-	struct ServerList idle;	  /* SV_IDLE */
-	struct ServerList active; /* SV_ACTIVE and SV_RESET */
-	int				  n_login;
+	DbConfig		  db;  /* own copy of the [databases] entry (no hosts) */
+	PoolSettings	  set; /* its pool_size, max_overflow, ... */
+	int				  nhosts; /* the entry's hosts, in its order */
+	PoolHost		 *hosts;
+	int				  rr;			  /* round-robin: the last host used */
+	bool			  reconfiguring;  /* set_hosts is moving servers */
+	bool			  split_reported; /* two primaries: said */
+	struct ServerList login;		  /* SV_LOGIN */
+	struct ServerList active;		  /* SV_ACTIVE and SV_RESET */
+	int				  n_login;		  /* totals over the hosts */
 	int				  n_idle;
 	int				  n_active;
 	struct ClientList waiting; /* FIFO of clients waiting for a server */
@@ -43,9 +58,9 @@ typedef struct Pool
 	int				  nparams;	  /* ParameterStatus of the server */
 	char			**param_names;
 	char			**param_values;
-	double			  retry_after; /* no new logins before (mono_now) */
 	double			  empty_since; /* mono_now() it was last seen unused */
-	struct event	 *retry_timer; /* opens servers again after a failure */
+	double			  retry_after; /* no new logins before (mono_now) */
+	struct event	 *retry_timer; /* opens servers again after that */
 	/* statistics */
 	uint64_t	 xact_count;
 	uint64_t	 query_count;
@@ -68,16 +83,22 @@ TAILQ_HEAD(PoolList, Pool);
 extern struct PoolList pools;
 extern bool			   pool_paused;
 
-extern Pool	 *pool_get(const char *dbname, const char *user,
-					   const DbConfig *db);
-extern int	  pool_count(void);
-extern double pool_utilization(const Pool *p);
-extern void	  pool_take_peaks(Pool *p, PeakReader who, int *active,
-							  int *waiting);
-extern void	  pool_check_unused(Pool *p);
-extern int	  pool_total(const Pool *p);
-extern int	  pool_capacity(const Pool *p);
-extern bool	  pool_request(Pool *p, Client *c)
+extern Pool		  *pool_get(const char *dbname, const char *user,
+							const DbConfig *db);
+extern int		   pool_count(void);
+extern double	   pool_utilization(const Pool *p);
+extern double	   pool_utilization_of(const Pool *p, int in_use);
+extern void		   pool_take_peaks(Pool *p, PeakReader who, int *active,
+								   int *waiting);
+extern void		   pool_check_unused(Pool *p);
+extern int		   pool_total(const Pool *p);
+extern int		   pool_host_total(const PoolHost *ph);
+extern int		   pool_host_capacity(const Pool *p);
+extern uint64_t	   pool_eligible(const Pool *p);
+extern void		   pool_server_added(Server *s);
+extern void		   pool_host_changed(struct Host *h);
+extern const char *pool_check_user(const struct Host *h, const DbConfig *db);
+extern bool		   pool_request(Pool *p, Client *c)
 	__attribute__((warn_unused_result));
 extern void pool_leave_queue(Client *c);
 extern void pool_want_params(Pool *p, Client *c);

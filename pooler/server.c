@@ -25,6 +25,7 @@
 
 #include "auth.h"
 #include "client.h"
+#include "hosts.h"
 #include "log.h"
 #include "main.h"
 #include "pool.h"
@@ -224,6 +225,10 @@ server_conninfo(const DbConfig *db, const char *user, const char *appname,
 	if (password)
 		kw[n] = "password", val[n++] = password;
 	kw[n] = "application_name", val[n++] = appname;
+	/* libpq checks the role too, should it change before a health check */
+	if (db->target != TSA_ANY)
+		kw[n] = "target_session_attrs",
+		val[n++] = target_attrs_to_str(db->target);
 	kw[n] = "sslmode", val[n++] = sslmode_to_str(cf.server_tls_sslmode);
 	/* Empty: libpq's defaults (~/.postgresql/root.crt, ...). */
 	if (cf.server_tls_ca_file[0] != '\0')
@@ -236,27 +241,33 @@ server_conninfo(const DbConfig *db, const char *user, const char *appname,
 	return n;
 }
 
-/* Start logging a new server into p's database.  Never fails at once. */
+/*
+ * Start logging a new server into p's database on its host hidx.  Never
+ * fails at once.
+ */
 Server *
-server_open(Pool *p)
+server_open(Pool *p, int hidx)
 {
 	const char	  *kw[SERVER_CONNINFO_MAX];
 	const char	  *val[SERVER_CONNINFO_MAX];
 	Server		  *s = calloc(1, sizeof(Server));
 	struct timeval tv;
+	DbConfig	   one = p->db;
 
 	if (s == NULL)
 		fatal("out of memory");
 	s->id = next_server_id++;
 	s->pool = p;
-	s->state = SV_LOGIN;
+	s->hidx = hidx;
 	s->created = mono_now();
 	s->connect_time = time(NULL);
 	stmt_cache_init(&s->stmts);
-	TAILQ_INSERT_TAIL(&p->login, s, link);
-	p->n_login++;
+	pool_server_added(s);
 
-	server_conninfo(&p->db, p->user, "apiscale-pooler", kw, val);
+	/* the entry, reduced to this server's host */
+	one.host = s->host->host;
+	one.port = s->host->port;
+	server_conninfo(&one, p->user, "apiscale-pooler", kw, val);
 
 	s->login_timer = evtimer_new(ev_base, login_timeout_cb, s);
 	tv.tv_sec = (time_t) cf.server_connect_timeout;
@@ -1140,6 +1151,11 @@ server_drain_cb(void *arg)
 		client_unthrottle(s->client);
 }
 
+/*
+ * The server's socket failed or closed.  Its host may be gone: a health
+ * check of it runs at once (a backend ended by pg_terminate_backend must
+ * not take its host down with it).
+ */
 static void
 server_event_cb(void *arg, const char *why)
 {
@@ -1147,5 +1163,6 @@ server_event_cb(void *arg, const char *why)
 
 	log_info("S-%llu: %s/%s: %s", (unsigned long long) s->id, s->pool->dbname,
 			 s->pool->user, why);
+	host_check_soon(s->host);
 	server_lost(s, "server closed the connection unexpectedly");
 }

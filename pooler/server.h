@@ -34,6 +34,8 @@ typedef struct Server
 	TAILQ_ENTRY(Server) link; /* in the pool's list for its state */
 	uint64_t	   id;
 	struct Pool	  *pool;
+	struct Host	  *host; /* where it is (one reference) */
+	int			   hidx; /* its index in the pool's hosts, -1 if none */
 	ServerState	   state;
 	PGconn		  *conn;		 /* owns the socket */
 	Stream		   st;			 /* after login */
@@ -65,13 +67,13 @@ typedef struct Server
 	char setup_error[256];	 /* its message */
 } Server;
 
-#define SERVER_CONNINFO_MAX 12
+#define SERVER_CONNINFO_MAX 16
 
 extern const char *server_state_to_str(ServerState state);
 extern int		   server_conninfo(const DbConfig *db, const char *user,
 								   const char *appname, const char **kw,
 								   const char **val);
-extern Server	  *server_open(struct Pool *pool);
+extern Server	  *server_open(struct Pool *pool, int hidx);
 extern void		   server_close(Server *s, const char *reason);
 extern void		   server_attach(Server *s, struct Client *c);
 extern void		   server_reset(Server *s);

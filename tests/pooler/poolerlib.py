@@ -293,11 +293,12 @@ log_line_prefix = '%m [%p] %q%u@%d '
     def backend_rows(self, dbname, user=None):
         """pg_stat_activity rows of client backends of dbname (and user),
         without the test's monitoring connection and apiscale-pooler's own
-        (report_interval), which is no server of any pool."""
+        (report_interval, health checks), which are no servers of any pool."""
         sql = ("SELECT pid, usename, datname, state, backend_start, xact_start, query"
                " FROM pg_stat_activity"
                " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
                " AND application_name IS DISTINCT FROM 'apiscale-pooler monitor'"
+               " AND application_name IS DISTINCT FROM 'apiscale-pooler health'"
                " AND datname = %s")
         params = [dbname]
         if user is not None:

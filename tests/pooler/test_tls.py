@@ -494,7 +494,9 @@ def pooler_backends_ssl(ssl_pg):
     return [r["ssl"] for r in ssl_pg.query(
         "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)"
         " WHERE a.backend_type = 'client backend' AND a.client_addr IS NOT NULL"
-        " AND a.datname = 'appdb' AND a.pid <> pg_backend_pid()")]
+        " AND a.datname = 'appdb' AND a.pid <> pg_backend_pid()"
+        " AND a.application_name NOT IN ('apiscale-pooler health',"
+        " 'apiscale-pooler monitor')")]
 
 
 def test_server_link_is_tls(pooler, ssl_pg, certs):

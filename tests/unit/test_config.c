@@ -162,6 +162,61 @@ main(void)
 	CHECK(strstr(err, ":2: server_tls_ca_file: could not read "
 					  "\"/nonexistent/ca.crt\"") != NULL);
 
+	/* scale-out: host lists, roles, per-database and per-user settings */
+	CHECK(load(
+		"[databases]\n"
+		"app = host=a,b,c port=5432,5433,5434 target_session_attrs=read-write "
+		"pool_size=3 pool_mode=session\n"
+		"app_ro = host=a,b port=6000 target_session_attrs=prefer-standby "
+		"max_overflow=-1\n"
+		"[users]\n"
+		"alice = pool_size=7 pool_timeout=2.5\n"
+		"[peers]\n"
+		"2 = host=10.0.0.2 port=6432\n"
+		"[pooler]\n"
+		"pool_size = 5\nmax_overflow = 4\nload_balance_hosts = round-robin\n"
+		"so_reuseport = on\npeer_id = 1\nmax_replica_lag = 8\n",
+		&cfg, err, sizeof(err)));
+	{
+		DbConfig	*app = config_find_db(&cfg, "app");
+		DbConfig	*ro = config_find_db(&cfg, "app_ro");
+		PoolSettings s;
+
+		CHECK(app && app->nhosts == 3 && strcmp(app->hosts[2], "c") == 0 &&
+			  strcmp(app->ports[1], "5433") == 0);
+		CHECK(app->target == TSA_READ_WRITE);
+		CHECK(ro && ro->nhosts == 2 && strcmp(ro->ports[1], "6000") == 0 &&
+			  ro->target == TSA_PREFER_STANDBY);
+		s = config_pool_settings(&cfg, app, "bob");
+		CHECK(s.pool_size == 3 && s.max_overflow == 4 &&
+			  s.pool_mode == POOL_SESSION);
+		s = config_pool_settings(&cfg, app, "alice");
+		CHECK(s.pool_size == 7 && s.pool_timeout == 2.5);
+		s = config_pool_settings(&cfg, ro, "bob");
+		CHECK(s.pool_size == 5 && s.max_overflow == -1 &&
+			  s.pool_mode == POOL_TRANSACTION);
+		CHECK(cfg.load_balance_hosts == LB_ROUND_ROBIN && cfg.so_reuseport &&
+			  cfg.peer_id == 1 && cfg.max_replica_lag == 8);
+		CHECK(cfg.peers && cfg.peers->id == 2 &&
+			  strcmp(cfg.peers->host, "10.0.0.2") == 0);
+	}
+	config_free(&cfg);
+	CHECK(!load("[databases]\nx = host=a,b,c port=1,2\n", &cfg, err,
+				sizeof(err)));
+	CHECK(strstr(err, "2 ports for 3 hosts") != NULL);
+	CHECK(!load("[databases]\nx = host=a target_session_attrs=writable\n",
+				&cfg, err, sizeof(err)));
+	CHECK(strstr(err, "target_session_attrs: invalid value") != NULL);
+	CHECK(!load("[databases]\nx = host=a pool_size=zero\n", &cfg, err,
+				sizeof(err)));
+	CHECK(strstr(err, "pool_size: invalid value") != NULL);
+	CHECK(!load("[users]\nbob = host=a\n", &cfg, err, sizeof(err)));
+	CHECK(strstr(err, "unknown key \"host\"") != NULL);
+	CHECK(!load("[peers]\nzero = host=a port=1\n", &cfg, err, sizeof(err)));
+	CHECK(strstr(err, "peer_id") != NULL);
+	CHECK(!load("[pooler]\nload_balance_hosts = random\n", &cfg, err,
+				sizeof(err)));
+
 	unlink(path);
 	CHECK(!config_load(path, &cfg, err, sizeof(err)));
 	CHECK(strstr(err, "could not open") != NULL);
