@@ -318,17 +318,26 @@ show_hosts(struct evbuffer *out)
 	res_begin(&r, out, 14, cols);
 	for (DbConfig *db = cf.databases; db; db = db->next)
 	{
-		for (int i = 0; i < db->nhosts; i++)
+		Host	*hs[64];
+		int		 n = db->nhosts < 64 ? db->nhosts : 64;
+		uint64_t mask;
+		bool	 known = true;
+
+		for (int i = 0; i < n; i++)
+			known &=
+				(hs[i] = host_find_exact(db->hosts[i], db->ports[i])) != NULL;
+		if (!known)
+			continue;
+		mask = pool_hosts_eligible(db->target, hs, n);
+		for (int i = 0; i < n; i++)
 		{
-			Host *h = host_find_exact(db->hosts[i], db->ports[i]);
+			Host *h = hs[i];
 			int	  active = 0;
 			int	  idle = 0;
 			int	  login = 0;
-			bool  eligible = false;
+			bool  eligible = (mask >> i) & 1;
 			Pool *p;
 
-			if (h == NULL)
-				continue;
 			TAILQ_FOREACH(p, &pools, link)
 			{
 				if (strcmp(p->dbname, db->name) != 0)
@@ -340,7 +349,6 @@ show_hosts(struct evbuffer *out)
 					active += p->hosts[k].n_active;
 					idle += p->hosts[k].n_idle;
 					login += p->hosts[k].n_login;
-					eligible |= (pool_eligible(p) >> k) & 1;
 				}
 			}
 			res_str(&r, db->name);

@@ -98,6 +98,7 @@ typedef struct DbConfig
 	char			*password; /* server password, or NULL */
 	TargetAttrs		 target;   /* target_session_attrs */
 	PoolSettings	 ovr;	   /* its own pool settings (ovr.set says which) */
+	bool			 split_reported; /* run time: two primaries were logged */
 	struct DbConfig *next;
 } DbConfig;
 

@@ -335,10 +335,11 @@ start_check(Host *h)
 		pgconn_send(&h->pc, check_sql);
 		return;
 	}
-	/* the entry, reduced to this host */
+	/* the entry, reduced to this host, whatever its role */
 	one = *db;
 	one.host = h->host;
 	one.port = h->port;
+	one.target = TSA_ANY;
 	server_conninfo(&one, callbacks->check_user(h, db),
 					"apiscale-pooler health", kw, val);
 	pgconn_open(&h->pc, kw, val);

@@ -27,6 +27,7 @@
 #include <event2/event.h>
 
 #include "client.h"
+#include "hosts.h"
 #include "log.h"
 #include "main.h"
 #include "metrics.h"
@@ -240,6 +241,73 @@ process_families(struct evbuffer *out)
 						pooler_started);
 }
 
+/* name{host="h"} */
+static void
+host_series(struct evbuffer *out, const char *name, const Host *h)
+{
+	evbuffer_add_printf(out, "%s{host=\"", name);
+	prom_label_value(out, h->name);
+	evbuffer_add(out, "\"} ", 3);
+}
+
+/* Per host: health, role, lag; per pool and host: servers. */
+static void
+host_families(struct evbuffer *out)
+{
+	Host *h;
+	Pool *p;
+
+	family(out, "apiscale_pooler_host_up", "gauge",
+		   "1 while the host is up and not banned, as its health checks say.");
+	TAILQ_FOREACH(h, &hosts, link)
+	{
+		host_series(out, "apiscale_pooler_host_up", h);
+		evbuffer_add_printf(out, "%d\n", host_usable(h) ? 1 : 0);
+	}
+	family(out, "apiscale_pooler_host_primary", "gauge",
+		   "1 for a primary, 0 for a standby (none before the first check).");
+	TAILQ_FOREACH(h, &hosts, link)
+	{
+		if (h->role == HOST_ROLE_UNKNOWN)
+			continue;
+		host_series(out, "apiscale_pooler_host_primary", h);
+		evbuffer_add_printf(out, "%d\n", h->role == HOST_ROLE_PRIMARY);
+	}
+	family(out, "apiscale_pooler_host_replica_lag_seconds", "gauge",
+		   "A standby's replay lag: 0 once replay has caught up with what it "
+		   "received.");
+	TAILQ_FOREACH(h, &hosts, link)
+	{
+		if (h->role != HOST_ROLE_STANDBY)
+			continue;
+		host_series(out, "apiscale_pooler_host_replica_lag_seconds", h);
+		evbuffer_add_printf(out, "%.3f\n", h->lag);
+	}
+	family(out, "apiscale_pooler_host_servers", "gauge",
+		   "A pool's servers on one host, by state: active, idle, login.");
+	TAILQ_FOREACH(p, &pools, link)
+	{
+		for (int i = 0; i < p->nhosts; i++)
+		{
+			PoolHost   *ph = &p->hosts[i];
+			const char *st[3] = {"active", "idle", "login"};
+			int			n[3] = {ph->n_active, ph->n_idle, ph->n_login};
+
+			for (int k = 0; k < 3; k++)
+			{
+				evbuffer_add(out, "apiscale_pooler_host_servers{database=\"",
+							 39);
+				prom_label_value(out, p->dbname);
+				evbuffer_add(out, "\",user=\"", 8);
+				prom_label_value(out, p->user);
+				evbuffer_add(out, "\",host=\"", 8);
+				prom_label_value(out, ph->host->name);
+				evbuffer_add_printf(out, "\",state=\"%s\"} %d\n", st[k], n[k]);
+			}
+		}
+	}
+}
+
 /* GET /metrics: Prometheus text format 0.0.4. */
 void
 metrics_render(struct evbuffer *out)
@@ -355,6 +423,7 @@ metrics_render(struct evbuffer *out)
 								(unsigned long long) p->errors.n[i]);
 		}
 	}
+	host_families(out);
 	histogram_family(out, "apiscale_pooler_client_wait_seconds",
 					 "Time from a client needing a server to getting one.",
 					 offsetof(Pool, wait_hist));

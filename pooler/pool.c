@@ -384,12 +384,12 @@ pool_host_capacity(const Pool *p)
  * entry make none eligible (writes wait until one of them is demoted).
  */
 static bool
-eligible_for(const Pool *p, const Host *h, bool standby_usable,
+eligible_for(TargetAttrs target, const Host *h, bool standby_usable,
 			 bool split_brain)
 {
 	if (!host_usable(h))
 		return false;
-	switch (p->db.target)
+	switch (target)
 	{
 		case TSA_ANY:
 			return true;
@@ -411,17 +411,20 @@ eligible_for(const Pool *p, const Host *h, bool standby_usable,
 	return false;
 }
 
-/* Which of p's hosts are eligible, as a bit per host index. */
+/*
+ * Which of an entry's hosts (target_session_attrs target) are eligible
+ * now, as a bit per host (the first 64).
+ */
 uint64_t
-pool_eligible(const Pool *p)
+pool_hosts_eligible(TargetAttrs target, Host *const *list, int n)
 {
 	bool	 standby = false;
 	int		 primaries = 0;
 	uint64_t mask = 0;
 
-	for (int i = 0; i < p->nhosts && i < 64; i++)
+	for (int i = 0; i < n && i < 64; i++)
 	{
-		const Host *h = p->hosts[i].host;
+		const Host *h = list[i];
 
 		if (!host_usable(h))
 			continue;
@@ -430,12 +433,24 @@ pool_eligible(const Pool *p)
 		if (h->role == HOST_ROLE_PRIMARY)
 			primaries++;
 	}
-	for (int i = 0; i < p->nhosts && i < 64; i++)
+	for (int i = 0; i < n && i < 64; i++)
 	{
-		if (eligible_for(p, p->hosts[i].host, standby, primaries > 1))
+		if (eligible_for(target, list[i], standby, primaries > 1))
 			mask |= (uint64_t) 1 << i;
 	}
 	return mask;
+}
+
+/* Which of p's hosts are eligible, as a bit per host index. */
+uint64_t
+pool_eligible(const Pool *p)
+{
+	Host *h[64];
+	int	  n = p->nhosts < 64 ? p->nhosts : 64;
+
+	for (int i = 0; i < n; i++)
+		h[i] = p->hosts[i].host;
+	return pool_hosts_eligible(p->db.target, h, n);
 }
 
 /* Is any of p's hosts up (eligible or not)? */
@@ -1091,32 +1106,35 @@ pool_host_changed(Host *h)
 {
 	Pool *p;
 
+	for (DbConfig *db = cf.databases; db; db = db->next)
+	{
+		int primaries = 0;
+
+		if (db->target != TSA_READ_WRITE && db->target != TSA_PRIMARY)
+			continue;
+		for (int i = 0; i < db->nhosts; i++)
+		{
+			Host *o = host_find_exact(db->hosts[i], db->ports[i]);
+
+			if (o && host_usable(o) && o->role == HOST_ROLE_PRIMARY)
+				primaries++;
+		}
+		if (primaries > 1 && !db->split_reported)
+			log_error("database %s: %d hosts say they are the primary: "
+					  "writes wait until only one is (demote or BAN the "
+					  "other)",
+					  db->name, primaries);
+		db->split_reported = primaries > 1;
+	}
 	TAILQ_FOREACH(p, &pools, link)
 	{
 		uint64_t mask;
-		int		 primaries = 0;
 		bool	 lists = false;
 
 		for (int i = 0; i < p->nhosts; i++)
-		{
 			lists |= p->hosts[i].host == h;
-			if (host_usable(p->hosts[i].host) &&
-				p->hosts[i].host->role == HOST_ROLE_PRIMARY)
-				primaries++;
-		}
 		if (!lists)
 			continue;
-		if (primaries > 1 &&
-			(p->db.target == TSA_READ_WRITE || p->db.target == TSA_PRIMARY))
-		{
-			if (!p->split_reported)
-				log_error("%s/%s: %d hosts say they are the primary: writes "
-						  "wait until only one is (demote or BAN the other)",
-						  p->dbname, p->user, primaries);
-			p->split_reported = true;
-		}
-		else
-			p->split_reported = false;
 		mask = pool_eligible(p);
 		for (int i = 0; i < p->nhosts; i++)
 		{

@@ -43,12 +43,11 @@ typedef struct Pool
 	PoolSettings	  set; /* its pool_size, max_overflow, ... */
 	int				  nhosts; /* the entry's hosts, in its order */
 	PoolHost		 *hosts;
-	int				  rr;			  /* round-robin: the last host used */
-	bool			  reconfiguring;  /* set_hosts is moving servers */
-	bool			  split_reported; /* two primaries: said */
-	struct ServerList login;		  /* SV_LOGIN */
-	struct ServerList active;		  /* SV_ACTIVE and SV_RESET */
-	int				  n_login;		  /* totals over the hosts */
+	int				  rr;			 /* round-robin: the last host used */
+	bool			  reconfiguring; /* set_hosts is moving servers */
+	struct ServerList login;		 /* SV_LOGIN */
+	struct ServerList active;		 /* SV_ACTIVE and SV_RESET */
+	int				  n_login;		 /* totals over the hosts */
 	int				  n_idle;
 	int				  n_active;
 	struct ClientList waiting; /* FIFO of clients waiting for a server */
@@ -95,6 +94,8 @@ extern int		   pool_total(const Pool *p);
 extern int		   pool_host_total(const PoolHost *ph);
 extern int		   pool_host_capacity(const Pool *p);
 extern uint64_t	   pool_eligible(const Pool *p);
+extern uint64_t	   pool_hosts_eligible(TargetAttrs		   target,
+									   struct Host *const *list, int n);
 extern void		   pool_server_added(Server *s);
 extern void		   pool_host_changed(struct Host *h);
 extern const char *pool_check_user(const struct Host *h, const DbConfig *db);

@@ -14,7 +14,8 @@ pooler  (function) a factory: pooler(pool_size=2, max_overflow=0, ...) writes
         binary on a free port and returns a poolerlib.Pooler once the port
         accepts.  Keyword arguments are [pooler] keys; `databases={name:
         connstr}` adds databases, `users={user: password}` writes auth_file,
-        `args=[...]` adds command-line arguments, `env={...}` environment
+        `args=[...]` adds command-line arguments, `sections={"users": {...}}`
+        more sections ([users], [peers]), `env={...}` environment
         variables (poolerlib.FakeClock.env()).  Every pooler is killed at
         the end of the test, and its log is attached to a failing report.
 pooler_bin  the path of the binary, for tests that run it themselves.
@@ -131,11 +132,11 @@ def pooler(pg, tmp_path, request):
     watchdog.daemon = True
     watchdog.start()
 
-    def factory(databases=None, users=None, args=(), env=None, **settings):
+    def factory(databases=None, users=None, args=(), env=None, sections=None, **settings):
         if not started:
             pg.settle("appdb")
         p = Pooler(pg, tmp_path / f"pooler{len(started)}", settings=settings,
-                   databases=databases, users=users, args=args, env=env)
+                   databases=databases, users=users, args=args, env=env, sections=sections)
         started.append(p)
         p.start()
         return p

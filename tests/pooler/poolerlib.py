@@ -197,7 +197,8 @@ log_line_prefix = '%m [%p] %q%u@%d '
         (self.data / "pg_hba.conf").write_text(
             "local all all trust\n"
             f"host all secure {HOST}/32 scram-sha-256\n"
-            f"host all all {HOST}/32 trust\n")
+            f"host all all {HOST}/32 trust\n"
+            f"host replication all {HOST}/32 trust\n")
         self.start()
         with self.connect(dbname="postgres") as c:
             c.execute("CREATE ROLE app LOGIN")
@@ -211,6 +212,28 @@ log_line_prefix = '%m [%p] %q%u@%d '
             c.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO app, secure")
             c.execute("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO app, secure")
         return self
+
+    def standby_of(self, primary):
+        """Make this cluster a streaming standby of primary (pg_basebackup
+        -R), on its own port, and start it."""
+        self.base.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.base, 0o755)
+        if self.as_root:
+            shutil.chown(self.base, "postgres", "postgres")
+        rc, out = self._run([PGBIN / "pg_basebackup", "-D", self.data, "-R", "-X", "stream", "-c", "fast",
+                             "-h", primary.host, "-p", str(primary.port), "-U", "postgres"])
+        if rc != 0:
+            raise RuntimeError(f"pg_basebackup failed:\n{out}")
+        with open(self.data / "postgresql.conf", "a") as f:
+            f.write(f"\nport = {self.port}\nunix_socket_directories = '{self.base}'\n"
+                    "hot_standby_feedback = on\n")
+        self.start()
+        return self
+
+    def promote(self):
+        rc, out = self._run([PGBIN / "pg_ctl", "-D", self.data, "-w", "-t", "60", "promote"])
+        if rc != 0:
+            raise RuntimeError(f"pg_ctl promote failed:\n{out}")
 
     def start(self):
         rc, out = self._run([PGBIN / "pg_ctl", "-D", self.data, "-l", self.logfile,
@@ -384,8 +407,10 @@ class Pooler:
     The process runs in the foreground (no -d) in its own session; its
     stdout and stderr go to workdir/pooler.log."""
 
-    def __init__(self, pg, workdir, settings=None, databases=None, users=None, args=(), env=None):
+    def __init__(self, pg, workdir, settings=None, databases=None, users=None, args=(), env=None,
+                 sections=None):
         self.pg = pg
+        self.sections = dict(sections or {})  # {"users": {name: line}, "peers": {...}}
         self.env = dict(env or {})  # added to the environment of the process
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -412,7 +437,10 @@ class Pooler:
         settings = dict(self.settings)
         if self.users and settings.get("auth_file") is None:
             settings["auth_file"] = str(self.users_path)
-        return render_config(self.databases, settings)
+        lines = render_config(self.databases, settings)
+        for section, entries in self.sections.items():
+            lines += ["", f"[{section}]"] + [f"{k} = {v}" for k, v in entries.items()]
+        return lines
 
     def write_config(self, **new_settings):
         """Rewrite the config file (and users.txt) without signalling."""
