@@ -36,6 +36,7 @@
 #include "client.h"
 #include "log.h"
 #include "main.h"
+#include "peers.h"
 #include "pool.h"
 #include "protocol.h"
 #include "relay.h"
@@ -320,7 +321,7 @@ client_welcome(Client *c)
 		settings_set(&c->want, "application_name", "");
 	pkt_add_param(c->st.out, "application_name",
 				  settings_get(&c->want, "application_name"));
-	pkt_add_backend_key(c->st.out, c->id, c->cancel_key);
+	pkt_add_backend_key(c->st.out, peers_key_pid(c->id), c->cancel_key);
 	pkt_add_ready(c->st.out, 'I');
 	c->state = CL_IDLE;
 	if (c->throttled)
@@ -388,7 +389,7 @@ find_client(uint32_t id, uint32_t key)
 
 	TAILQ_FOREACH(c, &all_clients, all)
 	{
-		if (c->id == id && c->cancel_key == key)
+		if (peers_key_pid(c->id) == id && c->cancel_key == key)
 			return c;
 	}
 	return NULL;
@@ -547,7 +548,10 @@ handle_startup(Client *c, uint32_t len)
 	}
 	if (sp.code == CODE_CANCEL)
 	{
-		Client *target = find_client(sp.cancel_pid, sp.cancel_key);
+		Client *target = NULL;
+
+		if (!peers_forward_cancel(sp.cancel_pid, sp.cancel_key))
+			target = find_client(sp.cancel_pid, sp.cancel_key);
 
 		if (target && target->server)
 		{
@@ -829,7 +833,15 @@ stream_part(Client *c)
 		c->pool->bytes_in += n;
 	}
 	c->relay_left -= (uint32_t) n;
-	return c->relay_left == 0;
+	if (c->relay_left > 0)
+		return false;
+	/* the server may have ended the transaction meanwhile (a failed COPY) */
+	if (c->server && server_may_go(c->server))
+	{
+		stream_flush(&c->server->st);
+		server_end_transaction(c->server);
+	}
+	return !c->dead;
 }
 
 /*

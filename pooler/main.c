@@ -114,10 +114,14 @@ listen_on(struct sockaddr *sa, int len, const char *what)
 {
 	struct evconnlistener *l;
 
-	l = evconnlistener_new_bind(ev_base, accept_cb, NULL,
-								LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-									LEV_OPT_CLOSE_ON_EXEC,
-								4096, sa, len);
+	unsigned flags =
+		LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
+
+	/* several instances on one TCP port: the kernel spreads the clients */
+	if (cf.so_reuseport && sa->sa_family != AF_UNIX)
+		flags |= LEV_OPT_REUSEABLE_PORT;
+	l = evconnlistener_new_bind(ev_base, accept_cb, NULL, flags, 4096, sa,
+								len);
 	if (l == NULL)
 		fatal("could not listen on %s: %s", what, strerror(errno));
 	evconnlistener_set_error_cb(l, accept_error_cb);

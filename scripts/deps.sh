@@ -35,8 +35,9 @@ PACKAGES=(
 	libfaketime
 	# ss: the pooler tests read TCP counters to see what it buffers
 	iproute2
-	# promtool checks apiscale.metrics() (tests/monitoring/metrics.py)
-	prometheus
+	# (promtool also checks apiscale.metrics(): tests/monitoring/metrics.py)
+	# a load balancer in front of two poolers (tests/pooler/test_instances.py)
+	haproxy
 )
 
 missing=()
