@@ -833,6 +833,45 @@ pass_batch(Server *s, Client *c, size_t *batch)
 }
 
 /*
+ * Is s's transaction over, with nothing to keep it: ReadyForQuery 'I' came
+ * with nothing left to answer, its client is in transaction pooling and
+ * not pinned, and no message of the client is half-way to it (a streamed
+ * CopyData that outlived a failed COPY: the rest must reach this server,
+ * which drops it, before another client's bytes do).
+ */
+bool
+server_may_go(const Server *s)
+{
+	const Client *c = s->client;
+
+	return c && s->txn_status == 'I' && rq_empty(&s->rq) &&
+		   c->pool_mode == POOL_TRANSACTION && c->pins == 0 &&
+		   (c->relay_left == 0 || c->relay_discard);
+}
+
+/*
+ * End of the transaction: give s back to the pool.  If its client was
+ * pinned here, the state it removed is gone as far as the pooler can tell;
+ * DISCARD ALL first makes sure of it.  The caller checked server_may_go.
+ */
+void
+server_end_transaction(Server *s)
+{
+	Client *c = s->client;
+
+	relay_forget_portals(c);
+	s->pool->xact_count++;
+	c->server = NULL;
+	c->state = CL_IDLE;
+	server_detach(s);
+	if (s->reset_before_reuse)
+		server_reset(s);
+	else
+		pool_release(s);
+	client_server_message_done(c);
+}
+
+/*
  * A DataRow or CopyData for the client, of which only the start has come
  * (pkt_peek_at gave its type and total length): stream it to the client as
  * it arrives rather than hold it whole (a SELECT of a 500 MB value).  The
@@ -1089,25 +1128,10 @@ server_read_cb(void *arg)
 			if (status == 'I')
 				apply_committed(s, c);
 		}
-		if (type == 'Z' && status == 'I' && rq_empty(&s->rq) &&
-			c->pool_mode == POOL_TRANSACTION && c->pins == 0)
+		if (type == 'Z' && status == 'I' && server_may_go(s))
 		{
-			/*
-			 * End of the transaction: give the server back.  If the client
-			 * was pinned here, the state it removed is gone as far as the
-			 * pooler can tell; DISCARD ALL first makes sure of it.
-			 */
-			relay_forget_portals(c);
 			pass_batch(s, c, &batch);
-			s->pool->xact_count++;
-			c->server = NULL;
-			c->state = CL_IDLE;
-			server_detach(s);
-			if (s->reset_before_reuse)
-				server_reset(s);
-			else
-				pool_release(s);
-			client_server_message_done(c);
+			server_end_transaction(s);
 			return;
 		}
 	}

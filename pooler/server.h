@@ -78,6 +78,8 @@ extern void		   server_close(Server *s, const char *reason);
 extern void		   server_attach(Server *s, struct Client *c);
 extern void		   server_reset(Server *s);
 extern void		   server_detach(Server *s);
+extern bool		   server_may_go(const Server *s);
+extern void		   server_end_transaction(Server *s);
 extern double	   server_age(const Server *s);
 extern void		   server_cancel(Server *s);
 extern void		   server_unthrottle(Server *s);

@@ -10,6 +10,7 @@ resident size), so each test starts its own pooler.
 
 import os
 import struct
+import time
 
 import psycopg
 import pytest
@@ -220,3 +221,37 @@ def test_client_leaving_in_the_middle_of_a_streamed_message(pg, pooler):
     wait_until(lambda: pid not in pg.pids(), 10, what="the half-fed server closed")
     with p.connect(autocommit=True) as c:
         assert c.execute("SELECT 1").fetchone()[0] == 1
+
+
+@pytest.mark.deadline(60)
+def test_server_freed_mid_stream_waits_for_the_rest(pg, pooler):
+    """A COPY that fails while the client is half-way through streaming a
+    long CopyData ends the transaction (ErrorResponse, ReadyForQuery 'I')
+    before the rest of that message reached the server.  The server must
+    get the rest (and drop it) before another client's bytes: it stays with
+    the first client until the message is complete."""
+    with pg.connect(autocommit=True) as c:
+        c.execute("CREATE TABLE IF NOT EXISTS streamed (n int NOT NULL)")
+    p = pooler(pool_size=1, max_overflow=0, pool_timeout=10)
+    a = p.raw()
+    b = p.raw()
+    try:
+        a.send(P.message(b"Q", b"COPY streamed FROM STDIN\0"))
+        kind, _ = a.read_message()
+        assert kind == b"G"
+        size = 1 * MB
+        # a bad row (the COPY fails), then half of a long CopyData, in one
+        # write: the pooler starts streaming it before the server answers
+        a.send(copy_data_header(4) + b"xx\n\n" + copy_data_header(size) + b"1\n" * (size // 4))
+        res = a.read_until_ready()
+        assert [e.sqlstate for e in res.errors] == ["22P02"], res.messages
+        # b needs the only server; it must not get it with half a message
+        b.send(P.message(b"Q", b"SELECT 4242\0"))
+        time.sleep(0.5)
+        a.send(b"1\n" * (size // 4))  # the rest, which the server drops
+        res = b.read_until_ready()
+        assert res.rows == [("4242",)] and res.errors == [], res.messages
+        assert a.query("SELECT 7").rows == [("7",)]
+    finally:
+        a.close()
+        b.close()
