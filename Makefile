@@ -24,7 +24,8 @@ OBJS = \
 	extension/normalize.o \
 	extension/signals.o \
 	extension/sqlfuncs.o \
-	extension/store.o
+	extension/store.o \
+	extension/writes.o
 EXTENSION = apiscale
 DATA = extension/apiscale--1.0.sql extension/apiscale--1.0--1.1.sql
 PGFILEDESC = "apiscale - query statistics and scaling advice for APIs"

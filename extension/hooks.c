@@ -72,6 +72,7 @@
 #include "normalize.h"
 #include "signals.h"
 #include "store.h"
+#include "writes.h"
 
 /*
  * Whether an execution counts rows per plan node (for the EXPLAIN ANALYZE
@@ -642,6 +643,16 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 			aps_advisor_collect(queryDesc, src.source, src.location, src.len);
 	}
 
+	/*
+	 * Rows written count for their table at every level, tracked or not:
+	 * an index is maintained whoever writes.
+	 */
+	if (aps_enabled && aps_store_ready() && !aps_replanning &&
+		queryDesc->estate != NULL)
+		aps_writes_count_execution(
+			queryDesc,
+			qs != NULL ? qs->rows : queryDesc->estate->es_processed);
+
 	if (prev_ExecutorEnd)
 		prev_ExecutorEnd(queryDesc);
 	else
@@ -707,4 +718,9 @@ aps_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		utility_len = save_len;
 	}
 	PG_END_TRY();
+
+	/* COPY FROM writes rows outside the executor. */
+	if (IsA(pstmt->utilityStmt, CopyStmt) && qc != NULL && aps_enabled &&
+		aps_store_ready())
+		aps_writes_count_copy((CopyStmt *) pstmt->utilityStmt, qc->nprocessed);
 }
