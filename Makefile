@@ -22,6 +22,8 @@ OBJS = \
 	extension/hypo.o \
 	extension/metrics.o \
 	extension/normalize.o \
+	extension/quals.o \
+	extension/sample.o \
 	extension/signals.o \
 	extension/sqlfuncs.o \
 	extension/store.o \

@@ -19,12 +19,14 @@
  *	ExecutorRun/Finish	track nesting; add up rows per run; count errors and
  *						cancellations on the way out of a failed run
  *	ExecutorEnd			add the run to its entry; keep the EXPLAIN ANALYZE
- *						text if the run was slow; on sampled runs with a
- *						sequential scan, walk the plan for index evidence
- *						(advisor.c)
+ *						text if the run was slow; on sampled runs whose plan
+ *						may show a missing index, walk the plan for index
+ *						evidence (advisor.c); count the rows an INSERT,
+ *						UPDATE, DELETE or MERGE wrote (writes.c)
  *	ProcessUtility		track nesting for statements run by utility commands
  *						(DO, CALL, EXPLAIN, CREATE TABLE AS, ...), and the
- *						utility's place in the query string
+ *						utility's place in the query string; count the rows
+ *						COPY FROM loaded
  *
  * Every hook chains to the previous one.  Nesting depth is restored with
  * PG_FINALLY / PG_CATCH, so an error never leaves it wrong.  Parallel
@@ -342,16 +344,21 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 
 	/*
 	 * The index advisor counts rows per node on sampled runs whose plan
-	 * could show a missing index (a sequential scan of a table that is not
-	 * known to be small).
+	 * could show a missing index (a scan that throws rows away, of a table
+	 * that is not known to be small), or only looks at the finished plan
+	 * (see advisor.c).
 	 */
-	if (track && current_sampled && aps_index_advisor &&
-		aps_advisor_plan_wants(queryDesc->plannedstmt))
+	if (track && current_sampled && aps_index_advisor)
 	{
-		advise = true;
-		queryDesc->instrument_options |= INSTRUMENT_ROWS;
-		if (counts == APS_NODES_FAST_SO_FAR)
-			counts = APS_NODES_COUNTED;
+		int wants = aps_advisor_plan_wants(queryDesc->plannedstmt);
+
+		advise = wants != 0;
+		if (wants & APS_ADVISE_COUNT)
+		{
+			queryDesc->instrument_options |= INSTRUMENT_ROWS;
+			if (counts == APS_NODES_FAST_SO_FAR)
+				counts = APS_NODES_COUNTED;
+		}
 	}
 
 	if (counts == APS_NODES_COUNTED)
