@@ -27,9 +27,10 @@
  *			remaining columns as sort keys in the scan's direction, then
  *			the range columns.  The index in use is kept.
  *	COVERING  an Index Scan that fetched at least APS_COVER_MIN_ROWS heap
- *			rows per scan and reads at most APS_COVER_MAX_INCLUDE columns
- *			beyond the index's: the index's keys, then those columns to
- *			INCLUDE.
+ *			rows per scan, of a table the statement reads at most
+ *			APS_COVER_MAX_INCLUDE columns of beyond the index's (its range
+ *			table entry's selected columns): the index's keys, then those
+ *			columns to INCLUDE.
  *	LOSSY	a Bitmap Heap Scan that met lossy pages (its bitmap outgrew
  *			work_mem; BRIN indexes, lossy by design, excepted).
  *	UNINDEXABLE  a filter no btree can serve, on a scan that has nothing
@@ -92,6 +93,7 @@
 
 typedef struct Collect
 {
+	PlannedStmt	  *pstmt;  /* the plan walked */
 	PlanState	  *parent; /* of the node being visited */
 	ApsQualContext qcx;	   /* what classifying a scan's quals needs */
 	ApsExprSet	   exprs;  /* expressions the items refer to */
@@ -670,45 +672,32 @@ residual_item(Collect *c, ScanState *ss, Oid relid, Oid indexid,
 
 /*
  * COVERING evidence: an Index Scan that fetched heap rows for a few
- * columns the index lacks.  The columns it reads are its target list's,
- * its filter's and its keys'; a target list of every column (a "physical"
- * one, which the planner uses where a parent does not care) does not tell,
- * and is skipped.
+ * columns the index lacks.  The columns the statement reads from the
+ * table are those its range table entry says it selects (the scan's own
+ * target list may be a "physical" one, every column, where its parent does
+ * not care); a whole-row or system column reference rules it out.
  */
 static void
 covering_item(Collect *c, IndexScanState *is, Oid relid, const IndexKeys *keys,
 			  double loops, double fetched)
 {
-	Plan	  *plan = is->ss.ps.plan;
-	Index	   scanrelid = ((Scan *) plan)->scanrelid;
-	Relation   rel = is->ss.ss_currentRelation;
-	Bitmapset *needed = NULL;
-	int16	   extra[APS_EV_MAX_COLS];
-	int		   nextra = 0;
-	int		   natts = RelationGetDescr(rel)->natts;
-	int		   col = -1;
-	ListCell  *lc;
-	bool	   physical = list_length(plan->targetlist) == natts;
-	ApsEvItem *it;
+	Index		   scanrelid = ((Scan *) is->ss.ps.plan)->scanrelid;
+	RangeTblEntry *rte;
+	Bitmapset	  *needed;
+	int16		   extra[APS_EV_MAX_COLS];
+	int			   nextra = 0;
+	int			   col = -1;
+	ApsEvItem	  *it;
 
+	/* An expression key: not repeated here. */
 	if (keys->nkeys == 0 ||
-		keys->nkeys < is->iss_RelationDesc->rd_index->indnkeyatts)
-		return; /* an expression key: not repeated here */
-	foreach (lc, plan->targetlist)
-	{
-		TargetEntry *tle = lfirst_node(TargetEntry, lc);
-		Var			*v = (Var *) tle->expr;
-
-		if (!IsA(v, Var) || v->varno != (int) scanrelid ||
-			v->varattno != tle->resno)
-			physical = false;
-	}
-	if (physical)
+		keys->nkeys < is->iss_RelationDesc->rd_index->indnkeyatts ||
+		scanrelid < 1 || scanrelid > (Index) list_length(c->pstmt->rtable))
 		return;
-	pull_varattnos((Node *) plan->targetlist, scanrelid, &needed);
-	pull_varattnos((Node *) plan->qual, scanrelid, &needed);
-	pull_varattnos((Node *) ((IndexScan *) plan)->indexqualorig, scanrelid,
-				   &needed);
+	rte = rt_fetch(scanrelid, c->pstmt->rtable);
+	needed = aps_rte_selected_cols(c->pstmt, rte);
+	if (bms_is_empty(needed))
+		return;
 	while ((col = bms_next_member(needed, col)) >= 0)
 	{
 		int16 attnum = col + FirstLowInvalidHeapAttributeNumber;
@@ -1218,6 +1207,7 @@ aps_advisor_collect(QueryDesc *qd, const char *source, int location, int len)
 	if (qd->planstate == NULL || qd->estate == NULL)
 		return;
 	memset(&c, 0, sizeof(c));
+	c.pstmt = qd->plannedstmt;
 	c.qcx.exprs = &c.exprs;
 	if (qd->params != NULL && qd->params->paramFetch == NULL)
 		c.qcx.params = qd->params;
