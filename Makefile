@@ -16,6 +16,7 @@ OBJS = \
 	extension/antipattern.o \
 	extension/apiscale.o \
 	extension/evidence.o \
+	extension/existing.o \
 	extension/guc.o \
 	extension/histogram.o \
 	extension/hooks.o \
