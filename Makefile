@@ -36,8 +36,8 @@ PGFILEDESC = "apiscale - query statistics and scaling advice for APIs"
 # pg_regress suites; scripts/test.sh runs them against a throwaway server.
 REGRESS = create_extension upgrade counters percentiles slow_plans nesting errors \
 	encoding privileges index_proof index_advice index_residual index_expression \
-	index_partial index_covering advisor_robustness antipatterns signals metrics report \
-	drop_extension
+	index_partial index_covering index_writes advisor_robustness antipatterns signals \
+	metrics report drop_extension
 
 PG_CFLAGS = -Wall -Werror
 # No LLVM bitcode: JIT inlining of our code is not worth a clang dependency.
