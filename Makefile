@@ -6,6 +6,7 @@
 #   make demo         a throwaway PostgreSQL with an API-like workload
 #   make bench        benchmarks (ratios against no extension / PgBouncer)
 #   make fuzz         the pooler's parser fuzzers, FUZZ_SECONDS (300) each
+#   make soak         SQLsmith against the extension, SOAK_QUERIES (100000)
 #   make format       clang-format the C sources; format-check only checks
 
 # The extension (PGXS)
@@ -66,7 +67,7 @@ install: pooler-install
 clean: pooler-clean fuzz-clean
 
 .PHONY: pooler-all pooler-install pooler-clean fuzz-clean test demo bench \
-	fuzz format format-check
+	fuzz soak format format-check
 
 pooler-all:
 	$(MAKE) -C pooler all
@@ -90,6 +91,11 @@ bench:
 # FUZZ_SECONDS=N on the command line reaches tests/fuzz/Makefile.
 fuzz:
 	$(MAKE) -C tests/fuzz run
+
+# The extension under random SQL for longer than make test's run.
+SOAK_QUERIES ?= 100000
+soak: install
+	tests/sqlsmith/run.sh $(SOAK_QUERIES)
 
 C_SOURCES = $(wildcard extension/*.[ch] pooler/*.[ch] tests/unit/*.[ch] \
 	tests/fuzz/*.[ch])

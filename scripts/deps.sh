@@ -37,6 +37,8 @@ PACKAGES=(
 	iproute2
 	# promtool checks apiscale.metrics() (tests/monitoring/metrics.py)
 	prometheus
+	# random SQL against the extension (tests/sqlsmith/run.sh)
+	sqlsmith
 )
 
 missing=()
