@@ -386,6 +386,11 @@ aps_const_clause(Oid relid, const ApsCandConst *k)
 	att = (Form_pg_attribute) GETSTRUCT(tup);
 	left = (Expr *) makeVar(1, k->attnum, att->atttypid, att->atttypmod,
 							att->attcollation, 0);
+	/* A polymorphic operator (an enum's) takes the column as it is. */
+	if (IsPolymorphicType(lefttype))
+		lefttype = att->atttypid;
+	if (IsPolymorphicType(righttype))
+		righttype = k->value.type;
 	if (att->atttypid != lefttype)
 	{
 		if (!IsBinaryCoercible(att->atttypid, lefttype))

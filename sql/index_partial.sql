@@ -82,4 +82,24 @@ SELECT count(*) FROM tasks WHERE status = 'pending' AND created_at > '2026-01-10
 SELECT count(*) AS partial FROM apiscale.index_candidates WHERE predicate IS NOT NULL;
 SELECT apiscale.reset();
 
+-- 6. An enum column (its operator is polymorphic): the same partial index.
+CREATE TYPE state AS ENUM ('new', 'pending', 'done');
+CREATE TABLE jobs (id int PRIMARY KEY, state state NOT NULL, size int NOT NULL);
+INSERT INTO jobs
+  SELECT g, CASE WHEN g % 100 = 0 THEN 'pending' WHEN g % 2 = 0 THEN 'new' ELSE 'done' END::state,
+         g % 1000
+    FROM generate_series(1, 30000) g;
+ANALYZE jobs;
+SELECT apiscale.reset();
+SELECT count(*) FROM jobs WHERE state = 'pending' AND size > 500;
+SELECT count(*) FROM jobs WHERE state = 'pending' AND size > 500;
+SELECT count(*) FROM jobs WHERE state = 'pending' AND size > 500;
+SELECT columns, predicate, ddl, verdict FROM apiscale.index_advice ORDER BY ddl;
+SELECT proof.before($$SELECT count(*) FROM jobs WHERE state = 'pending' AND size > 500$$,
+                    (SELECT max(rows_filtered) / 3 FROM apiscale.index_advice)) AS before \gset
+SELECT ddl FROM apiscale.index_advice WHERE predicate IS NOT NULL \gexec
+SELECT * FROM proof.check($$SELECT count(*) FROM jobs WHERE state = 'pending' AND size > 500$$, :'before');
+SELECT proof.drop_new(:'before') AS dropped;
+SELECT apiscale.reset();
+
 DROP SCHEMA part CASCADE;
