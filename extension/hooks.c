@@ -654,8 +654,8 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 	 * Rows written count for their table at every level, tracked or not:
 	 * an index is maintained whoever writes.
 	 */
-	if (aps_enabled && aps_store_ready() && !aps_replanning &&
-		queryDesc->estate != NULL)
+	if (queryDesc->operation != CMD_SELECT && aps_enabled &&
+		aps_store_ready() && !aps_replanning && queryDesc->estate != NULL)
 		aps_writes_count_execution(
 			queryDesc,
 			qs != NULL ? qs->rows : queryDesc->estate->es_processed);
