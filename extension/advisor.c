@@ -72,6 +72,7 @@
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
@@ -1198,14 +1199,25 @@ initplan_params_walker(Plan *plan, void *context)
 void
 aps_advisor_collect(QueryDesc *qd, const char *source, int location, int len)
 {
-	Collect	   c;
-	ListCell  *lc;
-	ApsSample  sample;
-	ApsSample *keep = NULL;
-	uint64	   queryid = qd->plannedstmt->queryId;
+	Collect		  c;
+	ListCell	 *lc;
+	ApsSample	  sample;
+	ApsSample	 *keep = NULL;
+	uint64		  queryid = qd->plannedstmt->queryId;
+	MemoryContext walkcxt;
+	MemoryContext oldcxt;
 
 	if (qd->planstate == NULL || qd->estate == NULL)
 		return;
+
+	/*
+	 * What the walk allocates (expression copies and texts, translated
+	 * quals, the sample) goes with this context: ExecutorEnd may run in a
+	 * long-lived one (a function's, a portal's).
+	 */
+	walkcxt = AllocSetContextCreate(CurrentMemoryContext, "apiscale advisor",
+									ALLOCSET_SMALL_SIZES);
+	oldcxt = MemoryContextSwitchTo(walkcxt);
 	memset(&c, 0, sizeof(c));
 	c.pstmt = qd->plannedstmt;
 	c.qcx.exprs = &c.exprs;
@@ -1233,10 +1245,7 @@ aps_advisor_collect(QueryDesc *qd, const char *source, int location, int len)
 							c.nitems, c.exprs.text, c.exprs.n, c.waste, keep);
 		if (c.covering)
 			cover_recorded(GetUserId(), queryid, true);
-		if (keep != NULL && keep->text != NULL)
-			pfree(keep->text);
 	}
-	for (int i = 0; i < c.exprs.n; i++)
-		pfree(c.exprs.text[i]);
-	bms_free(c.qcx.initplan_params);
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(walkcxt);
 }
