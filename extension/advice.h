@@ -89,5 +89,9 @@ extern char *aps_columns_list(const Candidate *c, int from, int to);
 extern char *aps_expr_text(Oid relid, Node *expr);
 extern char *aps_make_ddl(const Candidate *c);
 extern bool	 aps_expr_valid(Node *expr);
+extern void	 aps_describe(Relation rel, Candidate *c, bool generic,
+						  bool generic_unusable);
+extern char *aps_unindexable_detail(const Candidate *c);
+extern char *aps_lossy_detail(const Candidate *c);
 
 #endif /* APS_ADVICE_H */

@@ -1234,17 +1234,40 @@ aps_advisor_collect(QueryDesc *qd, const char *source, int location, int len)
 	}
 	if (c.nitems > 0)
 	{
-		if (aps_evidence_wants_sample(
-				GetUserId(), MyDatabaseId, queryid, c.waste,
-				qd->params == NULL || qd->params->paramFetch == NULL))
+		Oid	 userid = GetUserId();
+		bool params_known =
+			qd->params == NULL || qd->params->paramFetch == NULL;
+		ApsEvRecorded done;
+
+		/*
+		 * Most runs add to a known entry under the shared lock; the first
+		 * run, a more wasteful one and a new expression are asked for.
+		 */
+		done = aps_evidence_record(userid, MyDatabaseId, queryid, c.items,
+								   c.nitems, &c.exprs.ev, c.waste,
+								   params_known, NULL);
+		if (done != APS_EV_RECORDED)
 		{
-			aps_sample_make(qd, source, location, len, &sample);
-			keep = &sample;
+			aps_exprs_make_texts(&c.exprs);
+			if (done == APS_EV_WANTS_SAMPLE)
+			{
+				aps_sample_make(qd, source, location, len, &sample);
+				keep = &sample;
+			}
+			done = aps_evidence_record(userid, MyDatabaseId, queryid, c.items,
+									   c.nitems, &c.exprs.ev, c.waste,
+									   params_known, keep);
+			/* A reset in between: this run starts the entry over. */
+			if (done == APS_EV_WANTS_SAMPLE)
+			{
+				aps_sample_make(qd, source, location, len, &sample);
+				(void) aps_evidence_record(userid, MyDatabaseId, queryid,
+										   c.items, c.nitems, &c.exprs.ev,
+										   c.waste, params_known, &sample);
+			}
 		}
-		aps_evidence_record(GetUserId(), MyDatabaseId, queryid, c.items,
-							c.nitems, c.exprs.text, c.exprs.n, c.waste, keep);
 		if (c.covering)
-			cover_recorded(GetUserId(), queryid, true);
+			cover_recorded(userid, queryid, true);
 	}
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(walkcxt);

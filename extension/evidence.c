@@ -63,6 +63,7 @@ typedef struct EvEntry
 	double	  sample_waste; /* rows filtered by the representative run */
 	ApsSample sample;		/* sample.text unused: text lives in text[] */
 	int		  nexprs;		/* expressions in exprs[] */
+	uint64	  expr_hash[APS_EV_MAX_EXPRS];
 	uint16	  expr_off[APS_EV_MAX_EXPRS];
 	uint16	  expr_used; /* bytes of exprs[] used, NULs included */
 	char	  exprs[APS_EV_EXPR_AREA];
@@ -168,42 +169,45 @@ merge_consts(ApsEvItem *old, const ApsEvItem *new)
 }
 
 /*
- * The entry's slot of expression text str, or -1.  Caller holds the lock
+ * The entry's slot of the expression of hash, or -1.  Caller holds the lock
  * (the expressions only change under it in exclusive mode).
  */
 static int
-entry_expr(EvEntry *entry, const char *str)
+entry_expr(EvEntry *entry, uint64 hash)
 {
 	for (int i = 0; i < entry->nexprs; i++)
-		if (strcmp(entry->exprs + entry->expr_off[i], str) == 0)
+		if (entry->expr_hash[i] == hash)
 			return i;
 	return -1;
 }
 
 /*
  * Copy items to out[] with their expression columns turned from slots of
- * exprs[] (the caller's) into slots of entry.  With add (lock held
- * exclusively), missing expressions are added to the entry, and items
- * whose expressions do not fit are left out; without, returns false when an
- * expression is missing.  *nout: items in out[].
+ * exprs (the caller's) into slots of entry.  With add (lock held
+ * exclusively, every text made), missing expressions are added to the
+ * entry, and items whose expressions do not fit are left out; without,
+ * returns false when an expression is missing.  *nout: items in out[].
  */
 static bool
 map_items(EvEntry *entry, const ApsEvItem *items, int nitems,
-		  char *const *exprs, int nexprs, bool add, ApsEvItem *out, int *nout)
+		  const ApsEvExprs *exprs, bool add, ApsEvItem *out, int *nout)
 {
 	int map[APS_EV_MAX_EXPRS];
+	int nexprs = exprs != NULL ? Min(exprs->n, APS_EV_MAX_EXPRS) : 0;
 
-	for (int e = 0; e < nexprs && e < APS_EV_MAX_EXPRS; e++)
+	for (int e = 0; e < nexprs; e++)
 	{
-		map[e] = entry_expr(entry, exprs[e]);
-		if (map[e] < 0 && add)
+		map[e] = entry_expr(entry, exprs->hash[e]);
+		if (map[e] < 0 && add && exprs->text[e] != NULL &&
+			exprs->text[e][0] != '\0')
 		{
-			Size len = strlen(exprs[e]) + 1;
+			Size len = strlen(exprs->text[e]) + 1;
 
 			if (entry->nexprs < APS_EV_MAX_EXPRS &&
 				entry->expr_used + len <= APS_EV_EXPR_AREA)
 			{
-				memcpy(entry->exprs + entry->expr_used, exprs[e], len);
+				memcpy(entry->exprs + entry->expr_used, exprs->text[e], len);
+				entry->expr_hash[entry->nexprs] = exprs->hash[e];
 				entry->expr_off[entry->nexprs] = entry->expr_used;
 				entry->expr_used += len;
 				map[e] = entry->nexprs++;
@@ -223,7 +227,7 @@ map_items(EvEntry *entry, const ApsEvItem *items, int nitems,
 
 			if (it->attnum[c] >= 0)
 				continue;
-			if (slot >= nexprs || slot >= APS_EV_MAX_EXPRS || map[slot] < 0)
+			if (slot >= nexprs || map[slot] < 0)
 			{
 				if (!add)
 					return false;
@@ -328,47 +332,32 @@ write_sample(EvEntry *entry, const ApsSample *sample, double waste)
 }
 
 /*
- * Would a run of (dbid, queryid) that threw away waste rows become the
- * statement's representative?  A cheap check, so that the sample is only
- * built (text copied, parameters printed) when it will be kept.
+ * Would a run that threw away waste rows become entry's representative?
+ * Caller holds the entry's spinlock (or the lock exclusively).
  */
-bool
-aps_evidence_wants_sample(Oid userid, Oid dbid, uint64 queryid, double waste,
-						  bool params_known)
+static bool
+wants_sample(EvEntry *entry, double waste, bool params_known)
 {
-	EvKey	 key;
-	EvEntry *entry;
-	bool	 wants;
-
-	if (ev_entries == NULL)
-		return false;
-	make_key(&key, userid, dbid, queryid);
-	LWLockAcquire(ev_shared->lock, LW_SHARED);
-	entry = hash_search(ev_entries, &key, HASH_FIND, NULL);
-	if (entry == NULL)
-		wants = true;
-	else
-	{
-		SpinLockAcquire(&entry->mutex);
-		wants = entry->sample.userid == InvalidOid ||
-				(waste >= 2.0 * entry->sample_waste + 1.0 &&
-				 /* a run with readable values is not replaced by one
-				  * without (PL/pgSQL variables): it could not re-plan */
-				 (params_known || entry->sample.nparams < 0));
-		SpinLockRelease(&entry->mutex);
-	}
-	LWLockRelease(ev_shared->lock);
-	return wants;
+	return entry->sample.userid == InvalidOid ||
+		   (waste >= 2.0 * entry->sample_waste + 1.0 &&
+			/* a run with readable values is not replaced by one without
+			 * (PL/pgSQL variables): it could not re-plan */
+			(params_known || entry->sample.nparams < 0));
 }
 
 /*
- * Add one sampled run's evidence to (dbid, queryid), creating the entry if
- * needed.  Items' expression columns refer to exprs[] (nodeToString texts).
- * sample, if not NULL, becomes the representative run.
+ * Add one sampled run's evidence to (dbid, queryid).  A known statement
+ * whose expressions the entry has takes the lock in shared mode only.
+ * Without a sample, returns APS_EV_WANTS_SAMPLE when this run would become
+ * the representative one (or create the entry), and APS_EV_WANTS_TEXTS
+ * when an expression is new to the entry and its text was not made: the
+ * caller makes what is wanted (outside any lock) and calls again.  Items
+ * whose expressions find no room are left out.
  */
-void
-aps_evidence_record(Oid userid, Oid dbid, uint64 queryid, ApsEvItem *items,
-					int nitems, char *const *exprs, int nexprs, double waste,
+ApsEvRecorded
+aps_evidence_record(Oid userid, Oid dbid, uint64 queryid,
+					const ApsEvItem *items, int nitems,
+					const ApsEvExprs *exprs, double waste, bool params_known,
 					const ApsSample *sample)
 {
 	EvKey	  key;
@@ -378,26 +367,39 @@ aps_evidence_record(Oid userid, Oid dbid, uint64 queryid, ApsEvItem *items,
 	int		  nmapped;
 
 	if (ev_entries == NULL || nitems <= 0)
-		return;
+		return APS_EV_RECORDED;
 	nitems = Min(nitems, APS_EV_MAX_ITEMS);
 	make_key(&key, userid, dbid, queryid);
 
 	if (sample == NULL)
 	{
+		ApsEvRecorded result = APS_EV_RECORDED;
+
 		LWLockAcquire(ev_shared->lock, LW_SHARED);
 		entry = hash_search(ev_entries, &key, HASH_FIND, NULL);
-		/* Known expressions only: a new one is written exclusively. */
-		if (entry != NULL && map_items(entry, items, nitems, exprs, nexprs,
-									   false, mapped, &nmapped))
+		if (entry == NULL)
+			result = APS_EV_WANTS_SAMPLE;
+		else if (!map_items(entry, items, nitems, exprs, false, mapped,
+							&nmapped))
+			result = APS_EV_WANTS_TEXTS;
+		else
 		{
 			SpinLockAcquire(&entry->mutex);
-			add_items(entry, mapped, nmapped, waste);
+			if (wants_sample(entry, waste, params_known))
+				result = APS_EV_WANTS_SAMPLE;
+			else
+				add_items(entry, mapped, nmapped, waste);
 			SpinLockRelease(&entry->mutex);
-			LWLockRelease(ev_shared->lock);
-			return;
 		}
 		LWLockRelease(ev_shared->lock);
+		if (result != APS_EV_WANTS_TEXTS)
+			return result;
 	}
+
+	/* The exclusive path writes expressions: every text must be there. */
+	for (int e = 0; exprs != NULL && e < exprs->n; e++)
+		if (exprs->text[e] == NULL)
+			return APS_EV_WANTS_TEXTS;
 
 	LWLockAcquire(ev_shared->lock, LW_EXCLUSIVE);
 	entry = hash_search(ev_entries, &key, HASH_FIND, NULL);
@@ -409,7 +411,7 @@ aps_evidence_record(Oid userid, Oid dbid, uint64 queryid, ApsEvItem *items,
 		if (entry == NULL)
 		{
 			LWLockRelease(ev_shared->lock);
-			return;
+			return APS_EV_RECORDED;
 		}
 		SpinLockInit(&entry->mutex);
 		entry->nitems = 0;
@@ -423,11 +425,18 @@ aps_evidence_record(Oid userid, Oid dbid, uint64 queryid, ApsEvItem *items,
 		entry->text[0] = '\0';
 	}
 	/* Exclusive lock: nobody else touches the entry. */
-	map_items(entry, items, nitems, exprs, nexprs, true, mapped, &nmapped);
+	if (sample == NULL && wants_sample(entry, waste, params_known))
+	{
+		/* Became wanted meanwhile (a reset): nothing yet. */
+		LWLockRelease(ev_shared->lock);
+		return APS_EV_WANTS_SAMPLE;
+	}
+	map_items(entry, items, nitems, exprs, true, mapped, &nmapped);
 	add_items(entry, mapped, nmapped, waste);
 	if (sample != NULL)
 		write_sample(entry, sample, waste);
 	LWLockRelease(ev_shared->lock);
+	return APS_EV_RECORDED;
 }
 
 /*

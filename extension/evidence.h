@@ -13,7 +13,9 @@
  *
  * A column of an item is a table column (attnum > 0) or an expression of
  * the table's columns (attnum < 0: -1 - its slot among the entry's
- * expressions, kept as nodeToString text with Vars of varno 1).
+ * expressions, kept as nodeToString text with Vars of varno 1, and known
+ * by a hash of its tree, so that a run whose expressions the entry has
+ * needs no text).
  *
  *-------------------------------------------------------------------------
  */
@@ -124,6 +126,25 @@ typedef struct ApsSample
 	char *text; /* points into the entry (or a palloc'd copy) */
 } ApsSample;
 
+/*
+ * The expressions one run's items refer to (a column -1 - i is the i-th):
+ * the hash of each tree, and its text where the caller made it.
+ */
+typedef struct ApsEvExprs
+{
+	int	   n;
+	uint64 hash[APS_EV_MAX_EXPRS];
+	char  *text[APS_EV_MAX_EXPRS]; /* NULL until made */
+} ApsEvExprs;
+
+/* What aps_evidence_record did. */
+typedef enum ApsEvRecorded
+{
+	APS_EV_RECORDED,	 /* added (or dropped: no room) */
+	APS_EV_WANTS_SAMPLE, /* not yet: call again with this run's sample */
+	APS_EV_WANTS_TEXTS	 /* not yet: call again with the texts made */
+} ApsEvRecorded;
+
 /* A statement's evidence as copied out for readers. */
 typedef struct ApsEvSnapshot
 {
@@ -137,16 +158,15 @@ typedef struct ApsEvSnapshot
 	char	 *exprs[APS_EV_MAX_EXPRS]; /* palloc'd nodeToString texts */
 } ApsEvSnapshot;
 
-extern void	  aps_evidence_request(void);
-extern void	  aps_evidence_startup(void);
-extern bool	  aps_evidence_wants_sample(Oid userid, Oid dbid, uint64 queryid,
-										double waste, bool params_known);
-extern void	  aps_evidence_record(Oid userid, Oid dbid, uint64 queryid,
-								  ApsEvItem *items, int nitems,
-								  char *const *exprs, int nexprs, double waste,
-								  const ApsSample *sample);
-extern List	 *aps_evidence_snapshot(Oid dbid);
-extern void	  aps_evidence_reset(void);
-extern uint32 aps_evidence_generation(void);
+extern void			 aps_evidence_request(void);
+extern void			 aps_evidence_startup(void);
+extern ApsEvRecorded aps_evidence_record(Oid userid, Oid dbid, uint64 queryid,
+										 const ApsEvItem *items, int nitems,
+										 const ApsEvExprs *exprs, double waste,
+										 bool			  params_known,
+										 const ApsSample *sample);
+extern List			*aps_evidence_snapshot(Oid dbid);
+extern void			 aps_evidence_reset(void);
+extern uint32		 aps_evidence_generation(void);
 
 #endif /* APS_EVIDENCE_H */

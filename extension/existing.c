@@ -27,7 +27,9 @@
 #include "optimizer/optimizer.h"
 #include "parser/parse_coerce.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/regproc.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/ruleutils.h"
@@ -545,5 +547,101 @@ aps_make_ddl(const Candidate *c)
 		appendStringInfo(
 			&buf, " WHERE %s",
 			aps_expr_text(c->relid, (Node *) make_ands_explicit(c->pred)));
+	return buf.data;
+}
+
+/* What the detail of a proven candidate says besides the verdict. */
+void
+aps_describe(Relation rel, Candidate *c, bool generic, bool generic_unusable)
+{
+	StringInfoData buf;
+	char *index = OidIsValid(c->indexid) ? get_rel_name(c->indexid) : NULL;
+
+	initStringInfo(&buf);
+	if (c->reasons & APS_REASON_COVER)
+	{
+		BlockNumber pages = rel->rd_rel->relpages;
+
+		appendStringInfo(&buf, "index-only scan instead of heap fetches");
+		if (index != NULL)
+			appendStringInfo(&buf, " through %s (it would replace it)",
+							 quote_identifier(index));
+		if (pages > 0)
+			appendStringInfo(
+				&buf, "; %.0f%% of the table's pages are all-visible",
+				100.0 * Min(rel->rd_rel->relallvisible, pages) / pages);
+		else
+			appendStringInfoString(&buf, "; the table's all-visible share "
+										 "is unknown (never vacuumed)");
+	}
+	else if (index != NULL)
+		appendStringInfo(&buf, "beside index %s, which the statements use now",
+						 quote_identifier(index));
+	if (c->pred != NIL)
+	{
+		if (buf.len > 0)
+			appendStringInfoString(&buf, "; ");
+		appendStringInfo(&buf, "%s holds for %.2g%% of the rows (pg_stats)",
+						 aps_expr_text(c->relid, linitial(c->pred)),
+						 100.0 * c->pred_fraction);
+		if (generic_unusable)
+			appendStringInfoString(&buf, "; prepared statements' generic "
+										 "plans cannot use it (the value is "
+										 "a parameter there)");
+	}
+	if (generic)
+	{
+		if (buf.len > 0)
+			appendStringInfoString(&buf, "; ");
+		appendStringInfoString(&buf, "re-planned with generic parameters");
+	}
+	c->detail = buf.len > 0 ? buf.data : NULL;
+}
+
+char *
+aps_unindexable_detail(const Candidate *c)
+{
+	char *opname = OidIsValid(c->opno) ? get_opname(c->opno) : NULL;
+
+	if (c->why == APS_UNIDX_MUTABLE)
+	{
+		if (OidIsValid(c->funcid) && get_func_name(c->funcid) != NULL)
+			return psprintf("function %s is not immutable: no index can "
+							"hold its result",
+							format_procedure(c->funcid));
+		return psprintf("the expression is not immutable: no index can hold "
+						"its result");
+	}
+	if (c->why == APS_UNIDX_LEADING_WILDCARD)
+		return psprintf("%s pattern starts with a wildcard: a btree cannot "
+						"serve it (a pg_trgm GIN index can)",
+						opname ? opname : "LIKE");
+	return psprintf("operator %s cannot drive a btree index scan",
+					opname ? opname : "?");
+}
+
+char *
+aps_lossy_detail(const Candidate *c)
+{
+	const char *work_mem = GetConfigOptionByName("work_mem", NULL, true);
+	char *index = OidIsValid(c->indexid) ? get_rel_name(c->indexid) : NULL;
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf,
+					 "%.0f of %.0f heap pages read through %s were lossy "
+					 "(the bitmap outgrew work_mem)",
+					 c->lossy_pages, c->lossy_pages + c->exact_pages,
+					 index ? quote_identifier(index) : "an index");
+	/* Rows are counted on runs that count them (a filter). */
+	if (c->rows_filtered > 0)
+		appendStringInfo(&buf,
+						 ": the recheck read %.0f rows again and threw them "
+						 "away",
+						 c->rows_filtered);
+	appendStringInfo(&buf,
+					 "; raise work_mem (now %s) for these statements, not "
+					 "an index",
+					 work_mem ? work_mem : "?");
 	return buf.data;
 }

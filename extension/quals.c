@@ -13,15 +13,17 @@
  * "unindexable", and so is an expression that calls a function that is not
  * immutable (no index can hold its result).
  *
- * Expressions are kept as nodeToString text with the scan's Vars renumbered
- * to varno 1 and every location cleared, so that one expression reads the
- * same from any statement.  A column compared for equality with one value
+ * Expressions are known by a hash of their tree, and kept (when the
+ * evidence table first meets one) as nodeToString text with the scan's
+ * Vars renumbered to varno 1 and every location cleared, so that one
+ * expression reads the same from any statement.  A column compared for equality with one value
  * (a constant, or a parameter whose value is at hand) keeps the value, for
  * partial indexes.
  *
  * Called at ExecutorEnd: nothing here looks up more than an operator's
- * btree interpretation (cached per backend), a function's volatility and a
- * type's length, and nothing raises errors of its own.
+ * btree interpretation (cached per backend), an expression's volatility
+ * (cached per backend until pg_proc changes) and a type's length, and
+ * nothing raises errors of its own.
  *
  *-------------------------------------------------------------------------
  */
@@ -31,20 +33,41 @@
 #include "catalog/pg_operator_d.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type_d.h"
+#include "common/hashfn.h"
 #include "lib/stringinfo.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteManip.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "quals.h"
 
-#define OP_CACHE_SLOTS 256 /* power of two */
+#define OP_CACHE_SLOTS		256 /* power of two */
+#define MUTABLE_CACHE_SLOTS 64	/* power of two */
 
 /* Backend-local cache: operator -> btree strategy. */
 static Oid	 op_cache_oid[OP_CACHE_SLOTS];
 static uint8 op_cache_strat[OP_CACHE_SLOTS];
+
+/*
+ * Backend-local cache: expression hash -> the function that makes it not
+ * immutable (InvalidOid: none), emptied when pg_proc changes (ALTER
+ * FUNCTION ... IMMUTABLE).
+ */
+typedef struct MutableSlot
+{
+	uint64 hash;
+	bool   used;
+	bool mutable;
+	Oid funcid;
+} MutableSlot;
+
+static MutableSlot mutable_cache[MUTABLE_CACHE_SLOTS];
+static bool		   mutable_cache_watched = false;
 
 /* An expression of the scanned table's columns alone? */
 typedef struct ExprCheck
@@ -191,6 +214,40 @@ first_mutable_walker(Node *node, void *context)
 	return expression_tree_walker(node, first_mutable_walker, context);
 }
 
+static void
+mutable_cache_reset(Datum arg, int cacheid, uint32 hashvalue)
+{
+	memset(mutable_cache, 0, sizeof(mutable_cache));
+}
+
+/*
+ * Does expr (of hash) call something that is not immutable, and which
+ * function (InvalidOid if it is not a function: a SQL value function, say)?
+ * Cached per backend.
+ */
+static bool
+expr_mutable(uint64 hash, Node *expr, Oid *funcid)
+{
+	MutableSlot *slot = &mutable_cache[hash & (MUTABLE_CACHE_SLOTS - 1)];
+
+	if (!mutable_cache_watched)
+	{
+		CacheRegisterSyscacheCallback(PROCOID, mutable_cache_reset, (Datum) 0);
+		mutable_cache_watched = true;
+	}
+	if (!slot->used || slot->hash != hash)
+	{
+		slot->funcid = InvalidOid;
+		slot->mutable = contain_mutable_functions(expr);
+		if (slot->mutable)
+			first_mutable_walker(expr, &slot->funcid);
+		slot->hash = hash;
+		slot->used = true;
+	}
+	*funcid = slot->funcid;
+	return slot->mutable;
+}
+
 /*
  * "... :location 17 ..." -> "... :location -1 ...": the same expression
  * reads the same wherever it stood in the statement's text.
@@ -219,39 +276,132 @@ clear_locations(const char *s)
 }
 
 /*
+ * A hash of an expression tree: node kinds, columns, functions, operators,
+ * types and constant values, not the range table index of the Vars nor
+ * the locations; one expression hashes the same from any statement.
+ */
+static bool
+expr_hash_walker(Node *node, void *context)
+{
+	uint64 *h = (uint64 *) context;
+
+#define MIX(v) (*h = hash_combine64(*h, (uint64) (v)))
+	if (node == NULL)
+	{
+		MIX(0);
+		return false;
+	}
+	MIX(nodeTag(node));
+	switch (nodeTag(node))
+	{
+		case T_Var:
+			MIX(((Var *) node)->varattno);
+			MIX(((Var *) node)->vartype);
+			MIX(((Var *) node)->varcollid);
+			break;
+		case T_Const:
+		{
+			Const *c = (Const *) node;
+
+			MIX(c->consttype);
+			MIX(c->constcollid);
+			MIX(c->constisnull);
+			if (!c->constisnull)
+				MIX(datum_image_hash(c->constvalue, c->constbyval,
+									 c->constlen));
+			break;
+		}
+		case T_FuncExpr:
+			MIX(((FuncExpr *) node)->funcid);
+			MIX(((FuncExpr *) node)->funcresulttype);
+			MIX(((FuncExpr *) node)->inputcollid);
+			break;
+		case T_OpExpr:
+		case T_DistinctExpr:
+		case T_NullIfExpr:
+			MIX(((OpExpr *) node)->opno);
+			MIX(((OpExpr *) node)->inputcollid);
+			break;
+		case T_ScalarArrayOpExpr:
+			MIX(((ScalarArrayOpExpr *) node)->opno);
+			MIX(((ScalarArrayOpExpr *) node)->useOr);
+			break;
+		case T_BoolExpr:
+			MIX(((BoolExpr *) node)->boolop);
+			break;
+		case T_RelabelType:
+			MIX(((RelabelType *) node)->resulttype);
+			MIX(((RelabelType *) node)->resultcollid);
+			break;
+		case T_CoerceViaIO:
+			MIX(((CoerceViaIO *) node)->resulttype);
+			break;
+		case T_FieldSelect:
+			MIX(((FieldSelect *) node)->fieldnum);
+			break;
+		case T_NullTest:
+			MIX(((NullTest *) node)->nulltesttype);
+			break;
+		case T_SQLValueFunction:
+			MIX(((SQLValueFunction *) node)->op);
+			break;
+		default:
+			/* Other kinds: their tag and their children. */
+			break;
+	}
+#undef MIX
+	return expression_tree_walker(node, expr_hash_walker, context);
+}
+
+/*
  * The code of expression expr (of the scan's columns) in cx->exprs: -1 -
- * its slot, or 0 if there is no room.
+ * its slot, or 0 if there is no room.  Its text is made only if the
+ * evidence table asks for it (aps_exprs_make_texts).
  */
 static int16
 expr_code(ApsQualContext *cx, Node *expr)
 {
-	Node *copy = copyObject(aps_strip(expr));
-	char *raw;
-	char *text;
+	ApsExprSet *set = cx->exprs;
+	uint64		hash = 0;
 
-	if (cx->exprs == NULL)
+	expr = aps_strip(expr);
+	if (set == NULL)
 		return 0;
-	ChangeVarNodes(copy, cx->scanrelid, 1, 0);
-	raw = nodeToString(copy);
-	text = clear_locations(raw);
-	pfree(raw);
-	for (int i = 0; i < cx->exprs->n; i++)
-	{
-		if (strcmp(cx->exprs->text[i], text) == 0)
-		{
-			pfree(text);
+	(void) expr_hash_walker(expr, &hash);
+	for (int i = 0; i < set->ev.n; i++)
+		if (set->ev.hash[i] == hash)
 			return (int16) (-1 - i);
-		}
-	}
-	/* Half the entry's area at most: room for another one. */
-	if (cx->exprs->n >= APS_EV_MAX_EXPRS ||
-		strlen(text) >= APS_EV_EXPR_AREA / 2)
-	{
-		pfree(text);
+	if (set->ev.n >= APS_EV_MAX_EXPRS)
 		return 0;
+	set->ev.hash[set->ev.n] = hash;
+	set->ev.text[set->ev.n] = NULL;
+	set->expr[set->ev.n] = expr;
+	set->varno[set->ev.n] = cx->scanrelid;
+	return (int16) (-1 - set->ev.n++);
+}
+
+/*
+ * The texts of set's expressions, as evidence.c keeps them: Vars of varno
+ * 1, locations cleared.  One too long to keep (over half an entry's area)
+ * gets none, and the items that use it are left out.
+ */
+void
+aps_exprs_make_texts(ApsExprSet *set)
+{
+	for (int i = 0; i < set->ev.n; i++)
+	{
+		Node *copy;
+		char *raw;
+
+		if (set->ev.text[i] != NULL)
+			continue;
+		copy = copyObject(set->expr[i]);
+		ChangeVarNodes(copy, set->varno[i], 1, 0);
+		raw = nodeToString(copy);
+		set->ev.text[i] = clear_locations(raw);
+		if (strlen(set->ev.text[i]) >= APS_EV_EXPR_AREA / 2)
+			set->ev.text[i] = "";
 	}
-	cx->exprs->text[cx->exprs->n] = text;
-	return (int16) (-1 - cx->exprs->n++);
 }
 
 static void
@@ -371,9 +521,8 @@ classify_opexpr(OpExpr *op, ApsQualContext *cx, ApsQualCols *qc)
 		if (code == 0)
 			return;
 		/* An index holds immutable values only. */
-		if (contain_mutable_functions(col))
+		if (expr_mutable(cx->exprs->ev.hash[-1 - code], col, &funcid))
 		{
-			first_mutable_walker(col, &funcid);
 			add_unindexable(qc, code, op->opno, funcid, APS_UNIDX_MUTABLE);
 			return;
 		}
@@ -461,9 +610,15 @@ classify_qual(Node *qual, ApsQualContext *cx, ApsQualCols *qc)
 		side = linitial(sa->args);
 		if (is_scan_column(side, cx->scanrelid))
 			code = ((Var *) aps_strip(side))->varattno;
-		else if (is_scan_expr(side, cx->scanrelid) &&
-				 !contain_mutable_functions(aps_strip(side)))
+		else if (is_scan_expr(side, cx->scanrelid))
+		{
+			Oid funcid;
+
 			code = expr_code(cx, side);
+			if (code != 0 && expr_mutable(cx->exprs->ev.hash[-1 - code],
+										  aps_strip(side), &funcid))
+				code = 0;
+		}
 		if (code != 0)
 			add_code(qc->eq, &qc->neq, code);
 		return;

@@ -21,13 +21,15 @@
 #define APS_STRAT_NE   6
 
 /*
- * The expressions a walk met, as nodeToString texts (locations cleared,
- * Vars of varno 1); a column code -1 - i stands for text[i].
+ * The expressions a walk met: their hashes and (once made) texts, which
+ * evidence.c keeps, and where they are in the plan; a column code -1 - i
+ * stands for the i-th.
  */
 typedef struct ApsExprSet
 {
-	int	  n;
-	char *text[APS_EV_MAX_EXPRS];
+	ApsEvExprs ev;
+	Node	  *expr[APS_EV_MAX_EXPRS];	/* the plan's own tree */
+	Index	   varno[APS_EV_MAX_EXPRS]; /* its scan's range table index */
 } ApsExprSet;
 
 /* A column compared for equality with one value, on this run. */
@@ -86,5 +88,6 @@ extern void aps_classify_quals(List *quals, ApsQualContext *cx,
 							   ApsQualCols *qc);
 extern bool aps_code_in(const int16 *codes, int n, int16 code);
 extern void aps_item_set_consts(ApsEvItem *it, const ApsQualCols *qc);
+extern void aps_exprs_make_texts(ApsExprSet *set);
 
 #endif /* APS_QUALS_H */
