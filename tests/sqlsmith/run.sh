@@ -84,8 +84,10 @@ echo "sqlsmith: $queries queries (seed $seed) in ${secs}s, exit $smith_rc"
 # Its last report: error rate and the most common errors (the statement
 # timeout among them).
 grep -E '^error rate' "$work/sqlsmith.log" | tail -n 1
-tr '\r' '\n' <"$work/sqlsmith.log" | grep -aE '^[0-9]+'$'\t' | sort -rn | head -n 5 |
-	cut -c 1-100 | sed 's/^/  /'
+# (SQLsmith reports its counts again and again: the last, largest, stands.)
+tr '\r' '\n' <"$work/sqlsmith.log" | grep -aE '^[0-9]+'$'\t' |
+	awk -F'\t' '$1 > n[$2] { n[$2] = $1 } END { for (m in n) print n[m] "\t" m }' |
+	sort -rn | head -n 5 | cut -c 1-100 | sed 's/^/  /'
 
 if ! as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1 ||
 	[ "$(head -n 1 "$PGDATA/postmaster.pid" 2>/dev/null)" != "$postmaster" ]; then
