@@ -6,6 +6,7 @@
 #   make demo         a throwaway PostgreSQL with an API-like workload
 #   make bench        benchmarks (ratios against no extension / PgBouncer)
 #   make fuzz         the pooler's parser fuzzers, FUZZ_SECONDS (300) each
+#   make soak         SQLsmith against the extension, SOAK_QUERIES (100000)
 #   make format       clang-format the C sources; format-check only checks
 
 # The extension (PGXS)
@@ -16,23 +17,28 @@ OBJS = \
 	extension/antipattern.o \
 	extension/apiscale.o \
 	extension/evidence.o \
+	extension/existing.o \
 	extension/guc.o \
 	extension/histogram.o \
 	extension/hooks.o \
 	extension/hypo.o \
 	extension/metrics.o \
 	extension/normalize.o \
+	extension/quals.o \
+	extension/sample.o \
 	extension/signals.o \
 	extension/sqlfuncs.o \
-	extension/store.o
+	extension/store.o \
+	extension/writes.o
 EXTENSION = apiscale
 DATA = extension/apiscale--1.0.sql extension/apiscale--1.0--1.1.sql
 PGFILEDESC = "apiscale - query statistics and scaling advice for APIs"
 
 # pg_regress suites; scripts/test.sh runs them against a throwaway server.
-REGRESS = create_extension upgrade counters percentiles slow_plans nesting errors encoding \
-	privileges index_advice advisor_robustness antipatterns signals metrics report \
-	drop_extension
+REGRESS = create_extension upgrade counters percentiles slow_plans nesting errors \
+	encoding privileges index_proof index_advice index_residual index_expression \
+	index_partial index_covering index_writes advisor_robustness antipatterns signals \
+	metrics report drop_extension
 
 PG_CFLAGS = -Wall -Werror
 # No LLVM bitcode: JIT inlining of our code is not worth a clang dependency.
@@ -61,7 +67,7 @@ install: pooler-install
 clean: pooler-clean fuzz-clean
 
 .PHONY: pooler-all pooler-install pooler-clean fuzz-clean test demo bench \
-	fuzz format format-check
+	fuzz soak format format-check
 
 pooler-all:
 	$(MAKE) -C pooler all
@@ -85,6 +91,11 @@ bench:
 # FUZZ_SECONDS=N on the command line reaches tests/fuzz/Makefile.
 fuzz:
 	$(MAKE) -C tests/fuzz run
+
+# The extension under random SQL for longer than make test's run.
+SOAK_QUERIES ?= 100000
+soak: install
+	tests/sqlsmith/run.sh $(SOAK_QUERIES)
 
 C_SOURCES = $(wildcard extension/*.[ch] pooler/*.[ch] tests/unit/*.[ch] \
 	tests/fuzz/*.[ch])

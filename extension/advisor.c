@@ -4,15 +4,14 @@
  *		Index evidence from finished plans (the executor side of the index
  *		advisor).
  *
-  * On a sampled execution whose plan has a sequential scan of a user table
- * not known to be smaller than apiscale.min_table_rows, ExecutorStart asks
- * for per-node row counts (no clock reads),
- * and at ExecutorEnd the finished plan state tree is walked:
+ * On a sampled execution whose plan may show a missing index, ExecutorStart
+ * asks for per-node row counts (no clock reads), and at ExecutorEnd the
+ * finished plan state tree is walked.  What is recorded, per scan of a user
+ * table not known to be smaller than apiscale.min_table_rows (quals.c says
+ * which quals count and how):
  *
  *	WHERE	a Seq Scan whose filter removed rows: its equality and range
- *			quals on plain columns (=, IN, IS NULL, a boolean column; <,
- *			<=, >, >=), compared with a constant, a parameter or anything
- *			else that does not read the scanned row.
+ *			columns and expressions.
  *	JOIN	the join keys of a Nested Loop over a Seq Scan inner side (join
  *			filter or parameterized scan filter), and of a Hash or Merge
  *			Join for each side that is a Seq Scan.
@@ -20,19 +19,40 @@
  *			(directly or through joins): the sort keys with their
  *			direction, after the scan's equality columns.  The input
  *			sorts of a Merge Join are join evidence instead.
- *	UNINDEXABLE  a filter no btree can serve: LIKE/ILIKE with a leading
- *			wildcard, operators in no btree operator family (<>, @>, ~ ...).
+ *	RESIDUAL  an Index Scan or Index Only Scan whose filter removed rows,
+ *			or a Bitmap Heap Scan whose filter (or recheck, without lossy
+ *			pages) did: the filter's equality columns, then the scan's own
+ *			equality keys, then, where the scan's order is used (a Limit
+ *			above, a backward scan, or no key at all), the index's
+ *			remaining columns as sort keys in the scan's direction, then
+ *			the range columns.  The index in use is kept.
+ *	COVERING  an Index Scan that fetched at least APS_COVER_MIN_ROWS heap
+ *			rows per scan, of a table the statement reads at most
+ *			APS_COVER_MAX_INCLUDE columns of beyond the index's (its range
+ *			table entry's selected columns): the index's keys, then those
+ *			columns to INCLUDE.
+ *	LOSSY	a Bitmap Heap Scan that met lossy pages (its bitmap outgrew
+ *			work_mem; BRIN indexes, lossy by design, excepted).
+ *	UNINDEXABLE  a filter no btree can serve, on a scan that has nothing
+ *			else to index: LIKE/ILIKE with a leading wildcard, operators
+ *			in no btree operator family, expressions that are not
+ *			immutable.
+ *
+ * Which runs are counted: plans with a Seq Scan of such a table, or an
+ * Index Scan, Index Only Scan or Bitmap Heap Scan with a filter, count rows
+ * per node on every sampled run.  A Bitmap Heap Scan without a filter is
+ * only looked at (its lossy pages are counted anyway).  A plan whose only
+ * evidence could be a covering index is counted on its first sampled run
+ * in each backend (remembered per user and statement until evidence is
+ * evicted or reset): the columns it reads do not change between runs.
  *
  * Every node kind is walked (children, Append/MergeAppend members, bitmap
  * and custom children, subquery scans, and every init plan, sub plan and
  * CTE via es_subplanstates); nodes without instrumentation and shapes the
  * walker does not recognise add nothing.  Parallel workers are never
- * walked: the leader's nodes hold the workers' counts too.
- *
- * Nothing here looks up more than the btree interpretation of an operator
- * (cached per backend) and the output function of a built-in parameter
- * type; partitions are mapped to their root, and table sizes checked, when
- * the advice is read.
+ * walked: the leader's nodes hold the workers' counts too.  Index columns
+ * are read from the index relations the executor has open; partitions are
+ * mapped to their root, and table sizes checked, when the advice is read.
  *
  *-------------------------------------------------------------------------
  */
@@ -40,11 +60,10 @@
 
 #include "access/relation.h"
 #include "access/stratnum.h"
-#include "access/detoast.h"
 #include "catalog/catalog.h"
-#include "catalog/namespace.h"
+#include "catalog/pg_am_d.h"
 #include "catalog/pg_class.h"
-#include "catalog/pg_operator_d.h"
+#include "catalog/pg_index.h"
 #include "executor/executor.h"
 #include "executor/instrument.h"
 #include "miscadmin.h"
@@ -52,9 +71,8 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
-#include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
@@ -62,135 +80,59 @@
 #include "compat.h"
 #include "evidence.h"
 #include "guc.h"
+#include "quals.h"
+#include "sample.h"
 
-#define OP_CACHE_SLOTS 256 /* power of two */
-#define RESOLVE_DEPTH  32
+#define RESOLVE_DEPTH 32
 
-/* btree strategy of an operator: 0 none, 1-5 btree, 6 "<>" */
-#define STRAT_NONE 0
-#define STRAT_NE   6
+/* Covering evidence: heap rows per scan, and columns to include at most. */
+#define APS_COVER_MIN_ROWS	  10
+#define APS_COVER_MAX_INCLUDE 3
+
+/* Statements whose covering evidence this backend recorded. */
+#define COVER_MEMO_SLOTS 256 /* power of two */
 
 typedef struct Collect
 {
-	PlanState *parent;			/* of the node being visited */
-	Bitmapset *initplan_params; /* set by init plans: constants for a scan */
-	ApsEvItem  items[APS_EV_MAX_ITEMS];
-	int		   nitems;
-	double	   waste;
+	PlannedStmt	  *pstmt;  /* the plan walked */
+	PlanState	  *parent; /* of the node being visited */
+	ApsQualContext qcx;	   /* what classifying a scan's quals needs */
+	ApsExprSet	   exprs;  /* expressions the items refer to */
+	ApsEvItem	   items[APS_EV_MAX_ITEMS];
+	int			   nitems;
+	double		   waste;
+	bool		   covering; /* a COVERING item was made */
 } Collect;
 
-/* Columns a scan's filter compares, by role. */
-typedef struct QualCols
+/* The key columns of an index, as a scan in some direction reads them. */
+typedef struct IndexKeys
 {
-	int	  neq;
-	int16 eq[APS_EV_MAX_COLS];
-	int	  nrange;
-	int16 range[APS_EV_MAX_COLS];
-	int	  njoin; /* compared with an outer row (PARAM_EXEC) */
-	int16 join[APS_EV_MAX_COLS];
-	int	  nunidx; /* filters no btree can serve */
-	int16 unidx[APS_EV_MAX_COLS];
-	Oid	  unidx_op[APS_EV_MAX_COLS];
-	uint8 unidx_why[APS_EV_MAX_COLS];
-} QualCols;
+	int	  nkeys;
+	int16 key[APS_EV_MAX_COLS];	  /* table columns; 0 ends at an expression */
+	uint8 order[APS_EV_MAX_COLS]; /* APS_COL_DESC / _NULLS_FIRST as read */
+	uint8 own[APS_EV_MAX_COLS];	  /* the same, as the index stores them */
+	int	  ninclude;
+	int16 include[APS_EV_MAX_COLS];
+} IndexKeys;
 
-/* Backend-local cache: operator -> btree strategy. */
-static Oid	 op_cache_oid[OP_CACHE_SLOTS];
-static uint8 op_cache_strat[OP_CACHE_SLOTS];
+/* What plan_wants_walker found. */
+typedef struct Wants
+{
+	PlannedStmt *pstmt;
+	int			 flags;		  /* APS_ADVISE_* */
+	Oid			 cover_relid; /* table of a covering-only candidate scan */
+} Wants;
+
+typedef struct CoverMemo
+{
+	uint64 queryid;
+	Oid	   userid;
+} CoverMemo;
+
+static CoverMemo cover_memo[COVER_MEMO_SLOTS];
+static uint32	 cover_memo_generation = 0;
 
 static void walk(PlanState *ps, Collect *c, double limit_rows);
-
-/* The btree strategy (any btree family) of opno, cached. */
-static int
-op_strategy(Oid opno)
-{
-	int	  slot = (int) (opno & (OP_CACHE_SLOTS - 1));
-	List *interps;
-	int	  strat = STRAT_NONE;
-
-	if (op_cache_oid[slot] == opno && opno != InvalidOid)
-		return op_cache_strat[slot];
-
-	interps = get_op_btree_interpretation(opno);
-	if (interps != NIL)
-	{
-		OpBtreeInterpretation *i = linitial(interps);
-
-		strat = i->strategy;
-		if (strat < 1 || strat > STRAT_NE)
-			strat = STRAT_NONE;
-		list_free_deep(interps);
-	}
-	op_cache_oid[slot] = opno;
-	op_cache_strat[slot] = (uint8) strat;
-	return strat;
-}
-
-static bool
-is_like_op(Oid opno)
-{
-	switch (opno)
-	{
-		case OID_NAME_LIKE_OP:
-		case OID_TEXT_LIKE_OP:
-		case OID_BPCHAR_LIKE_OP:
-		case OID_NAME_ICLIKE_OP:
-		case OID_TEXT_ICLIKE_OP:
-		case OID_BPCHAR_ICLIKE_OP:
-		case OID_BYTEA_LIKE_OP:
-			return true;
-		default:
-			return false;
-	}
-}
-
-static inline Node *
-strip(Node *n)
-{
-	while (n != NULL && IsA(n, RelabelType))
-		n = (Node *) ((RelabelType *) n)->arg;
-	return n;
-}
-
-/* A plain column of the scanned relation (varno scanrelid)? */
-static inline bool
-is_scan_column(Node *n, Index scanrelid)
-{
-	Var *v;
-
-	n = strip(n);
-	if (n == NULL || !IsA(n, Var))
-		return false;
-	v = (Var *) n;
-	return v->varno == (int) scanrelid && v->varlevelsup == 0 &&
-		   v->varattno > 0;
-}
-
-/*
- * Does node use a value from an outer row (a nested loop or correlated sub
- * plan parameter)?  context: the init plans' output parameters, which are
- * computed once and are constants to the scan.
- */
-static bool
-contains_exec_param_walker(Node *node, void *context)
-{
-	if (node == NULL)
-		return false;
-	if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXEC)
-		return !bms_is_member(((Param *) node)->paramid,
-							  (Bitmapset *) context);
-	return expression_tree_walker(node, contains_exec_param_walker, context);
-}
-
-static void
-add_col(int16 *cols, int *n, int16 attnum)
-{
-	for (int i = 0; i < *n; i++)
-		if (cols[i] == attnum)
-			return;
-	if (*n < APS_EV_MAX_COLS)
-		cols[(*n)++] = attnum;
-}
 
 static int
 cmp_int16(const void *a, const void *b)
@@ -209,6 +151,9 @@ new_item(Collect *c, Oid relid, ApsEvKind kind)
 	memset(it, 0, sizeof(*it));
 	it->relid = relid;
 	it->kind = (uint8) kind;
+	it->runs = 1;
+	for (int i = 0; i < APS_EV_MAX_CONSTS; i++)
+		it->consts[i].col = -1;
 	return it;
 }
 
@@ -243,8 +188,8 @@ node_counts(PlanState *ps, double *rows, double *filtered, double *loops)
 }
 
 /*
- * The user table a Seq Scan reads, or InvalidOid (catalogs, views, and
- * small non-partition tables are skipped here; read time checks again).
+ * The user table a scan reads, or InvalidOid (catalogs, views, and small
+ * non-partition tables are skipped here; read time checks again).
  */
 static Oid
 scan_relid(ScanState *ss, double rows_read, double loops)
@@ -267,140 +212,41 @@ scan_relid(ScanState *ss, double rows_read, double loops)
 	return RelationGetRelid(rel);
 }
 
-/*
- * Sort a scan's filter quals into equality, range and join columns, and
- * record the ones no btree can serve.
- */
+/* Classify quals of scan (of its own table) into qc. */
 static void
-classify_qual(Node *qual, Index scanrelid, QualCols *qc, Collect *c)
+classify(Collect *c, ScanState *scan, List *quals, ApsQualCols *qc)
 {
-	qual = strip(qual);
-	if (qual == NULL)
-		return;
-
-	if (IsA(qual, BoolExpr) && ((BoolExpr *) qual)->boolop == AND_EXPR)
-	{
-		ListCell *lc;
-
-		foreach (lc, ((BoolExpr *) qual)->args)
-			classify_qual(lfirst(lc), scanrelid, qc, c);
-		return;
-	}
-
-	if (IsA(qual, OpExpr) && list_length(((OpExpr *) qual)->args) == 2)
-	{
-		OpExpr *op = (OpExpr *) qual;
-		Node   *l = linitial(op->args);
-		Node   *r = lsecond(op->args);
-		Node   *col;
-		Node   *other;
-		int		strat;
-		int16	attnum;
-
-		if (is_scan_column(l, scanrelid) && !contain_var_clause(r))
-			col = strip(l), other = r;
-		else if (is_scan_column(r, scanrelid) && !contain_var_clause(l))
-			col = strip(r), other = l;
-		else
-			return;
-		attnum = ((Var *) col)->varattno;
-		strat = op_strategy(op->opno);
-
-		if (strat == BTEqualStrategyNumber)
-		{
-			if (contains_exec_param_walker(other, c->initplan_params))
-				add_col(qc->join, &qc->njoin, attnum);
-			else
-				add_col(qc->eq, &qc->neq, attnum);
-		}
-		else if (strat >= BTLessStrategyNumber &&
-				 strat <= BTGreaterStrategyNumber)
-			add_col(qc->range, &qc->nrange, attnum);
-		else
-		{
-			uint8 why = APS_UNIDX_OPERATOR;
-
-			if (is_like_op(op->opno))
-			{
-				Node *pat = strip(other);
-
-				/* Only a constant pattern tells; a fixed prefix is fine. */
-				if (col != strip(l) || pat == NULL || !IsA(pat, Const) ||
-					((Const *) pat)->constisnull)
-					return;
-				else
-				{
-					Const *k = (Const *) pat;
-					char  *s;
-
-					/* Text types only (a name is not a varlena). */
-					if (k->consttype != TEXTOID && k->consttype != BPCHAROID &&
-						k->consttype != VARCHAROID)
-						return;
-					s = TextDatumGetCString(k->constvalue);
-					if (s[0] != '%' && s[0] != '_')
-					{
-						pfree(s);
-						return;
-					}
-					pfree(s);
-					why = APS_UNIDX_LEADING_WILDCARD;
-				}
-			}
-			for (int i = 0; i < qc->nunidx; i++)
-				if (qc->unidx[i] == attnum && qc->unidx_op[i] == op->opno)
-					return;
-			if (qc->nunidx < APS_EV_MAX_COLS)
-			{
-				qc->unidx[qc->nunidx] = attnum;
-				qc->unidx_op[qc->nunidx] = op->opno;
-				qc->unidx_why[qc->nunidx] = why;
-				qc->nunidx++;
-			}
-		}
-		return;
-	}
-
-	if (IsA(qual, ScalarArrayOpExpr))
-	{
-		ScalarArrayOpExpr *sa = (ScalarArrayOpExpr *) qual;
-
-		if (sa->useOr && list_length(sa->args) == 2 &&
-			is_scan_column(linitial(sa->args), scanrelid) &&
-			!contain_var_clause(lsecond(sa->args)) &&
-			op_strategy(sa->opno) == BTEqualStrategyNumber)
-			add_col(qc->eq, &qc->neq,
-					((Var *) strip(linitial(sa->args)))->varattno);
-		return;
-	}
-
-	if (IsA(qual, NullTest))
-	{
-		NullTest *nt = (NullTest *) qual;
-
-		if (nt->nulltesttype == IS_NULL && !nt->argisrow &&
-			is_scan_column((Node *) nt->arg, scanrelid))
-			add_col(qc->eq, &qc->neq,
-					((Var *) strip((Node *) nt->arg))->varattno);
-		return;
-	}
-
-	if (IsA(qual, Var) && is_scan_column(qual, scanrelid) &&
-		((Var *) qual)->vartype == BOOLOID)
-		add_col(qc->eq, &qc->neq, ((Var *) qual)->varattno);
+	c->qcx.scanrelid = ((Scan *) scan->ps.plan)->scanrelid;
+	aps_classify_quals(quals, &c->qcx, qc);
 }
 
-static void
-classify_quals(List *quals, Index scanrelid, QualCols *qc, Collect *c)
+/*
+ * Filters no btree can serve are reported when they are all the scan has:
+ * then they are why it throws rows away.  True if it had nothing else.
+ */
+static bool
+report_unindexable(Collect *c, Oid relid, const ApsQualCols *qc, double loops,
+				   double read, double filtered)
 {
-	ListCell *lc;
+	if (qc->neq + qc->nrange + qc->njoin > 0)
+		return false;
+	for (int i = 0; i < qc->nunidx; i++)
+	{
+		ApsEvItem *it = new_item(c, relid, APS_EV_UNINDEXABLE);
 
-	memset(qc, 0, sizeof(*qc));
-	foreach (lc, quals)
-		classify_qual(lfirst(lc), scanrelid, qc, c);
-	qsort(qc->eq, qc->neq, sizeof(int16), cmp_int16);
-	qsort(qc->range, qc->nrange, sizeof(int16), cmp_int16);
-	qsort(qc->join, qc->njoin, sizeof(int16), cmp_int16);
+		if (it == NULL)
+			break;
+		item_add_col(it, qc->unidx[i], 0);
+		it->opno = qc->unidx_op[i];
+		it->funcid = qc->unidx_func[i];
+		it->why = qc->unidx_why[i];
+		it->scans = (int64) loops;
+		it->rows_read = read;
+		it->rows_filtered = filtered;
+	}
+	if (qc->nunidx > 0)
+		c->waste += filtered;
+	return true;
 }
 
 /*
@@ -416,7 +262,7 @@ resolve_column(PlanState *ps, Node *expr, ScanState **scan, int16 *attnum,
 	List		*tlist;
 	TargetEntry *tle;
 
-	expr = strip(expr);
+	expr = aps_strip(expr);
 	if (ps == NULL || expr == NULL || !IsA(expr, Var) || depth > RESOLVE_DEPTH)
 		return false;
 	v = (Var *) expr;
@@ -471,11 +317,11 @@ skip_sorts(PlanState *ps)
 static void
 visit_seqscan(ScanState *ss, Collect *c)
 {
-	PlanState *ps = &ss->ps;
-	double	   rows, filtered, loops, read;
-	Oid		   relid;
-	QualCols   qc;
-	ApsEvItem *it;
+	PlanState  *ps = &ss->ps;
+	double		rows, filtered, loops, read;
+	Oid			relid;
+	ApsQualCols qc;
+	ApsEvItem  *it;
 
 	if (ps->plan->qual == NIL || !node_counts(ps, &rows, &filtered, &loops))
 		return;
@@ -485,30 +331,9 @@ visit_seqscan(ScanState *ss, Collect *c)
 	relid = scan_relid(ss, read, loops);
 	if (!OidIsValid(relid))
 		return;
-	classify_quals(ps->plan->qual, ((Scan *) ps->plan)->scanrelid, &qc, c);
-
-	/*
-	 * Filters no btree can serve are reported when they are all the scan
-	 * has: then they are why it reads everything.
-	 */
-	if (qc.neq + qc.nrange + qc.njoin == 0)
-	{
-		for (int i = 0; i < qc.nunidx; i++)
-		{
-			it = new_item(c, relid, APS_EV_UNINDEXABLE);
-			if (it == NULL)
-				break;
-			item_add_col(it, qc.unidx[i], 0);
-			it->opno = qc.unidx_op[i];
-			it->why = qc.unidx_why[i];
-			it->scans = (int64) loops;
-			it->rows_read = read;
-			it->rows_filtered = filtered;
-		}
-		if (qc.nunidx > 0)
-			c->waste += filtered;
+	classify(c, ss, ps->plan->qual, &qc);
+	if (report_unindexable(c, relid, &qc, loops, read, filtered))
 		return;
-	}
 
 	/* Columns compared with an outer row make JOIN evidence. */
 	if (qc.njoin > 0)
@@ -522,7 +347,7 @@ visit_seqscan(ScanState *ss, Collect *c)
 		for (int i = 0; i < qc.njoin; i++)
 			item_add_col(it, qc.join[i], APS_COL_EQ);
 	}
-	else if (qc.neq + qc.nrange > 0)
+	else
 	{
 		it = new_item(c, relid, APS_EV_WHERE);
 		if (it == NULL)
@@ -532,8 +357,7 @@ visit_seqscan(ScanState *ss, Collect *c)
 		for (int i = 0; i < qc.nrange; i++)
 			item_add_col(it, qc.range[i], APS_COL_RANGE);
 	}
-	else
-		return;
+	aps_item_set_consts(it, &qc);
 	it->scans = (int64) loops;
 	it->rows_read = read;
 	it->rows_filtered = filtered;
@@ -547,15 +371,15 @@ visit_seqscan(ScanState *ss, Collect *c)
 static void
 visit_sort(PlanState *ps, Collect *c, double kept)
 {
-	Sort	  *sort = (Sort *) ps->plan;
-	PlanState *input = skip_passthrough(outerPlanState(ps));
-	ScanState *scan = NULL;
-	double	   rows, filtered, loops, read, sorted, sloops, sfilt;
-	Oid		   relid;
-	QualCols   qc;
-	ApsEvItem *it;
-	int16	   keys[APS_EV_MAX_COLS];
-	uint8	   flags[APS_EV_MAX_COLS];
+	Sort	   *sort = (Sort *) ps->plan;
+	PlanState  *input = skip_passthrough(outerPlanState(ps));
+	ScanState  *scan = NULL;
+	double		rows, filtered, loops, read, sorted, sloops, sfilt;
+	Oid			relid;
+	ApsQualCols qc;
+	ApsEvItem  *it;
+	int16		keys[APS_EV_MAX_COLS];
+	uint8		flags[APS_EV_MAX_COLS];
 
 	/* A merge join's input sort is join evidence (see join_side). */
 	if (input == NULL || sort->numCols < 1 ||
@@ -595,10 +419,7 @@ visit_sort(PlanState *ps, Collect *c, double kept)
 	relid = scan_relid(scan, read, loops);
 	if (!OidIsValid(relid))
 		return;
-	memset(&qc, 0, sizeof(qc));
-	if (scan->ps.plan->qual != NIL)
-		classify_quals(scan->ps.plan->qual,
-					   ((Scan *) scan->ps.plan)->scanrelid, &qc, c);
+	classify(c, scan, scan->ps.plan->qual, &qc);
 	it = new_item(c, relid, APS_EV_ORDER);
 	if (it == NULL)
 		return;
@@ -606,6 +427,7 @@ visit_sort(PlanState *ps, Collect *c, double kept)
 		item_add_col(it, qc.eq[i], APS_COL_EQ);
 	for (int i = 0; i < sort->numCols; i++)
 		item_add_col(it, keys[i], flags[i]); /* an eq column stays eq */
+	aps_item_set_consts(it, &qc);
 	it->scans = (int64) loops;
 	it->rows_read = read;
 	if (kept < 0)
@@ -618,14 +440,14 @@ visit_sort(PlanState *ps, Collect *c, double kept)
 static void
 join_side(PlanState *join, List *clauses, bool inner, Collect *c)
 {
-	ScanState *scan = NULL;
-	int16	   cols[APS_EV_MAX_COLS];
-	int		   ncols = 0;
-	ListCell  *lc;
-	double	   rows, filtered, loops, read, jrows, jfilt, jloops;
-	Oid		   relid;
-	QualCols   qc;
-	ApsEvItem *it;
+	ScanState  *scan = NULL;
+	int16		cols[APS_EV_MAX_COLS];
+	int			ncols = 0;
+	ListCell   *lc;
+	double		rows, filtered, loops, read, jrows, jfilt, jloops;
+	Oid			relid;
+	ApsQualCols qc;
+	ApsEvItem  *it;
 
 	foreach (lc, clauses)
 	{
@@ -643,7 +465,8 @@ join_side(PlanState *join, List *clauses, bool inner, Collect *c)
 		if (scan != NULL && s != scan)
 			return; /* keys from several scans: not one index */
 		scan = s;
-		add_col(cols, &ncols, attnum);
+		if (!aps_code_in(cols, ncols, attnum) && ncols < APS_EV_MAX_COLS)
+			cols[ncols++] = attnum;
 	}
 	if (scan == NULL || ncols == 0 ||
 		skip_sorts(inner ? innerPlanState(join) : outerPlanState(join)) !=
@@ -656,10 +479,7 @@ join_side(PlanState *join, List *clauses, bool inner, Collect *c)
 	relid = scan_relid(scan, read, loops);
 	if (!OidIsValid(relid) || read <= jrows)
 		return;
-	memset(&qc, 0, sizeof(qc));
-	if (scan->ps.plan->qual != NIL)
-		classify_quals(scan->ps.plan->qual,
-					   ((Scan *) scan->ps.plan)->scanrelid, &qc, c);
+	classify(c, scan, scan->ps.plan->qual, &qc);
 	qsort(cols, ncols, sizeof(int16), cmp_int16);
 	it = new_item(c, relid, APS_EV_JOIN);
 	if (it == NULL)
@@ -673,6 +493,7 @@ join_side(PlanState *join, List *clauses, bool inner, Collect *c)
 		item_add_col(it, qc.eq[i], APS_COL_EQ);
 	for (int i = 0; i < ncols; i++)
 		item_add_col(it, cols[i], APS_COL_EQ);
+	aps_item_set_consts(it, &qc);
 	it->scans = (int64) loops;
 	it->rows_read = read;
 	it->rows_filtered = read - jrows;
@@ -694,10 +515,10 @@ visit_nestloop(PlanState *ps, Collect *c)
 		Node   *l, *r;
 
 		if (!IsA(op, OpExpr) || list_length(op->args) != 2 ||
-			op_strategy(op->opno) != BTEqualStrategyNumber)
+			aps_op_strategy(op->opno) != BTEqualStrategyNumber)
 			continue;
-		l = strip(linitial(op->args));
-		r = strip(lsecond(op->args));
+		l = aps_strip(linitial(op->args));
+		r = aps_strip(lsecond(op->args));
 		if (l && r && IsA(l, Var) && IsA(r, Var) &&
 			((Var *) l)->varno == INNER_VAR && ((Var *) r)->varno == OUTER_VAR)
 		{
@@ -712,6 +533,354 @@ visit_nestloop(PlanState *ps, Collect *c)
 		join_side(ps, clauses, true, c);
 }
 
+/*
+ * The key and included columns of index relation irel, with the direction
+ * a scan in direction dir reads each key in.  Keys stop at the first
+ * expression.
+ */
+static void
+index_keys(Relation irel, ScanDirection dir, IndexKeys *k)
+{
+	Form_pg_index idx = irel->rd_index;
+	int			  nkey = idx->indnkeyatts;
+
+	memset(k, 0, sizeof(*k));
+	for (int i = 0; i < nkey && k->nkeys < APS_EV_MAX_COLS; i++)
+	{
+		int16 attnum = idx->indkey.values[i];
+		int16 opt = irel->rd_indoption ? irel->rd_indoption[i] : 0;
+		uint8 own = 0;
+
+		if (attnum <= 0)
+			break;
+		if (opt & INDOPTION_DESC)
+			own |= APS_COL_DESC;
+		if (opt & INDOPTION_NULLS_FIRST)
+			own |= APS_COL_NULLS_FIRST;
+		k->key[k->nkeys] = attnum;
+		k->own[k->nkeys] = own;
+		/* A backward scan reads the other way round, nulls included. */
+		k->order[k->nkeys] = ScanDirectionIsBackward(dir)
+								 ? own ^ (APS_COL_DESC | APS_COL_NULLS_FIRST)
+								 : own;
+		k->nkeys++;
+	}
+	for (int i = nkey; i < idx->indnatts && k->ninclude < APS_EV_MAX_COLS; i++)
+		if (idx->indkey.values[i] > 0)
+			k->include[k->ninclude++] = idx->indkey.values[i];
+}
+
+/* A Var of INDEX_VAR (an index-only scan's) as the table's expression. */
+static Node *
+index_var_mutator(Node *node, void *context)
+{
+	List *indextlist = (List *) context;
+
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, Var) && ((Var *) node)->varno == INDEX_VAR)
+	{
+		Var *v = (Var *) node;
+
+		if (v->varattno >= 1 && v->varattno <= list_length(indextlist))
+			return (Node *) copyObject(
+				list_nth_node(TargetEntry, indextlist, v->varattno - 1)->expr);
+	}
+	return expression_tree_mutator(node, index_var_mutator, context);
+}
+
+/*
+ * RESIDUAL evidence of a scan through an index that threw filtered rows
+ * away: filter's equality columns, scan's equality keys, the index's order
+ * when used, range columns.
+ */
+static void
+residual_item(Collect *c, ScanState *ss, Oid relid, Oid indexid,
+			  const IndexKeys *keys, bool ordered, List *filter,
+			  List *keyquals, double loops, double read, double waste)
+{
+	ApsQualCols fq;
+	ApsQualCols kq;
+	ApsEvItem  *it;
+	int16		range_key = 0;
+
+	/*
+	 * A filter with nothing to index is no evidence (unless it is only a
+	 * BRIN recheck: then a btree on the keys is).
+	 */
+	classify(c, ss, filter, &fq);
+	if (report_unindexable(c, relid, &fq, loops, read, waste) &&
+		(filter != NIL || fq.nunidx > 0))
+		return;
+	classify(c, ss, keyquals, &kq);
+	it = new_item(c, relid, APS_EV_RESIDUAL);
+	if (it == NULL)
+		return;
+	for (int i = 0; i < fq.neq; i++)
+		item_add_col(it, fq.eq[i], APS_COL_EQ);
+	for (int i = 0; i < fq.njoin; i++)
+		item_add_col(it, fq.join[i], APS_COL_EQ);
+	if (keys != NULL)
+	{
+		/* The index's own order: equality keys, then a range or order. */
+		for (int i = 0; i < keys->nkeys; i++)
+		{
+			int16 a = keys->key[i];
+
+			if (aps_code_in(kq.eq, kq.neq, a) ||
+				aps_code_in(kq.join, kq.njoin, a))
+				item_add_col(it, a, APS_COL_EQ);
+			else if (aps_code_in(kq.range, kq.nrange, a))
+			{
+				range_key = a;
+				break;
+			}
+			else
+			{
+				for (int j = i; ordered && j < keys->nkeys; j++)
+					item_add_col(it, keys->key[j],
+								 APS_COL_ORDER | keys->order[j]);
+				break;
+			}
+		}
+	}
+	else
+	{
+		/* A bitmap: no order, its keys in column order. */
+		for (int i = 0; i < kq.neq; i++)
+			item_add_col(it, kq.eq[i], APS_COL_EQ);
+		for (int i = 0; i < kq.njoin; i++)
+			item_add_col(it, kq.join[i], APS_COL_EQ);
+		for (int i = 0; i < kq.nrange; i++)
+			item_add_col(it, kq.range[i], APS_COL_RANGE);
+	}
+	for (int i = 0; i < fq.nrange; i++)
+		item_add_col(it, fq.range[i], APS_COL_RANGE);
+	if (range_key != 0)
+		item_add_col(it, range_key, APS_COL_RANGE);
+	if (it->ncols == 0)
+	{
+		c->nitems--; /* nothing to index: not evidence */
+		return;
+	}
+	aps_item_set_consts(it, &fq);
+	it->indexid = indexid;
+	it->scans = (int64) loops;
+	it->rows_read = read;
+	it->rows_filtered = waste;
+	c->waste += waste;
+}
+
+/*
+ * COVERING evidence: an Index Scan that fetched heap rows for a few
+ * columns the index lacks.  The columns the statement reads from the
+ * table are those its range table entry says it selects (the scan's own
+ * target list may be a "physical" one, every column, where its parent does
+ * not care); a whole-row or system column reference rules it out.
+ */
+static void
+covering_item(Collect *c, IndexScanState *is, Oid relid, const IndexKeys *keys,
+			  double loops, double fetched)
+{
+	Index		   scanrelid = ((Scan *) is->ss.ps.plan)->scanrelid;
+	RangeTblEntry *rte;
+	Bitmapset	  *needed;
+	int16		   extra[APS_EV_MAX_COLS];
+	int			   nextra = 0;
+	int			   col = -1;
+	ApsEvItem	  *it;
+
+	/* An expression key: not repeated here. */
+	if (keys->nkeys == 0 ||
+		keys->nkeys < is->iss_RelationDesc->rd_index->indnkeyatts ||
+		scanrelid < 1 || scanrelid > (Index) list_length(c->pstmt->rtable))
+		return;
+	rte = rt_fetch(scanrelid, c->pstmt->rtable);
+	needed = aps_rte_selected_cols(c->pstmt, rte);
+	if (bms_is_empty(needed))
+		return;
+	while ((col = bms_next_member(needed, col)) >= 0)
+	{
+		int16 attnum = col + FirstLowInvalidHeapAttributeNumber;
+
+		/* The whole row, or a system column: no index holds it. */
+		if (attnum <= 0)
+			return;
+		if (aps_code_in(keys->key, keys->nkeys, attnum) ||
+			aps_code_in(keys->include, keys->ninclude, attnum))
+			continue;
+		if (nextra >= APS_COVER_MAX_INCLUDE)
+			return;
+		extra[nextra++] = attnum;
+	}
+	if (nextra == 0 || keys->nkeys + keys->ninclude + nextra > APS_EV_MAX_COLS)
+		return;
+	it = new_item(c, relid, APS_EV_COVERING);
+	if (it == NULL)
+		return;
+	for (int i = 0; i < keys->nkeys; i++)
+		item_add_col(it, keys->key[i], APS_COL_ORDER | keys->own[i]);
+	for (int i = 0; i < keys->ninclude; i++)
+		extra[nextra++] = keys->include[i];
+	qsort(extra, nextra, sizeof(int16), cmp_int16);
+	for (int i = 0; i < nextra; i++)
+		item_add_col(it, extra[i], APS_COL_INCLUDE);
+	it->indexid = RelationGetRelid(is->iss_RelationDesc);
+	it->scans = (int64) loops;
+	it->rows_read = fetched;
+	it->rows_filtered = fetched;
+	c->covering = true;
+	/* Not waste: it does not make this run the representative one. */
+}
+
+/* RESIDUAL and COVERING evidence of an Index Scan or Index Only Scan. */
+static void
+visit_indexscan(PlanState *ps, Collect *c, double limit_rows)
+{
+	ScanState	 *ss = (ScanState *) ps;
+	Relation	  irel;
+	List		 *filter = ps->plan->qual;
+	List		 *keyquals;
+	ScanDirection dir;
+	bool		  by_op; /* ordered by an operator (KNN): not btree */
+	double		  rows, filtered, loops;
+	Oid			  relid;
+	IndexKeys	  keys;
+
+	if (IsA(ps, IndexScanState))
+	{
+		IndexScan *scan = (IndexScan *) ps->plan;
+
+		irel = ((IndexScanState *) ps)->iss_RelationDesc;
+		keyquals = scan->indexqualorig;
+		dir = scan->indexorderdir;
+		by_op = scan->indexorderby != NIL;
+	}
+	else
+	{
+		IndexOnlyScan *scan = (IndexOnlyScan *) ps->plan;
+
+		irel = ((IndexOnlyScanState *) ps)->ioss_RelationDesc;
+		/* Its quals read index columns: make them the table's. */
+		keyquals = (List *) index_var_mutator((Node *) scan->indexqual,
+											  scan->indextlist);
+		filter = (List *) index_var_mutator((Node *) filter, scan->indextlist);
+		dir = scan->indexorderdir;
+		by_op = scan->indexorderby != NIL;
+	}
+	if (irel == NULL || irel->rd_index == NULL ||
+		!node_counts(ps, &rows, &filtered, &loops) || loops < 1)
+		return;
+	relid = scan_relid(ss, rows + filtered, loops);
+	if (!OidIsValid(relid))
+		return;
+	index_keys(irel, dir, &keys);
+
+	if (filter != NIL && filtered > 0 && !by_op)
+		residual_item(c, ss, relid, RelationGetRelid(irel), &keys,
+					  ScanDirectionIsBackward(dir) || limit_rows >= 0 ||
+						  keyquals == NIL,
+					  filter, keyquals, loops, rows + filtered, filtered);
+	if (IsA(ps, IndexScanState) && !by_op &&
+		(rows + filtered) / loops >= APS_COVER_MIN_ROWS)
+		covering_item(c, (IndexScanState *) ps, relid, &keys, loops,
+					  rows + filtered);
+}
+
+/*
+ * The index quals of the bitmap below a Bitmap Heap Scan (a Bitmap Index
+ * Scan, or the members of a BitmapAnd; a BitmapOr's alternatives are no
+ * keys), the first index's OID, and whether a BRIN index (lossy by design)
+ * is among them.
+ */
+static List *
+bitmap_keys(PlanState *source, Oid *indexid, bool *brin)
+{
+	List	   *quals = NIL;
+	PlanState **members = &source;
+	int			n = 1;
+
+	*indexid = InvalidOid;
+	*brin = false;
+	if (source == NULL)
+		return NIL;
+	if (IsA(source, BitmapAndState))
+	{
+		members = ((BitmapAndState *) source)->bitmapplans;
+		n = ((BitmapAndState *) source)->nplans;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		BitmapIndexScanState *bis;
+
+		if (members[i] == NULL || !IsA(members[i], BitmapIndexScanState))
+			continue;
+		bis = (BitmapIndexScanState *) members[i];
+		quals = list_concat(
+			quals,
+			list_copy(((BitmapIndexScan *) bis->ss.ps.plan)->indexqualorig));
+		if (bis->biss_RelationDesc == NULL)
+			continue;
+		if (!OidIsValid(*indexid))
+			*indexid = RelationGetRelid(bis->biss_RelationDesc);
+		if (bis->biss_RelationDesc->rd_rel->relam == BRIN_AM_OID)
+			*brin = true;
+	}
+	return quals;
+}
+
+/* LOSSY and RESIDUAL evidence of a Bitmap Heap Scan. */
+static void
+visit_bitmapheapscan(BitmapHeapScanState *bs, Collect *c)
+{
+	PlanState *ps = &bs->ss.ps;
+	double	   rows = 0, filtered = 0, loops = 1, rechecked = 0, waste;
+	bool	   counted = node_counts(ps, &rows, &filtered, &loops);
+	bool	   brin;
+	bool	   lossy;
+	Oid		   indexid;
+	Oid		   relid;
+	List	  *keyquals = bitmap_keys(outerPlanState(ps), &indexid, &brin);
+
+	if (counted)
+		rechecked = ps->instrument->nfiltered2;
+	loops = Max(loops, 1.0);
+	relid = scan_relid(&bs->ss, rows + filtered + rechecked, loops);
+	if (!OidIsValid(relid))
+		return;
+	lossy = bs->lossy_pages > 0 && !brin;
+	if (lossy)
+	{
+		ApsQualCols kq;
+		ApsEvItem  *it = new_item(c, relid, APS_EV_LOSSY);
+
+		if (it != NULL)
+		{
+			classify(c, &bs->ss, keyquals, &kq);
+			for (int i = 0; i < kq.neq; i++)
+				item_add_col(it, kq.eq[i], APS_COL_EQ);
+			for (int i = 0; i < kq.nrange; i++)
+				item_add_col(it, kq.range[i], APS_COL_RANGE);
+			it->indexid = indexid;
+			it->scans = (int64) loops;
+			it->rows_read = rows + filtered + rechecked;
+			it->rows_filtered = rechecked;
+			it->lossy_pages = bs->lossy_pages;
+			it->exact_pages = bs->exact_pages;
+			c->waste += rechecked;
+		}
+	}
+	/*
+	 * A lossy bitmap's recheck is work_mem's doing, not an index's; rows
+	 * a filter removed count with the filter's columns, and without a
+	 * filter, only a BRIN index's recheck (a btree could do better).
+	 */
+	waste = filtered + (lossy ? 0 : rechecked);
+	if (counted && waste > 0 && (ps->plan->qual != NIL || brin))
+		residual_item(c, &bs->ss, relid, indexid, NULL, false, ps->plan->qual,
+					  keyquals, loops, rows + filtered + rechecked, waste);
+}
+
 static void
 visit_node(PlanState *ps, Collect *c, double limit_rows)
 {
@@ -719,6 +888,13 @@ visit_node(PlanState *ps, Collect *c, double limit_rows)
 	{
 		case T_SeqScanState:
 			visit_seqscan((ScanState *) ps, c);
+			break;
+		case T_IndexScanState:
+		case T_IndexOnlyScanState:
+			visit_indexscan(ps, c, limit_rows);
+			break;
+		case T_BitmapHeapScanState:
+			visit_bitmapheapscan((BitmapHeapScanState *) ps, c);
 			break;
 		case T_SortState:
 			visit_sort(ps, c, limit_rows);
@@ -837,24 +1013,63 @@ big_enough(Oid relid)
 }
 
 /*
- * Could this plan give evidence?  Every kind of evidence needs a Seq Scan of
- * a user table that is not too small, anywhere (sub plans included).
- * Decides whether a sampled run is instrumented at all.
+ * Could this plan give evidence?  Sets APS_ADVISE_COUNT for a scan whose
+ * evidence needs row counts on every run (a Seq Scan of a table that may
+ * be large, an index scan or bitmap heap scan with a filter), APS_ADVISE_LOOK
+ * for a Bitmap Heap Scan without a filter (lossy pages are counted anyway),
+ * and remembers a plain Index Scan expected to fetch APS_COVER_MIN_ROWS rows
+ * per scan (covering evidence).  Table sizes are looked up only where that
+ * decides something.
  */
 static bool
 plan_wants_walker(Plan *plan, void *context)
 {
-	PlannedStmt *pstmt = (PlannedStmt *) context;
+	Wants *w = (Wants *) context;
+	Index  rti = 0;
+	Oid	   relid;
 
 	if (plan == NULL)
 		return false;
-	if (IsA(plan, SeqScan))
+	switch (nodeTag(plan))
 	{
-		Index rti = ((Scan *) plan)->scanrelid;
-
-		if (rti > 0 && rti <= (Index) list_length(pstmt->rtable) &&
-			big_enough(rt_fetch(rti, pstmt->rtable)->relid))
-			return true;
+		case T_SeqScan:
+			rti = ((Scan *) plan)->scanrelid;
+			break;
+		case T_IndexScan:
+		case T_IndexOnlyScan:
+			if (plan->qual != NIL)
+				rti = ((Scan *) plan)->scanrelid;
+			else if (IsA(plan, IndexScan) &&
+					 plan->plan_rows >= APS_COVER_MIN_ROWS &&
+					 !OidIsValid(w->cover_relid) &&
+					 ((Scan *) plan)->scanrelid <=
+						 (Index) list_length(w->pstmt->rtable))
+				w->cover_relid =
+					rt_fetch(((Scan *) plan)->scanrelid, w->pstmt->rtable)
+						->relid;
+			break;
+		case T_BitmapHeapScan:
+			if (plan->qual != NIL)
+				rti = ((Scan *) plan)->scanrelid;
+			else if (!(w->flags & APS_ADVISE_LOOK) &&
+					 ((Scan *) plan)->scanrelid <=
+						 (Index) list_length(w->pstmt->rtable) &&
+					 big_enough(
+						 rt_fetch(((Scan *) plan)->scanrelid, w->pstmt->rtable)
+							 ->relid))
+				w->flags |= APS_ADVISE_LOOK;
+			break;
+		default:
+			break;
+	}
+	if (rti > 0 && rti <= (Index) list_length(w->pstmt->rtable))
+	{
+		relid = rt_fetch(rti, w->pstmt->rtable)->relid;
+		if (big_enough(relid))
+		{
+			w->flags |= APS_ADVISE_COUNT;
+			return true; /* nothing more to learn */
+		}
 	}
 	return aps_plan_tree_walker(plan, plan_wants_walker, context);
 }
@@ -903,161 +1118,56 @@ aps_plan_tree_walker(Plan *plan, bool (*walker)(Plan *, void *), void *context)
 	return walker(plan->lefttree, context) || walker(plan->righttree, context);
 }
 
-bool
+/* Has this backend recorded covering evidence of (userid, queryid)? */
+static bool
+cover_recorded(Oid userid, uint64 queryid, bool mark)
+{
+	uint32	   gen = aps_evidence_generation();
+	CoverMemo *slot = &cover_memo[(queryid ^ userid) & (COVER_MEMO_SLOTS - 1)];
+
+	if (gen != cover_memo_generation)
+	{
+		memset(cover_memo, 0, sizeof(cover_memo));
+		cover_memo_generation = gen;
+	}
+	if (mark)
+	{
+		slot->queryid = queryid;
+		slot->userid = userid;
+		return true;
+	}
+	return slot->queryid == queryid && slot->userid == userid &&
+		   OidIsValid(userid);
+}
+
+/*
+ * What a sampled run of pstmt should do for the advisor: APS_ADVISE_COUNT
+ * (count rows per node and walk the plan at ExecutorEnd), APS_ADVISE_LOOK
+ * (walk it without counts), or 0.
+ */
+int
 aps_advisor_plan_wants(PlannedStmt *pstmt)
 {
+	Wants	  w;
 	ListCell *lc;
 
 	if (pstmt == NULL || pstmt->commandType == CMD_UTILITY)
-		return false;
-	if (plan_wants_walker(pstmt->planTree, pstmt))
-		return true;
-	foreach (lc, pstmt->subplans)
-		if (plan_wants_walker(lfirst(lc), pstmt))
-			return true;
-	return false;
-}
-
-/*
- * A value's text in the ISO date style and the postgres interval style,
- * which read back the same under any DateStyle and IntervalStyle (the
- * session's own style may not: 'SQL, YMD' prints 01/02/2026).  The
- * output functions of built-in types raise no errors, and the styles are
- * plain variables, set back right after.
- */
-static char *
-print_portable(Oid typoutput, Datum value)
-{
-	int	  save_style = DateStyle;
-	int	  save_order = DateOrder;
-	int	  save_interval = IntervalStyle;
-	char *str;
-
-	DateStyle = USE_ISO_DATES;
-	DateOrder = DATEORDER_YMD;
-	IntervalStyle = INTSTYLE_POSTGRES;
-	str = OidOutputFunctionCall(typoutput, value);
-	DateStyle = save_style;
-	DateOrder = save_order;
-	IntervalStyle = save_interval;
-	return str;
-}
-
-/* Is a parameter value small enough to print into a sample? */
-static bool
-value_fits(Oid type, Datum value)
-{
-	int16 typlen = get_typlen(type);
-
-	if (typlen == -1)
-		return toast_raw_datum_size(value) <= APS_PARAMS_LEN;
-	if (typlen == -2)
-		return strnlen(DatumGetCString(value), APS_PARAMS_LEN + 1) <=
-			   APS_PARAMS_LEN;
-	return true;
-}
-
-/*
- * Print the parameter values of params into sample (built-in types only:
- * their output functions cannot fail).  Leaves nparams -1 when the values
- * are not there to print.
- */
-static void
-sample_params(ParamListInfo params, ApsSample *s)
-{
-	int pos = 0;
-
-	s->nparams = -1;
-	s->params_len = 0;
-	if (params == NULL)
+		return 0;
+	w.pstmt = pstmt;
+	w.flags = 0;
+	w.cover_relid = InvalidOid;
+	if (!plan_wants_walker(pstmt->planTree, &w))
 	{
-		s->nparams = 0;
-		return;
+		foreach (lc, pstmt->subplans)
+			if (plan_wants_walker(lfirst(lc), &w))
+				break;
 	}
-	if (params->paramFetch != NULL || params->numParams > 64)
-		return;
-	for (int i = 0; i < params->numParams; i++)
-	{
-		ParamExternData *p = &params->params[i];
-		int32			 len = -1;
-		char			*str = NULL;
-		Oid				 typoutput;
-		bool			 varlena;
-
-		if (!OidIsValid(p->ptype) || p->ptype >= FirstGenbkiObjectId)
-			return;
-		/* A value too large to keep is not printed at all. */
-		if (!p->isnull && !value_fits(p->ptype, p->value))
-			return;
-		if (!p->isnull)
-		{
-			getTypeOutputInfo(p->ptype, &typoutput, &varlena);
-			str = print_portable(typoutput, p->value);
-			len = (int32) strlen(str);
-		}
-		if (pos + (int) sizeof(Oid) + (int) sizeof(int32) + Max(len, 0) + 1 >
-			APS_PARAMS_LEN)
-			return;
-		memcpy(s->params + pos, &p->ptype, sizeof(Oid));
-		pos += sizeof(Oid);
-		memcpy(s->params + pos, &len, sizeof(int32));
-		pos += sizeof(int32);
-		if (len >= 0)
-		{
-			memcpy(s->params + pos, str, len + 1);
-			pos += len + 1;
-		}
-	}
-	s->nparams = params->numParams;
-	s->params_len = pos;
-}
-
-static void
-keep_setting(char *dst, size_t size, const char *name)
-{
-	const char *value = GetConfigOption(name, true, false);
-
-	/* A value that does not fit is not kept cut short: the reader's stands. */
-	if (strlcpy(dst, value ? value : "", size) >= size)
-		dst[0] = '\0';
-}
-
-/*
- * The statement's own text (src/loc/len: within the enclosing utility
- * statement's text, if any), its parameters and the settings its literals
- * were read with, for re-planning.
- */
-static void
-make_sample(QueryDesc *qd, const char *src, int loc, int len, ApsSample *s)
-{
-	memset(s, 0, sizeof(*s));
-	s->userid = GetUserId();
-	if (strlcpy(s->search_path,
-				namespace_search_path ? namespace_search_path : "",
-				sizeof(s->search_path)) >= sizeof(s->search_path))
-	{
-		/* Cut short it would name other schemas: not kept at all. */
-		s->search_path[0] = '\0';
-		s->path_too_long = true;
-	}
-	keep_setting(s->datestyle, sizeof(s->datestyle), "DateStyle");
-	keep_setting(s->intervalstyle, sizeof(s->intervalstyle), "IntervalStyle");
-	keep_setting(s->timezone, sizeof(s->timezone), "TimeZone");
-	keep_setting(s->std_strings, sizeof(s->std_strings),
-				 "standard_conforming_strings");
-	s->text_len = -1;
-	s->nparams = -1;
-	if (!aps_capture_parameters || src == NULL)
-		return;
-	src = CleanQuerytext(src, &loc, &len);
-	if (len >= aps_max_query_length)
-	{
-		s->too_long = true; /* the normalized text is cut short too */
-		return;
-	}
-	s->text = pnstrdup(src, len);
-	s->text_len = len;
-	sample_params(qd->params, s);
+	/* Covering evidence: on the first run in this backend only. */
+	if (!(w.flags & APS_ADVISE_COUNT) && OidIsValid(w.cover_relid) &&
+		!cover_recorded(GetUserId(), pstmt->queryId, false) &&
+		big_enough(w.cover_relid))
+		w.flags |= APS_ADVISE_COUNT;
+	return w.flags;
 }
 
 /* Collects the output parameters of every init plan in plan and below. */
@@ -1083,46 +1193,82 @@ initplan_params_walker(Plan *plan, void *context)
 }
 
 /*
- * Walk the finished plan of a sampled, instrumented run and record its
- * evidence.  Called from ExecutorEnd, before the executor is shut down.
+ * Walk the finished plan of a sampled run and record its evidence.  Called
+ * from ExecutorEnd, before the executor is shut down.
  */
 void
 aps_advisor_collect(QueryDesc *qd, const char *source, int location, int len)
 {
-	Collect	   c;
-	ListCell  *lc;
-	ApsSample  sample;
-	ApsSample *keep = NULL;
-	uint64	   queryid = qd->plannedstmt->queryId;
+	Collect		  c;
+	ListCell	 *lc;
+	ApsSample	  sample;
+	ApsSample	 *keep = NULL;
+	uint64		  queryid = qd->plannedstmt->queryId;
+	MemoryContext walkcxt;
+	MemoryContext oldcxt;
 
 	if (qd->planstate == NULL || qd->estate == NULL)
 		return;
+
+	/*
+	 * What the walk allocates (expression copies and texts, translated
+	 * quals, the sample) goes with this context: ExecutorEnd may run in a
+	 * long-lived one (a function's, a portal's).
+	 */
+	walkcxt = AllocSetContextCreate(CurrentMemoryContext, "apiscale advisor",
+									ALLOCSET_SMALL_SIZES);
+	oldcxt = MemoryContextSwitchTo(walkcxt);
 	memset(&c, 0, sizeof(c));
-	initplan_params_walker(qd->plannedstmt->planTree, &c.initplan_params);
+	c.pstmt = qd->plannedstmt;
+	c.qcx.exprs = &c.exprs;
+	if (qd->params != NULL && qd->params->paramFetch == NULL)
+		c.qcx.params = qd->params;
+	initplan_params_walker(qd->plannedstmt->planTree, &c.qcx.initplan_params);
 	foreach (lc, qd->plannedstmt->subplans)
-		initplan_params_walker(lfirst(lc), &c.initplan_params);
+		initplan_params_walker(lfirst(lc), &c.qcx.initplan_params);
 	walk(qd->planstate, &c, -1);
 	foreach (lc, qd->estate->es_subplanstates)
 	{
 		c.parent = NULL;
 		walk((PlanState *) lfirst(lc), &c, -1);
 	}
-	if (c.nitems == 0)
+	if (c.nitems > 0)
 	{
-		bms_free(c.initplan_params);
-		return;
-	}
+		Oid	 userid = GetUserId();
+		bool params_known =
+			qd->params == NULL || qd->params->paramFetch == NULL;
+		ApsEvRecorded done;
 
-	if (aps_evidence_wants_sample(GetUserId(), MyDatabaseId, queryid, c.waste,
-								  qd->params == NULL ||
-									  qd->params->paramFetch == NULL))
-	{
-		make_sample(qd, source, location, len, &sample);
-		keep = &sample;
+		/*
+		 * Most runs add to a known entry under the shared lock; the first
+		 * run, a more wasteful one and a new expression are asked for.
+		 */
+		done = aps_evidence_record(userid, MyDatabaseId, queryid, c.items,
+								   c.nitems, &c.exprs.ev, c.waste,
+								   params_known, NULL);
+		if (done != APS_EV_RECORDED)
+		{
+			aps_exprs_make_texts(&c.exprs);
+			if (done == APS_EV_WANTS_SAMPLE)
+			{
+				aps_sample_make(qd, source, location, len, &sample);
+				keep = &sample;
+			}
+			done = aps_evidence_record(userid, MyDatabaseId, queryid, c.items,
+									   c.nitems, &c.exprs.ev, c.waste,
+									   params_known, keep);
+			/* A reset in between: this run starts the entry over. */
+			if (done == APS_EV_WANTS_SAMPLE)
+			{
+				aps_sample_make(qd, source, location, len, &sample);
+				(void) aps_evidence_record(userid, MyDatabaseId, queryid,
+										   c.items, c.nitems, &c.exprs.ev,
+										   c.waste, params_known, &sample);
+			}
+		}
+		if (c.covering)
+			cover_recorded(userid, queryid, true);
 	}
-	aps_evidence_record(GetUserId(), MyDatabaseId, queryid, c.items, c.nitems,
-						c.waste, keep);
-	if (keep != NULL && keep->text != NULL)
-		pfree(keep->text);
-	bms_free(c.initplan_params);
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(walkcxt);
 }

@@ -12,8 +12,12 @@
 #include "executor/execdesc.h"
 #include "nodes/plannodes.h"
 
+/* What a sampled run does for the advisor (aps_advisor_plan_wants). */
+#define APS_ADVISE_COUNT 0x01 /* count rows per node, walk at the end */
+#define APS_ADVISE_LOOK	 0x02 /* walk at the end, without counts */
+
 /* advisor.c: the executor side */
-extern bool aps_advisor_plan_wants(PlannedStmt *pstmt);
+extern int	aps_advisor_plan_wants(PlannedStmt *pstmt);
 extern void aps_advisor_collect(QueryDesc *qd, const char *source,
 								int location, int len);
 extern bool aps_plan_tree_walker(Plan *plan, bool (*walker)(Plan *, void *),

@@ -108,6 +108,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r record;
     n int;
+    m int;
     total double precision;
 BEGIN
         RETURN NEXT left(format('apiscale report, %s, database %s, signals over the last %s',
@@ -159,7 +160,13 @@ BEGIN
     RETURN NEXT '';
     RETURN NEXT '== Missing indexes (proven by a hypothetical re-plan)';
     n := 0;
+    m := 0;
     FOR r IN SELECT * FROM apiscale.index_advice LOOP
+        -- The ones the table's writes would pay for are counted, not shown.
+        IF r.verdict <> 'recommended' THEN
+            m := m + 1;
+            CONTINUE;
+        END IF;
         -- Wrapped between tokens, never cut: it stays a statement to copy.
         RETURN QUERY SELECT apiscale.wrap_sql(r.ddl, 120, '  ');
         RETURN NEXT format('      %s rows read and thrown away in %s scans, estimated cost %s%% lower (%s)',
@@ -169,6 +176,9 @@ BEGIN
     END LOOP;
     IF n = 0 THEN
         RETURN NEXT '  No index to add.';
+    END IF;
+    IF m > 0 THEN
+        RETURN NEXT format('  %s more not worth it: their tables'' writes would cost more than they save (apiscale.index_advice)', m);
     END IF;
 
     RETURN NEXT '';
@@ -207,3 +217,97 @@ COMMENT ON FUNCTION metrics() IS
 -- For monitoring roles (and superusers), as PostgreSQL's own statistics.
 REVOKE ALL ON FUNCTION metrics() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION metrics() TO pg_monitor;
+
+--
+-- Index advice, second version: candidates beside existing indexes, on
+-- expressions, partial and covering ones, and the write cost of each.
+--
+
+-- Every candidate with its verdict; the columns of 1.0's function and
+-- then those of 1.1 (the C function fills what its caller declares).
+CREATE FUNCTION index_candidates_new(
+    OUT relation regclass,
+    OUT columns text[],
+    OUT reasons text[],
+    OUT ddl text,
+    OUT queries bigint,
+    OUT scans bigint,
+    OUT rows_read bigint,
+    OUT rows_filtered bigint,
+    OUT est_cost_before double precision,
+    OUT est_cost_after double precision,
+    OUT est_improvement_pct double precision,
+    OUT example_queryid bigint,
+    OUT verdict text,
+    OUT detail text,
+    OUT include text[],
+    OUT predicate text,
+    OUT existing_index regclass,
+    OUT writes_per_s double precision,
+    OUT est_maintenance_per_s double precision,
+    OUT est_savings_per_s double precision
+)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'apiscale_index_candidates'
+-- PARALLEL UNSAFE: the re-plans run in subtransactions, which a parallel
+-- query cannot start; a query reading the view is never parallel.
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+
+-- The views keep their columns and gain new ones at the end, so that
+-- queries (and views) written against 1.0 keep working.
+CREATE OR REPLACE VIEW index_candidates AS
+    SELECT relation, columns, reasons, ddl, queries, scans, rows_read,
+           rows_filtered, est_cost_before, est_cost_after,
+           est_improvement_pct, example_queryid, verdict, detail,
+           include, predicate, existing_index, writes_per_s,
+           est_maintenance_per_s, est_savings_per_s
+      FROM index_candidates_new()
+     ORDER BY verdict = 'recommended' DESC,
+              rows_filtered * coalesce(est_improvement_pct, 0) DESC,
+              rows_filtered DESC, relation::text, columns, predicate NULLS FIRST;
+
+-- An index whose upkeep the table's writes would not pay for stays in the
+-- advice, saying so, after the recommended ones.
+CREATE OR REPLACE VIEW index_advice AS
+    SELECT relation, columns, reasons, ddl, queries, scans, rows_filtered,
+           est_cost_before, est_cost_after, est_improvement_pct,
+           example_queryid, include, predicate, existing_index, writes_per_s,
+           est_maintenance_per_s, est_savings_per_s, verdict, detail
+      FROM index_candidates_new()
+     WHERE verdict IN ('recommended', 'not worth it')
+     ORDER BY verdict = 'recommended' DESC,
+              rows_filtered * est_improvement_pct DESC, relation::text,
+              columns, predicate NULLS FIRST;
+
+-- 1.0's function, now unused, gives its name to the new one.
+DROP FUNCTION index_candidates_internal();
+ALTER FUNCTION index_candidates_new() RENAME TO index_candidates_internal;
+
+COMMENT ON VIEW index_advice IS
+    'Missing indexes, proven by a hypothetical re-plan, ranked by rows filtered x estimated improvement, weighed against the table''s writes';
+
+-- Rows written per table since the last reset, as the index advice weighs
+-- them.
+CREATE FUNCTION table_writes_internal(
+    OUT relation regclass,
+    OUT inserted bigint,
+    OUT updated bigint,
+    OUT deleted bigint,
+    OUT copied bigint,
+    OUT writes_per_s double precision,
+    OUT since timestamptz
+)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'apiscale_table_writes'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE VIEW table_writes AS
+    SELECT relation, inserted, updated, deleted, copied, writes_per_s, since
+      FROM table_writes_internal()
+     ORDER BY writes_per_s DESC, relation::text;
+
+COMMENT ON VIEW table_writes IS
+    'Rows written to each table of the current database since apiscale.reset(), by INSERT, UPDATE, DELETE, MERGE and COPY FROM';
+
+-- Like the other statistics views: counts per table, readable by everyone.
+GRANT SELECT ON table_writes TO PUBLIC;

@@ -16,7 +16,8 @@
  * (query text), sqlfuncs.c (views), advisor.c (index evidence from
  * finished plans), evidence.c (its shared table), advice.c (candidates and
  * verdicts), hypo.c (hypothetical indexes and re-planning), compat.h
- * (version differences).
+ * (version differences), writes.c (rows written per table, for the
+ * write cost of an index).
  *
  *-------------------------------------------------------------------------
  */
@@ -34,6 +35,7 @@
 #include "hooks.h"
 #include "signals.h"
 #include "store.h"
+#include "writes.h"
 
 PG_MODULE_MAGIC;
 
@@ -50,6 +52,7 @@ aps_shmem_request(void)
 	aps_store_request();
 	aps_evidence_request();
 	aps_signals_request();
+	aps_writes_request();
 }
 
 static void
@@ -62,6 +65,7 @@ aps_shmem_startup(void)
 	aps_store_startup();
 	aps_evidence_startup();
 	aps_signals_startup();
+	aps_writes_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 

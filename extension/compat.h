@@ -38,4 +38,18 @@
 #endif
 #include "commands/explain.h"
 
+/*
+ * The columns a statement reads from a range table entry: in the entry up
+ * to 15, in its RTEPermissionInfo from 16 on.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "parser/parse_relation.h"
+#define aps_rte_selected_cols(pstmt, rte)                                     \
+	((rte)->perminfoindex > 0                                                 \
+		 ? getRTEPermissionInfo((pstmt)->permInfos, (rte))->selectedCols      \
+		 : NULL)
+#else
+#define aps_rte_selected_cols(pstmt, rte) ((rte)->selectedCols)
+#endif
+
 #endif /* APS_COMPAT_H */

@@ -19,12 +19,14 @@
  *	ExecutorRun/Finish	track nesting; add up rows per run; count errors and
  *						cancellations on the way out of a failed run
  *	ExecutorEnd			add the run to its entry; keep the EXPLAIN ANALYZE
- *						text if the run was slow; on sampled runs with a
- *						sequential scan, walk the plan for index evidence
- *						(advisor.c)
+ *						text if the run was slow; on sampled runs whose plan
+ *						may show a missing index, walk the plan for index
+ *						evidence (advisor.c); count the rows an INSERT,
+ *						UPDATE, DELETE or MERGE wrote (writes.c)
  *	ProcessUtility		track nesting for statements run by utility commands
  *						(DO, CALL, EXPLAIN, CREATE TABLE AS, ...), and the
- *						utility's place in the query string
+ *						utility's place in the query string; count the rows
+ *						COPY FROM loaded
  *
  * Every hook chains to the previous one.  Nesting depth is restored with
  * PG_FINALLY / PG_CATCH, so an error never leaves it wrong.  Parallel
@@ -72,6 +74,7 @@
 #include "normalize.h"
 #include "signals.h"
 #include "store.h"
+#include "writes.h"
 
 /*
  * Whether an execution counts rows per plan node (for the EXPLAIN ANALYZE
@@ -341,16 +344,21 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 
 	/*
 	 * The index advisor counts rows per node on sampled runs whose plan
-	 * could show a missing index (a sequential scan of a table that is not
-	 * known to be small).
+	 * could show a missing index (a scan that throws rows away, of a table
+	 * that is not known to be small), or only looks at the finished plan
+	 * (see advisor.c).
 	 */
-	if (track && current_sampled && aps_index_advisor &&
-		aps_advisor_plan_wants(queryDesc->plannedstmt))
+	if (track && current_sampled && aps_index_advisor)
 	{
-		advise = true;
-		queryDesc->instrument_options |= INSTRUMENT_ROWS;
-		if (counts == APS_NODES_FAST_SO_FAR)
-			counts = APS_NODES_COUNTED;
+		int wants = aps_advisor_plan_wants(queryDesc->plannedstmt);
+
+		advise = wants != 0;
+		if (wants & APS_ADVISE_COUNT)
+		{
+			queryDesc->instrument_options |= INSTRUMENT_ROWS;
+			if (counts == APS_NODES_FAST_SO_FAR)
+				counts = APS_NODES_COUNTED;
+		}
 	}
 
 	if (counts == APS_NODES_COUNTED)
@@ -642,6 +650,16 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 			aps_advisor_collect(queryDesc, src.source, src.location, src.len);
 	}
 
+	/*
+	 * Rows written count for their table at every level, tracked or not:
+	 * an index is maintained whoever writes.
+	 */
+	if (queryDesc->operation != CMD_SELECT && aps_enabled &&
+		aps_store_ready() && !aps_replanning && queryDesc->estate != NULL)
+		aps_writes_count_execution(
+			queryDesc,
+			qs != NULL ? qs->rows : queryDesc->estate->es_processed);
+
 	if (prev_ExecutorEnd)
 		prev_ExecutorEnd(queryDesc);
 	else
@@ -707,4 +725,9 @@ aps_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		utility_len = save_len;
 	}
 	PG_END_TRY();
+
+	/* COPY FROM writes rows outside the executor. */
+	if (IsA(pstmt->utilityStmt, CopyStmt) && qc != NULL && aps_enabled &&
+		aps_store_ready())
+		aps_writes_count_copy((CopyStmt *) pstmt->utilityStmt, qc->nprocessed);
 }

@@ -7,7 +7,9 @@
  * as one more IndexOptInfo of its table (and of each leaf partition of a
  * partitioned table, with the columns mapped by name), marked hypothetical:
  * nothing is written to the catalogs and nothing is built.  Its size is
- * estimated from the table's row count and the columns' average widths.
+ * estimated from the table's row count and the columns' average widths
+ * (for a partial index, the share of rows its predicate keeps).  Columns
+ * may be expressions, and INCLUDE columns may follow the keys.
  *
  * A statement is re-planned, never executed:
  *	- in a subtransaction that is always rolled back, so locks, GUC changes
@@ -35,6 +37,8 @@
 #include "commands/defrem.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "optimizer/plancat.h"
 #include "parser/parse_type.h"
 #include "storage/bufpage.h"
@@ -60,9 +64,12 @@ static const ApsHypoIndex *active_hypo = NULL;
 /* Are we re-planning (our own hooks leave such statements alone)? */
 bool aps_replanning = false;
 
-/* Estimated size of the index: pages and tree height. */
+/*
+ * Estimated size of an index of tuples entries of the given column widths:
+ * pages and tree height.
+ */
 static void
-estimate_size(Relation rel, const AttrNumber *cols, int ncols, double tuples,
+estimate_size(const int32 *widths, int ncols, double tuples,
 			  BlockNumber *pages, int *height)
 {
 	double width = MAXALIGN(sizeof(IndexTupleData));
@@ -72,15 +79,7 @@ estimate_size(Relation rel, const AttrNumber *cols, int ncols, double tuples,
 	int	   h = 0;
 
 	for (int i = 0; i < ncols; i++)
-	{
-		Form_pg_attribute att =
-			TupleDescAttr(RelationGetDescr(rel), cols[i] - 1);
-		int32 w = get_attavgwidth(RelationGetRelid(rel), cols[i]);
-
-		if (w <= 0)
-			w = get_typavgwidth(att->atttypid, att->atttypmod);
-		width += w;
-	}
+		width += widths[i];
 	width = MAXALIGN((Size) width) + sizeof(ItemIdData);
 	/* Leaf pages filled to the btree default of 90%. */
 	per_page = Max(1.0, floor((BLCKSZ - SizeOfPageHeaderData) * 0.9 / width));
@@ -93,21 +92,81 @@ estimate_size(Relation rel, const AttrNumber *cols, int ncols, double tuples,
 	*height = h;
 }
 
-/* Build the IndexOptInfo of hypo for relation rel (relid). */
-static IndexOptInfo *
-make_index(PlannerInfo *root, RelOptInfo *rel, Oid relid,
-		   const ApsHypoIndex *hypo)
+/* Vars of varno 1 and hypo's table's attnos, made those of rel (relid). */
+typedef struct MapVars
 {
-	Relation		relation = table_open(relid, NoLock);
-	TupleDesc		desc = RelationGetDescr(relation);
-	IndexOptInfo   *index = makeNode(IndexOptInfo);
-	IndexAmRoutine *am = GetIndexAmRoutineByAmId(BTREE_AM_OID, false);
-	int				n = hypo->ncols;
-	AttrNumber		cols[APS_HYPO_MAX_COLS];
+	Oid	  from;	 /* hypo's table */
+	Oid	  to;	 /* the relation planned */
+	Index varno; /* its range table index */
+	bool  failed;
+} MapVars;
 
-	/* Map the columns to this relation (a partition may number them apart). */
-	for (int i = 0; i < n; i++)
+static Node *
+map_vars_mutator(Node *node, void *context)
+{
+	MapVars *m = (MapVars *) context;
+
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, Var) && ((Var *) node)->varlevelsup == 0)
 	{
+		Var *v = (Var *) copyObject(node);
+
+		if (m->from != m->to && v->varattno > 0)
+		{
+			char *name = get_attname(m->from, v->varattno, true);
+
+			v->varattno = name ? get_attnum(m->to, name) : InvalidAttrNumber;
+			if (v->varattno == InvalidAttrNumber)
+				m->failed = true;
+		}
+		v->varno = m->varno;
+		v->varnosyn = m->varno;
+		v->varattnosyn = v->varattno;
+		return (Node *) v;
+	}
+	return expression_tree_mutator(node, map_vars_mutator, context);
+}
+
+/* Average width of a column, or of an expression's type. */
+static int32
+column_width(Relation rel, AttrNumber attnum, Node *expr)
+{
+	int32 w;
+
+	if (attnum > 0)
+	{
+		Form_pg_attribute att =
+			TupleDescAttr(RelationGetDescr(rel), attnum - 1);
+
+		w = get_attavgwidth(RelationGetRelid(rel), attnum);
+		if (w <= 0)
+			w = get_typavgwidth(att->atttypid, att->atttypmod);
+		return w;
+	}
+	return get_typavgwidth(exprType(expr), exprTypmod(expr));
+}
+
+/*
+ * Columns and expressions of hypo for relation (relid, planned as range
+ * table index varno): cols[] (0 for an expression), exprs (in order), pred.
+ * False if a column cannot be found there (a partition lacking it).
+ */
+static bool
+map_columns(Relation relation, Oid relid, Index varno,
+			const ApsHypoIndex *hypo, AttrNumber *cols, List **exprs,
+			List **pred)
+{
+	TupleDesc desc = RelationGetDescr(relation);
+	MapVars	  m = {hypo->relid, relid, varno, false};
+
+	for (int i = 0; i < hypo->ncols; i++)
+	{
+		if (hypo->attnum[i] == 0)
+		{
+			cols[i] = 0;
+			continue;
+		}
 		if (relid == hypo->relid)
 			cols[i] = hypo->attnum[i];
 		else
@@ -118,58 +177,103 @@ make_index(PlannerInfo *root, RelOptInfo *rel, Oid relid,
 		}
 		if (cols[i] <= 0 || cols[i] > desc->natts ||
 			TupleDescAttr(desc, cols[i] - 1)->attisdropped)
-		{
-			table_close(relation, NoLock);
-			return NULL;
-		}
+			return false;
 	}
+	*exprs = (List *) map_vars_mutator((Node *) hypo->exprs, &m);
+	*pred = (List *) map_vars_mutator((Node *) hypo->pred, &m);
+	return !m.failed;
+}
+
+/* Build the IndexOptInfo of hypo for relation rel (relid). */
+static IndexOptInfo *
+make_index(PlannerInfo *root, RelOptInfo *rel, Oid relid,
+		   const ApsHypoIndex *hypo)
+{
+	Relation		relation = table_open(relid, NoLock);
+	TupleDesc		desc = RelationGetDescr(relation);
+	IndexOptInfo   *index = makeNode(IndexOptInfo);
+	IndexAmRoutine *am = GetIndexAmRoutineByAmId(BTREE_AM_OID, false);
+	int				n = hypo->ncols;
+	int				nkey = hypo->nkey;
+	AttrNumber		cols[APS_HYPO_MAX_COLS];
+	int32			widths[APS_HYPO_MAX_COLS];
+	List		   *exprs;
+	List		   *pred;
+	ListCell	   *next_expr;
+
+	if (!map_columns(relation, relid, rel->relid, hypo, cols, &exprs, &pred))
+	{
+		table_close(relation, NoLock);
+		return NULL;
+	}
+	next_expr = list_head(exprs);
 
 	index->indexoid = APS_HYPO_INDEX_OID;
 	index->reltablespace = relation->rd_rel->reltablespace;
 	index->rel = rel;
-	index->ncolumns = index->nkeycolumns = n;
+	index->ncolumns = n;
+	index->nkeycolumns = nkey;
 	index->indexkeys = palloc(sizeof(int) * n);
-	index->indexcollations = palloc(sizeof(Oid) * n);
-	index->opfamily = palloc(sizeof(Oid) * n);
-	index->opcintype = palloc(sizeof(Oid) * n);
-	index->sortopfamily = palloc(sizeof(Oid) * n);
-	index->reverse_sort = palloc(sizeof(bool) * n);
-	index->nulls_first = palloc(sizeof(bool) * n);
+	index->indexcollations = palloc(sizeof(Oid) * nkey);
+	index->opfamily = palloc(sizeof(Oid) * nkey);
+	index->opcintype = palloc(sizeof(Oid) * nkey);
+	index->sortopfamily = palloc(sizeof(Oid) * nkey);
+	index->reverse_sort = palloc(sizeof(bool) * nkey);
+	index->nulls_first = palloc(sizeof(bool) * nkey);
 	index->canreturn = palloc(sizeof(bool) * n);
 	index->opclassoptions = palloc0(sizeof(bytea *) * n);
 	index->indextlist = NIL;
 	for (int i = 0; i < n; i++)
 	{
-		Form_pg_attribute att = TupleDescAttr(desc, cols[i] - 1);
-		Oid opclass = GetDefaultOpClass(att->atttypid, BTREE_AM_OID);
+		Expr *key;
+		Oid	  type;
+		Oid	  collation;
 
-		if (!OidIsValid(opclass))
+		if (cols[i] > 0)
 		{
-			table_close(relation, NoLock);
-			return NULL;
+			Form_pg_attribute att = TupleDescAttr(desc, cols[i] - 1);
+
+			key = (Expr *) makeVar(rel->relid, cols[i], att->atttypid,
+								   att->atttypmod, att->attcollation, 0);
 		}
+		else
+		{
+			if (next_expr == NULL)
+				goto fail;
+			key = (Expr *) lfirst(next_expr);
+			next_expr = lnext(exprs, next_expr);
+		}
+		type = exprType((Node *) key);
+		collation = exprCollation((Node *) key);
+		widths[i] = column_width(relation, cols[i], (Node *) key);
 		index->indexkeys[i] = cols[i];
-		index->indexcollations[i] = att->attcollation;
-		index->opfamily[i] = get_opclass_family(opclass);
-		index->opcintype[i] = get_opclass_input_type(opclass);
-		index->sortopfamily[i] = index->opfamily[i];
-		index->reverse_sort[i] = hypo->desc[i];
-		index->nulls_first[i] = hypo->nulls_first[i];
 		index->canreturn[i] = true;
-		index->indextlist =
-			lappend(index->indextlist,
-					makeTargetEntry(
-						(Expr *) makeVar(rel->relid, cols[i], att->atttypid,
-										 att->atttypmod, att->attcollation, 0),
-						i + 1, NULL, false));
+		index->indextlist = lappend(index->indextlist,
+									makeTargetEntry(key, i + 1, NULL, false));
+		if (i < nkey)
+		{
+			Oid opclass = GetDefaultOpClass(type, BTREE_AM_OID);
+
+			if (!OidIsValid(opclass))
+				goto fail;
+			index->indexcollations[i] = collation;
+			index->opfamily[i] = get_opclass_family(opclass);
+			index->opcintype[i] = get_opclass_input_type(opclass);
+			index->sortopfamily[i] = index->opfamily[i];
+			index->reverse_sort[i] = hypo->desc[i];
+			index->nulls_first[i] = hypo->nulls_first[i];
+		}
 	}
-	index->tuples = Max(rel->tuples, 0.0);
-	estimate_size(relation, cols, n, index->tuples, &index->pages,
+	/* A partial index holds the rows its predicate keeps. */
+	index->tuples =
+		Max(rel->tuples, 0.0) *
+		(pred != NIL ? Min(Max(hypo->pred_fraction, 0.0), 1.0) : 1.0);
+	estimate_size(widths, n, index->tuples, &index->pages,
 				  &index->tree_height);
 	index->relam = BTREE_AM_OID;
-	index->indexprs = NIL;
-	index->indpred = NIL;
-	index->predOK = false;
+	index->indexprs = exprs;
+	index->indpred = pred;
+	index->predOK = false; /* check_index_predicates decides */
 	index->unique = false;
 	index->immediate = true;
 	index->hypothetical = true;
@@ -184,6 +288,48 @@ make_index(PlannerInfo *root, RelOptInfo *rel, Oid relid,
 	index->amcostestimate = am->amcostestimate;
 	table_close(relation, NoLock);
 	return index;
+
+fail:
+	table_close(relation, NoLock);
+	return NULL;
+}
+
+/*
+ * What a written row costs hypo's upkeep, in the planner's cost units: a
+ * descent of the tree to its leaf (btcostestimate's descent cost), the
+ * entry, and one page written, for the share of rows a partial index
+ * holds.  A delete's entry is removed by VACUUM later, at about the same
+ * cost.  rel is hypo's table, locked by the caller.
+ */
+double
+aps_hypo_write_cost(Relation rel, const ApsHypoIndex *hypo)
+{
+	int32	  widths[APS_HYPO_MAX_COLS];
+	ListCell *next_expr = list_head(hypo->exprs);
+	double	  tuples = Max(rel->rd_rel->reltuples, 1.0);
+	double	  share =
+		   hypo->pred != NIL ? Min(Max(hypo->pred_fraction, 0.0), 1.0) : 1.0;
+	BlockNumber pages;
+	int			height;
+	double		descent;
+
+	for (int i = 0; i < hypo->ncols; i++)
+	{
+		Node *expr = NULL;
+
+		if (hypo->attnum[i] == 0 && next_expr != NULL)
+		{
+			expr = lfirst(next_expr);
+			next_expr = lnext(hypo->exprs, next_expr);
+		}
+		widths[i] = hypo->attnum[i] > 0 || expr != NULL
+						? column_width(rel, hypo->attnum[i], expr)
+						: 8;
+	}
+	estimate_size(widths, hypo->ncols, tuples * share, &pages, &height);
+	descent = (ceil(log2(Max(tuples * share, 2.0))) + (height + 1) * 50.0) *
+			  cpu_operator_cost;
+	return share * (descent + cpu_index_tuple_cost + seq_page_cost);
 }
 
 static bool
@@ -231,10 +377,15 @@ aps_hypo_install(void)
 	get_relation_info_hook = aps_get_relation_info;
 }
 
-/* Does plan (or a plan below it) scan the hypothetical index? */
+/*
+ * Does plan (or a plan below it) scan the hypothetical index?  *only: with
+ * an index-only scan.
+ */
 static bool
 plan_uses_hypo(Plan *plan, void *context)
 {
+	bool *only = (bool *) context;
+
 	if (plan == NULL)
 		return false;
 	switch (nodeTag(plan))
@@ -242,7 +393,10 @@ plan_uses_hypo(Plan *plan, void *context)
 		case T_IndexScan:
 			return ((IndexScan *) plan)->indexid == APS_HYPO_INDEX_OID;
 		case T_IndexOnlyScan:
-			return ((IndexOnlyScan *) plan)->indexid == APS_HYPO_INDEX_OID;
+			if (((IndexOnlyScan *) plan)->indexid != APS_HYPO_INDEX_OID)
+				return false;
+			*only = true;
+			return true;
 		case T_BitmapIndexScan:
 			return ((BitmapIndexScan *) plan)->indexid == APS_HYPO_INDEX_OID;
 		default:
@@ -251,14 +405,15 @@ plan_uses_hypo(Plan *plan, void *context)
 }
 
 static bool
-stmt_uses_hypo(PlannedStmt *pstmt)
+stmt_uses_hypo(PlannedStmt *pstmt, bool *only)
 {
 	ListCell *lc;
 
-	if (plan_uses_hypo(pstmt->planTree, NULL))
+	*only = false;
+	if (plan_uses_hypo(pstmt->planTree, only))
 		return true;
 	foreach (lc, pstmt->subplans)
-		if (plan_uses_hypo(lfirst(lc), NULL))
+		if (plan_uses_hypo(lfirst(lc), only))
 			return true;
 	return false;
 }
@@ -494,7 +649,7 @@ aps_replan(const char *text, const ApsSample *sample, bool generic,
 		after = plan_text(text, sample, generic, hypo);
 		out->cost_before = before->planTree->total_cost;
 		out->cost_after = after->planTree->total_cost;
-		out->uses_index = stmt_uses_hypo(after);
+		out->uses_index = stmt_uses_hypo(after, &out->uses_index_only);
 		out->ok = true;
 		aps_replanning = false;
 

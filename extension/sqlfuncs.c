@@ -33,6 +33,7 @@
 #include "evidence.h"
 #include "signals.h"
 #include "store.h"
+#include "writes.h"
 
 PG_FUNCTION_INFO_V1(apiscale_queries);
 PG_FUNCTION_INFO_V1(apiscale_reset);
@@ -293,6 +294,7 @@ apiscale_reset(PG_FUNCTION_ARGS)
 	aps_store_reset();
 	aps_evidence_reset();
 	aps_signals_reset();
+	aps_writes_reset();
 	PG_RETURN_VOID();
 }
 

@@ -242,9 +242,15 @@ start_fetch(Monitor *m, bool advice)
 			 "AS queryid, query, calls, total_ms, mean_ms, p95_ms, errors "
 			 "FROM apiscale.queries ORDER BY total_ms DESC NULLS LAST "
 			 "LIMIT 10) q%s%s",
+			 /*
+			  * From 1.1 on, index_advice also lists what is not worth it
+			  * (its verdict says so); 1.0 has no verdict column.
+			  */
 			 advice ? "; SELECT coalesce(json_agg(a), '[]') FROM (SELECT "
 					  "relation::text AS relation, ddl, est_improvement_pct, "
-					  "rows_filtered FROM apiscale.index_advice LIMIT 10) a"
+					  "rows_filtered FROM apiscale.index_advice i WHERE "
+					  "coalesce(to_jsonb(i) ->> 'verdict', 'recommended') = "
+					  "'recommended' LIMIT 10) a"
 					: "",
 			 m->with_metrics ? "; SELECT apiscale.metrics()" : "");
 	mon_send(m, JOB_FETCH, sql);

@@ -117,11 +117,11 @@ SELECT last_slow_plan AS plan FROM apiscale.slow_queries
  ORDER BY p95_ms DESC LIMIT 1;
 \echo '== apiscale.index_advice: missing indexes, proven by a hypothetical re-plan'
 SELECT ddl, reasons, queries, rows_filtered,
-       round(est_improvement_pct::numeric, 1) AS est_improvement_pct
+       round(est_improvement_pct::numeric, 1) AS est_improvement_pct, verdict
   FROM apiscale.index_advice;
 \echo '== apiscale.index_candidates: what was considered and left out'
 SELECT relation, columns, verdict, left(detail, 60) AS detail
-  FROM apiscale.index_candidates WHERE verdict <> 'recommended';
+  FROM apiscale.index_candidates WHERE verdict NOT IN ('recommended', 'not worth it');
 \echo '== apiscale.report(): everything above in one text, for a psql user'
 \pset tuples_only on
 \pset format unaligned

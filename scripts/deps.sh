@@ -38,6 +38,8 @@ PACKAGES=(
 	# (promtool also checks apiscale.metrics(): tests/monitoring/metrics.py)
 	# a load balancer in front of two poolers (tests/pooler/test_instances.py)
 	haproxy
+	# random SQL against the extension (tests/sqlsmith/run.sh)
+	sqlsmith
 )
 
 missing=()

@@ -7,7 +7,8 @@
 #   eviction    the same, restarted with apiscale.max_queries = 100
 #   no_preload  restarted without shared_preload_libraries
 # with apiscale.metrics() checked by promtool and a parser after the main
-# suite, and the signals worker's log lines on a cluster of their own;
+# suite, then SQLsmith (tests/sqlsmith) and the signals worker's log lines
+# on clusters of their own;
 # and ends with one line "N passed, M failed".  Exits non-zero on any
 # failure; regression.diffs of a failed suite are printed.
 set -uo pipefail
@@ -134,6 +135,12 @@ cluster_restart "-c shared_preload_libraries=" || exit 1
 run_suite no_preload no_preload
 
 cluster_stop
+
+# Random SQL (SQLsmith) with every walker of the index advisor on and the
+# advice read meanwhile, on a cluster of its own; make soak runs more.
+sqlsmith_queries=${SQLSMITH_QUERIES:-3000}
+echo "== sqlsmith ($sqlsmith_queries queries)"
+run_check sqlsmith "$top/tests/sqlsmith/run.sh" "$sqlsmith_queries"
 
 # The signals worker's log lines, on a cluster of its own (about 50 s).
 echo "== signals in the server log (about 50 s)"

@@ -45,11 +45,23 @@ SELECT relation, columns, reasons, ddl, queries, scans, rows_filtered,
        est_cost_after < est_cost_before AS cheaper,
        est_improvement_pct >= 30 AS improves
   FROM apiscale.index_advice;
+-- Proof: the advised index, created for real, is used and the rows read fall.
+SELECT proof.before($$SELECT count(*) FROM orders WHERE note = 'note 42'$$,
+                    (SELECT max(rows_filtered) FROM apiscale.index_advice)) AS before0 \gset
+SELECT ddl FROM apiscale.index_advice ORDER BY ddl \gexec
+SELECT * FROM proof.check($$SELECT count(*) FROM orders WHERE note = 'note 42'$$, :'before0');
+SELECT proof.drop_new(:'before0') AS dropped;
 SELECT apiscale.reset();
 
 -- 2. Equality + range -> (eq, range)
 SELECT count(*) FROM orders WHERE customer_id = 17 AND created_at >= '2026-01-10';
 SELECT relation, columns, reasons, ddl FROM apiscale.index_advice;
+-- Proof: the advised index, created for real, is used and the rows read fall.
+SELECT proof.before($$SELECT count(*) FROM orders WHERE customer_id = 17 AND created_at >= '2026-01-10'$$,
+                    (SELECT max(rows_filtered) FROM apiscale.index_advice)) AS before0 \gset
+SELECT ddl FROM apiscale.index_advice ORDER BY ddl \gexec
+SELECT * FROM proof.check($$SELECT count(*) FROM orders WHERE customer_id = 17 AND created_at >= '2026-01-10'$$, :'before0');
+SELECT proof.drop_new(:'before0') AS dropped;
 SELECT apiscale.reset();
 
 -- 3. WHERE status = $1 ORDER BY created_at DESC LIMIT 20 -> (status, created_at DESC)
@@ -61,6 +73,12 @@ EXECUTE recent('paid');
 EXECUTE recent('paid');
 EXECUTE recent('void');
 SELECT relation, columns, reasons, ddl, queries, scans FROM apiscale.index_advice;
+-- Proof: the advised index, created for real, is used and the rows read fall.
+SELECT proof.before($$EXECUTE recent('paid')$$,
+                    (SELECT max(rows_filtered) FROM apiscale.index_advice) / 3) AS before0 \gset
+SELECT ddl FROM apiscale.index_advice ORDER BY ddl \gexec
+SELECT * FROM proof.check($$EXECUTE recent('paid')$$, :'before0');
+SELECT proof.drop_new(:'before0') AS dropped;
 DEALLOCATE recent;
 SELECT apiscale.reset();
 
@@ -68,6 +86,12 @@ SELECT apiscale.reset();
 SELECT count(*) FROM customers c JOIN orders o ON o.customer_id = c.id
  WHERE c.email = 'user77@example.com';
 SELECT relation, columns, reasons, ddl FROM apiscale.index_advice;
+-- Proof: the advised index, created for real, is used and the rows read fall.
+SELECT proof.before($$SELECT count(*) FROM customers c JOIN orders o ON o.customer_id = c.id WHERE c.email = 'user77@example.com'$$,
+                    (SELECT max(rows_filtered) FROM apiscale.index_advice)) AS before0 \gset
+SELECT ddl FROM apiscale.index_advice ORDER BY ddl \gexec
+SELECT * FROM proof.check($$SELECT count(*) FROM customers c JOIN orders o ON o.customer_id = c.id WHERE c.email = 'user77@example.com'$$, :'before0');
+SELECT proof.drop_new(:'before0') AS dropped;
 SELECT apiscale.reset();
 
 -- 5. An existing index: the planner uses it, no evidence, no advice
@@ -112,6 +136,12 @@ INSERT INTO events SELECT g, g % 1000, date '2026-01-01' + (g % 365), 'p' || g
 ANALYZE events;
 SELECT count(*) FROM events WHERE kind = 7;
 SELECT relation, columns, reasons, ddl FROM apiscale.index_advice;
+-- Proof: the advised index, created for real, is used and the rows read fall.
+SELECT proof.before($$SELECT count(*) FROM events WHERE kind = 7$$,
+                    (SELECT max(rows_filtered) FROM apiscale.index_advice)) AS before0 \gset
+SELECT ddl FROM apiscale.index_advice ORDER BY ddl \gexec
+SELECT * FROM proof.check($$SELECT count(*) FROM events WHERE kind = 7$$, :'before0');
+SELECT proof.drop_new(:'before0') AS dropped;
 SELECT apiscale.reset();
 
 -- 10. A CTE and a correlated subquery
@@ -120,6 +150,15 @@ SELECT count(*) FROM big;
 SELECT c.id, (SELECT max(o.amount) FROM orders o WHERE o.customer_id = c.id)
   FROM customers c WHERE c.id < 4 ORDER BY c.id;
 SELECT relation, columns, reasons FROM apiscale.index_advice;
+-- Proof: the advised index, created for real, is used and the rows read fall.
+SELECT proof.before($$WITH big AS MATERIALIZED (SELECT * FROM orders WHERE amount = 12.5) SELECT count(*) FROM big$$,
+                    (SELECT max(rows_filtered) FROM apiscale.index_advice WHERE columns = '{amount}')) AS before0 \gset
+SELECT proof.before($$SELECT c.id, (SELECT max(o.amount) FROM orders o WHERE o.customer_id = c.id) FROM customers c WHERE c.id < 4$$,
+                    (SELECT max(rows_filtered) FROM apiscale.index_advice WHERE columns = '{customer_id}')) AS before1 \gset
+SELECT ddl FROM apiscale.index_advice ORDER BY ddl \gexec
+SELECT * FROM proof.check($$WITH big AS MATERIALIZED (SELECT * FROM orders WHERE amount = 12.5) SELECT count(*) FROM big$$, :'before0');
+SELECT * FROM proof.check($$SELECT c.id, (SELECT max(o.amount) FROM orders o WHERE o.customer_id = c.id) FROM customers c WHERE c.id < 4$$, :'before1');
+SELECT proof.drop_new(:'before0') AS dropped;
 SELECT apiscale.reset();
 
 -- 11. A parallel sequential scan (the leader's counts include the workers')
@@ -136,6 +175,12 @@ RESET min_parallel_table_scan_size;
 SET max_parallel_workers_per_gather = 0;
 SELECT relation, columns, reasons, rows_filtered > 40000 AS workers_counted
   FROM apiscale.index_advice;
+-- Proof: the advised index, created for real, is used and the rows read fall.
+SELECT proof.before($$SELECT count(*) FROM orders WHERE amount = 7.5$$,
+                    (SELECT max(rows_filtered) FROM apiscale.index_advice)) AS before0 \gset
+SELECT ddl FROM apiscale.index_advice ORDER BY ddl \gexec
+SELECT * FROM proof.check($$SELECT count(*) FROM orders WHERE amount = 7.5$$, :'before0');
+SELECT proof.drop_new(:'before0') AS dropped;
 SELECT apiscale.reset();
 
 -- 12. apiscale.capture_parameters off: re-planned from the normalized text,
@@ -147,6 +192,15 @@ SELECT relation, columns, verdict, detail FROM apiscale.index_candidates;
 SELECT count(*) FROM orders WHERE customer_id = 99;
 SELECT relation, columns, verdict, detail FROM apiscale.index_candidates
  ORDER BY columns::text;
+-- Proof: the advised index, created for real, is used and the rows read fall.
+SELECT proof.before($$EXECUTE by_note('note 5')$$,
+                    (SELECT max(rows_filtered) FROM apiscale.index_advice WHERE columns = '{note}')) AS before0 \gset
+SELECT proof.before($$SELECT count(*) FROM orders WHERE customer_id = 99$$,
+                    (SELECT max(rows_filtered) FROM apiscale.index_advice WHERE columns = '{customer_id}')) AS before1 \gset
+SELECT ddl FROM apiscale.index_advice ORDER BY ddl \gexec
+SELECT * FROM proof.check($$EXECUTE by_note('note 5')$$, :'before0');
+SELECT * FROM proof.check($$SELECT count(*) FROM orders WHERE customer_id = 99$$, :'before1');
+SELECT proof.drop_new(:'before0') AS dropped;
 DEALLOCATE by_note;
 RESET apiscale.capture_parameters;
 SELECT apiscale.reset();
@@ -163,6 +217,12 @@ INSERT INTO "Order Items" SELECT g, g % 300, g FROM generate_series(1, 20000) g;
 ANALYZE "Order Items";
 SELECT count(*) FROM "Order Items" WHERE "select" = 3;
 SELECT columns, ddl FROM apiscale.index_advice;
+-- Proof: the advised index, created for real, is used and the rows read fall.
+SELECT proof.before($$SELECT count(*) FROM "Order Items" WHERE "select" = 3$$,
+                    (SELECT max(rows_filtered) FROM apiscale.index_advice)) AS before0 \gset
+SELECT ddl FROM apiscale.index_advice ORDER BY ddl \gexec
+SELECT * FROM proof.check($$SELECT count(*) FROM "Order Items" WHERE "select" = 3$$, :'before0');
+SELECT proof.drop_new(:'before0') AS dropped;
 SELECT apiscale.reset();
 
 -- 15. One statement, three needs on one table (a filter, a hash join key,
@@ -179,6 +239,12 @@ SELECT count(*) FILTER (WHERE verdict = 'recommended') AS recommended,
        count(*) AS candidates
   FROM apiscale.index_candidates;
 SELECT count(*) AS advice FROM apiscale.index_advice;
+-- Proof: the advised index, created for real, is used and the rows read fall.
+SELECT proof.before($$SELECT o.id, l.label FROM orders o JOIN labels l ON l.amount = o.amount WHERE o.customer_id = 42 ORDER BY o.created_at DESC LIMIT 5$$,
+                    (SELECT max(rows_filtered) FROM apiscale.index_advice)) AS before0 \gset
+SELECT ddl FROM apiscale.index_advice ORDER BY ddl \gexec
+SELECT * FROM proof.check($$SELECT o.id, l.label FROM orders o JOIN labels l ON l.amount = o.amount WHERE o.customer_id = 42 ORDER BY o.created_at DESC LIMIT 5$$, :'before0');
+SELECT proof.drop_new(:'before0') AS dropped;
 SELECT apiscale.reset();
 
 -- 16. Who sees and who re-plans what.  regress_adv_app runs a statement;
@@ -200,6 +266,12 @@ SET ROLE regress_adv_app;
 SELECT relation, columns, verdict FROM apiscale.index_candidates;
 RESET ROLE;
 SELECT relation, columns, verdict FROM apiscale.index_candidates;
+-- Proof: the advised index, created for real, is used and the rows read fall.
+SELECT proof.before($$SELECT count(*) FROM orders WHERE note = 'note 9'$$,
+                    (SELECT max(rows_filtered) FROM apiscale.index_advice)) AS before0 \gset
+SELECT ddl FROM apiscale.index_advice ORDER BY ddl \gexec
+SELECT * FROM proof.check($$SELECT count(*) FROM orders WHERE note = 'note 9'$$, :'before0');
+SELECT proof.drop_new(:'before0') AS dropped;
 SELECT apiscale.reset();
 REVOKE ALL ON orders FROM regress_adv_app;
 REVOKE ALL ON SCHEMA adv FROM regress_adv_app;
@@ -212,6 +284,12 @@ EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
   SELECT count(*) FROM orders WHERE note = 'nope';
 RESET apiscale.track;
 SELECT relation, columns, verdict, detail FROM apiscale.index_candidates;
+-- Proof: the advised index, created for real, is used and the rows read fall.
+SELECT proof.before($$SELECT count(*) FROM orders WHERE note = 'nope'$$,
+                    (SELECT max(rows_filtered) FROM apiscale.index_advice)) AS before0 \gset
+SELECT ddl FROM apiscale.index_advice ORDER BY ddl \gexec
+SELECT * FROM proof.check($$SELECT count(*) FROM orders WHERE note = 'nope'$$, :'before0');
+SELECT proof.drop_new(:'before0') AS dropped;
 SELECT apiscale.reset();
 
 -- 18. Literals are read with the session's DateStyle, not the reader's.
@@ -219,6 +297,12 @@ SET datestyle = 'SQL, DMY';
 SELECT count(*) FROM orders WHERE created_at < '25/01/2026' AND status = 'x';
 RESET datestyle;
 SELECT relation, columns, verdict, detail FROM apiscale.index_candidates;
+-- Proof: the advised index, created for real, is used and the rows read fall.
+SELECT proof.before($$SELECT count(*) FROM orders WHERE created_at < '2026-01-25' AND status = 'x'$$,
+                    (SELECT max(rows_filtered) FROM apiscale.index_advice)) AS before0 \gset
+SELECT ddl FROM apiscale.index_advice ORDER BY ddl \gexec
+SELECT * FROM proof.check($$SELECT count(*) FROM orders WHERE created_at < '2026-01-25' AND status = 'x'$$, :'before0');
+SELECT proof.drop_new(:'before0') AS dropped;
 SELECT apiscale.reset();
 
 -- 19. A statement longer than apiscale.max_query_length is not kept for
@@ -235,6 +319,12 @@ SELECT apiscale.reset();
 CREATE INDEX orders_note_pattern ON orders (note text_pattern_ops);
 SELECT id FROM orders ORDER BY note LIMIT 3;
 SELECT relation, columns, reasons, verdict FROM apiscale.index_candidates;
+-- Proof: the advised index, created for real, is used and the rows read fall.
+SELECT proof.before($$SELECT id FROM orders ORDER BY note LIMIT 3$$,
+                    (SELECT max(rows_filtered) FROM apiscale.index_advice)) AS before0 \gset
+SELECT ddl FROM apiscale.index_advice ORDER BY ddl \gexec
+SELECT * FROM proof.check($$SELECT id FROM orders ORDER BY note LIMIT 3$$, :'before0');
+SELECT proof.drop_new(:'before0') AS dropped;
 DROP INDEX orders_note_pattern;
 SELECT apiscale.reset();
 
@@ -243,6 +333,12 @@ SELECT count(*) FROM orders
  WHERE customer_id > 0 AND created_at < '2026-01-01 00:10+00';
 SELECT relation, columns, verdict FROM apiscale.index_candidates
  ORDER BY columns::text;
+-- Proof: the advised index, created for real, is used and the rows read fall.
+SELECT proof.before($$SELECT count(*) FROM orders WHERE customer_id > 0 AND created_at < '2026-01-01 00:10+00'$$,
+                    (SELECT max(rows_filtered) FROM apiscale.index_advice)) AS before0 \gset
+SELECT ddl FROM apiscale.index_advice ORDER BY ddl \gexec
+SELECT * FROM proof.check($$SELECT count(*) FROM orders WHERE customer_id > 0 AND created_at < '2026-01-01 00:10+00'$$, :'before0');
+SELECT proof.drop_new(:'before0') AS dropped;
 SELECT apiscale.reset();
 
 -- 22. An unindexable filter beside an indexable one is not reported; an
@@ -250,14 +346,27 @@ SELECT apiscale.reset();
 SELECT count(*) FROM orders WHERE note = 'note 5' AND id <> 1 AND id <> 2;
 SELECT count(*) FROM orders WHERE note = (SELECT 'note ' || 6);
 SELECT relation, columns, reasons, verdict, scans FROM apiscale.index_candidates;
+-- Proof: the advised index, created for real, is used and the rows read fall.
+SELECT proof.before($$SELECT count(*) FROM orders WHERE note = 'note 5' AND id <> 1 AND id <> 2$$,
+                    (SELECT max(rows_filtered) FROM apiscale.index_advice) / 2) AS before0 \gset
+SELECT ddl FROM apiscale.index_advice ORDER BY ddl \gexec
+SELECT * FROM proof.check($$SELECT count(*) FROM orders WHERE note = 'note 5' AND id <> 1 AND id <> 2$$, :'before0');
+SELECT proof.drop_new(:'before0') AS dropped;
 SELECT apiscale.reset();
 
 -- 23. A column dropped after the evidence was gathered: the candidate goes.
 CREATE TABLE shrinking (id int, a int, b int);
 INSERT INTO shrinking SELECT g, g % 100, g FROM generate_series(1, 5000) g;
 ANALYZE shrinking;
+SELECT apiscale.reset();  -- the load is not the workload (see index_writes)
 SELECT count(*) FROM shrinking WHERE a = 7;
 SELECT relation, columns, verdict FROM apiscale.index_candidates;
+-- Proof: the advised index, created for real, is used and the rows read fall.
+SELECT proof.before($$SELECT count(*) FROM shrinking WHERE a = 7$$,
+                    (SELECT max(rows_filtered) FROM apiscale.index_advice)) AS before0 \gset
+SELECT ddl FROM apiscale.index_advice ORDER BY ddl \gexec
+SELECT * FROM proof.check($$SELECT count(*) FROM shrinking WHERE a = 7$$, :'before0');
+SELECT proof.drop_new(:'before0') AS dropped;
 ALTER TABLE shrinking DROP COLUMN a;
 SELECT count(*) AS candidates FROM apiscale.index_candidates;
 DROP TABLE shrinking;
@@ -268,12 +377,24 @@ SELECT apiscale.reset();
 SELECT count(*) FROM (SELECT id FROM orders WHERE note = 'note 5'
                       UNION ALL SELECT id FROM orders WHERE amount = 3.5) s;
 SELECT relation, columns, verdict FROM apiscale.index_candidates ORDER BY columns::text;
+-- Proof: the advised index, created for real, is used and the rows read fall.
+SELECT proof.before($$SELECT count(*) FROM (SELECT id FROM orders WHERE note = 'note 5' UNION ALL SELECT id FROM orders WHERE amount = 3.5) s$$,
+                    (SELECT sum(rows_filtered) FROM apiscale.index_advice)) AS before0 \gset
+SELECT ddl FROM apiscale.index_advice ORDER BY ddl \gexec
+SELECT * FROM proof.check($$SELECT count(*) FROM (SELECT id FROM orders WHERE note = 'note 5' UNION ALL SELECT id FROM orders WHERE amount = 3.5) s$$, :'before0');
+SELECT proof.drop_new(:'before0') AS dropped;
 SELECT apiscale.reset();
 
 -- 25. A range filter and a sort on the same columns are one index.
 SELECT count(*) FROM orders WHERE customer_id = 5 AND created_at > '2026-01-10';
 SELECT id FROM orders WHERE customer_id = 5 ORDER BY created_at DESC LIMIT 3;
 SELECT relation, columns, reasons, queries, verdict FROM apiscale.index_candidates;
+-- Proof: the advised index, created for real, is used and the rows read fall.
+SELECT proof.before($$SELECT id FROM orders WHERE customer_id = 5 ORDER BY created_at DESC LIMIT 3$$,
+                    (SELECT 50000 - 3)) AS before0 \gset
+SELECT ddl FROM apiscale.index_advice ORDER BY ddl \gexec
+SELECT * FROM proof.check($$SELECT id FROM orders WHERE customer_id = 5 ORDER BY created_at DESC LIMIT 3$$, :'before0');
+SELECT proof.drop_new(:'before0') AS dropped;
 SELECT apiscale.reset();
 
 -- 26. A statement merged into a longer candidate is still judged: the
@@ -282,6 +403,12 @@ SELECT max(note) FROM orders WHERE status = 'x';
 SELECT count(*) FROM orders WHERE status = 'new' AND amount > 1;
 SELECT count(*) FROM orders WHERE status = 'new' AND amount > 1;
 SELECT relation, columns, queries, verdict FROM apiscale.index_candidates;
+-- Proof: the advised index, created for real, is used and the rows read fall.
+SELECT proof.before($$SELECT max(note) FROM orders WHERE status = 'x'$$,
+                    (SELECT 50000)) AS before0 \gset
+SELECT ddl FROM apiscale.index_advice ORDER BY ddl \gexec
+SELECT * FROM proof.check($$SELECT max(note) FROM orders WHERE status = 'x'$$, :'before0');
+SELECT proof.drop_new(:'before0') AS dropped;
 SELECT apiscale.reset();
 
 -- 27. Parameter values are kept in a form that reads back under the
@@ -292,6 +419,12 @@ EXECUTE by_time('2026-01-02 10:00+00');
 DEALLOCATE by_time;
 RESET datestyle;
 SELECT relation, columns, verdict, detail FROM apiscale.index_candidates;
+-- Proof: the advised index, created for real, is used and the rows read fall.
+SELECT proof.before($$SELECT count(*) FROM orders WHERE created_at = '2026-01-02 10:00+00'$$,
+                    (SELECT max(rows_filtered) FROM apiscale.index_advice)) AS before0 \gset
+SELECT ddl FROM apiscale.index_advice ORDER BY ddl \gexec
+SELECT * FROM proof.check($$SELECT count(*) FROM orders WHERE created_at = '2026-01-02 10:00+00'$$, :'before0');
+SELECT proof.drop_new(:'before0') AS dropped;
 SELECT apiscale.reset();
 
 -- 28. Values too wide for a btree entry: not indexable, and no DDL.

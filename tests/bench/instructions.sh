@@ -12,6 +12,11 @@
 #
 # Usage: instructions.sh DBDIR DBNAME  (a stopped cluster with pgbench
 # tables at scale >= 1 and the extensions created); prints a table.
+#
+# APISCALE_LIB (apiscale) is the library the apiscale rows preload;
+# APISCALE_BASELINE_LIB, if set (an absolute path to another build's
+# apiscale.so, e.g. of the main branch), adds rows for that build, so that
+# a change is measured against what it changes.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,6 +40,22 @@ for _ in range(n):
     aid = random.randint(1, 99000)
     if w == "select":
         print("SELECT abalance FROM pgbench_accounts WHERE aid = %d;" % aid)
+    elif w == "walkers":
+        # walk_orders: the index advisor's scans beside an index
+        k = aid % 4
+        c = 1 + aid % 2900
+        if k == 0:    # Index Scan Backward, a filter removing most rows
+            print("SELECT id FROM walk_orders WHERE status = %d "
+                  "ORDER BY created_at DESC LIMIT 20;" % (aid % 100))
+        elif k == 1:  # Bitmap Heap Scan, a filter
+            print("SELECT count(*) FROM walk_orders WHERE customer_id "
+                  "BETWEEN %d AND %d AND status = 3;" % (c, c + 40))
+        elif k == 2:  # Index Scan fetching heap rows (covering evidence)
+            print("SELECT customer_id, amount FROM walk_orders WHERE "
+                  "customer_id BETWEEN %d AND %d ORDER BY customer_id LIMIT 50;"
+                  % (c, c + 4))
+        else:         # Seq Scan filtering an expression
+            print("SELECT id FROM walk_small WHERE lower(note) = 'n%d';" % c)
     elif w == "scan":
         # run.sh's scan_orders: 50,000 rows, no index but the primary key
         if aid % 2:
@@ -61,14 +82,22 @@ instructions() {
 	awk '/^(summary|totals):/ { print $2; exit }' "$f.cg"
 }
 
-configs=(none pg_stat_statements apiscale apiscale_no_plans)
+lib=${APISCALE_LIB:-apiscale}
+baseline=${APISCALE_BASELINE_LIB:-}
+configs=(none pg_stat_statements)
 declare -A opts=(
 	[none]="-c shared_preload_libraries="
 	[pg_stat_statements]="-c shared_preload_libraries=pg_stat_statements"
-	[apiscale]="-c shared_preload_libraries=apiscale"
-	[apiscale_no_plans]="-c shared_preload_libraries=apiscale -c apiscale.capture_plans=off"
+	[apiscale]="-c shared_preload_libraries=$lib"
+	[apiscale_no_plans]="-c shared_preload_libraries=$lib -c apiscale.capture_plans=off"
+	[baseline]="-c shared_preload_libraries=$baseline"
+	[baseline_no_plans]="-c shared_preload_libraries=$baseline -c apiscale.capture_plans=off"
 )
-declare -A count=([select]=2000 [join]=300)
+[ -n "$baseline" ] && configs+=(baseline)
+configs+=(apiscale)
+[ -n "$baseline" ] && configs+=(baseline_no_plans)
+configs+=(apiscale_no_plans)
+declare -A count=([select]=2000 [join]=300 [walkers]=400)
 
 printf '%-8s | %-20s | %14s | %8s | %8s\n' workload config "instr/stmt" "vs none" "vs pgss"
 echo "---------+----------------------+----------------+----------+---------"
@@ -86,6 +115,54 @@ for w in select join; do
 	done
 done
 
+# The index advisor's walkers of scans beside an index (Index Scans and
+# Bitmap Heap Scans with filters, an Index Scan fetching heap rows, a Seq
+# Scan filtering an expression) on tables made here if missing.  Plans are
+# not captured (slow_query_ms = -1: under valgrind everything is slow), so
+# the apiscale rows differ from the baseline by the new walkers only.
+if [ "$(as_pg "$PGBIN/postgres" --single -D "$PGDATA" "$DB" <<<"SELECT to_regclass('walk_orders') IS NOT NULL;" 2>/dev/null |
+	grep -c '= "t"')" -eq 0 ]; then
+	as_pg "$PGBIN/postgres" --single -D "$PGDATA" "$DB" >/dev/null 2>&1 <<'SQL'
+CREATE TABLE walk_orders (id int PRIMARY KEY, customer_id int NOT NULL, status int NOT NULL, created_at timestamptz NOT NULL, amount numeric(10, 2) NOT NULL)
+INSERT INTO walk_orders SELECT g, 1 + (g * 7907) % 3000, g % 100, timestamptz '2026-01-01 00:00+00' + g * interval '1 minute', (g % 10000) / 100.0 FROM generate_series(1, 50000) g
+CREATE INDEX walk_orders_created ON walk_orders (created_at)
+CREATE INDEX walk_orders_customer ON walk_orders (customer_id)
+CREATE TABLE walk_small (id int PRIMARY KEY, note text NOT NULL)
+INSERT INTO walk_small SELECT g, 'N' || g FROM generate_series(1, 3000) g
+VACUUM ANALYZE walk_orders
+VACUUM ANALYZE walk_small
+SQL
+	# Again, in a backend of its own: with synchronous_commit = off the rows
+	# could not get their hint bits until the commits were flushed, and the
+	# first measured configuration would pay for setting them.
+	as_pg "$PGBIN/postgres" --single -D "$PGDATA" "$DB" >/dev/null 2>&1 <<'SQL'
+VACUUM walk_orders
+VACUUM walk_small
+SQL
+fi
+walk_configs=(none pg_stat_statements)
+[ -n "$baseline" ] && walk_configs+=(baseline)
+walk_configs+=(apiscale)
+declare -A walk_opts=(
+	[none]="-c shared_preload_libraries="
+	[pg_stat_statements]="-c shared_preload_libraries=pg_stat_statements"
+	[baseline]="-c shared_preload_libraries=$baseline -c apiscale.slow_query_ms=-1"
+	[apiscale]="-c shared_preload_libraries=$lib -c apiscale.slow_query_ms=-1"
+)
+echo
+printf '%-8s | %-20s | %14s | %8s | %8s\n' workload config "instr/stmt" "vs none" "vs pgss"
+echo "---------+----------------------+----------------+----------+---------"
+declare -A wper=()
+for c in "${walk_configs[@]}"; do
+	base=$(instructions "$c" "${walk_opts[$c]}" walkers 0)
+	total=$(instructions "$c" "${walk_opts[$c]}" walkers "${count[walkers]}")
+	wper[$c]=$(((total - base) / count[walkers]))
+done
+for c in "${walk_configs[@]}"; do
+	awk -v c="$c" -v v="${wper[$c]}" -v n="${wper[none]}" -v p="${wper[pg_stat_statements]}" \
+		'BEGIN { printf "%-8s | %-20s | %14d | %8.3f | %8.3f\n", "walkers", c, v, v / n, v / p }'
+done
+
 # The index advisor on a scan-heavy workload (the tables of run.sh's
 # "index advisor cost" section).  slow_query_ms = -1 everywhere: under
 # valgrind every scan is "slow", which would make apiscale count rows per
@@ -98,9 +175,9 @@ fi
 scan_configs=(none advisor_off rate_1.0 rate_0.1)
 declare -A scan_opts=(
 	[none]="-c shared_preload_libraries="
-	[advisor_off]="-c shared_preload_libraries=apiscale -c apiscale.slow_query_ms=-1 -c apiscale.index_advisor=off"
-	[rate_1.0]="-c shared_preload_libraries=apiscale -c apiscale.slow_query_ms=-1 -c apiscale.sample_rate=1.0"
-	[rate_0.1]="-c shared_preload_libraries=apiscale -c apiscale.slow_query_ms=-1 -c apiscale.sample_rate=0.1"
+	[advisor_off]="-c shared_preload_libraries=$lib -c apiscale.slow_query_ms=-1 -c apiscale.index_advisor=off"
+	[rate_1.0]="-c shared_preload_libraries=$lib -c apiscale.slow_query_ms=-1 -c apiscale.sample_rate=1.0"
+	[rate_0.1]="-c shared_preload_libraries=$lib -c apiscale.slow_query_ms=-1 -c apiscale.sample_rate=0.1"
 )
 n=40
 echo
