@@ -31,8 +31,8 @@ PGFILEDESC = "apiscale - query statistics and scaling advice for APIs"
 
 # pg_regress suites; scripts/test.sh runs them against a throwaway server.
 REGRESS = create_extension upgrade counters percentiles slow_plans nesting errors encoding \
-	privileges index_advice advisor_robustness antipatterns signals metrics report \
-	drop_extension
+	privileges index_advice index_review advisor_robustness antipatterns signals metrics \
+	report drop_extension
 
 PG_CFLAGS = -Wall -Werror
 # No LLVM bitcode: JIT inlining of our code is not worth a clang dependency.

@@ -8,4 +8,6 @@ SELECT * FROM apiscale.info();
 SELECT apiscale.metrics();
 -- Needs no shared memory.
 SELECT apiscale.histogram_percentiles(ARRAY[1.0, 2.0, 3.0], ARRAY[0.5]);
+-- Reads the catalogs only.
+SELECT count(*) >= 0 AS readable FROM apiscale.index_review;
 DROP EXTENSION apiscale;
