@@ -100,7 +100,8 @@ COMMENT ON FUNCTION wrap_sql(text, int, text) IS
 -- 1.0 printed the index advice's CREATE INDEX through wrap_text, which cut a
 -- word longer than a line (schema.table with names of 62-63 bytes) into
 -- left(...) || '...' and squeezed the spaces inside quoted names: copied
--- from the report, the statement did not run.  Only that call changes.
+-- from the report, the statement did not run.  1.1 prints it through
+-- wrap_sql, and adds the indexes to drop (apiscale.index_review).
 CREATE OR REPLACE FUNCTION report()
 RETURNS SETOF text
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -172,6 +173,21 @@ BEGIN
     END IF;
 
     RETURN NEXT '';
+    RETURN NEXT '== Indexes that cost every write and serve no read';
+    n := 0;
+    FOR r IN SELECT * FROM apiscale.index_review LOOP
+        RETURN QUERY SELECT apiscale.wrap_sql(r.ddl, 120, '  ');
+        RETURN QUERY SELECT apiscale.wrap_text(
+            format('%s, %s, %s scans, table writes %s: %s', r.kind,
+                   pg_size_pretty(r.size), r.scans, r.table_writes, r.detail),
+            120, '      ');
+        n := n + 1;
+    END LOOP;
+    IF n = 0 THEN
+        RETURN NEXT '  No index to drop.';
+    END IF;
+
+    RETURN NEXT '';
     RETURN NEXT '== Anti-patterns';
     n := 0;
     FOR r IN SELECT * FROM apiscale.antipatterns a
@@ -188,6 +204,9 @@ BEGIN
     END IF;
 END
 $$;
+
+COMMENT ON FUNCTION report() IS
+    'One text report: signals in warning first, slowest statements, missing indexes, indexes to drop, anti-patterns';
 
 --
 -- Monitoring

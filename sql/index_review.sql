@@ -179,6 +179,9 @@ SELECT rv_changed_plans(string_agg(ddl, '; ')) AS changed_plans_all
 -- in the review.
 SELECT rv_changed_plans('DROP INDEX rv.ord_customer_created') AS changed_plans_used;
 
+-- The report lists them, with a DDL line that runs as printed.
+SELECT line FROM apiscale.report() AS line
+ WHERE line LIKE '== Indexes%' OR line LIKE '%DROP INDEX%rv.%';
 -- Run the view's DDL for the invalid index: it is gone from the view.
 SELECT ddl FROM apiscale.index_review WHERE index = 'rv.ord_sku_unique'::regclass \gexec
 SELECT count(*) AS invalid_left FROM apiscale.index_review WHERE kind = 'invalid';
