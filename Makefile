@@ -15,6 +15,7 @@ OBJS = \
 	extension/advisor.o \
 	extension/antipattern.o \
 	extension/apiscale.o \
+	extension/errors.o \
 	extension/evidence.o \
 	extension/guc.o \
 	extension/histogram.o \
@@ -30,9 +31,9 @@ DATA = extension/apiscale--1.0.sql extension/apiscale--1.0--1.1.sql
 PGFILEDESC = "apiscale - query statistics and scaling advice for APIs"
 
 # pg_regress suites; scripts/test.sh runs them against a throwaway server.
-REGRESS = create_extension upgrade counters percentiles slow_plans nesting errors encoding \
-	privileges index_advice index_review advisor_robustness antipatterns signals metrics \
-	report drop_extension
+REGRESS = create_extension upgrade counters percentiles slow_plans nesting errors \
+	failed_statements encoding privileges index_advice index_review advisor_robustness \
+	antipatterns signals metrics report drop_extension
 
 PG_CFLAGS = -Wall -Werror
 # No LLVM bitcode: JIT inlining of our code is not worth a clang dependency.

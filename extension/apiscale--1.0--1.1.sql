@@ -228,6 +228,35 @@ REVOKE ALL ON FUNCTION metrics() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION metrics() TO pg_monitor;
 
 --
+-- Failed statements
+--
+
+-- Every statement a client sent that ended in ERROR (parse, analysis,
+-- planning, execution, cancel, timeout), by (database, user, SQLSTATE).
+CREATE FUNCTION errors_internal(
+    OUT sqlstate text,
+    OUT userid oid,
+    OUT dbid oid,
+    OUT count bigint,
+    OUT first_seen timestamptz,
+    OUT last_seen timestamptz,
+    OUT last_message text,
+    OUT last_query text
+)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'apiscale_errors'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE VIEW errors AS
+    SELECT sqlstate, userid, dbid, count, first_seen, last_seen,
+           last_message, last_query
+      FROM errors_internal()
+     ORDER BY last_seen DESC, sqlstate;
+
+COMMENT ON VIEW errors IS
+    'Failed statements by SQLSTATE, parse and plan errors included: count, first and last seen, last message and statement';
+
+--
 -- Index review
 --
 
@@ -425,5 +454,6 @@ SELECT k.tbl::pg_catalog.regclass AS relation,
 COMMENT ON VIEW index_review IS
     'Existing indexes that cost every write and serve no read: invalid, duplicate, redundant, unused; each with its DROP INDEX';
 
--- Readable by everyone: it reads what the catalogs show anyone.
-GRANT SELECT ON index_review TO PUBLIC;
+-- Readable by everyone: texts and messages of other users' failures are
+-- masked, and the review reads what the catalogs show anyone.
+GRANT SELECT ON errors, index_review TO PUBLIC;
