@@ -81,6 +81,7 @@ demo:
 
 bench:
 	tests/bench/run.sh
+	tests/bench/error_cost.sh
 	tests/bench/pooler.sh
 
 # FUZZ_SECONDS=N on the command line reaches tests/fuzz/Makefile.
