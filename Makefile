@@ -16,6 +16,7 @@ OBJS = \
 	extension/advisor.o \
 	extension/antipattern.o \
 	extension/apiscale.o \
+	extension/errors.o \
 	extension/evidence.o \
 	extension/existing.o \
 	extension/guc.o \
@@ -36,9 +37,9 @@ PGFILEDESC = "apiscale - query statistics and scaling advice for APIs"
 
 # pg_regress suites; scripts/test.sh runs them against a throwaway server.
 REGRESS = create_extension upgrade counters percentiles slow_plans nesting errors \
-	encoding privileges index_proof index_advice index_residual index_expression \
-	index_partial index_covering index_writes advisor_robustness antipatterns signals \
-	metrics report drop_extension
+	failed_statements encoding privileges index_proof index_advice index_residual \
+	index_expression index_partial index_covering index_writes index_review \
+	advisor_robustness antipatterns signals metrics report drop_extension
 
 PG_CFLAGS = -Wall -Werror
 # No LLVM bitcode: JIT inlining of our code is not worth a clang dependency.
@@ -86,6 +87,7 @@ demo:
 
 bench:
 	tests/bench/run.sh
+	tests/bench/error_cost.sh
 	tests/bench/pooler.sh
 
 # FUZZ_SECONDS=N on the command line reaches tests/fuzz/Makefile.

@@ -100,7 +100,8 @@ COMMENT ON FUNCTION wrap_sql(text, int, text) IS
 -- 1.0 printed the index advice's CREATE INDEX through wrap_text, which cut a
 -- word longer than a line (schema.table with names of 62-63 bytes) into
 -- left(...) || '...' and squeezed the spaces inside quoted names: copied
--- from the report, the statement did not run.  Only that call changes.
+-- from the report, the statement did not run.  1.1 prints it through
+-- wrap_sql, and adds the indexes to drop (apiscale.index_review).
 CREATE OR REPLACE FUNCTION report()
 RETURNS SETOF text
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -182,6 +183,21 @@ BEGIN
     END IF;
 
     RETURN NEXT '';
+    RETURN NEXT '== Indexes that cost every write and serve no read';
+    n := 0;
+    FOR r IN SELECT * FROM apiscale.index_review LOOP
+        RETURN QUERY SELECT apiscale.wrap_sql(r.ddl, 120, '  ');
+        RETURN QUERY SELECT apiscale.wrap_text(
+            format('%s, %s, %s scans, table writes %s: %s', r.kind,
+                   pg_size_pretty(r.size), r.scans, r.table_writes, r.detail),
+            120, '      ');
+        n := n + 1;
+    END LOOP;
+    IF n = 0 THEN
+        RETURN NEXT '  No index to drop.';
+    END IF;
+
+    RETURN NEXT '';
     RETURN NEXT '== Anti-patterns';
     n := 0;
     FOR r IN SELECT * FROM apiscale.antipatterns a
@@ -198,6 +214,9 @@ BEGIN
     END IF;
 END
 $$;
+
+COMMENT ON FUNCTION report() IS
+    'One text report: signals in warning first, slowest statements, missing indexes, indexes to drop, anti-patterns';
 
 --
 -- Monitoring
@@ -311,3 +330,234 @@ COMMENT ON VIEW table_writes IS
 
 -- Like the other statistics views: counts per table, readable by everyone.
 GRANT SELECT ON table_writes TO PUBLIC;
+
+--
+-- Failed statements
+--
+
+-- Every statement a client sent that ended in ERROR (parse, analysis,
+-- planning, execution, cancel, timeout), by (database, user, SQLSTATE).
+CREATE FUNCTION errors_internal(
+    OUT sqlstate text,
+    OUT userid oid,
+    OUT dbid oid,
+    OUT count bigint,
+    OUT first_seen timestamptz,
+    OUT last_seen timestamptz,
+    OUT last_message text,
+    OUT last_query text
+)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'apiscale_errors'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE VIEW errors AS
+    SELECT sqlstate, userid, dbid, count, first_seen, last_seen,
+           last_message, last_query
+      FROM errors_internal()
+     ORDER BY last_seen DESC, sqlstate;
+
+COMMENT ON VIEW errors IS
+    'Failed statements by SQLSTATE, parse and plan errors included: count, first and last seen, last message and statement';
+
+--
+-- Index review
+--
+
+-- Existing indexes that cost every write and serve no read, from the
+-- catalogs and the cumulative statistics of the current database, read
+-- when the view is: invalid ones (left by a failed CREATE INDEX
+-- CONCURRENTLY), duplicates, redundant ones (a leading part of another)
+-- and unused ones.  One row per index, the first kind that applies in that
+-- order.  Never an index that enforces something: primary keys, unique
+-- indexes, exclusion constraints, the unique key of a foreign key.
+CREATE VIEW index_review AS
+WITH idx AS (
+    SELECT i.indexrelid AS oid, i.indrelid AS tbl, c.relname AS name,
+           n.nspname AS nsp, c.relkind = 'I' AS partitioned,
+           am.amname AS am, i.indisunique AS uniq, i.indisvalid AS valid,
+           i.indisready AS ready, i.indnullsnotdistinct AS nnd,
+           i.indnkeyatts AS nkeys,
+           i.indisprimary OR i.indisexclusion OR
+             EXISTS (SELECT FROM pg_catalog.pg_constraint k
+                      WHERE k.conindid = i.indexrelid) AS constrained,
+           -- the key columns (or expressions) as text, with their operator
+           -- classes, collations and options (DESC, NULLS FIRST), from 1
+           ARRAY(SELECT pg_catalog.pg_get_indexdef(i.indexrelid, k, false)
+                   FROM pg_catalog.generate_series(1, i.indnkeyatts) k) AS keys,
+           ARRAY(SELECT i.indclass[k]
+                   FROM pg_catalog.generate_series(0, i.indnkeyatts - 1) k) AS classes,
+           ARRAY(SELECT i.indcollation[k]
+                   FROM pg_catalog.generate_series(0, i.indnkeyatts - 1) k) AS colls,
+           ARRAY(SELECT i.indoption[k]
+                   FROM pg_catalog.generate_series(0, i.indnkeyatts - 1) k) AS opts,
+           -- INCLUDE columns, and every column
+           ARRAY(SELECT i.indkey[k]
+                   FROM pg_catalog.generate_series(i.indnkeyatts, i.indnatts - 1) k
+                  ORDER BY 1) AS incl,
+           ARRAY(SELECT i.indkey[k]
+                   FROM pg_catalog.generate_series(0, i.indnatts - 1) k) AS cols,
+           pg_catalog.pg_get_expr(i.indpred, i.indrelid) AS pred,
+           -- a partitioned index: its partitions' indexes, summed
+           CASE WHEN c.relkind = 'I'
+                THEN (SELECT pg_catalog.sum(pg_catalog.pg_stat_get_numscans(p.relid))
+                        FROM pg_catalog.pg_partition_tree(i.indexrelid) p
+                       WHERE p.isleaf)
+                ELSE pg_catalog.pg_stat_get_numscans(i.indexrelid)
+           END::bigint AS scans,
+           CASE WHEN c.relkind = 'I'
+                THEN (SELECT pg_catalog.sum(pg_catalog.pg_relation_size(p.relid))
+                        FROM pg_catalog.pg_partition_tree(i.indexrelid) p
+                       WHERE p.isleaf)
+                ELSE pg_catalog.pg_relation_size(i.indexrelid)
+           END::bigint AS size,
+           (SELECT pg_catalog.sum(pg_catalog.pg_stat_get_tuples_inserted(p.relid)
+                                  + pg_catalog.pg_stat_get_tuples_updated(p.relid)
+                                  + pg_catalog.pg_stat_get_tuples_deleted(p.relid))
+              FROM (SELECT i.indrelid AS relid WHERE t.relkind <> 'p'
+                    UNION ALL
+                    SELECT l.relid FROM pg_catalog.pg_partition_tree(i.indrelid) l
+                     WHERE t.relkind = 'p' AND l.isleaf) p)::bigint AS writes
+      FROM pg_catalog.pg_index i
+      JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+      JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      JOIN pg_catalog.pg_am am ON am.oid = c.relam
+     WHERE n.nspname <> ALL (ARRAY['pg_catalog', 'information_schema'])
+       AND n.nspname !~ '^pg_toast'
+       AND t.relkind IN ('r', 'm', 'p')
+       AND t.relpersistence <> 't'
+       -- a partition's index that is part of its parent's is reviewed as
+       -- the parent's (it cannot be dropped on its own)
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits h
+                        WHERE h.inhrelid = i.indexrelid)
+       -- an extension's tables are indexed as the extension needs
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                        WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                          AND d.objid = i.indrelid AND d.deptype = 'e')
+),
+-- b serves every lookup a serves: a's key leads b's, with the same
+-- operator classes and collations, in b's order or fully reversed (b read
+-- backward), a's INCLUDE columns are columns of b, and both have the same
+-- predicate (or none).
+covers AS (
+    SELECT a.oid AS a, b.oid AS b, a.opts <> b.opts[1:a.nkeys] AS backward
+      FROM idx a JOIN idx b ON b.tbl = a.tbl AND b.oid <> a.oid
+     WHERE a.am = 'btree' AND b.am = 'btree' AND a.valid AND b.valid
+       AND a.nkeys <= b.nkeys
+       AND a.keys = b.keys[1:a.nkeys]
+       AND a.classes = b.classes[1:a.nkeys]
+       AND a.colls = b.colls[1:a.nkeys]
+       AND (a.opts = b.opts[1:a.nkeys]
+            OR a.opts = ARRAY(SELECT u.o # 3::int2
+                                FROM pg_catalog.unnest(b.opts[1:a.nkeys])
+                                     WITH ORDINALITY AS u(o, ord)
+                               ORDER BY u.ord))
+       AND a.incl <@ b.cols
+       AND a.pred IS NOT DISTINCT FROM b.pred
+),
+-- Indexes with the same definition: all but one (the one behind a
+-- constraint, else the most scanned, else the oldest) are duplicates.
+same AS (
+    SELECT oid,
+           pg_catalog.first_value(oid) OVER w AS keeper,
+           pg_catalog.row_number() OVER w AS rank
+      FROM idx
+     WHERE valid
+    WINDOW w AS (PARTITION BY tbl, am, keys, classes, colls, opts, incl, pred,
+                              uniq, nnd
+                 ORDER BY constrained DESC, scans DESC, oid)
+),
+judged AS (
+    SELECT x.*, s.keeper, s.rank,
+           (SELECT c.b FROM covers c JOIN idx b ON b.oid = c.b
+             WHERE c.a = x.oid
+               -- b stays: it is used, or enforces something
+               AND (b.scans > 0 OR b.uniq OR b.constrained)
+               -- not the same definition (that is a duplicate)
+               AND NOT (b.keys = x.keys AND b.classes = x.classes
+                        AND b.colls = x.colls AND b.opts = x.opts
+                        AND b.incl = x.incl AND b.uniq = x.uniq
+                        AND b.nnd = x.nnd)
+               -- of two that serve each other (one the other reversed),
+               -- the less scanned one goes
+               AND (NOT EXISTS (SELECT FROM covers r
+                                 WHERE r.a = c.b AND r.b = c.a)
+                    OR b.scans > x.scans
+                    OR (b.scans = x.scans AND b.oid < x.oid))
+             ORDER BY b.nkeys DESC, b.scans DESC, b.oid LIMIT 1) AS cover
+      FROM idx x LEFT JOIN same s ON s.oid = x.oid
+),
+kinds AS (
+    SELECT j.*,
+           CASE
+             WHEN NOT j.valid THEN 'invalid'
+             WHEN j.uniq OR j.constrained THEN NULL
+             WHEN j.rank > 1 THEN 'duplicate'
+             WHEN j.cover IS NOT NULL THEN 'redundant'
+             WHEN j.scans = 0 THEN 'unused'
+           END AS kind
+      FROM judged j
+     -- An invalid partitioned index waits for its partitions' indexes to
+     -- be attached; one CREATE INDEX CONCURRENTLY is building is not left.
+     WHERE NOT (NOT j.valid
+                AND (j.partitioned
+                     OR EXISTS (SELECT FROM pg_catalog.pg_stat_progress_create_index p
+                                 WHERE p.index_relid = j.oid)))
+)
+SELECT k.tbl::pg_catalog.regclass AS relation,
+       k.oid::pg_catalog.regclass AS index,
+       k.kind, k.size, k.scans, k.writes AS table_writes,
+       pg_catalog.format(CASE WHEN k.partitioned THEN 'DROP INDEX %I.%I'
+                              ELSE 'DROP INDEX CONCURRENTLY %I.%I' END,
+                         k.nsp, k.name) AS ddl,
+       CASE k.kind
+         WHEN 'invalid' THEN
+           'left by a failed CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY: '
+           || 'no query uses it'
+           || CASE WHEN k.ready
+                   THEN ', yet every write updates it'
+                        || CASE WHEN k.uniq THEN ' and checks it for duplicates'
+                                ELSE '' END
+                   ELSE '' END
+           || '; drop it, and to have the index, fix the cause and run again: '
+           || pg_catalog.regexp_replace(pg_catalog.pg_get_indexdef(k.oid),
+                                        '^CREATE (UNIQUE )?INDEX ',
+                                        'CREATE \1INDEX CONCURRENTLY ')
+         WHEN 'duplicate' THEN
+           pg_catalog.format('same definition as %s, which stays',
+                             k.keeper::pg_catalog.regclass)
+         WHEN 'redundant' THEN
+           pg_catalog.format('%s serves the same lookups: its key (%s) starts with this one''s (%s)%s',
+                             k.cover::pg_catalog.regclass,
+                             (SELECT pg_catalog.array_to_string(b.keys, ', ')
+                                FROM idx b WHERE b.oid = k.cover),
+                             pg_catalog.array_to_string(k.keys, ', '),
+                             CASE WHEN (SELECT c.backward FROM covers c
+                                         WHERE c.a = k.oid AND c.b = k.cover)
+                                  THEN ' in reverse order (read backward)'
+                                  ELSE '' END)
+         WHEN 'unused' THEN
+           pg_catalog.format('no scans since %s, while the table took %s row writes (inserted, updated, deleted)',
+                             coalesce('the statistics were reset at '
+                                      || (SELECT pg_catalog.to_char(d.stats_reset,
+                                                                    'YYYY-MM-DD HH24:MI:SSOF')
+                                            FROM pg_catalog.pg_stat_database d
+                                           WHERE d.datname = pg_catalog.current_database()),
+                                      'the statistics began (never reset)'),
+                             k.writes)
+       END
+       || CASE WHEN k.partitioned
+               THEN ' (a partitioned index: DROP INDEX cannot run concurrently on it and locks every partition)'
+               ELSE '' END AS detail
+  FROM kinds k
+ WHERE k.kind IS NOT NULL
+ ORDER BY pg_catalog.array_position(ARRAY['invalid', 'duplicate', 'redundant', 'unused'], k.kind),
+          k.size DESC, k.tbl::pg_catalog.regclass::text, k.oid::pg_catalog.regclass::text;
+
+COMMENT ON VIEW index_review IS
+    'Existing indexes that cost every write and serve no read: invalid, duplicate, redundant, unused; each with its DROP INDEX';
+
+-- Readable by everyone: texts and messages of other users' failures are
+-- masked, and the review reads what the catalogs show anyone.
+GRANT SELECT ON errors, index_review TO PUBLIC;

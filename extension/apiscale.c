@@ -9,7 +9,8 @@
  * shared_preload_libraries: its statistics live in shared memory.
  *
   * Files: guc.c (parameters), hooks.c (observation), store.c (shared memory
- * and its locking rules), histogram.c (latency percentiles), antipattern.c
+ * and its locking rules), errors.c (failed statements, as the client sees
+ * them), histogram.c (latency percentiles), antipattern.c
  * (SELECT *, unbounded results, OFFSET, N+1), signals.c (scaling signals
  * and their background worker), metrics.c (the same and the top
  * statements as Prometheus text), normalize.c
@@ -30,6 +31,7 @@
 
 #include "advisor.h"
 #include "compat.h"
+#include "errors.h"
 #include "evidence.h"
 #include "guc.h"
 #include "hooks.h"
@@ -53,6 +55,7 @@ aps_shmem_request(void)
 	aps_evidence_request();
 	aps_signals_request();
 	aps_writes_request();
+	aps_errors_request();
 }
 
 static void
@@ -66,6 +69,7 @@ aps_shmem_startup(void)
 	aps_evidence_startup();
 	aps_signals_startup();
 	aps_writes_startup();
+	aps_errors_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -90,6 +94,7 @@ _PG_init(void)
 	shmem_startup_hook = aps_shmem_startup;
 
 	aps_install_hooks();
+	aps_errors_install();
 	aps_hypo_install();
 	aps_signals_register_worker();
 }

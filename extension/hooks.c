@@ -6,7 +6,9 @@
  * Pipeline, per statement:
  *	post_parse_analyze	make sure the statement has an entry, with its
  *						normalized text (best made here, where the jumbler's
- *						constant locations are known)
+ *						constant locations are known); tell errors.c which
+ *						statement of the client's query string is being
+ *						processed (until it ends), for the text of a failure
  *	planner				track nesting: a function the planner runs (a STABLE
  *						one folded for an estimate) runs nested statements
  *	ExecutorStart		track nesting (initial partition pruning runs
@@ -27,6 +29,16 @@
  *						(DO, CALL, EXPLAIN, CREATE TABLE AS, ...), and the
  *						utility's place in the query string; count the rows
  *						COPY FROM loaded
+ *
+ * Failed statements: a failed execution counts in its entry's errors
+ * here.  That the client's statement failed is counted once, in the
+ * signals and in apiscale.errors, by errors.c, from the error the client
+ * gets, whatever stage failed (parse, analysis, planning, execution); only
+ * a backend without a client (a background worker) has its failed
+ * top-level executions counted in the signals here instead.  For the text
+ * of a failure, errors.c learns of each top-level statement at its parse
+ * analysis, and of its end at the top-level ExecutorEnd or when a
+ * top-level utility command returns.
  *
  * Every hook chains to the previous one.  Nesting depth is restored with
  * PG_FINALLY / PG_CATCH, so an error never leaves it wrong.  Parallel
@@ -67,6 +79,7 @@
 #include "advisor.h"
 #include "antipattern.h"
 #include "compat.h"
+#include "errors.h"
 #include "evidence.h"
 #include "guc.h"
 #include "hooks.h"
@@ -243,6 +256,10 @@ aps_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 	if (prev_post_parse_analyze)
 		prev_post_parse_analyze(pstate, query, jstate);
 
+	if (nesting_level == 0)
+		aps_errors_statement(pstate->p_sourcetext, query->stmt_location,
+							 query->stmt_len);
+
 	if (!tracking(nesting_level) || query->utilityStmt != NULL ||
 		query->queryId == UINT64CONST(0) || jstate == NULL)
 		return;
@@ -286,15 +303,17 @@ aps_planner(Query *parse, const char *query_string, int cursorOptions,
 
 /*
  * Count a failed execution of key's statement, started at nesting level
- * level, in its entry and, for a client's statement, in the signals.
- * Called from PG_CATCH: must not throw.
+ * level, in its entry.  A client's statement that fails is counted in the
+ * signals by errors.c, as its error reaches the client (so once, and not
+ * when a function catches the error); a backend without a client counts
+ * its failed top-level executions here.  Called from PG_CATCH: must not
+ * throw.
  */
 static void
 count_failure(const ApsKey *key, int level)
 {
 	aps_store_record_error(key);
-	/* An error a function catches is not a failed statement. */
-	if (level == 0)
+	if (level == 0 && !aps_errors_reach_client())
 		aps_signals_add_error();
 }
 
@@ -664,6 +683,9 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 		prev_ExecutorEnd(queryDesc);
 	else
 		standard_ExecutorEnd(queryDesc);
+
+	if (nesting_level == 0)
+		aps_errors_statement_done();
 }
 
 /*
@@ -730,4 +752,8 @@ aps_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	if (IsA(pstmt->utilityStmt, CopyStmt) && qc != NULL && aps_enabled &&
 		aps_store_ready())
 		aps_writes_count_copy((CopyStmt *) pstmt->utilityStmt, qc->nprocessed);
+
+	/* Its failure keeps the statement for errors.c's report. */
+	if (nesting_level == 0)
+		aps_errors_statement_done();
 }

@@ -294,3 +294,39 @@ aps_normalize_query(const ApsTextSource *src, int *out_len)
 	*out_len = strlen(withheld);
 	return pstrdup(withheld);
 }
+
+/*
+ * Bounds (*location, *len) of the statement of a query string of several
+ * statements that holds byte offset: from after the top-level ';' before
+ * it to the ';' after it (or the end).  False, bounds untouched, if the
+ * scanner rejects the text under both settings of
+ * standard_conforming_strings.  A ';' inside a BEGIN ATOMIC body counts as
+ * a boundary too: the scanner does not know the grammar.
+ */
+bool
+aps_statement_at(const char *text, int offset, int *location, int *len)
+{
+	ApsToken *toks;
+	int		  ntoks;
+	int		  start = 0;
+	int		  end = strlen(text);
+
+	if (!lex_all(text, standard_conforming_strings, &toks, &ntoks) &&
+		!lex_all(text, !standard_conforming_strings, &toks, &ntoks))
+		return false;
+	for (int t = 0; t < ntoks; t++)
+	{
+		if (toks[t].tok != ';')
+			continue;
+		if (toks[t].start < offset)
+			start = toks[t].start + 1;
+		else
+		{
+			end = toks[t].start;
+			break;
+		}
+	}
+	*location = start;
+	*len = end - start;
+	return true;
+}

@@ -32,6 +32,8 @@ typedef struct ApsQuiet
 } ApsQuiet;
 
 extern char *aps_normalize_query(const ApsTextSource *src, int *out_len);
+extern bool	 aps_statement_at(const char *text, int offset, int *location,
+							  int *len);
 extern void	 aps_quiet(ApsQuiet *saved);
 extern void	 aps_unquiet(const ApsQuiet *saved);
 

@@ -31,7 +31,9 @@
 #include "guc.h"
 #include "histogram.h"
 #include "evidence.h"
+#include "errors.h"
 #include "signals.h"
+#include "sqlfuncs.h"
 #include "store.h"
 #include "writes.h"
 
@@ -51,7 +53,7 @@ typedef struct QueriesState
 	bool		   see_all; /* reader may see every text */
 } QueriesState;
 
-static const char *const no_privilege = "<insufficient privilege>";
+const char *const aps_no_privilege = "<insufficient privilege>";
 
 /*
  * Text datum, in the reader's database encoding, of a string stored in the
@@ -98,6 +100,13 @@ text_for_reader(const char *str, int src_encoding)
 	return CStringGetTextDatum(masked);
 }
 
+/* text_for_reader, for the views of other files. */
+Datum
+aps_text_for_reader(const char *str, int src_encoding)
+{
+	return text_for_reader(str, src_encoding);
+}
+
 static Datum
 ms_or_null(double ms, bool *isnull)
 {
@@ -129,7 +138,7 @@ queries_row(const ApsEntrySnapshot *snap, void *arg)
 	values[i++] = ObjectIdGetDatum(snap->key.userid);
 	values[i++] = ObjectIdGetDatum(snap->key.dbid);
 	values[i++] = visible ? text_for_reader(snap->query, snap->encoding)
-						  : CStringGetTextDatum(no_privilege);
+						  : CStringGetTextDatum(aps_no_privilege);
 	values[i++] = Int64GetDatum(c->calls);
 	values[i++] = Float8GetDatum(c->total_ms);
 	values[i] = ms_or_null(timed ? c->mean_ms : get_float8_nan(), &nulls[i]);
@@ -171,7 +180,7 @@ queries_row(const ApsEntrySnapshot *snap, void *arg)
 		nulls[i] = true;
 	else
 		values[i] = visible ? text_for_reader(snap->plan, snap->encoding)
-							: CStringGetTextDatum(no_privilege);
+							: CStringGetTextDatum(aps_no_privilege);
 	i++;
 	Assert(i == QUERIES_COLS);
 
@@ -219,7 +228,7 @@ antipattern_row(const ApsEntrySnapshot *snap, QueriesState *st,
 
 	values[0] = Int64GetDatum((int64) snap->key.queryid);
 	values[1] = visible ? text_for_reader(snap->query, snap->encoding)
-						: CStringGetTextDatum(no_privilege);
+						: CStringGetTextDatum(aps_no_privilege);
 	values[2] = CStringGetTextDatum(kind);
 	values[3] = CStringGetTextDatum(detail);
 	values[4] = Int64GetDatum(calls);
@@ -295,6 +304,7 @@ apiscale_reset(PG_FUNCTION_ARGS)
 	aps_evidence_reset();
 	aps_signals_reset();
 	aps_writes_reset();
+	aps_errors_reset();
 	PG_RETURN_VOID();
 }
 

@@ -14,6 +14,9 @@ PACKAGES=(
 	clang-format
 	postgresql-15
 	postgresql-server-dev-15
+	# gssapi/gssapi.h: libpq/libpq.h (errors.c wraps the protocol layer)
+	# includes it on Debian's GSS-enabled server build
+	libkrb5-dev
 	postgresql-contrib
 	libevent-dev
 	libinih-dev

@@ -6,6 +6,9 @@ SELECT apiscale.reset();
 SELECT * FROM apiscale.info();
 -- A scraper reads why, not an empty text.
 SELECT apiscale.metrics();
+SELECT * FROM apiscale.errors;
 -- Needs no shared memory.
 SELECT apiscale.histogram_percentiles(ARRAY[1.0, 2.0, 3.0], ARRAY[0.5]);
+-- Reads the catalogs only.
+SELECT count(*) >= 0 AS readable FROM apiscale.index_review;
 DROP EXTENSION apiscale;
