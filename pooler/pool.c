@@ -448,6 +448,10 @@ pool_eligible(const Pool *p)
 	Host *h[64];
 	int	  n = p->nhosts < 64 ? p->nhosts : 64;
 
+	/* the usual entry, asked twice a transaction: one host, any role */
+	if (n == 1 && p->db.target == TSA_ANY)
+		return host_usable(p->hosts[0].host) ? 1 : 0;
+
 	for (int i = 0; i < n; i++)
 		h[i] = p->hosts[i].host;
 	return pool_hosts_eligible(p->db.target, h, n);

@@ -78,9 +78,27 @@ pkt_peek(struct evbuffer *buf, bool startup, char *type, uint32_t *total)
 }
 
 /*
+ * A pointer to bytes off .. off + len - 1 of buf if they lie in its first
+ * chain, where a whole batch read at once usually is; NULL if not.  No
+ * copy, nothing moved: valid until buf changes.
+ */
+const uint8_t *
+pkt_contiguous(struct evbuffer *buf, size_t off, size_t len)
+{
+	struct evbuffer_iovec v;
+
+	if (evbuffer_peek(buf, (ev_ssize_t) (off + len), NULL, &v, 1) != 1 ||
+		v.iov_len < off + len)
+		return NULL;
+	return (const uint8_t *) v.iov_base + off;
+}
+
+/*
  * Like pkt_peek for a (non-start-up) message that begins off bytes into
  * buf, without moving anything; *first is its first body byte (the status
- * of a ReadyForQuery), or 0.
+ * of a ReadyForQuery), or 0.  The server's answers are read with it, four
+ * or five messages a transaction: the header is read in place when it lies
+ * in the first chain, copied out only when it does not.
  */
 PktStatus
 pkt_peek_at(struct evbuffer *buf, size_t off, char *type, uint32_t *total,
@@ -88,6 +106,7 @@ pkt_peek_at(struct evbuffer *buf, size_t off, char *type, uint32_t *total,
 {
 	size_t				avail = evbuffer_get_length(buf);
 	uint8_t				hdr[6] = {0};
+	const uint8_t	   *h;
 	size_t				n;
 	struct evbuffer_ptr pos;
 	PktStatus			st;
@@ -95,14 +114,19 @@ pkt_peek_at(struct evbuffer *buf, size_t off, char *type, uint32_t *total,
 	if (avail < off + 5)
 		return PKT_INCOMPLETE;
 	n = avail - off >= 6 ? 6 : 5;
-	if (evbuffer_ptr_set(buf, &pos, off, EVBUFFER_PTR_SET) != 0 ||
-		evbuffer_copyout_from(buf, &pos, hdr, n) != (ssize_t) n)
-		return PKT_BAD;
-	st = pkt_peek_bytes(hdr, n, false, type, total);
+	h = pkt_contiguous(buf, off, n);
+	if (h == NULL)
+	{
+		if (evbuffer_ptr_set(buf, &pos, off, EVBUFFER_PTR_SET) != 0 ||
+			evbuffer_copyout_from(buf, &pos, hdr, n) != (ssize_t) n)
+			return PKT_BAD;
+		h = hdr;
+	}
+	st = pkt_peek_bytes(h, n, false, type, total);
 	if (st == PKT_BAD)
 		return PKT_BAD;
-	/* with no body, hdr[5] is the next message's type byte */
-	*first = *total > 5 ? (char) hdr[5] : 0;
+	/* with no body, h[5] is the next message's type byte */
+	*first = *total > 5 ? (char) h[5] : 0;
 	return avail - off >= *total ? PKT_READY : PKT_INCOMPLETE;
 }
 

@@ -66,8 +66,10 @@ extern PktStatus pkt_peek_bytes(const uint8_t *p, size_t avail, bool startup,
 								char *type, uint32_t *total);
 extern PktStatus pkt_peek(struct evbuffer *buf, bool startup, char *type,
 						  uint32_t *total);
-extern PktStatus pkt_peek_at(struct evbuffer *buf, size_t off, char *type,
-							 uint32_t *total, char *first);
+extern const uint8_t *pkt_contiguous(struct evbuffer *buf, size_t off,
+									 size_t len);
+extern PktStatus	  pkt_peek_at(struct evbuffer *buf, size_t off, char *type,
+								  uint32_t *total, char *first);
 extern bool pkt_parse_startup(const uint8_t *pkt, size_t len, StartupPkt *out,
 							  char *err, size_t errlen)
 	__attribute__((warn_unused_result));

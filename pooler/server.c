@@ -533,8 +533,9 @@ server_is_clean(const Server *s)
 }
 
 /*
- * A copy of the message of len bytes at off in in, for reading its fields:
- * into buf if it fits, else malloc'd (*owned set).
+ * The message of len bytes at off in in, for reading its fields: in place
+ * if it lies in the first chain (usually), else copied into buf if it
+ * fits, else malloc'd (*owned set).  Read only.
  */
 static uint8_t *
 copy_message(struct evbuffer *in, size_t off, uint32_t len, uint8_t *buf,
@@ -542,8 +543,11 @@ copy_message(struct evbuffer *in, size_t off, uint32_t len, uint8_t *buf,
 {
 	struct evbuffer_ptr pos;
 	uint8_t			   *m = buf;
+	const uint8_t	   *here = pkt_contiguous(in, off, len);
 
 	*owned = false;
+	if (here)
+		return (uint8_t *) here;
 	if (len > bufsize)
 	{
 		m = malloc(len);

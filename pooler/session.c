@@ -129,6 +129,23 @@ word_keyword(const char *w, size_t n, bool first)
 
 	if (n < 4 || n > 27)
 		return 0;
+	/* the table's first letters: most words stop here */
+	switch (w[0])
+	{
+		case 't':
+		case 'T':
+		case 'h':
+		case 'H':
+		case 'i':
+		case 'I':
+		case 'c':
+		case 'C':
+		case 'p':
+		case 'P':
+			break;
+		default:
+			return 0;
+	}
 	c0 = (char) tolower((unsigned char) w[0]);
 	for (size_t i = 0; i < sizeof(keyword_table) / sizeof(keyword_table[0]);
 		 i++)
@@ -345,6 +362,38 @@ lead_keywords(const Token *t, int n)
 	return kw;
 }
 
+/* Is t the first word of a statement lead_keywords reads by position? */
+static inline bool
+reads_by_position(const Token *t)
+{
+	switch (t->len)
+	{
+		case 3:
+			return word_is(t->p, 3, "set");
+		case 5:
+			return word_is(t->p, 5, "reset");
+		case 7:
+			return word_is(t->p, 7, "prepare");
+		case 8:
+			return word_is(t->p, 8, "unlisten");
+		case 10:
+			return word_is(t->p, 10, "deallocate");
+		default:
+			return false;
+	}
+}
+
+/*
+ * Keep a token among the first of the statement: the first always, the
+ * rest only when the first word makes it a statement read by position.
+ */
+#define LEAD(kind, p, len)                                                    \
+	do                                                                        \
+	{                                                                         \
+		if (nlead == 0 || positional)                                         \
+			lead_add(lead, &nlead, (kind), (p), (len));                       \
+	} while (0)
+
 /* Keep tok among the first tokens of the statement. */
 static void
 lead_add(Token *lead, int *n, char kind, const char *p, size_t len)
@@ -430,6 +479,7 @@ session_statement_keywords(const char *sql, bool escapes, uint32_t *out,
 	int			on_commit = 0; /* words of "ON COMMIT DROP" seen in a row */
 	Token		lead[LEAD_TOKENS + 3];
 	int			nlead = 0;
+	bool		positional = false; /* its first word is read by position */
 	bool		backslash = false;
 
 	for (;;)
@@ -438,8 +488,7 @@ session_statement_keywords(const char *sql, bool escapes, uint32_t *out,
 
 		if (ch == '\0' || ch == ';')
 		{
-			if (words && lead[0].kind == 'w' &&
-				strchr("sSrRuUdDpP", lead[0].p[0]) != NULL)
+			if (words && positional)
 			{
 				/* zeroed past the end: lead_keywords may look ahead */
 				memset(&lead[nlead], 0,
@@ -458,8 +507,35 @@ session_statement_keywords(const char *sql, bool escapes, uint32_t *out,
 			kw = 0;
 			words = false;
 			nlead = 0;
+			positional = false;
 			on_commit = 0;
 			p++;
+		}
+		else if (ident_start(ch))
+		{
+			const char *w = p;
+			size_t		len;
+
+			while (ident_cont(*p))
+				p++;
+			len = (size_t) (p - w);
+			kw |= word_keyword(w, len, !words);
+			words = true;
+			LEAD('w', w, len);
+			if (nlead == 1)
+				positional = reads_by_position(&lead[0]);
+			/* ON COMMIT DROP: the temporary table ends with the transaction */
+			if (word_is(w, len, "on"))
+				on_commit = 1;
+			else if (on_commit == 1 && word_is(w, len, "commit"))
+				on_commit = 2;
+			else if (on_commit == 2 && word_is(w, len, "drop"))
+			{
+				kw |= KW_COMMIT_DROP;
+				on_commit = 0;
+			}
+			else
+				on_commit = 0;
 		}
 		else if (ch == '\'' || ch == '"')
 		{
@@ -491,7 +567,7 @@ session_statement_keywords(const char *sql, bool escapes, uint32_t *out,
 									prefix != 'x' && !unicode
 								? &backslash
 								: NULL);
-			lead_add(lead, &nlead, kind, start + 1, (size_t) (p - start - 1));
+			LEAD(kind, start + 1, (size_t) (p - start - 1));
 			if (*p)
 				p++;
 			on_commit = 0;
@@ -534,46 +610,31 @@ session_statement_keywords(const char *sql, bool escapes, uint32_t *out,
 				const char *start = p;
 
 				p = skip_dollar(p, (size_t) (tag_end - p + 1));
-				lead_add(lead, &nlead, 's', start, (size_t) (p - start));
+				LEAD('s', start, (size_t) (p - start));
 			}
 			else
 			{
-				lead_add(lead, &nlead, 'o', p, 1);
+				LEAD('o', p, 1);
 				p++;
 			}
 			on_commit = 0;
 		}
-		else if (ident_start(ch))
+		else if (ch_class[(unsigned char) ch] & CH_SPACE)
+			p++;
+		else if (isdigit((unsigned char) ch))
 		{
-			const char *w = p;
-			size_t		len;
+			/* a number: its digits (and a dot) are no words */
+			const char *start = p;
 
-			while (ident_cont(*p))
+			while (isdigit((unsigned char) *p) || *p == '.')
 				p++;
-			len = (size_t) (p - w);
-			kw |= word_keyword(w, len, !words);
-			words = true;
-			lead_add(lead, &nlead, 'w', w, len);
-			/* ON COMMIT DROP: the temporary table ends with the transaction */
-			if (word_is(w, len, "on"))
-				on_commit = 1;
-			else if (on_commit == 1 && word_is(w, len, "commit"))
-				on_commit = 2;
-			else if (on_commit == 2 && word_is(w, len, "drop"))
-			{
-				kw |= KW_COMMIT_DROP;
-				on_commit = 0;
-			}
-			else
-				on_commit = 0;
+			LEAD('o', start, 1);
+			on_commit = 0;
 		}
 		else
 		{
-			if (!(ch_class[(unsigned char) ch] & CH_SPACE))
-			{
-				lead_add(lead, &nlead, 'o', p, 1);
-				on_commit = 0;
-			}
+			LEAD('o', p, 1);
+			on_commit = 0;
 			p++;
 		}
 	}
