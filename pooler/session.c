@@ -56,6 +56,32 @@ session_tracked_name(const char *name)
 }
 
 /*
+ * What a character starts, for the scanner's dispatch: one table look-up
+ * and one jump per token rather than a chain of tests.
+ */
+enum
+{
+	CK_OTHER,  /* punctuation: a token of its own */
+	CK_WORD,   /* an identifier or keyword */
+	CK_SPACE,  /* white space */
+	CK_DIGIT,  /* a number */
+	CK_QUOTE,  /* ' or " */
+	CK_DASH,   /* -, or -- a comment */
+	CK_SLASH,  /* /, or a block comment */
+	CK_DOLLAR, /* $, a parameter or a dollar quote */
+	CK_END	   /* ; or the end of the text */
+};
+
+static const uint8_t ch_kind[256] = {
+	['a' ... 'z'] = CK_WORD,   ['A' ... 'Z'] = CK_WORD,	 ['_'] = CK_WORD,
+	[0x80 ... 0xff] = CK_WORD, [' '] = CK_SPACE,		 ['\t'] = CK_SPACE,
+	['\n'] = CK_SPACE,		   ['\r'] = CK_SPACE,		 ['\f'] = CK_SPACE,
+	['\v'] = CK_SPACE,		   ['0' ... '9'] = CK_DIGIT, ['\''] = CK_QUOTE,
+	['"'] = CK_QUOTE,		   ['-'] = CK_DASH,			 ['/'] = CK_SLASH,
+	['$'] = CK_DOLLAR,		   [';'] = CK_END,			 ['\0'] = CK_END,
+};
+
+/*
  * Character classes of the SQL scanner, as PostgreSQL's lexer has them:
  * bytes from 0x80 are letters.  A table, not <ctype.h>: the scanner reads
  * every byte of every query.
@@ -140,8 +166,12 @@ word_keyword(const char *w, size_t n, bool first)
 		case 'I':
 		case 'c':
 		case 'C':
+			break;
 		case 'p':
 		case 'P':
+			/* pg_temp and the advisory lock functions */
+			if (w[2] != '_' || (w[1] != 'g' && w[1] != 'G'))
+				return 0;
 			break;
 		default:
 			return 0;
@@ -486,157 +516,174 @@ session_statement_keywords(const char *sql, bool escapes, uint32_t *out,
 	{
 		char ch = *p;
 
-		if (ch == '\0' || ch == ';')
+		switch (ch_kind[(unsigned char) ch])
 		{
-			if (words && positional)
+			case CK_WORD:
 			{
-				/* zeroed past the end: lead_keywords may look ahead */
-				memset(&lead[nlead], 0,
-					   sizeof(Token) * (size_t) (LEAD_TOKENS + 3 - nlead));
-				kw |= lead_keywords(lead, nlead);
-			}
-			if (words)
-			{
-				if (n < max)
-					out[n++] = kw;
-				else
-					out[max - 1] |= kw;
-			}
-			if (ch == '\0')
-				break;
-			kw = 0;
-			words = false;
-			nlead = 0;
-			positional = false;
-			on_commit = 0;
-			p++;
-		}
-		else if (ident_start(ch))
-		{
-			const char *w = p;
-			size_t		len;
+				const char *w = p;
+				size_t		len;
 
-			while (ident_cont(*p))
-				p++;
-			len = (size_t) (p - w);
-			kw |= word_keyword(w, len, !words);
-			words = true;
-			LEAD('w', w, len);
-			if (nlead == 1)
-				positional = reads_by_position(&lead[0]);
-			/* ON COMMIT DROP: the temporary table ends with the transaction */
-			if (word_is(w, len, "on"))
-				on_commit = 1;
-			else if (on_commit == 1 && word_is(w, len, "commit"))
-				on_commit = 2;
-			else if (on_commit == 2 && word_is(w, len, "drop"))
-			{
-				kw |= KW_COMMIT_DROP;
-				on_commit = 0;
-			}
-			else
-				on_commit = 0;
-		}
-		else if (ch == '\'' || ch == '"')
-		{
-			const char *start = p;
-			char		prefix = 0;		 /* E, B, X, N... glued to the quote */
-			bool		unicode = false; /* U&'...' or U&"..." */
-			char		kind = ch == '"' ? 'q' : 's';
-			bool		esc = false;
-
-			if (p > sql && ident_start(p[-1]) &&
-				(p - 1 == sql || !ident_cont(p[-2])))
-				prefix = (char) tolower((unsigned char) p[-1]);
-			else if (p - 1 > sql && p[-1] == '&' &&
-					 tolower((unsigned char) p[-2]) == 'u' &&
-					 (p - 2 == sql || !ident_cont(p[-3])))
-				unicode = true;
-			/* the prefix is part of the string, not a word of its own */
-			if (prefix && nlead > 0 && lead[nlead - 1].p == p - 1)
-				nlead--;
-			else if (unicode && nlead > 1 && lead[nlead - 2].p == p - 2)
-				nlead -= 2;
-			if (unicode && kind == 'q')
-				kind = 'u';
-			/* backslashes escape in E'' always, in plain '' if told */
-			if (ch == '\'' && !unicode && prefix != 'b' && prefix != 'x')
-				esc = prefix == 'e' || escapes;
-			p = skip_quoted(p, esc,
-							ch == '\'' && !esc && prefix != 'b' &&
-									prefix != 'x' && !unicode
-								? &backslash
-								: NULL);
-			LEAD(kind, start + 1, (size_t) (p - start - 1));
-			if (*p)
-				p++;
-			on_commit = 0;
-		}
-		else if (ch == '-' && p[1] == '-')
-		{
-			while (*p && *p != '\n')
-				p++;
-		}
-		else if (ch == '/' && p[1] == '*')
-		{
-			int depth = 1; /* PostgreSQL's block comments nest */
-
-			p += 2;
-			while (*p && depth > 0)
-			{
-				if (p[0] == '/' && p[1] == '*')
-				{
-					depth++;
-					p += 2;
-				}
-				else if (p[0] == '*' && p[1] == '/')
-				{
-					depth--;
-					p += 2;
-				}
-				else
+				while (ident_cont(*p))
 					p++;
+				len = (size_t) (p - w);
+				kw |= word_keyword(w, len, !words);
+				words = true;
+				LEAD('w', w, len);
+				if (nlead == 1)
+					positional = reads_by_position(&lead[0]);
+				/* ON COMMIT DROP: the temporary table ends with the transaction */
+				if (word_is(w, len, "on"))
+					on_commit = 1;
+				else if (on_commit == 1 && word_is(w, len, "commit"))
+					on_commit = 2;
+				else if (on_commit == 2 && word_is(w, len, "drop"))
+				{
+					kw |= KW_COMMIT_DROP;
+					on_commit = 0;
+				}
+				else
+					on_commit = 0;
+				break;
 			}
-		}
-		else if (ch == '$' && (p[1] == '$' || ident_start(p[1])))
-		{
-			/* a dollar-quoted string, $tag$ ... $tag$, or a lone $ */
-			const char *tag_end = p + 1;
-
-			while (*tag_end != '$' && *tag_end && ident_cont(*tag_end))
-				tag_end++;
-			if (*tag_end == '$')
+			case CK_SPACE:
+				p++;
+				break;
+			case CK_DIGIT:
 			{
+				/* a number: its digits (and a dot) are no words */
 				const char *start = p;
 
-				p = skip_dollar(p, (size_t) (tag_end - p + 1));
-				LEAD('s', start, (size_t) (p - start));
+				while (isdigit((unsigned char) *p) || *p == '.')
+					p++;
+				LEAD('o', start, 1);
+				on_commit = 0;
+				break;
 			}
-			else
+			case CK_QUOTE:
 			{
-				LEAD('o', p, 1);
-				p++;
-			}
-			on_commit = 0;
-		}
-		else if (ch_class[(unsigned char) ch] & CH_SPACE)
-			p++;
-		else if (isdigit((unsigned char) ch))
-		{
-			/* a number: its digits (and a dot) are no words */
-			const char *start = p;
+				const char *start = p;
+				char		prefix = 0; /* E, B, X, N... glued to the quote */
+				bool		unicode = false; /* U&'...' or U&"..." */
+				char		kind = ch == '"' ? 'q' : 's';
+				bool		esc = false;
 
-			while (isdigit((unsigned char) *p) || *p == '.')
+				if (p > sql && ident_start(p[-1]) &&
+					(p - 1 == sql || !ident_cont(p[-2])))
+					prefix = (char) tolower((unsigned char) p[-1]);
+				else if (p - 1 > sql && p[-1] == '&' &&
+						 tolower((unsigned char) p[-2]) == 'u' &&
+						 (p - 2 == sql || !ident_cont(p[-3])))
+					unicode = true;
+				/* the prefix is part of the string, not a word of its own */
+				if (prefix && nlead > 0 && lead[nlead - 1].p == p - 1)
+					nlead--;
+				else if (unicode && nlead > 1 && lead[nlead - 2].p == p - 2)
+					nlead -= 2;
+				if (unicode && kind == 'q')
+					kind = 'u';
+				/* backslashes escape in E'' always, in plain '' if told */
+				if (ch == '\'' && !unicode && prefix != 'b' && prefix != 'x')
+					esc = prefix == 'e' || escapes;
+				p = skip_quoted(p, esc,
+								ch == '\'' && !esc && prefix != 'b' &&
+										prefix != 'x' && !unicode
+									? &backslash
+									: NULL);
+				LEAD(kind, start + 1, (size_t) (p - start - 1));
+				if (*p)
+					p++;
+				on_commit = 0;
+				break;
+			}
+			case CK_DASH:
+				if (p[1] != '-')
+					goto other;
+				while (*p && *p != '\n')
+					p++;
+				break;
+			case CK_SLASH:
+			{
+				int depth = 1; /* PostgreSQL's block comments nest */
+
+				if (p[1] != '*')
+					goto other;
+				p += 2;
+				while (*p && depth > 0)
+				{
+					if (p[0] == '/' && p[1] == '*')
+					{
+						depth++;
+						p += 2;
+					}
+					else if (p[0] == '*' && p[1] == '/')
+					{
+						depth--;
+						p += 2;
+					}
+					else
+						p++;
+				}
+				break;
+			}
+			case CK_DOLLAR:
+			{
+				if (p[1] != '$' && !ident_start(p[1]))
+					goto other;
+				/* a dollar-quoted string, $tag$ ... $tag$, or a lone $ */
+				const char *tag_end = p + 1;
+
+				while (*tag_end != '$' && *tag_end && ident_cont(*tag_end))
+					tag_end++;
+				if (*tag_end == '$')
+				{
+					const char *start = p;
+
+					p = skip_dollar(p, (size_t) (tag_end - p + 1));
+					LEAD('s', start, (size_t) (p - start));
+				}
+				else
+				{
+					LEAD('o', p, 1);
+					p++;
+				}
+				on_commit = 0;
+				break;
+			}
+			case CK_END:
+			{
+				if (words && positional)
+				{
+					/* zeroed past the end: lead_keywords may look ahead */
+					memset(&lead[nlead], 0,
+						   sizeof(Token) * (size_t) (LEAD_TOKENS + 3 - nlead));
+					kw |= lead_keywords(lead, nlead);
+				}
+				if (words)
+				{
+					if (n < max)
+						out[n++] = kw;
+					else
+						out[max - 1] |= kw;
+				}
+				if (ch == '\0')
+					break;
+				kw = 0;
+				words = false;
+				nlead = 0;
+				positional = false;
+				on_commit = 0;
 				p++;
-			LEAD('o', start, 1);
-			on_commit = 0;
+				break;
+			}
+			default:
+			other:
+				LEAD('o', p, 1);
+				on_commit = 0;
+				p++;
+				break;
 		}
-		else
-		{
-			LEAD('o', p, 1);
-			on_commit = 0;
-			p++;
-		}
+		if (ch == '\0')
+			break;
 	}
 	if (backslash && !escapes && n > 0)
 		out[0] |= KW_BACKSLASH;
