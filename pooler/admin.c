@@ -31,7 +31,7 @@
 /* A result being built: column names, then rows of text. */
 typedef struct Result
 {
-	struct evbuffer *out;
+	Buf *out;
 	int				 ncols;
 	int				 nrows;
 	char			 cells[MAXCOLS][512];
@@ -40,7 +40,7 @@ typedef struct Result
 } Result;
 
 static void
-res_begin(Result *r, struct evbuffer *out, int ncols, const char *const *names)
+res_begin(Result *r, Buf *out, int ncols, const char *const *names)
 {
 	r->out = out;
 	r->ncols = ncols;
@@ -112,7 +112,7 @@ res_end(Result *r)
 }
 
 static void
-show_pools(struct evbuffer *out)
+show_pools(Buf *out)
 {
 	static const char *const cols[] = {
 		"database",	 "user",		 "cl_active",	"cl_waiting",
@@ -154,7 +154,7 @@ show_pools(struct evbuffer *out)
 }
 
 static void
-show_stats(struct evbuffer *out)
+show_stats(Buf *out)
 {
 	static const char *const cols[] = {
 		"database",			  "user",			"total_xact_count",
@@ -181,7 +181,7 @@ show_stats(struct evbuffer *out)
 }
 
 static void
-show_clients(struct evbuffer *out)
+show_clients(Buf *out)
 {
 	static const char *const cols[] = {
 		"id",			"database", "user",		  "state", "addr", "port",
@@ -247,7 +247,7 @@ show_server_list(Result *r, Pool *p, struct ServerList *list)
 }
 
 static void
-show_servers(struct evbuffer *out)
+show_servers(Buf *out)
 {
 	static const char *const cols[] = {
 		"id",			"database", "user",		   "state",		"addr", "port",
@@ -267,7 +267,7 @@ show_servers(struct evbuffer *out)
 }
 
 static void
-show_databases(struct evbuffer *out)
+show_databases(Buf *out)
 {
 	static const char *const cols[] = {
 		"name",		  "host",	   "port",		   "database",
@@ -307,7 +307,7 @@ show_databases(struct evbuffer *out)
  * lists it, with what its checks said and the entry's servers there.
  */
 static void
-show_hosts(struct evbuffer *out)
+show_hosts(Buf *out)
 {
 	static const char *const cols[] = {
 		"database", "host",		  "port",		"role",		 "state",
@@ -373,7 +373,7 @@ show_hosts(struct evbuffer *out)
 
 /* BAN host[:port] / UNBAN host[:port] (spec as the user typed it). */
 static void
-ban_host(struct evbuffer *out, const char *spec, bool ban)
+ban_host(Buf *out, const char *spec, bool ban)
 {
 	char   name[300];
 	size_t n = 0;
@@ -400,7 +400,7 @@ ban_host(struct evbuffer *out, const char *spec, bool ban)
 }
 
 static void
-show_config(struct evbuffer *out)
+show_config(Buf *out)
 {
 	static const char *const cols[] = {"key", "value", "changeable"};
 	Result					 r;
@@ -421,7 +421,7 @@ show_config(struct evbuffer *out)
 }
 
 static void
-show_version(struct evbuffer *out)
+show_version(Buf *out)
 {
 	static const char *const cols[] = {"version"};
 	Result					 r;
@@ -435,7 +435,7 @@ show_version(struct evbuffer *out)
 void
 admin_welcome(Client *c)
 {
-	struct evbuffer *out = c->st.out;
+	Buf *out = &c->st.out;
 
 	pkt_add_param(out, "server_version",
 				  "15.0 (apiscale-pooler " APS_VERSION ")");
@@ -478,15 +478,15 @@ normalize(const char *in, char *out, size_t outlen)
 bool
 admin_handle(Client *c, char type, uint32_t len)
 {
-	struct evbuffer *in = c->st.in;
-	struct evbuffer *out = c->st.out;
+	Buf *in = &c->st.in;
+	Buf *out = &c->st.out;
 	char			*msg;
 	char			 cmd[128];
 	char			 err[256];
 
 	if (type != 'Q')
 	{
-		evbuffer_drain(in, len);
+		buf_drain(in, len);
 		pkt_add_error(
 			out, "ERROR", "08P01",
 			"the admin console supports the simple query protocol only");
@@ -497,7 +497,7 @@ admin_handle(Client *c, char type, uint32_t len)
 	msg = malloc(len + 1);
 	if (msg == NULL)
 		fatal("out of memory");
-	evbuffer_remove(in, msg, len);
+	buf_remove(in, msg, len);
 	msg[len] = '\0';
 	normalize(msg + 5, cmd, sizeof(cmd));
 	log_info("C-%u: admin %s: %s", c->id, c->user, cmd);

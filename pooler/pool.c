@@ -509,7 +509,7 @@ pool_take_peaks(Pool *p, PeakReader who, int *active, int *waiting)
 
 /* ---- server states ---- */
 
-static struct ServerList *
+static inline __attribute__((always_inline)) struct ServerList *
 list_of(Pool *p, const Server *s, ServerState state, int **count,
 		int **host_count)
 {
