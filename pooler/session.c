@@ -89,14 +89,43 @@ static const uint8_t ch_kind[256] = {
 #define CH_START 0x01 /* starts an identifier */
 #define CH_CONT	 0x02 /* continues one */
 #define CH_SPACE 0x04 /* white space */
+#define CH_KW	 0x08 /* first letter of a word that matters anywhere */
+#define CH_SPECIAL                                                            \
+	0x10 /* may start a quote, a comment, a dollar quote, a statement */
+
+#define CH_LETTER (CH_START | CH_CONT)
+#define CH_KWLET  (CH_START | CH_CONT | CH_KW)
 
 static const uint8_t ch_class[256] = {
-	['a' ... 'z'] = CH_START | CH_CONT,
-	['A' ... 'Z'] = CH_START | CH_CONT,
+	/* letters; c d h i o p t start keyword_table's words and ON COMMIT DROP */
+	['a' ... 'b'] = CH_LETTER,
+	['c' ... 'd'] = CH_KWLET,
+	['e' ... 'g'] = CH_LETTER,
+	['h' ... 'i'] = CH_KWLET,
+	['j' ... 'n'] = CH_LETTER,
+	['o' ... 'p'] = CH_KWLET,
+	['q' ... 's'] = CH_LETTER,
+	['t'] = CH_KWLET,
+	['u' ... 'z'] = CH_LETTER,
+	['A' ... 'B'] = CH_LETTER,
+	['C' ... 'D'] = CH_KWLET,
+	['E' ... 'G'] = CH_LETTER,
+	['H' ... 'I'] = CH_KWLET,
+	['J' ... 'N'] = CH_LETTER,
+	['O' ... 'P'] = CH_KWLET,
+	['Q' ... 'S'] = CH_LETTER,
+	['T'] = CH_KWLET,
+	['U' ... 'Z'] = CH_LETTER,
 	['_'] = CH_START | CH_CONT,
 	[0x80 ... 0xff] = CH_START | CH_CONT,
 	['0' ... '9'] = CH_CONT,
-	['$'] = CH_CONT,
+	['$'] = CH_CONT | CH_SPECIAL,
+	['\''] = CH_SPECIAL,
+	['"'] = CH_SPECIAL,
+	['-'] = CH_SPECIAL,
+	['/'] = CH_SPECIAL,
+	[';'] = CH_SPECIAL,
+	['\0'] = CH_SPECIAL,
 	[' '] = CH_SPACE,
 	['\t'] = CH_SPACE,
 	['\n'] = CH_SPACE,
@@ -115,6 +144,27 @@ static inline bool
 ident_cont(char ch)
 {
 	return (ch_class[(unsigned char) ch] & CH_CONT) != 0;
+}
+
+/*
+ * Past the identifier characters that follow p (p itself is one): four at
+ * a time, as most of a query's bytes are in words.
+ */
+static inline const char *
+skip_ident(const char *p)
+{
+	for (;;)
+	{
+		if (!ident_cont(p[1]))
+			return p + 1;
+		if (!ident_cont(p[2]))
+			return p + 2;
+		if (!ident_cont(p[3]))
+			return p + 3;
+		if (!ident_cont(p[4]))
+			return p + 4;
+		p += 4;
+	}
 }
 
 static bool
@@ -142,6 +192,21 @@ static const struct
 	{"pg_advisory_lock_shared", 23, KW_ADVLOCK},
 	{"pg_try_advisory_lock_shared", 27, KW_ADVLOCK},
 };
+
+/*
+ * Could the word w (n bytes) be in keyword_table?  Inline, for the words
+ * that are not: nearly all of them.
+ */
+static inline bool
+word_may_be_keyword(const char *w, size_t n)
+{
+	if (n < 4 || n > 27 || !(ch_class[(unsigned char) w[0]] & CH_KW))
+		return false;
+	/* pg_temp and the advisory lock functions; not pgbench_accounts */
+	if ((w[0] | 0x20) == 'p')
+		return w[2] == '_' && (w[1] | 0x20) == 'g';
+	return true;
+}
 
 /*
  * The KW_ bit of one word, or 0.  It runs for every word of every query:
@@ -499,8 +564,8 @@ skip_dollar(const char *p, size_t taglen)
  * again with true if KW_BACKSLASH comes back.
  */
 int
-session_statement_keywords(const char *sql, bool escapes, uint32_t *out,
-						   int max)
+session_statement_keywords_full(const char *sql, bool escapes, uint32_t *out,
+								int max)
 {
 	const char *p = sql;
 	uint32_t	kw = 0;
@@ -523,14 +588,27 @@ session_statement_keywords(const char *sql, bool escapes, uint32_t *out,
 				const char *w = p;
 				size_t		len;
 
-				while (ident_cont(*p))
-					p++;
+				p = skip_ident(p);
 				len = (size_t) (p - w);
-				kw |= word_keyword(w, len, !words);
-				words = true;
-				LEAD('w', w, len);
-				if (nlead == 1)
+				if (!words)
+				{
+					/* the first word: which kind of statement */
+					words = true;
+					lead_add(lead, &nlead, 'w', w, len);
 					positional = reads_by_position(&lead[0]);
+					kw |= word_keyword(w, len, true);
+					on_commit = 0;
+					break;
+				}
+				if (positional)
+					lead_add(lead, &nlead, 'w', w, len);
+				/* most words start with a letter no keyword starts with */
+				if (!(ch_class[(unsigned char) *w] & CH_KW))
+				{
+					on_commit = 0;
+					break;
+				}
+				kw |= word_keyword(w, len, false);
 				/* ON COMMIT DROP: the temporary table ends with the transaction */
 				if (word_is(w, len, "on"))
 					on_commit = 1;
@@ -546,14 +624,16 @@ session_statement_keywords(const char *sql, bool escapes, uint32_t *out,
 				break;
 			}
 			case CK_SPACE:
-				p++;
+				do
+					p++;
+				while (ch_kind[(unsigned char) *p] == CK_SPACE);
 				break;
 			case CK_DIGIT:
 			{
 				/* a number: its digits (and a dot) are no words */
 				const char *start = p;
 
-				while (isdigit((unsigned char) *p) || *p == '.')
+				while ((unsigned) (*p - '0') < 10 || *p == '.')
 					p++;
 				LEAD('o', start, 1);
 				on_commit = 0;
@@ -690,6 +770,131 @@ session_statement_keywords(const char *sql, bool escapes, uint32_t *out,
 	return n;
 }
 
+/*
+ * session_statement_keywords_full for a statement of words, numbers,
+ * operators and white space, with at most a semicolon at the end: the
+ * same answer, from a loop with fewer things to tell apart.  -1 as soon as
+ * the text turns out to be more than that (a quote, a dollar quote or
+ * $name, a comment, a second statement), or when the statement is one read
+ * by position (SET, RESET, ...): those take the full scan.
+ */
+static int
+plain_statement_keywords(const char *sql, uint32_t *out)
+{
+	const char *p = sql;
+	uint32_t	kw = 0;
+	bool		words = false;
+	int			on_commit = 0;
+
+	for (;;)
+	{
+		unsigned char ch = (unsigned char) *p;
+		uint8_t		  cls = ch_class[ch];
+		const char	 *w;
+		size_t		  len;
+
+		if (!(cls & CH_START))
+		{
+			if (cls & CH_SPACE)
+			{
+				p++;
+				continue;
+			}
+			if (cls & CH_SPECIAL)
+			{
+				if (ch == '\0')
+					break;
+				if (ch == ';')
+				{
+					while (ch_class[(unsigned char) *++p] & CH_SPACE)
+						;
+					if (*p != '\0')
+						return -1;
+					break;
+				}
+				if (ch == '-' || ch == '/')
+				{
+					if (p[1] == (ch == '-' ? '-' : '*'))
+						return -1;
+				}
+				else if (ch == '$')
+				{
+					if (p[1] == '$' || ident_start(p[1]))
+						return -1;
+				}
+				else
+					return -1; /* a quote */
+			}
+			on_commit = 0;
+			if ((unsigned) (ch - '0') < 10)
+			{
+				/* a number: its digits (and a dot) are no words */
+				do
+					p++;
+				while ((unsigned) (*p - '0') < 10 || *p == '.');
+			}
+			else
+				p++;
+			continue;
+		}
+		w = p;
+		p = skip_ident(p);
+		len = (size_t) (p - w);
+		if (!words)
+		{
+			Token first = {'w', w, len};
+
+			if (reads_by_position(&first))
+				return -1;
+			words = true;
+			if (word_may_be_keyword(w, len))
+				kw |= word_keyword(w, len, true);
+			continue;
+		}
+		if (!(cls & CH_KW))
+		{
+			on_commit = 0;
+			continue;
+		}
+		if (word_may_be_keyword(w, len))
+			kw |= word_keyword(w, len, false);
+		if (word_is(w, len, "on"))
+			on_commit = 1;
+		else if (on_commit == 1 && word_is(w, len, "commit"))
+			on_commit = 2;
+		else if (on_commit == 2 && word_is(w, len, "drop"))
+		{
+			kw |= KW_COMMIT_DROP;
+			on_commit = 0;
+		}
+		else
+			on_commit = 0;
+	}
+	if (!words)
+		return 0;
+	out[0] = kw;
+	return 1;
+}
+
+/*
+ * The KW_ words of each statement of sql: see
+ * session_statement_keywords_full.  Most queries an application sends are
+ * one statement without quotes or comments; they take a shorter loop.
+ */
+int
+session_statement_keywords(const char *sql, bool escapes, uint32_t *out,
+						   int max)
+{
+	if (max > 0)
+	{
+		int n = plain_statement_keywords(sql, out);
+
+		if (n >= 0)
+			return n;
+	}
+	return session_statement_keywords_full(sql, escapes, out, max);
+}
+
 /* The KW_ words of all of sql's statements together. */
 uint32_t
 session_keywords(const char *sql, bool escapes)
@@ -758,7 +963,22 @@ session_tag_effect(const char *tag, uint32_t keywords, TagEffect *out)
 				out->pin = PIN_TEMP;
 			break;
 		case 'S':
-			if (tag_is(tag, "SET"))
+			/* SELECT n, the commonest tag: nothing to do without keywords */
+			if (tag[1] == 'E' && tag[2] == 'L')
+			{
+				if (keywords != 0 && strncmp(tag, "SELECT", 6) == 0)
+				{
+					/* CREATE TEMP TABLE ... AS, SELECT ... INTO TEMP */
+					if ((keywords & (KW_TEMP | KW_CREATE_INTO | KW_COMMIT_DROP)) ==
+						(KW_TEMP | KW_CREATE_INTO))
+						out->pin = PIN_TEMP;
+					if (keywords & KW_ADVLOCK)
+						out->pin |= PIN_ADVISORY;
+					if (keywords & KW_UNLOCK_ALL)
+						out->unpin = PIN_ADVISORY;
+				}
+			}
+			else if (tag_is(tag, "SET"))
 			{
 				uint8_t what = PIN_SET;
 
@@ -780,17 +1000,6 @@ session_tag_effect(const char *tag, uint32_t keywords, TagEffect *out)
 					out->unpin = what;
 				else
 					out->pin = what;
-			}
-			else if (strncmp(tag, "SELECT", 6) == 0)
-			{
-				/* CREATE TEMP TABLE ... AS, SELECT ... INTO TEMP */
-				if ((keywords & (KW_TEMP | KW_CREATE_INTO | KW_COMMIT_DROP)) ==
-					(KW_TEMP | KW_CREATE_INTO))
-					out->pin = PIN_TEMP;
-				if (keywords & KW_ADVLOCK)
-					out->pin |= PIN_ADVISORY;
-				if (keywords & KW_UNLOCK_ALL)
-					out->unpin = PIN_ADVISORY;
 			}
 			break;
 		case 'R':
@@ -933,9 +1142,8 @@ settings_free(Settings *s)
  * lower case, as PostgreSQL compares them.
  */
 uint64_t
-settings_fingerprint(Settings *s)
+settings_fingerprint_compute(Settings *s)
 {
-	if (!s->fp_valid)
 	{
 		uint64_t fp = (uint64_t) s->n * 0x9e3779b97f4a7c15ULL;
 

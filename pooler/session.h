@@ -71,6 +71,8 @@ typedef struct Settings
 } Settings;
 
 extern uint32_t	   session_keywords(const char *sql, bool escapes);
+extern int session_statement_keywords_full(const char *sql, bool escapes,
+										   uint32_t *out, int max);
 extern int		   session_statement_keywords(const char *sql, bool escapes,
 											  uint32_t *out, int max);
 extern void		   session_tag_effect(const char *tag, uint32_t keywords,
@@ -83,6 +85,13 @@ extern void		settings_set(Settings *s, const char *name, const char *value);
 extern void		settings_remove_untracked(Settings *s);
 extern void		settings_free(Settings *s);
 extern char	   *session_sync_sql(const Settings *want, Settings *have);
-extern uint64_t settings_fingerprint(Settings *s);
+extern uint64_t settings_fingerprint_compute(Settings *s);
+
+/* A hash of the settings, kept until they change (every attach compares). */
+static inline uint64_t
+settings_fingerprint(Settings *s)
+{
+	return s->fp_valid ? s->fp : settings_fingerprint_compute(s);
+}
 
 #endif /* APS_SESSION_H */

@@ -131,9 +131,16 @@ check_string_body(char type, const uint8_t *msg, size_t len)
 	FUZZ_CHECK(s == (const char *) msg + 5 && is_string_in(s, msg, len));
 	{
 		uint32_t kw[8];
+		uint32_t full[8];
 
-		(void) session_statement_keywords(s, false, kw, 8);
-		(void) session_statement_keywords(s, true, kw, 8);
+		/* the short loop for plain statements must agree with the full one */
+		for (int esc = 0; esc < 2; esc++)
+		{
+			int n = session_statement_keywords(s, esc, kw, 8);
+
+			FUZZ_CHECK(n == session_statement_keywords_full(s, esc, full, 8));
+			FUZZ_CHECK(memcmp(kw, full, sizeof(uint32_t) * (size_t) n) == 0);
+		}
 	}
 }
 
