@@ -593,7 +593,9 @@ handle_startup(Client *c, uint32_t len)
 					 "no more connections allowed (max_client_conn)");
 		return false;
 	}
-	if (strcmp(c->dbname, "apiscale") == 0)
+	/* the admin console, under its own name and PgBouncer's */
+	if (strcmp(c->dbname, "apiscale") == 0 ||
+		strcmp(c->dbname, "pgbouncer") == 0)
 	{
 		if (!config_is_admin(&cf, c->user))
 		{

@@ -26,6 +26,7 @@
 #include "auth.h"
 #include "client.h"
 #include "config.h"
+#include "dbstats.h"
 #include "hosts.h"
 #include "http.h"
 #include "log.h"
@@ -491,6 +492,7 @@ main(int argc, char **argv)
 	hosts_configure(&cf);
 	hosts_start(&host_callbacks);
 	monitor_start();
+	dbstats_start();
 	write_pidfile();
 
 	sig_hup = evsignal_new(ev_base, SIGHUP, signal_cb, NULL);
@@ -509,6 +511,7 @@ main(int argc, char **argv)
 	log_info("exiting");
 	stop_listening();
 	monitor_stop();
+	dbstats_stop();
 	hosts_stop();
 	http_stop();
 	event_free(sig_hup);

@@ -670,6 +670,28 @@ pkt_add_row_description(struct evbuffer *out, int ncols,
 	msg_end(&m, out);
 }
 
+/* The same with each column's type OID (text format all the same). */
+void
+pkt_add_row_description_typed(struct evbuffer *out, int ncols,
+							  const char *const *names, const uint32_t *types)
+{
+	Msg m;
+
+	msg_begin(&m, 'T');
+	msg_u16(&m, (uint16_t) ncols);
+	for (int i = 0; i < ncols; i++)
+	{
+		msg_str(&m, names[i]);
+		msg_u32(&m, 0); /* table oid */
+		msg_u16(&m, 0); /* column number */
+		msg_u32(&m, types[i]);
+		msg_u16(&m, (uint16_t) -1);
+		msg_u32(&m, (uint32_t) -1);
+		msg_u16(&m, 0); /* text format */
+	}
+	msg_end(&m, out);
+}
+
 void
 pkt_add_data_row(struct evbuffer *out, int ncols, const char *const *values)
 {

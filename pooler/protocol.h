@@ -111,6 +111,9 @@ extern void pkt_add_backend_key(struct evbuffer *out, uint32_t pid,
 								uint32_t key);
 extern void pkt_add_row_description(struct evbuffer *out, int ncols,
 									const char *const *names);
+extern void pkt_add_row_description_typed(struct evbuffer *out, int ncols,
+										  const char *const *names,
+										  const uint32_t	*types);
 extern void pkt_add_data_row(struct evbuffer *out, int ncols,
 							 const char *const *values);
 extern void pkt_add_command_complete(struct evbuffer *out, const char *tag);
