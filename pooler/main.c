@@ -32,6 +32,7 @@
 #include "log.h"
 #include "main.h"
 #include "monitor.h"
+#include "pgbconv.h"
 #include "pool.h"
 #include "tls.h"
 
@@ -69,10 +70,15 @@ usage(FILE *out)
 		"Usage:\n"
 		"  apiscale-pooler [-d] CONFIG   run with the given INI file\n"
 		"  apiscale-pooler --check CONFIG  check the file and exit\n"
+		"  apiscale-pooler --from-pgbouncer PGBOUNCER_INI\n"
+		"                               print the equivalent configuration\n"
 		"\n"
 		"Options:\n"
 		"  -d, --daemon     run in the background (needs logfile)\n"
 		"      --check      validate CONFIG, print the first error, exit 0 or 1\n"
+		"      --from-pgbouncer FILE  convert a pgbouncer.ini: the configuration\n"
+		"                   on stdout, a warning on stderr for each key not\n"
+		"                   carried; exit 1 if it cannot be converted\n"
 		"  -h, --help       show this help and exit\n"
 		"  -V, --version    show the version and exit\n"
 		"\n"
@@ -398,6 +404,7 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"daemon", no_argument, NULL, 'd'},
 		{"check", no_argument, NULL, 'c'},
+		{"from-pgbouncer", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0}};
@@ -418,6 +425,13 @@ main(int argc, char **argv)
 			case 'c':
 				check_only = true;
 				break;
+			case 'P':
+				if (optind != argc)
+				{
+					usage(stderr);
+					return 1;
+				}
+				return pgbconv_convert(optarg, stdout, stderr) ? 0 : 1;
 			case 'h':
 				usage(stdout);
 				return 0;
