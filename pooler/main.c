@@ -32,6 +32,7 @@
 #include "log.h"
 #include "main.h"
 #include "monitor.h"
+#include "notify.h"
 #include "pgbconv.h"
 #include "pool.h"
 #include "tls.h"
@@ -319,12 +320,14 @@ pooler_shutdown(bool immediate)
 	if (immediate)
 	{
 		log_info("shutting down now");
+		notify_systemd("STOPPING=1");
 		event_base_loopbreak(ev_base);
 		return;
 	}
 	if (shutting_down)
 		return;
 	log_info("shutting down once transactions in flight are done");
+	notify_systemd("STOPPING=1");
 	shutting_down = true;
 	stop_listening();
 	for (c = TAILQ_FIRST(&all_clients); c; c = next)
@@ -345,8 +348,10 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	{
 		case SIGHUP:
 			log_info("SIGHUP: reloading %s", config_path);
+			notify_systemd("RELOADING=1");
 			if (!pooler_reload(err, sizeof(err)))
 				log_warning("SIGHUP: the old configuration stays in force");
+			notify_systemd("READY=1");
 			break;
 		case SIGTERM:
 			pooler_shutdown(false);
@@ -520,6 +525,7 @@ main(int argc, char **argv)
 			 "pool_size=%d max_overflow=%d pool_timeout=%g pool_recycle=%g",
 			 pool_mode_to_str(cf.pool_mode), cf.pool_size, cf.max_overflow,
 			 cf.pool_timeout, cf.pool_recycle);
+	notify_systemd("READY=1");
 	event_base_dispatch(ev_base);
 
 	log_info("exiting");
