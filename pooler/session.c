@@ -22,7 +22,7 @@
  * pinned to its server until the state is gone (DISCARD ALL, UNLISTEN *,
  * CLOSE ALL, ...) or the client leaves.  This sees commands, not
  * functions: set_config() or a function that creates a temporary table is
- * not noticed; see the README.
+ * not noticed; see docs/pooler.md.
  */
 #include <ctype.h>
 #include <stdio.h>
