@@ -28,7 +28,7 @@
 #include "client.h"
 #include "dbstats.h"
 #include "log.h"
-#include "main.h"
+#include "process.h"
 #include "hosts.h"
 #include "pool.h"
 #include "protocol.h"
@@ -1057,7 +1057,7 @@ admin_handle(Client *c, char type, uint32_t len)
 		show_version(out);
 	else if (strcmp(cmd, "RELOAD") == 0)
 	{
-		if (pooler_reload(err, sizeof(err)))
+		if (process_reload(err, sizeof(err)))
 			pkt_add_command_complete(out, "RELOAD");
 		else
 			pkt_add_error(out, "ERROR", "F0000", "%s", err);
@@ -1076,7 +1076,7 @@ admin_handle(Client *c, char type, uint32_t len)
 	{
 		pkt_add_command_complete(out, "SHUTDOWN");
 		pkt_add_ready(out, 'I');
-		pooler_shutdown(false);
+		process_shutdown(false);
 		return false;
 	}
 	else if (cmd[0] == '\0')

@@ -31,11 +31,10 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "admin.h"
 #include "auth.h"
 #include "client.h"
 #include "log.h"
-#include "main.h"
+#include "process.h"
 #include "peers.h"
 #include "pool.h"
 #include "protocol.h"
@@ -52,6 +51,15 @@ static void client_process(Client *c);
 static void client_read_cb(void *arg);
 static void client_event_cb(void *arg, const char *why);
 static void client_drain_cb(void *arg);
+
+/* The admin console (admin.c, a layer above), given at start-up. */
+static ConsoleHandlers console;
+
+void
+client_set_console(const ConsoleHandlers *handlers)
+{
+	console = *handlers;
+}
 
 const char *
 client_state_to_str(ClientState state)
@@ -344,7 +352,7 @@ auth_ok(Client *c)
 	pkt_add_auth(c->st.out, 0, NULL, 0);
 	if (c->admin)
 	{
-		admin_welcome(c);
+		console.welcome(c);
 		c->state = CL_IDLE;
 		return;
 	}
@@ -750,7 +758,7 @@ handle_message(Client *c, char type, uint32_t len)
 		return false;
 	}
 	if (c->admin)
-		return admin_handle(c, type, len);
+		return console.handle(c, type, len);
 
 	if (c->skip_to_sync)
 	{

@@ -20,7 +20,7 @@
 
 #include "dbstats.h"
 #include "log.h"
-#include "main.h"
+#include "process.h"
 #include "pool.h"
 
 /* Counters of one database name, kept across pools and periods. */

@@ -3,7 +3,9 @@
  *		apiscale-pooler: set-up, signals, reload and shutdown.
  *
  * main() sets things up in order, checks each step, and the event loop
- * does the rest.  SIGHUP and the admin RELOAD re-read the configuration;
+ * does the rest.  The state every layer reads is in process.c; main.c
+ * wires the layers together (the admin console into client.c, reload and
+ * shutdown into process.c) and is included by none of them.  SIGHUP and the admin RELOAD re-read the configuration;
  * SIGTERM (and SHUTDOWN) stop accepting, let transactions in flight
  * finish, then exit; SIGINT exits at once.
  */
@@ -23,6 +25,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "admin.h"
 #include "auth.h"
 #include "client.h"
 #include "config.h"
@@ -37,28 +40,25 @@
 #include "pool.h"
 #include "tls.h"
 
-Config			   cf;
-struct event_base *ev_base = NULL;
-bool			   shutting_down = false;
-double			   pooler_started = 0;
-
 static char				  *config_path = NULL;
 static const HostCallbacks host_callbacks = {
 	.check_user = pool_check_user,
 	.changed = pool_host_changed,
 };
+static bool no_client_left(void);
+
+static const ProcessControl control = {
+	.reload = pooler_reload,
+	.shutdown = pooler_shutdown,
+	.drained = no_client_left,
+};
+static const ConsoleHandlers console = {
+	.welcome = admin_welcome,
+	.handle = admin_handle,
+};
 static struct evconnlistener *tcp_listener = NULL;
 static struct evconnlistener *unix_listener = NULL;
 static char unix_path[sizeof(((struct sockaddr_un *) 0)->sun_path)];
-
-double
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
 
 static void
 usage(FILE *out)
@@ -303,12 +303,11 @@ pooler_reload(char *err, size_t errlen)
 	return true;
 }
 
-/* Exit once nobody is left, when shutting down. */
-void
-pooler_check_shutdown(void)
+/* Is a drain over?  (ProcessControl.drained) */
+static bool
+no_client_left(void)
 {
-	if (shutting_down && n_clients == 0)
-		event_base_loopexit(ev_base, NULL);
+	return n_clients == 0;
 }
 
 void
@@ -499,6 +498,8 @@ main(int argc, char **argv)
 	ev_base = event_base_new();
 	if (ev_base == NULL)
 		fatal("could not create the event loop");
+	process_set_control(&control);
+	client_set_console(&console);
 	{
 		struct timespec ts;
 

@@ -29,7 +29,7 @@
 #include "client.h"
 #include "hosts.h"
 #include "log.h"
-#include "main.h"
+#include "process.h"
 #include "metrics.h"
 #include "monitor.h"
 #include "pool.h"

@@ -48,7 +48,7 @@
 #include "auth.h"
 #include "hosts.h"
 #include "log.h"
-#include "main.h"
+#include "process.h"
 #include "pgconn.h"
 #include "pool.h"
 

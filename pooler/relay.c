@@ -25,7 +25,7 @@
 
 #include "client.h"
 #include "log.h"
-#include "main.h"
+#include "process.h"
 #include "pool.h"
 #include "prepared.h"
 #include "protocol.h"

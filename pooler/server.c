@@ -27,7 +27,7 @@
 #include "client.h"
 #include "hosts.h"
 #include "log.h"
-#include "main.h"
+#include "process.h"
 #include "pool.h"
 #include "protocol.h"
 #include "relay.h"

@@ -53,7 +53,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "main.h"
+#include "process.h"
 #include "stream.h"
 
 #define READ_SIZE (16 * 1024)
