@@ -4,6 +4,7 @@ configuration out (stdout), a warning per key not carried (stderr), and
 and the admin console shows the settings PgBouncer had."""
 
 import subprocess
+import time
 from pathlib import Path
 
 import psycopg
@@ -194,7 +195,6 @@ server_lifetime = 900
     try:
         kw = dict(host=HOST, port=port, user="postgres", password="pw", autocommit=True,
                   prepare_threshold=None, connect_timeout=5)
-        import time
         deadline = time.monotonic() + 10
         while True:
             try:
