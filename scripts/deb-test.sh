@@ -17,7 +17,8 @@
 # when either port is taken on this machine, a copy with free ports is used
 # instead (and said so).  Installing replaces a source install of the
 # extension (make install) in PostgreSQL 15's directories; the packages
-# are purged at the end unless KEEP=1.  Needs root.  About 2 minutes.
+# are purged at the end unless KEEP=1.  Needs root.  About 2 minutes
+# (DEB_TEST_NO_BUILD=1 skips the build and tests build/deb/ as it is).
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,9 +43,15 @@ step() {
 	fi
 }
 
-"$top/scripts/deb.sh" || exit 1
+# DEB_TEST_NO_BUILD=1: test what make deb left in build/deb/.
+if [ "${DEB_TEST_NO_BUILD:-}" != 1 ]; then
+	"$top/scripts/deb.sh" || exit 1
+fi
 out=$top/build/deb
 debs=("$out"/postgresql-15-apiscale_*.deb "$out"/apiscale-pooler_*.deb)
+for d in "${debs[@]}"; do
+	[ -f "$d" ] || { echo "deb-test.sh: $d is missing: run make deb" >&2; exit 1; }
+done
 
 work=$(mktemp -d /tmp/apiscale-deb-test.XXXXXX)
 chmod 755 "$work"
