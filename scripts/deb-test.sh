@@ -75,9 +75,12 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 	chmod +x /usr/sbin/policy-rc.d
 	trap 'rm -f /usr/sbin/policy-rc.d; cleanup' EXIT
 fi
-step install env DEBIAN_FRONTEND=noninteractive \
-	apt-get install -y -qq --no-install-recommends "${debs[@]}" >"$work/apt.log" 2>&1 ||
-	{ cat "$work/apt.log"; exit 1; }
+apt_install() {
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		"${debs[@]}" >"$work/apt.log" 2>&1 || { cat "$work/apt.log"; return 1; }
+}
+step install apt_install
+[ "$failed" -eq 0 ] || exit 1
 
 verify_units() {
 	cp /lib/systemd/system/apiscale-pooler@.service "$work/apiscale-pooler@1.service"
@@ -139,8 +142,9 @@ print(s.recv(4096).decode(), flush=True)
 PY
 listener=$!
 for _ in $(seq 50); do [ -S "$notify" ] && break; sleep 0.1; done
-runuser -u apiscale -- env NOTIFY_SOCKET="$notify" /usr/bin/apiscale-pooler "$config" \
-	>"$work/pooler.log" 2>&1 &
+# setpriv execs (runuser would stay as the parent and take the signals)
+NOTIFY_SOCKET="$notify" setpriv --reuid=apiscale --regid=apiscale --init-groups \
+	/usr/bin/apiscale-pooler "$config" >"$work/pooler.log" 2>&1 &
 pooler_pid=$!
 wait "$listener"
 step notify-ready grep -qx 'READY=1' "$work/notify.log"
