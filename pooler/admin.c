@@ -824,16 +824,6 @@ show_lists(struct evbuffer *out)
 	int				 servers = 0;
 	Client			*c;
 	Pool			*p;
-	const struct
-	{
-		const char *name;
-		int			items;
-	} * l, lists[] = {
-			   {"databases", 0},	{"users", 0},		 {"pools", 0},
-			   {"free_clients", 0}, {"used_clients", 0}, {"login_clients", 0},
-			   {"free_servers", 0}, {"used_servers", 0}, {"dns_names", 0},
-			   {"dns_zones", 0},	{"dns_queries", 0},	 {"dns_pending", 0},
-		   };
 
 	for (DbConfig *db = cf.databases; db; db = db->next)
 		ndb++;
@@ -846,26 +836,34 @@ show_lists(struct evbuffer *out)
 	TAILQ_FOREACH(p, &pools, link)
 	servers += pool_total(p);
 
-	res_begin(&r, out, NCOLS(cols), cols);
-	for (l = lists; l < lists + sizeof(lists) / sizeof(lists[0]); l++)
 	{
-		int items = 0;
+		/* PgBouncer's lists, in its order */
+		const struct
+		{
+			const char *name;
+			int			items;
+		} lists[] = {
+			{"databases", ndb},
+			{"users", each_user(NULL, NULL)},
+			{"pools", pool_count()},
+			{"free_clients", 0},
+			{"used_clients", n_clients},
+			{"login_clients", login},
+			{"free_servers", 0},
+			{"used_servers", servers},
+			{"dns_names", 0},
+			{"dns_zones", 0},
+			{"dns_queries", 0},
+			{"dns_pending", 0},
+		};
 
-		if (strcmp(l->name, "databases") == 0)
-			items = ndb;
-		else if (strcmp(l->name, "users") == 0)
-			items = each_user(NULL, NULL);
-		else if (strcmp(l->name, "pools") == 0)
-			items = pool_count();
-		else if (strcmp(l->name, "used_clients") == 0)
-			items = n_clients;
-		else if (strcmp(l->name, "login_clients") == 0)
-			items = login;
-		else if (strcmp(l->name, "used_servers") == 0)
-			items = servers;
-		res_str(&r, l->name);
-		res_int(&r, items);
-		res_row(&r);
+		res_begin(&r, out, NCOLS(cols), cols);
+		for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		{
+			res_str(&r, lists[i].name);
+			res_int(&r, lists[i].items);
+			res_row(&r);
+		}
 	}
 	res_end(&r);
 }
