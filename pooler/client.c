@@ -31,11 +31,10 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "admin.h"
 #include "auth.h"
 #include "client.h"
 #include "log.h"
-#include "main.h"
+#include "process.h"
 #include "peers.h"
 #include "pool.h"
 #include "protocol.h"
@@ -52,6 +51,15 @@ static void client_process(Client *c);
 static void client_read_cb(void *arg);
 static void client_event_cb(void *arg, const char *why);
 static void client_drain_cb(void *arg);
+
+/* The admin console (admin.c, a layer above), given at start-up. */
+static ConsoleHandlers console;
+
+void
+client_set_console(const ConsoleHandlers *handlers)
+{
+	console = *handlers;
+}
 
 const char *
 client_state_to_str(ClientState state)
@@ -344,7 +352,7 @@ auth_ok(Client *c)
 	pkt_add_auth(&c->st.out, 0, NULL, 0);
 	if (c->admin)
 	{
-		admin_welcome(c);
+		console.welcome(c);
 		c->state = CL_IDLE;
 		return;
 	}
@@ -593,7 +601,9 @@ handle_startup(Client *c, uint32_t len)
 					 "no more connections allowed (max_client_conn)");
 		return false;
 	}
-	if (strcmp(c->dbname, "apiscale") == 0)
+	/* the admin console, under its own name and PgBouncer's */
+	if (strcmp(c->dbname, "apiscale") == 0 ||
+		strcmp(c->dbname, "pgbouncer") == 0)
 	{
 		if (!config_is_admin(&cf, c->user))
 		{
@@ -738,8 +748,8 @@ handle_password(Client *c, char type, uint32_t len)
 static bool
 handle_message(Client *c, char type, uint32_t len)
 {
-	Buf *in = &c->st.in;
-	Server			*s;
+	Buf	   *in = &c->st.in;
+	Server *s;
 
 	if (type == 'X')
 	{
@@ -748,7 +758,7 @@ handle_message(Client *c, char type, uint32_t len)
 		return false;
 	}
 	if (c->admin)
-		return admin_handle(c, type, len);
+		return console.handle(c, type, len);
 
 	if (c->skip_to_sync)
 	{
@@ -1032,11 +1042,11 @@ client_resume(Client *c)
 void
 client_wait_failed(Client *c, const char *sqlstate, const char *fmt, ...)
 {
-	Buf *in = &c->st.in;
-	char			 msg[512];
-	va_list			 ap;
-	char			 type;
-	uint32_t		 len;
+	Buf		*in = &c->st.in;
+	char	 msg[512];
+	va_list	 ap;
+	char	 type;
+	uint32_t len;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #include "log.h"
 #include "protocol.h"
 
@@ -527,8 +526,7 @@ pkt_add_ready(Buf *out, char status)
 }
 
 void
-pkt_add_auth(Buf *out, uint32_t code, const uint8_t *extra,
-			 size_t extralen)
+pkt_add_auth(Buf *out, uint32_t code, const uint8_t *extra, size_t extralen)
 {
 	Msg m;
 
@@ -563,8 +561,15 @@ pkt_add_backend_key(Buf *out, uint32_t pid, uint32_t key)
 
 /* RowDescription with every column of type text. */
 void
-pkt_add_row_description(Buf *out, int ncols,
-						const char *const *names)
+pkt_add_row_description(Buf *out, int ncols, const char *const *names)
+{
+	pkt_add_row_description_typed(out, ncols, names, NULL);
+}
+
+/* The same with each column's type OID (NULL: all text); text format all the same. */
+void
+pkt_add_row_description_typed(Buf *out, int ncols, const char *const *names,
+							  const uint32_t *types)
 {
 	Msg m;
 
@@ -573,9 +578,9 @@ pkt_add_row_description(Buf *out, int ncols,
 	for (int i = 0; i < ncols; i++)
 	{
 		msg_str(&m, names[i]);
-		msg_u32(&m, 0);	 /* table oid */
-		msg_u16(&m, 0);	 /* column number */
-		msg_u32(&m, 25); /* text */
+		msg_u32(&m, 0); /* table oid */
+		msg_u16(&m, 0); /* column number */
+		msg_u32(&m, types ? types[i] : 25);
 		msg_u16(&m, (uint16_t) -1);
 		msg_u32(&m, (uint32_t) -1);
 		msg_u16(&m, 0); /* text format */
@@ -614,8 +619,7 @@ pkt_add_command_complete(Buf *out, const char *tag)
 }
 
 void
-pkt_add_parse(Buf *out, const char *name, const uint8_t *body,
-			  size_t bodylen)
+pkt_add_parse(Buf *out, const char *name, const uint8_t *body, size_t bodylen)
 {
 	Msg m;
 
@@ -675,8 +679,7 @@ pkt_add_empty(Buf *out, char type)
  * speak, and the protocol options we do not support.
  */
 void
-pkt_add_negotiate(Buf *out, uint32_t minor, char *const *options,
-				  int n)
+pkt_add_negotiate(Buf *out, uint32_t minor, char *const *options, int n)
 {
 	Msg m;
 

@@ -153,32 +153,30 @@ extern bool		   pkt_parse_param_status(const uint8_t *msg, size_t len,
 	__attribute__((warn_unused_result));
 extern const char *pkt_error_field(const uint8_t *msg, size_t len, char field);
 
-extern void pkt_add_parse(Buf *out, const char *name,
-						  const uint8_t *body, size_t bodylen);
-extern void pkt_add_bind(Buf *out, const char *portal,
-						 const char *statement, const uint8_t *rest,
-						 size_t restlen);
-extern void pkt_add_target(Buf *out, char type, char kind,
-						   const char *name);
+extern void pkt_add_parse(Buf *out, const char *name, const uint8_t *body,
+						  size_t bodylen);
+extern void pkt_add_bind(Buf *out, const char *portal, const char *statement,
+						 const uint8_t *rest, size_t restlen);
+extern void pkt_add_target(Buf *out, char type, char kind, const char *name);
 extern void pkt_add_query(Buf *out, const char *sql);
 extern void pkt_add_empty(Buf *out, char type);
-extern void pkt_add_negotiate(Buf *out, uint32_t minor,
-							  char *const *options, int n);
+extern void pkt_add_negotiate(Buf *out, uint32_t minor, char *const *options,
+							  int n);
 
-extern void pkt_add_error(Buf *out, const char *severity,
-						  const char *sqlstate, const char *fmt, ...)
+extern void pkt_add_error(Buf *out, const char *severity, const char *sqlstate,
+						  const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 extern void pkt_add_ready(Buf *out, char status);
-extern void pkt_add_auth(Buf *out, uint32_t code,
-						 const uint8_t *extra, size_t extralen);
-extern void pkt_add_param(Buf *out, const char *name,
-						  const char *value);
-extern void pkt_add_backend_key(Buf *out, uint32_t pid,
-								uint32_t key);
+extern void pkt_add_auth(Buf *out, uint32_t code, const uint8_t *extra,
+						 size_t extralen);
+extern void pkt_add_param(Buf *out, const char *name, const char *value);
+extern void pkt_add_backend_key(Buf *out, uint32_t pid, uint32_t key);
 extern void pkt_add_row_description(Buf *out, int ncols,
 									const char *const *names);
-extern void pkt_add_data_row(Buf *out, int ncols,
-							 const char *const *values);
+extern void pkt_add_row_description_typed(Buf *out, int ncols,
+										  const char *const *names,
+										  const uint32_t	*types);
+extern void pkt_add_data_row(Buf *out, int ncols, const char *const *values);
 extern void pkt_add_command_complete(Buf *out, const char *tag);
 
 #endif /* APS_PROTOCOL_H */

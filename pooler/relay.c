@@ -25,7 +25,7 @@
 
 #include "client.h"
 #include "log.h"
-#include "main.h"
+#include "process.h"
 #include "pool.h"
 #include "prepared.h"
 #include "protocol.h"
@@ -244,10 +244,10 @@ intern_for(Client *c, const ParseMsg *pm)
 static bool
 send_parse(Client *c, Server *s, uint32_t len)
 {
-	Buf *in = &c->st.in;
-	ParseMsg		 pm;
-	Statement		*st;
-	Request			*r;
+	Buf		  *in = &c->st.in;
+	ParseMsg   pm;
+	Statement *st;
+	Request	  *r;
 
 	if (!pkt_parse_parse(buf_data(in), len, &pm))
 		return bad_message(c, "Parse");
@@ -392,11 +392,11 @@ relay_forget_portals(Client *c)
 static bool
 send_bind(Client *c, Server *s, uint32_t len)
 {
-	Buf *in = &c->st.in;
-	BindMsg			 bm;
-	Statement		*st = NULL;
-	char			 name[STMT_NAME_LEN];
-	Request			*r;
+	Buf		  *in = &c->st.in;
+	BindMsg	   bm;
+	Statement *st = NULL;
+	char	   name[STMT_NAME_LEN];
+	Request	  *r;
 
 	if (!pkt_parse_bind(buf_data(in), len, &bm))
 		return bad_message(c, "Bind");
@@ -441,12 +441,12 @@ send_bind(Client *c, Server *s, uint32_t len)
 static bool
 send_target(Client *c, Server *s, char type, uint32_t len)
 {
-	Buf *in = &c->st.in;
-	char			 kind;
-	const char		*target;
-	Statement		*st = NULL;
-	char			 name[STMT_NAME_LEN];
-	Request			*r;
+	Buf		   *in = &c->st.in;
+	char		kind;
+	const char *target;
+	Statement  *st = NULL;
+	char		name[STMT_NAME_LEN];
+	Request	   *r;
 
 	if (!pkt_parse_target(buf_data(in), len, &kind, &target))
 		return bad_message(c, type == 'D' ? "Describe" : "Close");
@@ -502,9 +502,9 @@ send_target(Client *c, Server *s, char type, uint32_t len)
 static bool
 send_query(Client *c, Server *s, uint32_t len)
 {
-	Buf *in = &c->st.in;
-	uint32_t		 kw[64];
-	int				 n = 0;
+	Buf		*in = &c->st.in;
+	uint32_t kw[64];
+	int		 n = 0;
 
 	if (c->pool_mode == POOL_TRANSACTION)
 	{
@@ -538,9 +538,9 @@ send_query(Client *c, Server *s, uint32_t len)
 bool
 relay_try_deallocate(Client *c, uint32_t len)
 {
-	Buf *in = &c->st.in;
-	const char		*sql;
-	char			 name[256];
+	Buf		   *in = &c->st.in;
+	const char *sql;
+	char		name[256];
 
 	if (!rewrites_statements(c) || c->stmts.n == 0 ||
 		(c->server && c->server->txn_status == 'E'))
@@ -612,9 +612,8 @@ relay_message(Client *c, Server *s, char type, uint32_t len)
 			return send_target(c, s, type, len);
 		case 'E':
 		{
-			const char *portal =
-				pkt_string_body(buf_data(in), len);
-			Request *r;
+			const char *portal = pkt_string_body(buf_data(in), len);
+			Request	   *r;
 
 			if (portal == NULL)
 				return bad_message(c, "Execute");

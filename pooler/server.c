@@ -27,7 +27,7 @@
 #include "client.h"
 #include "hosts.h"
 #include "log.h"
-#include "main.h"
+#include "process.h"
 #include "pool.h"
 #include "protocol.h"
 #include "relay.h"
@@ -528,10 +528,8 @@ server_lost(Server *s, const char *reason)
 bool
 server_is_clean(const Server *s)
 {
-	return s->txn_status == 'I' && rq_empty(&s->rq) &&
-		   buf_len(&s->st.in) == 0;
+	return s->txn_status == 'I' && rq_empty(&s->rq) && buf_len(&s->st.in) == 0;
 }
-
 
 /*
  * Answer the pooler's own requests that have reached the head of the
@@ -874,9 +872,9 @@ stream_start(Server *s, char type, uint32_t len, size_t *batch)
 static bool
 stream_part(Server *s)
 {
-	Buf *in = &s->st.in;
-	size_t			 avail = buf_len(in);
-	size_t			 n = avail < s->relay_left ? avail : s->relay_left;
+	Buf	  *in = &s->st.in;
+	size_t avail = buf_len(in);
+	size_t n = avail < s->relay_left ? avail : s->relay_left;
 
 	if (s->client && !s->client->dead)
 	{
@@ -900,14 +898,14 @@ stream_part(Server *s)
 static void
 server_read_cb(void *arg)
 {
-	Server			*s = (Server *) arg;
-	Client			*to = s->client; /* flushed once at the end */
-	Buf *in = &s->st.in;
-	size_t			 batch = 0; /* complete messages not yet moved to "to" */
-	char			 type;
-	char			 status;
-	uint32_t		 len;
-	PktStatus		 st;
+	Server	 *s = (Server *) arg;
+	Client	 *to = s->client; /* flushed once at the end */
+	Buf		 *in = &s->st.in;
+	size_t	  batch = 0; /* complete messages not yet moved to "to" */
+	char	  type;
+	char	  status;
+	uint32_t  len;
+	PktStatus st;
 
 	for (;;)
 	{

@@ -22,7 +22,7 @@
  * pinned to its server until the state is gone (DISCARD ALL, UNLISTEN *,
  * CLOSE ALL, ...) or the client leaves.  This sees commands, not
  * functions: set_config() or a function that creates a temporary table is
- * not noticed; see the README.
+ * not noticed; see docs/pooler.md.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -98,40 +98,23 @@ static const uint8_t ch_kind[256] = {
 
 static const uint8_t ch_class[256] = {
 	/* letters; c d h i o p t start keyword_table's words and ON COMMIT DROP */
-	['a' ... 'b'] = CH_LETTER,
-	['c' ... 'd'] = CH_KWLET,
-	['e' ... 'g'] = CH_LETTER,
-	['h' ... 'i'] = CH_KWLET,
-	['j' ... 'n'] = CH_LETTER,
-	['o' ... 'p'] = CH_KWLET,
-	['q' ... 's'] = CH_LETTER,
-	['t'] = CH_KWLET,
-	['u' ... 'z'] = CH_LETTER,
-	['A' ... 'B'] = CH_LETTER,
-	['C' ... 'D'] = CH_KWLET,
-	['E' ... 'G'] = CH_LETTER,
-	['H' ... 'I'] = CH_KWLET,
-	['J' ... 'N'] = CH_LETTER,
-	['O' ... 'P'] = CH_KWLET,
-	['Q' ... 'S'] = CH_LETTER,
-	['T'] = CH_KWLET,
-	['U' ... 'Z'] = CH_LETTER,
-	['_'] = CH_START | CH_CONT,
-	[0x80 ... 0xff] = CH_START | CH_CONT,
-	['0' ... '9'] = CH_CONT,
-	['$'] = CH_CONT | CH_SPECIAL,
-	['\''] = CH_SPECIAL,
-	['"'] = CH_SPECIAL,
-	['-'] = CH_SPECIAL,
-	['/'] = CH_SPECIAL,
-	[';'] = CH_SPECIAL,
-	['\0'] = CH_SPECIAL,
-	[' '] = CH_SPACE,
-	['\t'] = CH_SPACE,
-	['\n'] = CH_SPACE,
-	['\r'] = CH_SPACE,
-	['\f'] = CH_SPACE,
-	['\v'] = CH_SPACE,
+	['a' ... 'b'] = CH_LETTER,	['c' ... 'd'] = CH_KWLET,
+	['e' ... 'g'] = CH_LETTER,	['h' ... 'i'] = CH_KWLET,
+	['j' ... 'n'] = CH_LETTER,	['o' ... 'p'] = CH_KWLET,
+	['q' ... 's'] = CH_LETTER,	['t'] = CH_KWLET,
+	['u' ... 'z'] = CH_LETTER,	['A' ... 'B'] = CH_LETTER,
+	['C' ... 'D'] = CH_KWLET,	['E' ... 'G'] = CH_LETTER,
+	['H' ... 'I'] = CH_KWLET,	['J' ... 'N'] = CH_LETTER,
+	['O' ... 'P'] = CH_KWLET,	['Q' ... 'S'] = CH_LETTER,
+	['T'] = CH_KWLET,			['U' ... 'Z'] = CH_LETTER,
+	['_'] = CH_START | CH_CONT, [0x80 ... 0xff] = CH_START | CH_CONT,
+	['0' ... '9'] = CH_CONT,	['$'] = CH_CONT | CH_SPECIAL,
+	['\''] = CH_SPECIAL,		['"'] = CH_SPECIAL,
+	['-'] = CH_SPECIAL,			['/'] = CH_SPECIAL,
+	[';'] = CH_SPECIAL,			['\0'] = CH_SPECIAL,
+	[' '] = CH_SPACE,			['\t'] = CH_SPACE,
+	['\n'] = CH_SPACE,			['\r'] = CH_SPACE,
+	['\f'] = CH_SPACE,			['\v'] = CH_SPACE,
 };
 
 static inline bool
@@ -969,7 +952,8 @@ session_tag_effect(const char *tag, uint32_t keywords, TagEffect *out)
 				if (keywords != 0 && strncmp(tag, "SELECT", 6) == 0)
 				{
 					/* CREATE TEMP TABLE ... AS, SELECT ... INTO TEMP */
-					if ((keywords & (KW_TEMP | KW_CREATE_INTO | KW_COMMIT_DROP)) ==
+					if ((keywords &
+						 (KW_TEMP | KW_CREATE_INTO | KW_COMMIT_DROP)) ==
 						(KW_TEMP | KW_CREATE_INTO))
 						out->pin = PIN_TEMP;
 					if (keywords & KW_ADVLOCK)

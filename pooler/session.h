@@ -70,13 +70,13 @@ typedef struct Settings
 	bool	 fp_valid; /* fp is up to date */
 } Settings;
 
-extern uint32_t	   session_keywords(const char *sql, bool escapes);
-extern int session_statement_keywords_full(const char *sql, bool escapes,
+extern uint32_t session_keywords(const char *sql, bool escapes);
+extern int		session_statement_keywords_full(const char *sql, bool escapes,
+												uint32_t *out, int max);
+extern int		session_statement_keywords(const char *sql, bool escapes,
 										   uint32_t *out, int max);
-extern int		   session_statement_keywords(const char *sql, bool escapes,
-											  uint32_t *out, int max);
-extern void		   session_tag_effect(const char *tag, uint32_t keywords,
-									  TagEffect *out);
+extern void		session_tag_effect(const char *tag, uint32_t keywords,
+								   TagEffect *out);
 extern const char *session_pins_to_str(uint8_t pins, char *buf, size_t len);
 
 extern const char *session_tracked_name(const char *name);

@@ -52,7 +52,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "main.h"
+#include "process.h"
 #include "stream.h"
 
 #define READ_SIZE BUF_BLOCK
@@ -84,8 +84,8 @@ stream_read_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (st->broken)
 	{
-		st->on_event(st->arg, st->out.oom ? "out of memory"
-										  : "could not send data");
+		st->on_event(st->arg,
+					 st->out.oom ? "out of memory" : "could not send data");
 		return;
 	}
 	p = buf_reserve(&st->in, READ_SIZE, &avail);
@@ -115,8 +115,7 @@ stream_write_cb(evutil_socket_t fd, short what, void *arg)
 	Stream *st = (Stream *) arg;
 
 	stream_flush(st);
-	if (!st->broken && st->on_drain &&
-		buf_len(&st->out) <= FLOW_LOW)
+	if (!st->broken && st->on_drain && buf_len(&st->out) <= FLOW_LOW)
 		st->on_drain(st->arg);
 }
 
@@ -505,8 +504,7 @@ tls_write_cb(evutil_socket_t fd, short what, void *arg)
 			event_active(st->rev, EV_READ, 0);
 	}
 	tls_flush(st);
-	if (!st->broken && st->on_drain &&
-		buf_len(&st->out) <= FLOW_LOW)
+	if (!st->broken && st->on_drain && buf_len(&st->out) <= FLOW_LOW)
 		st->on_drain(st->arg);
 }
 

@@ -16,7 +16,6 @@
 #include <stdbool.h>
 #include <string.h>
 
-
 #include "prepared.h"
 #include "protocol.h"
 #include "session.h"
@@ -196,9 +195,8 @@ static const struct
 
 /* pkt_peek and pkt_peek_at must say what pkt_peek_bytes says at off. */
 static void
-check_framers_agree(Buf *rest, Buf *whole,
-					const uint8_t *data, size_t off, PktStatus st, char type,
-					uint32_t total)
+check_framers_agree(Buf *rest, Buf *whole, const uint8_t *data, size_t off,
+					PktStatus st, char type, uint32_t total)
 {
 	char	  t;
 	char	  first;

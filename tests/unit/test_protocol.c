@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #include "protocol.h"
 
 #include "check.h"
@@ -139,7 +138,8 @@ test_buf(void)
 	/* a message longer than a block grows the buffer, in one piece */
 	CHECK(buf_add(&a, big, 10));
 	CHECK(buf_add(&a, big + 10, sizeof(big) - 10));
-	CHECK(buf_len(&a) == sizeof(big) && memcmp(buf_data(&a), big, sizeof(big)) == 0);
+	CHECK(buf_len(&a) == sizeof(big) &&
+		  memcmp(buf_data(&a), big, sizeof(big)) == 0);
 	CHECK(a.cap >= sizeof(big));
 	CHECK(buf_remove(&a, out, 5) == 5 && memcmp(out, big, 5) == 0);
 	CHECK(buf_len(&a) == sizeof(big) - 5 && buf_data(&a)[0] == big[5]);
@@ -346,13 +346,13 @@ test_statement_name(void)
 static void
 test_builders(void)
 {
-	Buf				bufv = {0};
-	Buf			   *buf = &bufv;
-	const char		*vals[2] = {"x", NULL};
-	uint8_t			 tmp[256];
-	size_t			 n;
-	char			 type;
-	uint32_t		 total;
+	Buf			bufv = {0};
+	Buf		   *buf = &bufv;
+	const char *vals[2] = {"x", NULL};
+	uint8_t		tmp[256];
+	size_t		n;
+	char		type;
+	uint32_t	total;
 
 	pkt_add_error(buf, "ERROR", "53300", "pool limit of size %d", 5);
 	n = buf_len(buf);
