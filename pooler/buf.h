@@ -10,7 +10,7 @@
  * client therefore holds no buffer memory, and a transaction on the relay
  * path allocates nothing.  (libevent's evbuffers, used before, cost a
  * malloc and a free per chain and several hundred instructions per message
- * in bookkeeping; see docs/design.md.)
+ * in bookkeeping; see docs/architecture.md.)
  *
  * A buffer that cannot grow (out of memory) drops what it was given and
  * remembers it in oom: the owner of the stream fails the connection rather
