@@ -210,6 +210,21 @@ run_pytest() {
 	fi
 }
 
+# The README's first command, briefly: the demo must run and show both
+# halves (an index proven by the re-plan, the pooler's reports reaching the
+# extension).
+echo "== make demo (DEMO_SECONDS=5)"
+if DEMO_SECONDS=5 "$top/scripts/demo.sh" >"$work/demo.log" 2>&1 &&
+	grep -q "CREATE INDEX" "$work/demo.log" &&
+	grep -q "pool_utilization_pct" "$work/demo.log"; then
+	echo "test demo                       ... ok"
+	passed=$((passed + 1))
+else
+	tail -n 40 "$work/demo.log"
+	echo "test demo                       ... FAILED"
+	failed=$((failed + 1))
+fi
+
 run_pytest pooler
 # The same suite against the ASan/UBSan build: any report aborts the pooler.
 if make -s --no-print-directory -C "$top/pooler" asan >/dev/null; then
