@@ -21,6 +21,7 @@ OBJS = \
 	extension/existing.o \
 	extension/guc.o \
 	extension/histogram.o \
+	extension/machine.o \
 	extension/hooks.o \
 	extension/hypo.o \
 	extension/metrics.o \
