@@ -306,13 +306,14 @@ COMMENT ON VIEW index_advice IS
     'Missing indexes, proven by a hypothetical re-plan, ranked by rows filtered x estimated improvement, weighed against the table''s writes';
 
 -- Rows written per table since the last reset, as the index advice weighs
--- them.
+-- them, and the TRUNCATEs that named it.
 CREATE FUNCTION table_writes_internal(
     OUT relation regclass,
     OUT inserted bigint,
     OUT updated bigint,
     OUT deleted bigint,
     OUT copied bigint,
+    OUT truncated bigint,
     OUT writes_per_s double precision,
     OUT since timestamptz
 )
@@ -321,12 +322,13 @@ AS 'MODULE_PATHNAME', 'apiscale_table_writes'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
 CREATE VIEW table_writes AS
-    SELECT relation, inserted, updated, deleted, copied, writes_per_s, since
+    SELECT relation, inserted, updated, deleted, copied, truncated,
+           writes_per_s, since
       FROM table_writes_internal()
      ORDER BY writes_per_s DESC, relation::text;
 
 COMMENT ON VIEW table_writes IS
-    'Rows written to each table of the current database since apiscale.reset(), by INSERT, UPDATE, DELETE, MERGE and COPY FROM';
+    'Rows written to each table of the current database since apiscale.reset(), by INSERT, UPDATE, DELETE, MERGE and COPY FROM, and the TRUNCATEs that named it';
 
 -- Like the other statistics views: counts per table, readable by everyone.
 GRANT SELECT ON table_writes TO PUBLIC;

@@ -244,6 +244,18 @@ query_state(QueryDesc *queryDesc)
 }
 
 /*
+ * When rows being written now are written: the client's statement's start
+ * (no clock read), or for a statement a function runs (whose statement
+ * start is its caller's, perhaps a long procedure's) the time now.
+ */
+static inline TimestampTz
+write_time(void)
+{
+	return nesting_level == 0 ? GetCurrentStatementStartTimestamp()
+							  : GetCurrentTimestamp();
+}
+
+/*
  * post_parse_analyze: create the entry with the normalized text while the
  * constant locations are at hand.
  */
@@ -676,8 +688,8 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 	if (queryDesc->operation != CMD_SELECT && aps_enabled &&
 		aps_store_ready() && !aps_replanning && queryDesc->estate != NULL)
 		aps_writes_count_execution(
-			queryDesc,
-			qs != NULL ? qs->rows : queryDesc->estate->es_processed);
+			queryDesc, qs != NULL ? qs->rows : queryDesc->estate->es_processed,
+			write_time());
 
 	if (prev_ExecutorEnd)
 		prev_ExecutorEnd(queryDesc);
@@ -748,10 +760,15 @@ aps_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 	PG_END_TRY();
 
-	/* COPY FROM writes rows outside the executor. */
+	/* COPY FROM writes rows outside the executor, TRUNCATE empties tables. */
 	if (IsA(pstmt->utilityStmt, CopyStmt) && qc != NULL && aps_enabled &&
 		aps_store_ready())
-		aps_writes_count_copy((CopyStmt *) pstmt->utilityStmt, qc->nprocessed);
+		aps_writes_count_copy((CopyStmt *) pstmt->utilityStmt, qc->nprocessed,
+							  write_time());
+	else if (IsA(pstmt->utilityStmt, TruncateStmt) && aps_enabled &&
+			 aps_store_ready() && !aps_replanning)
+		aps_writes_count_truncate((TruncateStmt *) pstmt->utilityStmt,
+								  write_time());
 
 	/* Its failure keeps the statement for errors.c's report. */
 	if (nesting_level == 0)
