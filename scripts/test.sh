@@ -5,6 +5,7 @@
 # extension, then runs the pg_regress suites:
 #   main        with shared_preload_libraries = 'apiscale'
 #   eviction    the same, restarted with apiscale.max_queries = 100
+#               (and max_advice_queries, max_cache_queries = 10)
 #   no_preload  restarted without shared_preload_libraries
 # with apiscale.metrics() checked by promtool and a parser after the main
 # suite, then SQLsmith (tests/sqlsmith) and the signals worker's log lines
@@ -119,8 +120,8 @@ run_check() {
 echo "== apiscale.metrics() through promtool and a format parser"
 run_check metrics-format /usr/bin/python3 "$top/tests/monitoring/metrics.py"
 
-cluster_restart "-c apiscale.max_queries=100 -c apiscale.max_advice_queries=10" || exit 1
-run_suite eviction eviction advice_eviction
+cluster_restart "-c apiscale.max_queries=100 -c apiscale.max_advice_queries=10 -c apiscale.max_cache_queries=10" || exit 1
+run_suite eviction eviction advice_eviction cache_eviction
 
 echo "== concurrency (bounded load on a table of 100 entries)"
 if SERVER_LOG="$PGHOST/server.log" "$top/tests/concurrency/run.sh"; then
