@@ -18,6 +18,7 @@ OBJS = \
 	extension/apiscale.o \
 	extension/cache.o \
 	extension/cache_advice.o \
+	extension/capacity.o \
 	extension/errors.o \
 	extension/evidence.o \
 	extension/existing.o \
@@ -42,7 +43,7 @@ PGFILEDESC = "apiscale - query statistics and scaling advice for APIs"
 REGRESS = create_extension upgrade counters percentiles slow_plans nesting errors \
 	failed_statements encoding privileges index_proof index_advice index_residual \
 	index_expression index_partial index_covering index_writes index_review \
-	advisor_robustness antipatterns signals metrics report cache_advice \
+	advisor_robustness antipatterns signals metrics report cache_advice capacity \
 	drop_extension
 
 PG_CFLAGS = -Wall -Werror

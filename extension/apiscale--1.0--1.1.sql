@@ -101,8 +101,8 @@ COMMENT ON FUNCTION wrap_sql(text, int, text) IS
 -- word longer than a line (schema.table with names of 62-63 bytes) into
 -- left(...) || '...' and squeezed the spaces inside quoted names: copied
 -- from the report, the statement did not run.  1.1 prints it through
--- wrap_sql, and adds what to cache (apiscale.cache_advice) and the indexes
--- to drop (apiscale.index_review).
+-- wrap_sql, and adds the capacity (apiscale.capacity), what to cache
+-- (apiscale.cache_advice) and the indexes to drop (apiscale.index_review).
 -- The views it reads are created further down: a PL/pgSQL body is checked
 -- when it runs.
 CREATE OR REPLACE FUNCTION report()
@@ -137,6 +137,15 @@ BEGIN
     IF n = 0 THEN
         RETURN NEXT '  No signal is in warning.';
     END IF;
+
+    RETURN NEXT '';
+    RETURN NEXT '== Capacity (stage 1: scale up)';
+    FOR r IN SELECT * FROM apiscale.capacity LOOP
+        RETURN QUERY SELECT apiscale.wrap_text(
+            format('%s (%s CPUs, %s GB): %s', r.server_size, r.cores,
+                   r.memory_gb, r.suggestion),
+            120, '  ');
+    END LOOP;
 
     RETURN NEXT '';
     RETURN NEXT '== Slowest statements (top 5 by total time)';
@@ -252,7 +261,7 @@ END
 $$;
 
 COMMENT ON FUNCTION report() IS
-    'One text report: signals in warning first, slowest statements, what to cache, missing indexes, indexes to drop, anti-patterns';
+    'One text report: signals in warning first, capacity, slowest statements, what to cache, missing indexes, indexes to drop, anti-patterns';
 
 --
 -- Monitoring
@@ -648,3 +657,37 @@ COMMENT ON VIEW cache_advice IS
 -- Like apiscale.queries: texts of other users' statements are masked.
 GRANT SELECT ON cache_advice TO PUBLIC;
 
+--
+-- Capacity (the guide's stage 1): the machine, its CPU per statement and
+-- the rate it can take, over the signal window.  One row.
+--
+CREATE FUNCTION capacity_internal(
+    OUT cores integer,
+    OUT memory_gb double precision,
+    OUT cpu_busy_pct double precision,
+    OUT memory_used_pct double precision,
+    OUT statements_per_s double precision,
+    OUT cpu_ms_per_statement double precision,
+    OUT capacity_statements_per_s double precision,
+    OUT headroom_pct double precision,
+    OUT peak_backends integer,
+    OUT max_connections integer,
+    OUT window_s double precision,
+    OUT server_size text,
+    OUT suggestion text
+)
+RETURNS record
+AS 'MODULE_PATHNAME', 'apiscale_capacity'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE VIEW capacity AS
+    SELECT cores, memory_gb, cpu_busy_pct, memory_used_pct, statements_per_s,
+           cpu_ms_per_statement, capacity_statements_per_s, headroom_pct,
+           peak_backends, max_connections, window_s, server_size, suggestion
+      FROM capacity_internal();
+
+COMMENT ON VIEW capacity IS
+    'Stage 1 from measurements: CPUs and memory, CPU busy, statements/s, CPU ms per statement, the rate at apiscale.warn_cpu_pct and the headroom, peak backends, and the guide''s next server size';
+
+-- Like apiscale.scaling_signals.
+GRANT SELECT ON capacity TO PUBLIC;
