@@ -28,13 +28,14 @@
  *	 chooses from (aps_cache_ttls), with its sum, so that the hit rate a
  *	 cache would have had at each of them is exact (cache_advice.c).  When
  *	 more sets come than the table holds, it becomes a sample: it keeps the
- *	 sets whose hashes are the smallest (a fixed-size "k minimum values"
- *	 sketch: a set is tracked when its hash is at most threshold, which
- *	 falls as the table overflows), so that every run of a tracked set is
- *	 seen and the ratios (hits per run, runs per set) are estimated on an
- *	 unbiased sample of sets, and their number is estimated from the
- *	 threshold.  A set not seen for an hour gives way first.  Exact when
- *	 small, as long as the sets of an hour fit.
+ *	 sets whose hashes are the smallest (a "k minimum values" sketch: a set
+ *	 is tracked when its hash is at most threshold; when the table is full,
+ *	 the sets not seen for an hour go, and if that is not enough the half
+ *	 with the greatest hashes, and the threshold falls to the greatest hash
+ *	 kept), so that every run of a tracked set is seen, the ratios (hits
+ *	 per run, runs per set) are estimated on an unbiased sample of sets,
+ *	 and their number from the threshold.  Exact when small, as long as
+ *	 the sets of an hour fit.
  * - Changes.  On sampled runs (apiscale.cache_sample_rate, a countdown
  *	 drawn from a geometric distribution, so one decrement per run), a
  *	 wrapping DestReceiver hashes the result rows (order-insensitive: the
@@ -163,11 +164,20 @@ static CacheShared *cshared = NULL;
 static CacheSlot   *slots = NULL;
 
 /* The sampling countdown: runs left before the next hashed one. */
-static int64  sample_countdown = 0;
-static double sample_rate_drawn = -1;
+int64  aps_cache_countdown = 0;
+double aps_cache_rate_drawn = -1;
 
 static TypeMemo type_memo[TYPE_MEMO];
 static int		type_memo_next = 0;
+
+/*
+ * Where the constants of the read statement parsed last begin in its text
+ * (-1: it has none), for the hash of its parameter set when it runs.
+ */
+static const char *parsed_source = NULL;
+static int		   parsed_location = -1;
+static uint64	   parsed_queryid = 0;
+static int		   parsed_constants = -1;
 
 /* ---- shared memory --------------------------------------------------- */
 
@@ -222,31 +232,42 @@ rotl64(uint64 x, int r)
 	return (x << r) | (x >> (64 - r));
 }
 
-/* Mix one 64-bit word into h. */
+/*
+ * Mix one 64-bit word into h: a multiplication carries each bit of w up to
+ * the high bits, the rotation brings them down for the next word, and the
+ * final avalanche (finish) mixes them all.
+ */
 static inline uint64
 mix_word(uint64 h, uint64 w)
 {
-	return rotl64(h ^ (w * UINT64CONST(0x9E3779B97F4A7C15)), 29) *
-		   UINT64CONST(0xC2B2AE3D27D4EB4F);
+	return rotl64((h ^ w) * UINT64CONST(0x9E3779B97F4A7C15), 29);
 }
 
-/* Mix len bytes into h, a word at a time. */
+/*
+ * Mix len bytes into h, a word at a time; the last word of a text of 8
+ * bytes or more is its last 8 bytes (overlapping the word before).
+ */
 static uint64
 mix_bytes(uint64 h, const char *p, size_t len)
 {
-	uint64 tail = 0;
+	uint64 w = 0;
 
 	h = mix_word(h, len);
-	for (; len >= 8; p += 8, len -= 8)
+	if (len >= 8)
 	{
-		uint64 w;
+		const char *last = p + len - 8;
 
-		memcpy(&w, p, 8);
-		h = mix_word(h, w);
+		for (; p < last; p += 8)
+		{
+			memcpy(&w, p, 8);
+			h = mix_word(h, w);
+		}
+		memcpy(&w, last, 8);
 	}
-	for (int i = 0; i < (int) len; i++)
-		tail |= (uint64) (unsigned char) p[i] << (8 * i);
-	return mix_word(h, tail);
+	else
+		for (int i = 0; i < (int) len; i++)
+			w |= (uint64) (unsigned char) p[i] << (8 * i);
+	return mix_word(h, w);
 }
 
 /* The final avalanche (MurmurHash3's), so that every bit counts. */
@@ -316,10 +337,35 @@ type_info(Oid type, int16 *len, bool *byval)
 }
 
 /*
+ * A read statement was parsed: note where its constants begin (the first
+ * the query jumbler recorded), so that hashing its text when it runs can
+ * start there, or skip the text if it has none.
+ */
+void
+aps_cache_note_parse(const char *source, int location, uint64 queryid,
+					 const JumbleState *jstate)
+{
+	int first = -1;
+
+	for (int i = 0; i < jstate->clocations_count; i++)
+	{
+		int loc = jstate->clocations[i].location;
+
+		if (loc >= 0 && (first < 0 || loc < first))
+			first = loc;
+	}
+	parsed_source = source;
+	parsed_location = location;
+	parsed_queryid = queryid;
+	parsed_constants = first;
+}
+
+/*
  * The parameter set of a run: its statement's own text (the constants of
- * the simple protocol are in it) and its parameter values.  A parameter a
- * PL/pgSQL statement does not use is not fetched.  False if a value cannot
- * be hashed.
+ * the simple protocol are in it: from the first one on when the statement
+ * was just parsed, or nothing if it has none) and its parameter values.  A
+ * parameter a PL/pgSQL statement does not use is not fetched.  False if a
+ * value cannot be hashed.
  */
 static bool
 key_hash(QueryDesc *qd, const char *source, int location, int len, uint64 *out)
@@ -329,9 +375,29 @@ key_hash(QueryDesc *qd, const char *source, int location, int len, uint64 *out)
 
 	if (source != NULL)
 	{
-		if (location > 0)
-			source += location;
-		h = mix_bytes(h, source, len > 0 ? (size_t) len : strlen(source));
+		const char *from;
+		const char *end;
+
+		location = Max(location, 0);
+		from = source + location;
+		end = len > 0 ? from + len : from + strlen(from);
+		if (source == parsed_source &&
+			qd->plannedstmt->stmt_location == parsed_location &&
+			qd->plannedstmt->queryId == parsed_queryid)
+		{
+			/*
+			 * Without constants, its text is the same at every run.  With
+			 * them, at least the last 8 bytes: a whole word, the cheapest.
+			 */
+			if (parsed_constants < 0)
+				from = end;
+			else if (parsed_constants >= location &&
+					 source + parsed_constants < end)
+				from = Max(source + location,
+						   Min(source + parsed_constants, end - 8));
+		}
+		if (from < end)
+			h = mix_bytes(h, from, end - from);
 	}
 	if (params != NULL)
 	{
@@ -411,32 +477,34 @@ dest_destroy(DestReceiver *self)
 }
 
 /*
- * Should this run of a read statement with a slot hash its result?  One
- * run in 1 / apiscale.cache_sample_rate on average: a countdown drawn from
- * the geometric distribution, drawn again when the setting changes.
+ * The sampling countdown ran out (or apiscale.cache_sample_rate changed):
+ * should this run hash its result?  One run in 1 / cache_sample_rate on
+ * average: the countdown is drawn from the geometric distribution.
  */
 bool
-aps_cache_sample_run(void)
+aps_cache_sample_draw(void)
 {
 	double rate = aps_cache_sample_rate;
 
-	if (rate != sample_rate_drawn)
+	if (rate != aps_cache_rate_drawn)
 	{
-		sample_rate_drawn = rate;
-		sample_countdown = 0;
+		/* A new rate: its first run is sampled, then it takes over. */
+		aps_cache_rate_drawn = rate;
+		aps_cache_countdown = 0;
 	}
 	if (rate <= 0.0)
+	{
+		aps_cache_countdown = PG_INT64_MAX;
 		return false;
-	if (--sample_countdown > 0)
-		return false;
+	}
 	if (rate >= 1.0)
-		sample_countdown = 1;
+		aps_cache_countdown = 1;
 	else
 	{
 		/* Runs until the next success, at least 1. */
 		double u = 1.0 - pg_prng_double(&pg_global_prng_state); /* (0, 1] */
 
-		sample_countdown = 1 + (int64) floor(log(u) / log(1.0 - rate));
+		aps_cache_countdown = 1 + (int64) floor(log(u) / log(1.0 - rate));
 	}
 	return true;
 }
@@ -842,44 +910,103 @@ take_slot(QueryDesc *qd, const ApsKey *key, int64 calls, TimestampTz now)
 	return found;
 }
 
-/* Where the set hash would sit in the table. */
+/*
+ * Where the set hash would sit in the table: its low bits (the sample
+ * keeps the smallest hashes, whose high bits are zeros).
+ */
 static inline int
 home_bucket(uint64 hash)
 {
-	return (int) (((hash >> 32) * APS_CACHE_KEY_BUCKETS) >> 32);
+	return (int) (hash & (APS_CACHE_KEY_BUCKETS - 1));
 }
 
-/* Empty bucket i, moving the sets after it back (linear probing). */
-static void
-delete_key(ApsCacheKey *b, int i)
+static inline int
+next_bucket(int i)
 {
-	int j = i;
+	return (i + 1) & (APS_CACHE_KEY_BUCKETS - 1);
+}
 
-	for (;;)
+/* The k-th smallest (from 0) of the n values v, which it reorders. */
+static uint64
+kth_smallest(uint64 *v, int n, int k)
+{
+	int lo = 0, hi = n - 1;
+
+	while (lo < hi)
 	{
-		b[i].hash = 0;
-		for (;;)
-		{
-			int home;
+		uint64 pivot = v[lo + (hi - lo) / 2];
+		int	   i = lo, j = hi;
 
-			j = (j + 1) % APS_CACHE_KEY_BUCKETS;
-			if (b[j].hash == 0)
-				return;
-			home = home_bucket(b[j].hash);
-			/* b[j] stays unless its home is not cyclically in (i, j]. */
-			if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
-				continue;
-			break;
+		while (i <= j)
+		{
+			while (v[i] < pivot)
+				i++;
+			while (v[j] > pivot)
+				j--;
+			if (i <= j)
+			{
+				uint64 t = v[i];
+
+				v[i++] = v[j];
+				v[j--] = t;
+			}
 		}
-		b[i] = b[j];
-		i = j;
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
+			break;
 	}
+	return v[k];
+}
+
+/*
+ * Make room in a full table of sets: drop those not seen for an hour, and
+ * if more than three quarters remain, keep only the half whose hashes are
+ * the smallest, lowering the threshold to the greatest hash kept (the
+ * sample halves).  Rebuilds the table.  Done once per 32 new sets at
+ * least, and as the sample shrinks, ever more rarely.
+ */
+static void
+thin_keys(ApsCacheData *d, TimestampTz at)
+{
+	ApsCacheKey kept[APS_CACHE_KEYS];
+	uint64		hashes[APS_CACHE_KEYS];
+	int			n = 0;
+
+	for (int j = 0; j < APS_CACHE_KEY_BUCKETS && n < APS_CACHE_KEYS; j++)
+		if (d->keys[j].hash != 0 &&
+			d->keys[j].last_seen >= at - CACHE_KEY_EXPIRY)
+		{
+			hashes[n] = d->keys[j].hash;
+			kept[n++] = d->keys[j];
+		}
+	if (n > APS_CACHE_KEYS * 3 / 4)
+	{
+		int m = 0;
+
+		d->threshold = kth_smallest(hashes, n, APS_CACHE_KEYS / 2 - 1);
+		for (int j = 0; j < n; j++)
+			if (kept[j].hash <= d->threshold)
+				kept[m++] = kept[j];
+		n = m;
+	}
+	memset(d->keys, 0, sizeof(d->keys));
+	for (int j = 0; j < n; j++)
+	{
+		int i = home_bucket(kept[j].hash);
+
+		while (d->keys[i].hash != 0)
+			i = next_bucket(i);
+		d->keys[i] = kept[j];
+	}
+	d->nkeys = n;
 }
 
 /*
  * The tracked set hash, added if it is new (*added), or NULL if the sample
- * leaves it out.  When the table is full, a set not seen for an hour gives
- * way, or else the one with the greatest hash, which lowers the threshold.
+ * leaves it out.
  */
 static ApsCacheKey *
 find_key(ApsCacheData *d, uint64 hash, TimestampTz at, bool *added)
@@ -894,38 +1021,16 @@ find_key(ApsCacheData *d, uint64 hash, TimestampTz at, bool *added)
 	{
 		if (b[i].hash == hash)
 			return &b[i];
-		i = (i + 1) % APS_CACHE_KEY_BUCKETS;
+		i = next_bucket(i);
 	}
 	if (d->nkeys >= APS_CACHE_KEYS)
 	{
-		int oldest = -1, greatest = -1;
-
-		for (int j = 0; j < APS_CACHE_KEY_BUCKETS; j++)
-		{
-			if (b[j].hash == 0)
-				continue;
-			if (oldest < 0 || b[j].last_seen < b[oldest].last_seen)
-				oldest = j;
-			if (greatest < 0 || b[j].hash > b[greatest].hash)
-				greatest = j;
-		}
-		if (b[oldest].last_seen < at - CACHE_KEY_EXPIRY)
-			delete_key(b, oldest);
-		else if (hash > b[greatest].hash)
-		{
-			d->threshold = hash - 1;
+		thin_keys(d, at);
+		if (hash > d->threshold)
 			return NULL;
-		}
-		else
-		{
-			d->threshold = b[greatest].hash - 1;
-			delete_key(b, greatest);
-		}
-		d->nkeys--;
-		/* Deleting may have moved the sets: look for the place again. */
 		i = home_bucket(hash);
 		while (b[i].hash != 0)
-			i = (i + 1) % APS_CACHE_KEY_BUCKETS;
+			i = next_bucket(i);
 	}
 	memset(&b[i], 0, sizeof(b[i]));
 	b[i].hash = hash;
@@ -947,11 +1052,27 @@ reuse_bucket(int64 dt)
 	return i;
 }
 
+/* aps_epoch_of, remembering the last minute: no division in it. */
+static inline int64
+epoch_of(TimestampTz at)
+{
+	static int64	   epoch = 0;
+	static TimestampTz start = 1, end = 0; /* empty */
+
+	if (at < start || at >= end)
+	{
+		epoch = aps_epoch_of(at);
+		start = aps_epoch_start(epoch);
+		end = aps_epoch_start(epoch + 1);
+	}
+	return epoch;
+}
+
 /* Add run to d.  Caller holds the slot's mutex. */
 static void
 add_run(ApsCacheData *d, const ApsCacheRun *run, bool keyed, uint64 hash)
 {
-	int64			epoch = aps_epoch_of(run->at);
+	int64			epoch = epoch_of(run->at);
 	ApsCacheMinute *m = &d->minutes[epoch % APS_EPOCHS];
 	ApsCacheKey	   *k;
 	bool			added;
@@ -1019,7 +1140,7 @@ aps_cache_record(QueryDesc *qd, const ApsKey *key, int slot_hint, int64 calls,
 	uint64	   hash = 0;
 	bool	   keyed;
 
-	if (slots == NULL || aps_max_cache_queries <= 0 || IsParallelWorker())
+	if (slots == NULL || aps_max_cache_queries <= 0)
 		return -1;
 	if (slot < 0 || slot >= aps_max_cache_queries)
 	{

@@ -15,6 +15,7 @@
 #include "executor/execdesc.h"
 #include "tcop/dest.h"
 
+#include "compat.h"
 #include "epoch.h"
 #include "store.h"
 
@@ -27,9 +28,12 @@
 #define APS_CACHE_NREUSE (APS_CACHE_NTTLS + 1) /* the last: a day or more */
 extern const int aps_cache_ttls[APS_CACHE_NTTLS];
 
-/* Parameter sets tracked per statement (in a table of more buckets). */
+/*
+ * Parameter sets tracked per statement, in a table of twice as many
+ * buckets (a power of two: a set's bucket is the low bits of its hash).
+ */
 #define APS_CACHE_KEYS		  128
-#define APS_CACHE_KEY_BUCKETS 192
+#define APS_CACHE_KEY_BUCKETS 256
 
 /* Tables of a statement whose writes are weighed. */
 #define APS_CACHE_MAX_TABLES 16
@@ -113,6 +117,25 @@ typedef struct ApsCacheDest ApsCacheDest;
 
 typedef void (*ApsCacheCallback)(const ApsCacheData *data, void *arg);
 
+#include "guc.h"
+
+extern int64  aps_cache_countdown;
+extern double aps_cache_rate_drawn;
+extern bool	  aps_cache_sample_draw(void);
+
+/*
+ * Should this run of a read statement with a slot hash its result?  A
+ * decrement and a comparison until the countdown runs out (cache.c).
+ */
+static inline bool
+aps_cache_sample_run(void)
+{
+	if (--aps_cache_countdown > 0 &&
+		aps_cache_sample_rate == aps_cache_rate_drawn)
+		return false;
+	return aps_cache_sample_draw();
+}
+
 extern void aps_cache_request(void);
 extern void aps_cache_startup(void);
 
@@ -123,7 +146,8 @@ aps_cache_is_read(const PlannedStmt *pstmt)
 	return pstmt->commandType == CMD_SELECT && !pstmt->hasModifyingCTE &&
 		   pstmt->utilityStmt == NULL;
 }
-extern bool			 aps_cache_sample_run(void);
+extern void			 aps_cache_note_parse(const char *source, int location,
+										  uint64 queryid, const JumbleState *jstate);
 extern ApsCacheDest *aps_cache_dest_create(void);
 extern bool aps_cache_dest_begin(ApsCacheDest *d, QueryDesc *qd, uint64 count);
 extern void aps_cache_dest_end(ApsCacheDest *d, QueryDesc *qd, uint64 count);
