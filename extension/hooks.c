@@ -284,6 +284,11 @@ aps_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 		query->queryId == UINT64CONST(0) || jstate == NULL)
 		return;
 
+	/* Where a read statement's constants are, for its cache key. */
+	if (query->commandType == CMD_SELECT)
+		aps_cache_note_parse(pstate->p_sourcetext, query->stmt_location,
+							 query->queryId, jstate);
+
 	make_key(&key, query->queryId);
 	if (aps_store_known(&key, NULL, NULL))
 		return;
@@ -668,6 +673,7 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 		InstrEndLoop(total);
 
 		exec.duration_ms = total->total * 1000.0;
+		exec.hist_bucket = aps_hist_bucket(exec.duration_ms);
 		exec.rows = qs->rows;
 		exec.shared_blks_hit = total->bufusage.shared_blks_hit;
 		exec.shared_blks_read = total->bufusage.shared_blks_read;
@@ -694,7 +700,7 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 		 * opened may be closed at COMMIT).
 		 */
 		if (qs->level == 0)
-			aps_signals_add(exec.started, exec.duration_ms,
+			aps_signals_add(exec.started, exec.hist_bucket,
 							exec.shared_blks_hit, exec.shared_blks_read);
 
 		/*

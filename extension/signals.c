@@ -216,9 +216,9 @@ bucket_for(uint64 slot)
 	return b;
 }
 
-/* A finished statement. */
+/* A finished statement, of duration in histogram bucket hist_bucket. */
 void
-aps_signals_add(TimestampTz started, double ms, int64 hit, int64 read)
+aps_signals_add(TimestampTz started, int hist_bucket, int64 hit, int64 read)
 {
 	SigBucket *b;
 
@@ -228,7 +228,7 @@ aps_signals_add(TimestampTz started, double ms, int64 hit, int64 read)
 	if (b == NULL)
 		return;
 	pg_atomic_fetch_add_u64(&b->statements, 1);
-	pg_atomic_fetch_add_u32(&b->hist[aps_hist_bucket(ms)], 1);
+	pg_atomic_fetch_add_u32(&b->hist[hist_bucket], 1);
 	if (hit > 0)
 		pg_atomic_fetch_add_u64(&b->blks_hit, (uint64) hit);
 	if (read > 0)

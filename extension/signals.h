@@ -53,7 +53,7 @@ typedef struct ApsCapacityWindow
 extern void	  aps_signals_request(void);
 extern void	  aps_signals_startup(void);
 extern void	  aps_signals_register_worker(void);
-extern void	  aps_signals_add(TimestampTz started, double ms, int64 hit,
+extern void	  aps_signals_add(TimestampTz started, int hist_bucket, int64 hit,
 							  int64 read);
 extern void	  aps_signals_add_error(void);
 extern void	  aps_signals_reset(void);

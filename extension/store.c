@@ -175,14 +175,11 @@ aps_store_startup(void)
 		for (int i = 0; i < aps_max_plans; i++)
 			plan_slots[i].used = false;
 	}
+	aps_store_attached = shared != NULL && entries != NULL;
 }
 
-/* Is the shared state there (were we preloaded)? */
-bool
-aps_store_ready(void)
-{
-	return shared != NULL && entries != NULL;
-}
+/* The shared state is there (we were preloaded): see aps_store_ready. */
+bool aps_store_attached = false;
 
 /*
  * Raise the "not preloaded" error if the shared state is missing.  Every
@@ -476,7 +473,7 @@ aps_store_record(const ApsKey *key, const ApsExecution *exec,
 				c->nplus1_txns++;
 			c->nplus1_max = Max(c->nplus1_max, exec->nplus1_runs);
 		}
-		aps_hist_add(&entry->hist, x);
+		aps_hist_add_at(&entry->hist, exec->hist_bucket);
 		out->max_ms = c->max_ms;
 		out->calls = c->calls;
 		out->cache_slot = entry->cache_slot;

@@ -67,6 +67,7 @@ typedef struct ApsExecution
 	bool		unbounded;		  /* a SELECT with no LIMIT on top */
 	int64		offset_skipped;	  /* rows its top OFFSET skipped */
 	int			nplus1_runs; /* runs of it this transaction, <= 1 row each */
+	int			hist_bucket; /* aps_hist_bucket(duration_ms) */
 } ApsExecution;
 
 /* What recording an execution tells the caller. */
@@ -92,7 +93,15 @@ typedef void (*ApsSnapshotCallback)(const ApsEntrySnapshot *snap, void *arg);
 
 extern void aps_store_request(void);
 extern void aps_store_startup(void);
-extern bool aps_store_ready(void);
+extern bool aps_store_attached;
+
+/* Is the shared state there (were we preloaded)?  A test: hot path. */
+static inline bool
+aps_store_ready(void)
+{
+	return aps_store_attached;
+}
+
 extern void aps_store_check_ready(void);
 
 extern bool	 aps_store_known(const ApsKey *key, bool *fast, bool *cached);
