@@ -30,8 +30,9 @@
  *	 more sets come than the table holds, it becomes a sample: it keeps the
  *	 sets whose hashes are the smallest (a "k minimum values" sketch: a set
  *	 is tracked when its hash is at most threshold; when the table is full,
- *	 the sets not seen for an hour go, and if that is not enough the half
- *	 with the greatest hashes, and the threshold falls to the greatest hash
+ *	 the sets not seen for an hour go, and if that is not enough the
+ *	 quarter with the greatest hashes, and the threshold falls to the
+ *	 greatest hash kept; what the minutes counted is scaled to the sets
  *	 kept), so that every run of a tracked set is seen, the ratios (hits
  *	 per run, runs per set) are estimated on an unbiased sample of sets,
  *	 and their number from the threshold.  Exact when small, as long as
@@ -120,6 +121,9 @@
 
 /* A parameter set not seen for this long gives way first. */
 #define CACHE_KEY_EXPIRY (3600 * USECS_PER_SEC)
+
+/* Sets a full table keeps when it thins its sample. */
+#define APS_CACHE_KEEP (APS_CACHE_KEYS * 3 / 4)
 
 const int aps_cache_ttls[APS_CACHE_NTTLS] = {
 	1,	 2,	  5,	10,	  20,	30,	   60,	  120,	300,
@@ -963,10 +967,17 @@ kth_smallest(uint64 *v, int n, int k)
 
 /*
  * Make room in a full table of sets: drop those not seen for an hour, and
- * if more than three quarters remain, keep only the half whose hashes are
- * the smallest, lowering the threshold to the greatest hash kept (the
- * sample halves).  Rebuilds the table.  Done once per 32 new sets at
- * least, and as the sample shrinks, ever more rarely.
+ * if more than APS_CACHE_KEEP (three quarters) remain, keep only those
+ * whose hashes are the smallest, lowering the threshold to the greatest
+ * hash kept: the sample shrinks, and the number of sets, estimated from
+ * 96 to 128 of them, is within about 10% (one standard deviation).
+ * Rebuilds the table.  Done once per 32 new sets at least, and as the
+ * sample shrinks, ever more rarely.
+ *
+ * The sets dropped from the sample had their first runs counted, and
+ * their next runs would not be: what every minute counted of the sample
+ * is scaled by the share of sets kept, which the hash chose regardless of
+ * how often a set runs, so that the minutes describe the sets kept.
  */
 static void
 thin_keys(ApsCacheData *d, TimestampTz at)
@@ -982,15 +993,33 @@ thin_keys(ApsCacheData *d, TimestampTz at)
 			hashes[n] = d->keys[j].hash;
 			kept[n++] = d->keys[j];
 		}
-	if (n > APS_CACHE_KEYS * 3 / 4)
+	if (n > APS_CACHE_KEEP)
 	{
-		int m = 0;
+		int	   m = 0;
+		double share;
 
-		d->threshold = kth_smallest(hashes, n, APS_CACHE_KEYS / 2 - 1);
+		d->threshold = kth_smallest(hashes, n, APS_CACHE_KEEP - 1);
 		for (int j = 0; j < n; j++)
 			if (kept[j].hash <= d->threshold)
 				kept[m++] = kept[j];
+		share = (double) m / n;
 		n = m;
+		for (int e = 0; e < APS_EPOCHS; e++)
+		{
+			ApsCacheMinute *min = &d->minutes[e];
+
+			min->keyed *= share;
+			min->first *= share;
+			for (int b = 0; b < APS_CACHE_NREUSE; b++)
+			{
+				min->reuse_n[b] *= share;
+				min->reuse_s[b] *= share;
+			}
+			min->hashed *= share;
+			min->compared *= share;
+			min->changed *= share;
+			min->exposure_s *= share;
+		}
 	}
 	memset(d->keys, 0, sizeof(d->keys));
 	for (int j = 0; j < n; j++)

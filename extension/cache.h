@@ -60,21 +60,25 @@ typedef struct ApsCacheProps
 	bool   partition[APS_CACHE_MAX_TABLES]; /* counted, not shown */
 } ApsCacheProps;
 
-/* One minute of a statement's runs. */
+/*
+ * One minute of a statement's runs.  What comes from the tracked parameter
+ * sets (keyed and after) is scaled down when the sample is (cache.c), so
+ * it is counted in floats.
+ */
 typedef struct ApsCacheMinute
 {
 	int64  epoch;		 /* the minute held; 0: none */
 	uint32 calls;		 /* runs finished */
 	uint32 in_write_txn; /* of which in a transaction that had written */
 	double time_ms;		 /* their execution time */
-	uint32 keyed;		 /* runs whose parameter set is tracked */
-	uint32 first;		 /* of which the first of their set */
-	uint32 reuse_n[APS_CACHE_NREUSE]; /* the others, by time since the
+	float  keyed;		 /* runs whose parameter set is tracked */
+	float  first;		 /* of which the first of their set */
+	float  reuse_n[APS_CACHE_NREUSE]; /* the others, by time since the
 									   * previous run of their set */
 	double reuse_s[APS_CACHE_NREUSE]; /* those times summed, in seconds */
-	uint32 hashed;					  /* runs whose result was hashed */
-	uint32 compared;   /* of which after an earlier hash of their set */
-	uint32 changed;	   /* of which with another result */
+	float  hashed;					  /* runs whose result was hashed */
+	float  compared;   /* of which after an earlier hash of their set */
+	float  changed;	   /* of which with another result */
 	double exposure_s; /* time since those earlier hashes, summed */
 } ApsCacheMinute;
 

@@ -113,9 +113,10 @@ typedef struct Reading
 /* One statement's minutes of the window, summed. */
 typedef struct Sums
 {
-	uint64 calls, in_write_txn, keyed, first, hashed, compared, changed;
+	uint64 calls, in_write_txn;
+	double keyed, first, hashed, compared, changed; /* of the sample */
 	double time_ms, exposure_s;
-	uint64 reuse_n[APS_CACHE_NREUSE];
+	double reuse_n[APS_CACHE_NREUSE];
 	double reuse_s[APS_CACHE_NREUSE];
 } Sums;
 
@@ -169,7 +170,7 @@ hit_rate(const Sums *s, double ttl)
 	double hits = 0;
 	double lo = 0;
 
-	if (s->keyed == 0 || ttl <= 0)
+	if (s->keyed < 0.5 || ttl <= 0)
 		return get_float8_nan();
 	for (int b = 0; b < APS_CACHE_NREUSE && lo < ttl; b++)
 	{
@@ -181,7 +182,7 @@ hit_rate(const Sums *s, double ttl)
 			/* the integral of (1 - r / ttl) over [lo, ttl), per second */
 			hits += s->reuse_n[b] * (ttl - lo) * (ttl - lo) /
 					(2.0 * ttl * (hi - lo));
-		else if (s->reuse_n[b] > 0)
+		else if (s->reuse_n[b] > 0.5)
 		{
 			/* the last bucket has no edge: its mean stands for its runs */
 			double mean = s->reuse_s[b] / s->reuse_n[b];
@@ -593,7 +594,7 @@ advice_row(const ApsCacheData *d, void *arg)
 	}
 	values[i] = rounded(change_s, 2, &nulls[i]);
 	i++;
-	values[i++] = Int64GetDatum((int64) s.compared);
+	values[i++] = Int64GetDatum((int64) round(s.compared));
 	values[i++] = PointerGetDatum(construct_array(
 		tables, ntables, REGCLASSOID, sizeof(Oid), true, TYPALIGN_INT));
 	values[i] = rounded(writes_per_s, 2, &nulls[i]);
