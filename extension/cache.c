@@ -930,6 +930,22 @@ next_bucket(int i)
 	return (i + 1) & (APS_CACHE_KEY_BUCKETS - 1);
 }
 
+/* aps_epoch_of, remembering the last minute: no division in it. */
+static inline int64
+epoch_of(TimestampTz at)
+{
+	static int64	   epoch = 0;
+	static TimestampTz start = 1, end = 0; /* empty */
+
+	if (at < start || at >= end)
+	{
+		epoch = aps_epoch_of(at);
+		start = aps_epoch_start(epoch);
+		end = aps_epoch_start(epoch + 1);
+	}
+	return epoch;
+}
+
 /* The k-th smallest (from 0) of the n values v, which it reorders. */
 static uint64
 kth_smallest(uint64 *v, int n, int k)
@@ -1008,6 +1024,10 @@ thin_keys(ApsCacheData *d, TimestampTz at)
 		{
 			ApsCacheMinute *min = &d->minutes[e];
 
+			/* Empty, or over an hour old: outside every window. */
+			if (min->epoch < epoch_of(at) - (APS_EPOCHS - 1))
+				continue;
+
 			min->keyed *= share;
 			min->first *= share;
 			for (int b = 0; b < APS_CACHE_NREUSE; b++)
@@ -1021,7 +1041,9 @@ thin_keys(ApsCacheData *d, TimestampTz at)
 			min->exposure_s *= share;
 		}
 	}
-	memset(d->keys, 0, sizeof(d->keys));
+	/* Only the hashes say which buckets are free (cheaper than memset). */
+	for (int j = 0; j < APS_CACHE_KEY_BUCKETS; j++)
+		d->keys[j].hash = 0;
 	for (int j = 0; j < n; j++)
 	{
 		int i = home_bucket(kept[j].hash);
@@ -1079,22 +1101,6 @@ reuse_bucket(int64 dt)
 		   dt >= (int64) aps_cache_ttls[i] * USECS_PER_SEC)
 		i++;
 	return i;
-}
-
-/* aps_epoch_of, remembering the last minute: no division in it. */
-static inline int64
-epoch_of(TimestampTz at)
-{
-	static int64	   epoch = 0;
-	static TimestampTz start = 1, end = 0; /* empty */
-
-	if (at < start || at >= end)
-	{
-		epoch = aps_epoch_of(at);
-		start = aps_epoch_start(epoch);
-		end = aps_epoch_start(epoch + 1);
-	}
-	return epoch;
 }
 
 /* Add run to d.  Caller holds the slot's mutex. */
