@@ -886,7 +886,16 @@ take_slot(QueryDesc *qd, const ApsKey *key, int64 calls, TimestampTz now)
 		SpinLockAcquire(&s->mutex);
 		if (!s->used)
 			pg_atomic_fetch_add_u32(&cshared->nused, 1);
-		memset(&s->d, 0, sizeof(s->d));
+		/*
+		 * A minute is cleared when it is first used, a set when it is
+		 * added: only what says they are empty is cleared now, not 27 kB.
+		 */
+		for (int e = 0; e < APS_EPOCHS; e++)
+			s->d.minutes[e].epoch = 0;
+		for (int b = 0; b < APS_CACHE_KEY_BUCKETS; b++)
+			s->d.keys[b].hash = 0;
+		s->d.nkeys = 0;
+		s->d.props_ready = false;
 		s->d.owner = *key;
 		s->d.since = now;
 		s->d.runs_before = Max(calls - 1, 0);
