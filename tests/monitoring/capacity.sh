@@ -76,7 +76,7 @@ read -r busy3 total3 < <(proc_ticks)
 sleep_until $((b3 + 400))
 read_ms=$(now_ms)
 row=$(psql_q -F ' ' -c "SELECT cores, memory_gb, cpu_busy_pct, memory_used_pct,
-                               cpu_ms_per_statement, statements_per_s * window_s,
+                               cpu_ms_per_statement, round((statements_per_s * window_s)::numeric, 1),
                                capacity_statements_per_s
                           FROM apiscale.capacity") || exit 1
 read -r cores memory_gb busy_pct mem_pct cpu_ms counted capacity <<<"$row"
