@@ -20,11 +20,15 @@ OBJS = \
 	extension/advisor.o \
 	extension/antipattern.o \
 	extension/apiscale.o \
+	extension/cache.o \
+	extension/cache_advice.o \
+	extension/capacity.o \
 	extension/errors.o \
 	extension/evidence.o \
 	extension/existing.o \
 	extension/guc.o \
 	extension/histogram.o \
+	extension/machine.o \
 	extension/hooks.o \
 	extension/hypo.o \
 	extension/metrics.o \
@@ -43,7 +47,8 @@ PGFILEDESC = "apiscale - query statistics and scaling advice for APIs"
 REGRESS = create_extension upgrade counters percentiles slow_plans nesting errors \
 	failed_statements encoding privileges index_proof index_advice index_residual \
 	index_expression index_partial index_covering index_writes index_review \
-	advisor_robustness antipatterns signals metrics report drop_extension
+	advisor_robustness antipatterns signals metrics report cache_advice capacity \
+	drop_extension
 
 PG_CFLAGS = -Wall -Werror
 # No LLVM bitcode: JIT inlining of our code is not worth a clang dependency.

@@ -101,7 +101,10 @@ COMMENT ON FUNCTION wrap_sql(text, int, text) IS
 -- word longer than a line (schema.table with names of 62-63 bytes) into
 -- left(...) || '...' and squeezed the spaces inside quoted names: copied
 -- from the report, the statement did not run.  1.1 prints it through
--- wrap_sql, and adds the indexes to drop (apiscale.index_review).
+-- wrap_sql, and adds the capacity (apiscale.capacity), what to cache
+-- (apiscale.cache_advice) and the indexes to drop (apiscale.index_review).
+-- The views it reads are created further down: a PL/pgSQL body is checked
+-- when it runs.
 CREATE OR REPLACE FUNCTION report()
 RETURNS SETOF text
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -136,6 +139,15 @@ BEGIN
     END IF;
 
     RETURN NEXT '';
+    RETURN NEXT '== Capacity (stage 1: scale up)';
+    FOR r IN SELECT * FROM apiscale.capacity LOOP
+        RETURN QUERY SELECT apiscale.wrap_text(
+            format('%s (%s CPUs, %s GB): %s', r.server_size, r.cores,
+                   r.memory_gb, r.suggestion),
+            120, '  ');
+    END LOOP;
+
+    RETURN NEXT '';
     RETURN NEXT '== Slowest statements (top 5 by total time)';
     SELECT sum(q.total_ms) INTO total FROM apiscale.queries q
      WHERE q.dbid = (SELECT oid FROM pg_database WHERE datname = current_database());
@@ -156,6 +168,39 @@ BEGIN
     END LOOP;
     IF n = 0 THEN
         RETURN NEXT '  No statement yet.';
+    END IF;
+
+    RETURN NEXT '';
+    RETURN NEXT '== What to cache (stage 2), by the database time it would save';
+    n := 0;
+    m := 0;
+    FOR r IN SELECT c.* FROM apiscale.cache_advice c
+              WHERE c.query NOT LIKE '%apiscale.%' LOOP
+        IF r.saved_pct IS NULL OR r.saved_pct <= 0 OR n = 5 THEN
+            m := m + 1;
+            CONTINUE;
+        END IF;
+        IF n = 0 THEN
+            RETURN NEXT format('  %8s  %6s  %-6s  %-13s | %s',
+                               'saves %', 'hits %', 'TTL', 'class', 'statement');
+        END IF;
+        RETURN NEXT format('  %8s  %6s  %-6s  %-13s | %s',
+                           round(r.saved_pct::numeric, 1),
+                           round((100 * r.hit_rate_est)::numeric),
+                           CASE WHEN r.ttl_s % 86400 = 0 THEN r.ttl_s / 86400 || ' d'
+                                WHEN r.ttl_s % 3600 = 0 THEN r.ttl_s / 3600 || ' h'
+                                WHEN r.ttl_s % 60 = 0 THEN r.ttl_s / 60 || ' min'
+                                ELSE r.ttl_s || ' s' END,
+                           r.category,
+                           left(regexp_replace(r.query, '\s+', ' ', 'g'), 120 - 44));
+        RETURN QUERY SELECT apiscale.wrap_text(r.advice, 120, '      ');
+        n := n + 1;
+    END LOOP;
+    IF n = 0 THEN
+        RETURN NEXT '  Nothing worth caching yet.';
+    END IF;
+    IF m > 0 THEN
+        RETURN NEXT format('  %s more read statements, not cacheable or saving less (apiscale.cache_advice says why)', m);
     END IF;
 
     RETURN NEXT '';
@@ -216,7 +261,7 @@ END
 $$;
 
 COMMENT ON FUNCTION report() IS
-    'One text report: signals in warning first, slowest statements, missing indexes, indexes to drop, anti-patterns';
+    'One text report: signals in warning first, capacity, slowest statements, what to cache, missing indexes, indexes to drop, anti-patterns';
 
 --
 -- Monitoring
@@ -306,13 +351,14 @@ COMMENT ON VIEW index_advice IS
     'Missing indexes, proven by a hypothetical re-plan, ranked by rows filtered x estimated improvement, weighed against the table''s writes';
 
 -- Rows written per table since the last reset, as the index advice weighs
--- them.
+-- them, and the TRUNCATEs that named it.
 CREATE FUNCTION table_writes_internal(
     OUT relation regclass,
     OUT inserted bigint,
     OUT updated bigint,
     OUT deleted bigint,
     OUT copied bigint,
+    OUT truncated bigint,
     OUT writes_per_s double precision,
     OUT since timestamptz
 )
@@ -321,12 +367,13 @@ AS 'MODULE_PATHNAME', 'apiscale_table_writes'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
 CREATE VIEW table_writes AS
-    SELECT relation, inserted, updated, deleted, copied, writes_per_s, since
+    SELECT relation, inserted, updated, deleted, copied, truncated,
+           writes_per_s, since
       FROM table_writes_internal()
      ORDER BY writes_per_s DESC, relation::text;
 
 COMMENT ON VIEW table_writes IS
-    'Rows written to each table of the current database since apiscale.reset(), by INSERT, UPDATE, DELETE, MERGE and COPY FROM';
+    'Rows written to each table of the current database since apiscale.reset(), by INSERT, UPDATE, DELETE, MERGE and COPY FROM, and the TRUNCATEs that named it';
 
 -- Like the other statistics views: counts per table, readable by everyone.
 GRANT SELECT ON table_writes TO PUBLIC;
@@ -561,3 +608,86 @@ COMMENT ON VIEW index_review IS
 -- Readable by everyone: texts and messages of other users' failures are
 -- masked, and the review reads what the catalogs show anyone.
 GRANT SELECT ON errors, index_review TO PUBLIC;
+
+--
+-- Caching advice (the guide's stage 2): what to cache and for how long,
+-- measured per read statement over the signal window.
+--
+CREATE FUNCTION cache_advice_internal(
+    OUT queryid bigint,
+    OUT userid oid,
+    OUT query text,
+    OUT calls bigint,
+    OUT calls_per_s double precision,
+    OUT mean_ms double precision,
+    OUT time_pct double precision,
+    OUT distinct_keys bigint,
+    OUT hit_rate_est double precision,
+    OUT hit_rate_10s double precision,
+    OUT hit_rate_1min double precision,
+    OUT hit_rate_5min double precision,
+    OUT hit_rate_15min double precision,
+    OUT hit_rate_1h double precision,
+    OUT result_change_interval_s double precision,
+    OUT results_compared bigint,
+    OUT tables regclass[],
+    OUT writes_per_s double precision,
+    OUT category text,
+    OUT ttl_s integer,
+    OUT saved_pct double precision,
+    OUT cache_key text,
+    OUT advice text
+)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'apiscale_cache_advice'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE VIEW cache_advice AS
+    SELECT queryid, userid, query, calls, calls_per_s, mean_ms, time_pct,
+           distinct_keys, hit_rate_est, hit_rate_10s, hit_rate_1min,
+           hit_rate_5min, hit_rate_15min, hit_rate_1h,
+           result_change_interval_s, results_compared, tables, writes_per_s,
+           category, ttl_s, saved_pct, cache_key, advice
+      FROM cache_advice_internal()
+     ORDER BY saved_pct DESC, time_pct DESC, queryid, userid;
+
+COMMENT ON VIEW cache_advice IS
+    'Read statements of the signal window: repeats, hit rates by TTL, how often answers change, their tables'' writes, the guide''s class, a TTL and the database time a cache would save';
+
+-- Like apiscale.queries: texts of other users' statements are masked.
+GRANT SELECT ON cache_advice TO PUBLIC;
+
+--
+-- Capacity (the guide's stage 1): the machine, its CPU per statement and
+-- the rate it can take, over the signal window.  One row.
+--
+CREATE FUNCTION capacity_internal(
+    OUT cores integer,
+    OUT memory_gb double precision,
+    OUT cpu_busy_pct double precision,
+    OUT memory_used_pct double precision,
+    OUT statements_per_s double precision,
+    OUT cpu_ms_per_statement double precision,
+    OUT capacity_statements_per_s double precision,
+    OUT headroom_pct double precision,
+    OUT peak_backends integer,
+    OUT max_connections integer,
+    OUT window_s double precision,
+    OUT server_size text,
+    OUT suggestion text
+)
+RETURNS record
+AS 'MODULE_PATHNAME', 'apiscale_capacity'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE VIEW capacity AS
+    SELECT cores, memory_gb, cpu_busy_pct, memory_used_pct, statements_per_s,
+           cpu_ms_per_statement, capacity_statements_per_s, headroom_pct,
+           peak_backends, max_connections, window_s, server_size, suggestion
+      FROM capacity_internal();
+
+COMMENT ON VIEW capacity IS
+    'Stage 1 from measurements: CPUs and memory, CPU busy, statements/s, CPU ms per statement, the rate at apiscale.warn_cpu_pct and the headroom, peak backends, and the guide''s next server size';
+
+-- Like apiscale.scaling_signals.
+GRANT SELECT ON capacity TO PUBLIC;

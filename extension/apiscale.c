@@ -18,7 +18,9 @@
  * finished plans), evidence.c (its shared table), advice.c (candidates and
  * verdicts), hypo.c (hypothetical indexes and re-planning), compat.h
  * (version differences), writes.c (rows written per table, for the
- * write cost of an index).
+ * write cost of an index), machine.c (the machine's CPUs and memory),
+ * cache.c (caching evidence of read statements) and cache_advice.c
+ * (apiscale.cache_advice).
  *
  *-------------------------------------------------------------------------
  */
@@ -30,6 +32,7 @@
 #include "storage/lwlock.h"
 
 #include "advisor.h"
+#include "cache.h"
 #include "compat.h"
 #include "errors.h"
 #include "evidence.h"
@@ -56,6 +59,7 @@ aps_shmem_request(void)
 	aps_signals_request();
 	aps_writes_request();
 	aps_errors_request();
+	aps_cache_request();
 }
 
 static void
@@ -70,6 +74,7 @@ aps_shmem_startup(void)
 	aps_signals_startup();
 	aps_writes_startup();
 	aps_errors_startup();
+	aps_cache_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -44,6 +44,9 @@ double aps_warn_cache_hit_pct = 99;
 double aps_warn_cpu_pct = 70;
 double aps_warn_memory_pct = 85;
 int	   aps_metrics_top_queries = 20;
+int	   aps_max_cache_queries = 200;
+double aps_cache_sample_rate = 0.01;
+double aps_cache_staleness_pct = 5;
 
 static const struct config_enum_entry track_options[] = {
 	{"top", APS_TRACK_TOP, false},
@@ -203,6 +206,27 @@ aps_define_gucs(void)
 		"Sets how many statements apiscale.metrics() shows series for.",
 		"The statements of the current database with the most execution time; 0 shows none.",
 		&aps_metrics_top_queries, 20, 0, 1000, PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable(
+		"apiscale.max_cache_queries",
+		"Sets the number of read statements whose caching evidence is kept.",
+		"When all are taken, a busier statement takes the place of the one with the fewest runs in the last two minutes; 0 keeps none.",
+		&aps_max_cache_queries, 200, 0, 100000, PGC_POSTMASTER, 0, NULL, NULL,
+		NULL);
+
+	DefineCustomRealVariable(
+		"apiscale.cache_sample_rate",
+		"Sets the share of runs of read statements whose result rows are hashed.",
+		"A hashed result is compared with the last one of the same parameters, to measure how often answers change; other runs hash nothing per row.",
+		&aps_cache_sample_rate, 0.01, 0.0, 1.0, PGC_SUSET, 0, NULL, NULL,
+		NULL);
+
+	DefineCustomRealVariable(
+		"apiscale.cache_staleness_pct",
+		"Sets the share of cached answers, in percent, that may be stale at the advised TTL.",
+		"The cache advice shortens a TTL under which more answers would be served after their rows changed.",
+		&aps_cache_staleness_pct, 5, 0.0, 100.0, PGC_SUSET, 0, NULL, NULL,
+		NULL);
 
 	MarkGUCPrefixReserved("apiscale");
 }

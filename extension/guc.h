@@ -40,6 +40,9 @@ extern double aps_warn_cache_hit_pct;
 extern double aps_warn_cpu_pct;
 extern double aps_warn_memory_pct;
 extern int	  aps_metrics_top_queries;
+extern int	  aps_max_cache_queries;
+extern double aps_cache_sample_rate;
+extern double aps_cache_staleness_pct;
 
 extern void aps_define_gucs(void);
 

@@ -90,8 +90,16 @@ aps_hist_bucket_upper_us(int idx)
 void
 aps_hist_add(ApsHistogram *hist, double ms)
 {
-	int idx = aps_hist_bucket(ms);
+	aps_hist_add_at(hist, aps_hist_bucket(ms));
+}
 
+/*
+ * Count one duration in bucket idx (aps_hist_bucket's), halving every
+ * bucket first if it would pass 2^31.
+ */
+void
+aps_hist_add_at(ApsHistogram *hist, int idx)
+{
 	if (unlikely(hist->counts[idx] >= APS_HIST_HALVE_AT))
 	{
 		for (int i = 0; i < APS_HIST_BUCKETS; i++)

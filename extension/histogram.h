@@ -33,6 +33,7 @@ typedef struct ApsHistogram
 
 extern int	  aps_hist_bucket(double ms);
 extern void	  aps_hist_add(ApsHistogram *hist, double ms);
+extern void	  aps_hist_add_at(ApsHistogram *hist, int idx);
 extern double aps_hist_bucket_middle_us(int idx);
 extern double aps_hist_bucket_upper_us(int idx);
 extern double aps_hist_percentile(const ApsHistogram *hist, double fraction,

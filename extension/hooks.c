@@ -19,16 +19,19 @@
  *						for a query-level timer on every tracked run; count
  *						a statement refused as it starts (permission denied)
  *	ExecutorRun/Finish	track nesting; add up rows per run; count errors and
- *						cancellations on the way out of a failed run
+ *						cancellations on the way out of a failed run; on a
+ *						read statement's sampled run, hash the result rows
+ *						on their way to the client (cache.c's receiver)
  *	ExecutorEnd			add the run to its entry; keep the EXPLAIN ANALYZE
  *						text if the run was slow; on sampled runs whose plan
  *						may show a missing index, walk the plan for index
- *						evidence (advisor.c); count the rows an INSERT,
- *						UPDATE, DELETE or MERGE wrote (writes.c)
+ *						evidence (advisor.c); add a read statement's run to
+ *						its caching evidence (cache.c); count the rows an
+ *						INSERT, UPDATE, DELETE or MERGE wrote (writes.c)
  *	ProcessUtility		track nesting for statements run by utility commands
  *						(DO, CALL, EXPLAIN, CREATE TABLE AS, ...), and the
  *						utility's place in the query string; count the rows
- *						COPY FROM loaded
+ *						COPY FROM loaded and the tables TRUNCATE emptied
  *
  * Failed statements: a failed execution counts in its entry's errors
  * here.  That the client's statement failed is counted once, in the
@@ -64,6 +67,7 @@
 #include "postgres.h"
 
 #include "access/parallel.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "executor/executor.h"
 #include "executor/instrument.h"
@@ -78,6 +82,7 @@
 
 #include "advisor.h"
 #include "antipattern.h"
+#include "cache.h"
 #include "compat.h"
 #include "errors.h"
 #include "evidence.h"
@@ -111,6 +116,9 @@ typedef struct ApsQueryState
 	uint64		  rows;	  /* es_processed summed over ExecutorRun calls */
 	ApsNodeCounts counts; /* per-node row counting, or why not */
 	bool		  advise; /* walk the finished plan for index evidence */
+	bool		  read;	  /* a read statement, for the cache advice */
+	bool		  write_txn;  /* its transaction had written when it began */
+	ApsCacheDest *cache_dest; /* hashes this run's result, or NULL */
 	MemoryContextCallback forget; /* unlinks us with the executor memory */
 } ApsQueryState;
 
@@ -244,6 +252,18 @@ query_state(QueryDesc *queryDesc)
 }
 
 /*
+ * When rows being written now are written: the client's statement's start
+ * (no clock read), or for a statement a function runs (whose statement
+ * start is its caller's, perhaps a long procedure's) the time now.
+ */
+static inline TimestampTz
+write_time(void)
+{
+	return nesting_level == 0 ? GetCurrentStatementStartTimestamp()
+							  : GetCurrentTimestamp();
+}
+
+/*
  * post_parse_analyze: create the entry with the normalized text while the
  * constant locations are at hand.
  */
@@ -264,8 +284,13 @@ aps_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 		query->queryId == UINT64CONST(0) || jstate == NULL)
 		return;
 
+	/* Where a read statement's constants are, for its cache key. */
+	if (query->commandType == CMD_SELECT)
+		aps_cache_note_parse(pstate->p_sourcetext, query->stmt_location,
+							 query->queryId, jstate);
+
 	make_key(&key, query->queryId);
-	if (aps_store_known(&key, NULL))
+	if (aps_store_known(&key, NULL, NULL))
 		return;
 	make_text_source(&src, pstate->p_sourcetext, query->stmt_location,
 					 query->stmt_len, jstate);
@@ -336,6 +361,7 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	ApsKey		   key;
 	bool		   known = false;
 	bool		   fast = false;
+	bool		   cached = false;
 	bool		   advise = false;
 
 	if (nesting_level == 0)
@@ -350,7 +376,7 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	if (track)
 	{
 		make_key(&key, queryDesc->plannedstmt->queryId);
-		known = aps_store_known(&key, &fast);
+		known = aps_store_known(&key, &fast, &cached);
 		if (!aps_capture_plans || aps_slow_query_ms < 0)
 			counts = APS_NODES_NOT_NEEDED;
 		else if (!current_sampled)
@@ -432,6 +458,15 @@ aps_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	qs->level = level;
 	qs->counts = counts;
 	qs->advise = advise;
+	/* A read statement with caching evidence: hash this run's result? */
+	qs->read = aps_cache_is_read(queryDesc->plannedstmt);
+	if (qs->read)
+	{
+		/* Before it runs: FOR UPDATE takes a transaction id of its own. */
+		qs->write_txn = TransactionIdIsValid(GetTopTransactionIdIfAny());
+		if (cached && aps_cache_sample_run())
+			qs->cache_dest = aps_cache_dest_create();
+	}
 	qs->forget.func = query_state_forget;
 	qs->forget.arg = qs;
 	MemoryContextRegisterResetCallback(queryDesc->estate->es_query_cxt,
@@ -460,7 +495,10 @@ static void
 aps_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 				bool execute_once)
 {
-	ApsQueryState *qs;
+	ApsQueryState *qs = query_state(queryDesc);
+	/* A sampled run's rows pass through cache.c's receiver. */
+	bool hashing = qs != NULL && qs->cache_dest != NULL &&
+				   aps_cache_dest_begin(qs->cache_dest, queryDesc, count);
 
 	nesting_level++;
 	PG_TRY();
@@ -473,14 +511,17 @@ aps_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 	PG_CATCH();
 	{
 		nesting_level--;
+		if (hashing)
+			aps_cache_dest_end(qs->cache_dest, queryDesc, count);
 		count_error(queryDesc);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 	nesting_level--;
+	if (hashing)
+		aps_cache_dest_end(qs->cache_dest, queryDesc, count);
 
 	/* es_processed counts this run only (a portal may run many times). */
-	qs = query_state(queryDesc);
 	if (qs != NULL)
 		qs->rows += queryDesc->estate->es_processed;
 }
@@ -625,12 +666,14 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 		ApsExecution	 exec;
 		ApsTextSource	 src;
 		Instrumentation *total = queryDesc->totaltime;
-		double			 max_ms;
+		ApsRecorded		 rec;
+		bool			 cached = false;
 
 		/* Make sure the totals are final (this does not end the run). */
 		InstrEndLoop(total);
 
 		exec.duration_ms = total->total * 1000.0;
+		exec.hist_bucket = aps_hist_bucket(exec.duration_ms);
 		exec.rows = qs->rows;
 		exec.shared_blks_hit = total->bufusage.shared_blks_hit;
 		exec.shared_blks_read = total->bufusage.shared_blks_read;
@@ -648,7 +691,7 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 		make_text_source(&src, queryDesc->sourceText,
 						 queryDesc->plannedstmt->stmt_location,
 						 queryDesc->plannedstmt->stmt_len, NULL);
-		max_ms = aps_store_record(&key, &exec, &src);
+		aps_store_record(&key, &exec, &src, &rec);
 		/*
 		 * The signals count the statements clients send: the level is the
 		 * one the execution started at, as a statement a function started
@@ -657,10 +700,31 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 		 * opened may be closed at COMMIT).
 		 */
 		if (qs->level == 0)
-			aps_signals_add(exec.started, exec.duration_ms,
+			aps_signals_add(exec.started, exec.hist_bucket,
 							exec.shared_blks_hit, exec.shared_blks_read);
+
+		/*
+		 * A read statement's caching evidence: when it ran (a statement a
+		 * function runs has its caller's start time: the clock), and what
+		 * its result hashed to on a sampled run.
+		 */
+		if (qs->read)
+		{
+			ApsCacheRun run;
+
+			run.at = qs->level == 0 ? exec.started : GetCurrentTimestamp();
+			run.duration_ms = exec.duration_ms;
+			run.write_txn = qs->write_txn;
+			run.hashed = qs->cache_dest != NULL &&
+						 aps_cache_dest_result(qs->cache_dest, &run.result);
+			cached =
+				aps_cache_record(queryDesc, &key, rec.cache_slot, rec.calls,
+								 &run, src.source, src.location, src.len) >= 0;
+		}
+
 		/* NaN (no entry) compares false: not known to be fast. */
-		aps_store_set_fast(&key, max_ms * 2.0 < (double) aps_slow_query_ms);
+		aps_store_set_fast(&key, rec.max_ms * 2.0 < (double) aps_slow_query_ms,
+						   cached);
 
 		if (exec.slow && aps_capture_plans && aps_max_plans > 0)
 			save_slow_plan(queryDesc, &key, qs->counts);
@@ -676,8 +740,8 @@ aps_ExecutorEnd(QueryDesc *queryDesc)
 	if (queryDesc->operation != CMD_SELECT && aps_enabled &&
 		aps_store_ready() && !aps_replanning && queryDesc->estate != NULL)
 		aps_writes_count_execution(
-			queryDesc,
-			qs != NULL ? qs->rows : queryDesc->estate->es_processed);
+			queryDesc, qs != NULL ? qs->rows : queryDesc->estate->es_processed,
+			write_time());
 
 	if (prev_ExecutorEnd)
 		prev_ExecutorEnd(queryDesc);
@@ -748,10 +812,15 @@ aps_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 	PG_END_TRY();
 
-	/* COPY FROM writes rows outside the executor. */
+	/* COPY FROM writes rows outside the executor, TRUNCATE empties tables. */
 	if (IsA(pstmt->utilityStmt, CopyStmt) && qc != NULL && aps_enabled &&
 		aps_store_ready())
-		aps_writes_count_copy((CopyStmt *) pstmt->utilityStmt, qc->nprocessed);
+		aps_writes_count_copy((CopyStmt *) pstmt->utilityStmt, qc->nprocessed,
+							  write_time());
+	else if (IsA(pstmt->utilityStmt, TruncateStmt) && aps_enabled &&
+			 aps_store_ready() && !aps_replanning)
+		aps_writes_count_truncate((TruncateStmt *) pstmt->utilityStmt,
+								  write_time());
 
 	/* Its failure keeps the statement for errors.c's report. */
 	if (nesting_level == 0)

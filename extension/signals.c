@@ -17,6 +17,12 @@
  * and memory use, and the highest pool utilization reported in it.  A
  * signal with nothing to measure says "no data".
  *
+ * The worker samples on the 10-second grid (at :00, :10, ... of the wall
+ * clock), and each sample goes to the bucket of the 10 seconds it measured
+ * (the one that just ended), so that a bucket's CPU time and its
+ * statements describe the same seconds: apiscale.capacity divides one by
+ * the other.  The current bucket has no sample until it ends.
+ *
  * The worker also reads the signals after each sample and logs a change of
  * state: one WARNING line when a signal turns to warning, one LOG line
  * when it is back, once the new state has held for a full sample (two
@@ -56,6 +62,7 @@
 
 #include "guc.h"
 #include "histogram.h"
+#include "machine.h"
 #include "signals.h"
 #include "store.h"
 
@@ -74,8 +81,10 @@ typedef struct SigBucket
 	pg_atomic_uint64 blks_read;
 	pg_atomic_uint32 hist[APS_HIST_BUCKETS];
 	/* written by the worker, under SigShared.mutex */
-	double cpu_sum;
-	int	   cpu_n;
+	double cpu_sum;	  /* busy % of each sample, summed */
+	int	   cpu_n;	  /* samples with a CPU figure */
+	uint64 cpu_busy;  /* busy CPU ticks (all CPUs) the samples measured */
+	uint64 cpu_total; /* all CPU ticks they measured */
 	double mem_sum;
 	int	   mem_n;
 	int	   backends_max;
@@ -98,9 +107,10 @@ typedef struct SigPool
 
 typedef struct SigShared
 {
-	slock_t	  mutex; /* bucket recycling, worker fields, pools */
-	SigPool	  pools[SIG_MAX_POOLS];
-	SigBucket buckets[SIG_NBUCKETS];
+	slock_t		mutex; /* bucket recycling, worker fields, pools, since */
+	TimestampTz since; /* start-up or the last reset */
+	SigPool		pools[SIG_MAX_POOLS];
+	SigBucket	buckets[SIG_NBUCKETS];
 } SigShared;
 
 static SigShared *sig = NULL;
@@ -123,6 +133,7 @@ clear_bucket(SigBucket *b)
 		pg_atomic_write_u32(&b->hist[h], 0);
 	b->cpu_sum = b->mem_sum = 0;
 	b->cpu_n = b->mem_n = b->backends_max = b->backends_n = 0;
+	b->cpu_busy = b->cpu_total = 0;
 	b->pool_pct_max = 0;
 	b->pool_n = 0;
 }
@@ -142,6 +153,7 @@ aps_signals_startup(void)
 	if (!found)
 	{
 		SpinLockInit(&sig->mutex);
+		sig->since = GetCurrentTimestamp();
 		memset(sig->pools, 0, sizeof(sig->pools));
 		for (int i = 0; i < SIG_NBUCKETS; i++)
 		{
@@ -204,9 +216,9 @@ bucket_for(uint64 slot)
 	return b;
 }
 
-/* A finished statement. */
+/* A finished statement, of duration in histogram bucket hist_bucket. */
 void
-aps_signals_add(TimestampTz started, double ms, int64 hit, int64 read)
+aps_signals_add(TimestampTz started, int hist_bucket, int64 hit, int64 read)
 {
 	SigBucket *b;
 
@@ -216,7 +228,7 @@ aps_signals_add(TimestampTz started, double ms, int64 hit, int64 read)
 	if (b == NULL)
 		return;
 	pg_atomic_fetch_add_u64(&b->statements, 1);
-	pg_atomic_fetch_add_u32(&b->hist[aps_hist_bucket(ms)], 1);
+	pg_atomic_fetch_add_u32(&b->hist[hist_bucket], 1);
 	if (hit > 0)
 		pg_atomic_fetch_add_u64(&b->blks_hit, (uint64) hit);
 	if (read > 0)
@@ -247,62 +259,11 @@ aps_signals_reset(void)
 	for (int i = 0; i < SIG_NBUCKETS; i++)
 		pg_atomic_write_u64(&sig->buckets[i].slot, 0);
 	memset(sig->pools, 0, sizeof(sig->pools));
+	sig->since = GetCurrentTimestamp();
 	SpinLockRelease(&sig->mutex);
 }
 
 /* ---- the worker ---------------------------------------------------- */
-
-/* Busy share of all CPUs since the previous call, or -1. */
-static double
-sample_cpu(uint64 *prev_busy, uint64 *prev_total)
-{
-	FILE			  *f = fopen("/proc/stat", "r");
-	unsigned long long v[8] = {0};
-	uint64			   busy, total;
-	double			   pct = -1;
-
-	if (f == NULL)
-		return -1;
-	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
-			   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 8)
-	{
-		fclose(f);
-		return -1;
-	}
-	fclose(f);
-	/* user nice system idle iowait irq softirq steal */
-	total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
-	busy = total - v[3] - v[4];
-	if (*prev_total > 0 && total > *prev_total)
-		pct = 100.0 * (double) (busy - *prev_busy) /
-			  (double) (total - *prev_total);
-	*prev_busy = busy;
-	*prev_total = total;
-	return pct;
-}
-
-/* Used share of the machine's memory (MemAvailable), or -1. */
-static double
-sample_memory(void)
-{
-	FILE	 *f = fopen("/proc/meminfo", "r");
-	char	  line[256];
-	long long total = -1, avail = -1;
-
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-	{
-		if (sscanf(line, "MemTotal: %lld kB", &total) == 1)
-			continue;
-		if (sscanf(line, "MemAvailable: %lld kB", &avail) == 1)
-			continue;
-	}
-	fclose(f);
-	if (total <= 0 || avail < 0)
-		return -1;
-	return 100.0 * (double) (total - avail) / (double) total;
-}
 
 /* Client backends right now. */
 static int
@@ -322,26 +283,55 @@ count_client_backends(void)
 	return n;
 }
 
-/* One sample of the machine and the client backends, into its bucket. */
-static void
-take_sample(uint64 *prev_busy, uint64 *prev_total)
+/* What the previous sample read, to measure the time since. */
+typedef struct SigLastSample
 {
-	double	   cpu = sample_cpu(prev_busy, prev_total);
-	double	   mem = sample_memory();
-	int		   backends = count_client_backends();
-	SigBucket *b = bucket_for(slot_of(GetCurrentTimestamp()));
+	TimestampTz at;	 /* 0 before the first sample */
+	ApsCpuTimes cpu; /* total 0 if unknown */
+} SigLastSample;
+
+/*
+ * One sample of the machine and the client backends, into the bucket of
+ * the seconds it measured: the middle of the time since the previous
+ * sample (on the 10-second grid, the bucket that just ended).  CPU use is
+ * the busy share of the CPU ticks since the previous sample.
+ */
+static void
+take_sample(SigLastSample *last)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	ApsCpuTimes cpu;
+	bool		has_cpu = aps_machine_cpu_times(&cpu);
+	int64		mem_total, mem_avail;
+	bool		has_mem = aps_machine_memory(&mem_total, &mem_avail);
+	int			backends = count_client_backends();
+	TimestampTz measured =
+		last->at > 0 && last->at < now ? last->at + (now - last->at) / 2 : now;
+	SigBucket *b = bucket_for(slot_of(measured));
+	uint64	   busy = 0, total = 0;
+
+	if (has_cpu && last->cpu.total > 0 && cpu.total > last->cpu.total &&
+		cpu.busy >= last->cpu.busy)
+	{
+		busy = cpu.busy - last->cpu.busy;
+		total = cpu.total - last->cpu.total;
+	}
+	last->at = now;
+	last->cpu = has_cpu ? cpu : (ApsCpuTimes){0, 0};
 
 	if (b == NULL)
 		return;
 	SpinLockAcquire(&sig->mutex);
-	if (cpu >= 0)
+	if (total > 0)
 	{
-		b->cpu_sum += cpu;
+		b->cpu_sum += 100.0 * (double) busy / (double) total;
 		b->cpu_n++;
+		b->cpu_busy += busy;
+		b->cpu_total += total;
 	}
-	if (mem >= 0)
+	if (has_mem)
 	{
-		b->mem_sum += mem;
+		b->mem_sum += 100.0 * (double) (mem_total - mem_avail) / mem_total;
 		b->mem_n++;
 	}
 	b->backends_max = Max(b->backends_max, backends);
@@ -419,15 +409,16 @@ log_signal_changes(SigAlarm alarms[APS_NSIGNALS])
 }
 
 /*
- * The background worker "apiscale signals": every SIG_BUCKET_SECS, samples
- * the machine and the client backends into the current bucket, then logs
- * the signals that changed state.  Samples keep their cadence: a latch set
- * early (a reload) does not bring the next one forward.
+ * The background worker "apiscale signals": samples the machine and the
+ * client backends at once, then on the SIG_BUCKET_SECS grid of the wall
+ * clock, each sample into the bucket it measured, then logs the signals
+ * that changed state.  Samples keep their cadence: a latch set early (a
+ * reload) does not bring the next one forward.
  */
 void
 apiscale_signals_main(Datum arg)
 {
-	uint64		  prev_busy = 0, prev_total = 0;
+	SigLastSample last = {0, {0, 0}};
 	SigAlarm	  alarms[APS_NSIGNALS];
 	TimestampTz	  next = GetCurrentTimestamp();
 	MemoryContext sample_cxt;
@@ -457,14 +448,14 @@ apiscale_signals_main(Datum arg)
 		{
 			MemoryContext old = MemoryContextSwitchTo(sample_cxt);
 
-			take_sample(&prev_busy, &prev_total);
+			take_sample(&last);
 			log_signal_changes(alarms);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(sample_cxt);
 
-			next += SIG_BUCKET_SECS * USECS_PER_SEC;
-			if (next <= now)
-				next = now + SIG_BUCKET_SECS * USECS_PER_SEC;
+			/* The next boundary of the grid. */
+			next = (now / (SIG_BUCKET_SECS * USECS_PER_SEC) + 1) *
+				   (SIG_BUCKET_SECS * USECS_PER_SEC);
 		}
 
 		wait_ms = (long) ((next - now + 999) / 1000);
@@ -483,7 +474,18 @@ typedef struct SigWindow
 	ApsHistogram hist;
 	double		 cpu_sum, mem_sum, pool_pct_max;
 	int			 cpu_n, mem_n, backends_max, backends_n, pool_n;
+	uint64		 cpu_busy, cpu_total; /* CPU ticks the samples measured */
+	uint64		 cpu_statements;	  /* statements of the buckets measured */
+	TimestampTz	 start;				  /* of the oldest bucket read */
+	TimestampTz	 since;				  /* start-up or the last reset */
 } SigWindow;
+
+/* When the bucket of slot begins. */
+static inline TimestampTz
+slot_start(uint64 slot)
+{
+	return (TimestampTz) (slot - 1) * USECS_PER_SEC * SIG_BUCKET_SECS;
+}
 
 static void
 read_window(SigWindow *w, int seconds)
@@ -495,6 +497,10 @@ read_window(SigWindow *w, int seconds)
 			1;
 
 	memset(w, 0, sizeof(*w));
+	w->start = slot_start(now >= (uint64) n ? now - (n - 1) : 1);
+	SpinLockAcquire(&sig->mutex);
+	w->since = sig->since;
+	SpinLockRelease(&sig->mutex);
 	for (int i = 0; i < n && now > (uint64) i; i++)
 	{
 		uint64	   slot = now - i;
@@ -522,6 +528,12 @@ read_window(SigWindow *w, int seconds)
 		w->backends_n += b->backends_n;
 		w->pool_pct_max = Max(w->pool_pct_max, b->pool_pct_max);
 		w->pool_n += b->pool_n;
+		if (b->cpu_total > 0)
+		{
+			w->cpu_busy += b->cpu_busy;
+			w->cpu_total += b->cpu_total;
+			w->cpu_statements += pg_atomic_read_u64(&b->statements);
+		}
 		SpinLockRelease(&sig->mutex);
 	}
 }
@@ -589,6 +601,67 @@ aps_signals_read(ApsSignal signals[APS_NSIGNALS], ApsSignalWindow *window)
 		window->errors = w.errors;
 		window->hist = w.hist;
 	}
+}
+
+/*
+ * The machine and the statements over the last apiscale.signal_window, for
+ * apiscale.capacity.
+ */
+void
+aps_signals_capacity(ApsCapacityWindow *cw)
+{
+	SigWindow	w;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz from;
+
+	read_window(&w, aps_signal_window);
+	from = Max(w.start, w.since);
+	memset(cw, 0, sizeof(*cw));
+	cw->seconds = aps_signal_window;
+	cw->covered_s = Max(0.0, (double) (now - from) / USECS_PER_SEC);
+	cw->statements = w.statements;
+	cw->cpu_busy_ticks = w.cpu_busy;
+	cw->cpu_total_ticks = w.cpu_total;
+	cw->cpu_statements = w.cpu_statements;
+	cw->has_memory = w.mem_n > 0;
+	cw->memory_used_pct = w.mem_n > 0 ? w.mem_sum / w.mem_n : 0;
+	cw->has_backends = w.backends_n > 0;
+	cw->backends_max = w.backends_max;
+}
+
+/*
+ * Execution time, in ms, of the clients' statements that started at or
+ * after from (to the bucket: the whole bucket from falls in) and finished,
+ * estimated from the buckets' histograms (each duration at the middle of
+ * its histogram bucket: within 3.125%).  At most the last hour.
+ */
+double
+aps_signals_time_ms(TimestampTz from)
+{
+	uint64 now = slot_of(GetCurrentTimestamp());
+	uint64 first = slot_of(from);
+	double us = 0;
+
+	if (sig == NULL)
+		return 0;
+	for (int i = 0; i < SIG_NBUCKETS - 1 && now > (uint64) i; i++)
+	{
+		uint64	   slot = now - i;
+		SigBucket *b = &sig->buckets[slot % SIG_NBUCKETS];
+
+		if (slot < first)
+			break;
+		if (pg_atomic_read_u64(&b->slot) != slot)
+			continue;
+		for (int h = 0; h < APS_HIST_BUCKETS; h++)
+		{
+			uint32 c = pg_atomic_read_u32(&b->hist[h]);
+
+			if (c > 0)
+				us += c * aps_hist_bucket_middle_us(h);
+		}
+	}
+	return us / 1000.0;
 }
 
 /*

@@ -35,14 +35,31 @@ typedef struct ApsSignalWindow
 	ApsHistogram hist;		 /* durations of the finished ones */
 } ApsSignalWindow;
 
-extern void aps_signals_request(void);
-extern void aps_signals_startup(void);
-extern void aps_signals_register_worker(void);
-extern void aps_signals_add(TimestampTz started, double ms, int64 hit,
-							int64 read);
-extern void aps_signals_add_error(void);
-extern void aps_signals_reset(void);
-extern void aps_signals_read(ApsSignal		  signals[APS_NSIGNALS],
-							 ApsSignalWindow *window);
+/* The machine and the statements of the window, for apiscale.capacity. */
+typedef struct ApsCapacityWindow
+{
+	int	   seconds;			/* apiscale.signal_window */
+	double covered_s;		/* seconds the statement counts cover */
+	uint64 statements;		/* clients' statements finished or failed */
+	uint64 cpu_busy_ticks;	/* busy CPU ticks the samples measured */
+	uint64 cpu_total_ticks; /* all CPU ticks they measured; 0: no data */
+	uint64 cpu_statements;	/* statements of the seconds they measured */
+	bool   has_memory;		/* memory_used_pct was measured */
+	double memory_used_pct; /* mean used share of the machine's memory */
+	bool   has_backends;	/* backends_max was sampled */
+	int	   backends_max;	/* peak client backends of the samples */
+} ApsCapacityWindow;
+
+extern void	  aps_signals_request(void);
+extern void	  aps_signals_startup(void);
+extern void	  aps_signals_register_worker(void);
+extern void	  aps_signals_add(TimestampTz started, int hist_bucket, int64 hit,
+							  int64 read);
+extern void	  aps_signals_add_error(void);
+extern void	  aps_signals_reset(void);
+extern void	  aps_signals_read(ApsSignal		signals[APS_NSIGNALS],
+							   ApsSignalWindow *window);
+extern void	  aps_signals_capacity(ApsCapacityWindow *cw);
+extern double aps_signals_time_ms(TimestampTz from);
 
 #endif /* APS_SIGNALS_H */

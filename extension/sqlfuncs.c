@@ -28,6 +28,7 @@
 #include "utils/float.h"
 #include "utils/timestamp.h"
 
+#include "cache.h"
 #include "guc.h"
 #include "histogram.h"
 #include "evidence.h"
@@ -305,6 +306,7 @@ apiscale_reset(PG_FUNCTION_ARGS)
 	aps_signals_reset();
 	aps_writes_reset();
 	aps_errors_reset();
+	aps_cache_reset();
 	PG_RETURN_VOID();
 }
 

@@ -27,6 +27,9 @@
  *   reset).  Each backend keeps a small cache of keys it has seen in the
  *   table; the cache is valid only while the generation is unchanged, which
  *   lets the hot path skip the "does this entry exist yet?" lookup.
+ * - An entry's cache_slot names the slot of its caching evidence (cache.c)
+ *   when it has one: a hint, which cache.c checks against the slot's owner
+ *   under the slot's own spinlock.
  *
  * Nothing here raises an error while holding a spinlock, and the error
  * path (aps_store_record_error) allocates nothing and creates nothing, so
@@ -64,9 +67,10 @@ typedef struct ApsEntry
 	ApsKey		 key;	/* hash key, must be first */
 	slock_t		 mutex; /* protects everything below */
 	ApsCounters	 c;
-	int			 plan_slot; /* index into the plan slots, or -1 */
-	int			 query_len; /* bytes used in query[] */
-	int			 encoding;	/* encoding of query[] */
+	int			 plan_slot;	 /* index into the plan slots, or -1 */
+	int			 cache_slot; /* its caching evidence (cache.c), or -1 */
+	int			 query_len;	 /* bytes used in query[] */
+	int			 encoding;	 /* encoding of query[] */
 	ApsHistogram hist;
 	char		 query[FLEXIBLE_ARRAY_MEMBER]; /* normalized text */
 } ApsEntry;
@@ -104,6 +108,7 @@ static ApsPlanSlot *plan_slots = NULL;
 static ApsKey known_keys[APS_KNOWN_SLOTS];
 static bool	  known_valid[APS_KNOWN_SLOTS];
 static bool	  known_fast[APS_KNOWN_SLOTS];
+static bool	  known_cached[APS_KNOWN_SLOTS];
 static uint64 known_generation = 0;
 
 static Size
@@ -170,14 +175,11 @@ aps_store_startup(void)
 		for (int i = 0; i < aps_max_plans; i++)
 			plan_slots[i].used = false;
 	}
+	aps_store_attached = shared != NULL && entries != NULL;
 }
 
-/* Is the shared state there (were we preloaded)? */
-bool
-aps_store_ready(void)
-{
-	return shared != NULL && entries != NULL;
-}
+/* The shared state is there (we were preloaded): see aps_store_ready. */
+bool aps_store_attached = false;
 
 /*
  * Raise the "not preloaded" error if the shared state is missing.  Every
@@ -234,15 +236,17 @@ known_remember(const ApsKey *key, uint64 generation)
 	known_keys[slot] = *key;
 	known_valid[slot] = true;
 	known_fast[slot] = false;
+	known_cached[slot] = false;
 }
 
 /*
  * Does the table (as far as this backend knows without locking) hold key?
- * A "false" only means "look it up".  If fast is not NULL, it is set to
- * what aps_store_set_fast last said of key (false if unknown).
+ * A "false" only means "look it up".  If fast (cached) is not NULL, it is
+ * set to what aps_store_set_fast last said of key: whether it ran fast (has
+ * a slot of caching evidence); false if unknown.
  */
 bool
-aps_store_known(const ApsKey *key, bool *fast)
+aps_store_known(const ApsKey *key, bool *fast, bool *cached)
 {
 	int	 slot = known_slot(key);
 	bool known;
@@ -251,15 +255,18 @@ aps_store_known(const ApsKey *key, bool *fast)
 	known = known_valid[slot] && keys_equal(&known_keys[slot], key);
 	if (fast)
 		*fast = known && known_fast[slot];
+	if (cached)
+		*cached = known && known_cached[slot];
 	return known;
 }
 
 /*
- * Remember in this backend that key exists and whether it has so far run
- * fast, i.e. far from apiscale.slow_query_ms (the caller decides).
+ * Remember in this backend that key exists, whether it has so far run
+ * fast, i.e. far from apiscale.slow_query_ms, and whether it has a slot of
+ * caching evidence (the caller decides both).
  */
 void
-aps_store_set_fast(const ApsKey *key, bool fast)
+aps_store_set_fast(const ApsKey *key, bool fast, bool cached)
 {
 	int slot = known_slot(key);
 
@@ -267,6 +274,7 @@ aps_store_set_fast(const ApsKey *key, bool fast)
 	known_keys[slot] = *key;
 	known_valid[slot] = true;
 	known_fast[slot] = fast;
+	known_cached[slot] = cached;
 }
 
 static int
@@ -367,6 +375,7 @@ find_or_create(const ApsKey *key, const ApsTextSource *src)
 			entry->c.select_star = select_star;
 			entry->c.first_seen = GetCurrentStatementStartTimestamp();
 			entry->plan_slot = -1;
+			entry->cache_slot = -1;
 			entry->encoding = encoding;
 			entry->query_len = len;
 			memcpy(entry->query, text, len);
@@ -386,7 +395,7 @@ aps_store_ensure(const ApsKey *key, const ApsTextSource *src)
 {
 	uint64 generation;
 
-	if (aps_store_known(key, NULL))
+	if (aps_store_known(key, NULL, NULL))
 		return;
 
 	generation = known_generation;
@@ -398,14 +407,18 @@ aps_store_ensure(const ApsKey *key, const ApsTextSource *src)
 
 /*
  * Add one completed execution to key's entry (created from src if needed).
- * Returns the entry's max_ms after the update, or NaN if there is no entry.
+ * Fills *out with the entry's max_ms and calls after the update and its
+ * cache slot (max_ms NaN, calls 0, slot -1 if there is no entry).
  */
-double
+void
 aps_store_record(const ApsKey *key, const ApsExecution *exec,
-				 const ApsTextSource *src)
+				 const ApsTextSource *src, ApsRecorded *out)
 {
 	ApsEntry *entry;
-	double	  max_ms = get_float8_nan();
+
+	out->max_ms = get_float8_nan();
+	out->calls = 0;
+	out->cache_slot = -1;
 
 	LWLockAcquire(shared->lock, LW_SHARED);
 	entry = find_or_create(key, src);
@@ -460,12 +473,30 @@ aps_store_record(const ApsKey *key, const ApsExecution *exec,
 				c->nplus1_txns++;
 			c->nplus1_max = Max(c->nplus1_max, exec->nplus1_runs);
 		}
-		aps_hist_add(&entry->hist, x);
-		max_ms = c->max_ms;
+		aps_hist_add_at(&entry->hist, exec->hist_bucket);
+		out->max_ms = c->max_ms;
+		out->calls = c->calls;
+		out->cache_slot = entry->cache_slot;
 		SpinLockRelease(&entry->mutex);
 	}
 	LWLockRelease(shared->lock);
-	return max_ms;
+}
+
+/* Name slot (-1: none) as where key's caching evidence is kept. */
+void
+aps_store_set_cache_slot(const ApsKey *key, int slot)
+{
+	ApsEntry *entry;
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	entry = hash_search(entries, key, HASH_FIND, NULL);
+	if (entry != NULL)
+	{
+		SpinLockAcquire(&entry->mutex);
+		entry->cache_slot = slot;
+		SpinLockRelease(&entry->mutex);
+	}
+	LWLockRelease(shared->lock);
 }
 
 /*

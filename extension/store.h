@@ -67,7 +67,16 @@ typedef struct ApsExecution
 	bool		unbounded;		  /* a SELECT with no LIMIT on top */
 	int64		offset_skipped;	  /* rows its top OFFSET skipped */
 	int			nplus1_runs; /* runs of it this transaction, <= 1 row each */
+	int			hist_bucket; /* aps_hist_bucket(duration_ms) */
 } ApsExecution;
+
+/* What recording an execution tells the caller. */
+typedef struct ApsRecorded
+{
+	double max_ms;	   /* the entry's slowest run, NaN: no entry */
+	int64  calls;	   /* its completed executions */
+	int	   cache_slot; /* its caching evidence's slot (a hint), or -1 */
+} ApsRecorded;
 
 /* One entry as handed to readers (a consistent copy). */
 typedef struct ApsEntrySnapshot
@@ -84,15 +93,24 @@ typedef void (*ApsSnapshotCallback)(const ApsEntrySnapshot *snap, void *arg);
 
 extern void aps_store_request(void);
 extern void aps_store_startup(void);
-extern bool aps_store_ready(void);
+extern bool aps_store_attached;
+
+/* Is the shared state there (were we preloaded)?  A test: hot path. */
+static inline bool
+aps_store_ready(void)
+{
+	return aps_store_attached;
+}
+
 extern void aps_store_check_ready(void);
 
-extern bool	  aps_store_known(const ApsKey *key, bool *fast);
-extern void	  aps_store_set_fast(const ApsKey *key, bool fast);
-extern void	  aps_store_ensure(const ApsKey *key, const ApsTextSource *src);
-extern double aps_store_record(const ApsKey *key, const ApsExecution *exec,
-							   const ApsTextSource *src);
-extern void	  aps_store_record_error(const ApsKey *key);
+extern bool	 aps_store_known(const ApsKey *key, bool *fast, bool *cached);
+extern void	 aps_store_set_fast(const ApsKey *key, bool fast, bool cached);
+extern void	 aps_store_ensure(const ApsKey *key, const ApsTextSource *src);
+extern void	 aps_store_record(const ApsKey *key, const ApsExecution *exec,
+							  const ApsTextSource *src, ApsRecorded *out);
+extern void	 aps_store_set_cache_slot(const ApsKey *key, int slot);
+extern void	 aps_store_record_error(const ApsKey *key);
 extern void	 aps_store_save_plan(const ApsKey *key, const char *plan, int len);
 extern void	 aps_store_foreach(bool with_plans, ApsSnapshotCallback cb,
 							   void *arg);

@@ -10,8 +10,18 @@
  * of functions and triggers maintain indexes too), the rows the statement
  * reports as processed go to its target table (the partitioned root when
  * it names one); MERGE is split into inserts, updates and deletes by its
- * own counters.  COPY FROM counts the rows it loaded.  Writes inside a
- * writable CTE are not counted: only the statement's own target is.
+ * own counters.  COPY FROM counts the rows it loaded, and TRUNCATE (a
+ * utility command, counted when it returns) counts once per table it
+ * names.  Writes inside a writable CTE are not counted: only the
+ * statement's own target is.
+ *
+ * Besides the totals since the last reset (which the index advice weighs),
+ * each table keeps its writes per minute over the last hour (epoch.h), a
+ * TRUNCATE counting as one: the cache advice asks whether the tables a
+ * statement reads were written in the window, and how fast.  A minute's
+ * count and its epoch share one 64-bit word, updated with a
+ * compare-and-swap, so the minute that a counter holds and its count never
+ * disagree.
  *
  * Locking rules
  * -------------
@@ -41,6 +51,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "epoch.h"
 #include "store.h"
 #include "writes.h"
 
@@ -61,6 +72,9 @@ typedef struct WrEntry
 	pg_atomic_uint64 updated;
 	pg_atomic_uint64 deleted;
 	pg_atomic_uint64 copied;
+	pg_atomic_uint64 truncated;
+	/* writes per minute: (epoch & 0xffffffff) << 32 | count, see above */
+	pg_atomic_uint64 minutes[APS_EPOCHS];
 } WrEntry;
 
 typedef struct WrShared
@@ -105,7 +119,8 @@ static uint64
 entry_total(WrEntry *e)
 {
 	return pg_atomic_read_u64(&e->inserted) + pg_atomic_read_u64(&e->updated) +
-		   pg_atomic_read_u64(&e->deleted) + pg_atomic_read_u64(&e->copied);
+		   pg_atomic_read_u64(&e->deleted) + pg_atomic_read_u64(&e->copied) +
+		   pg_atomic_read_u64(&e->truncated);
 }
 
 static int
@@ -141,12 +156,37 @@ evict_batch(void)
 }
 
 /*
- * Add rows to relid's counters in the current database; which counter is
- * which of kind (CMD_INSERT, CMD_UPDATE, CMD_DELETE, or CMD_UTILITY for
- * COPY).
+ * Add n writes to the minute of epoch.  A counter that holds a later
+ * minute means ours is over an hour old, outside every window: dropped.
  */
 static void
-add_rows(Oid relid, CmdType kind, uint64 rows)
+add_minute(WrEntry *entry, int64 epoch, uint64 n)
+{
+	pg_atomic_uint64 *m = &entry->minutes[epoch % APS_EPOCHS];
+	uint32			  ep = (uint32) epoch;
+	uint64			  old = pg_atomic_read_u64(m);
+
+	for (;;)
+	{
+		uint32 held = (uint32) (old >> 32);
+		uint64 count = held == ep ? (old & PG_UINT32_MAX) : 0;
+
+		if (held != ep && held > ep)
+			return;
+		count = Min(count + n, (uint64) PG_UINT32_MAX);
+		if (pg_atomic_compare_exchange_u64(m, &old,
+										   ((uint64) ep << 32) | count))
+			return;
+	}
+}
+
+/*
+ * Add rows to relid's counters in the current database, written at time
+ * at; which counter is which of kind (CMD_INSERT, CMD_UPDATE, CMD_DELETE,
+ * CMD_UTILITY for COPY, CMD_NOTHING for TRUNCATE, whose rows are 1).
+ */
+static void
+add_rows(Oid relid, CmdType kind, uint64 rows, TimestampTz at)
 {
 	WrKey	 key;
 	WrEntry *entry;
@@ -179,6 +219,9 @@ add_rows(Oid relid, CmdType kind, uint64 rows)
 			pg_atomic_init_u64(&entry->updated, 0);
 			pg_atomic_init_u64(&entry->deleted, 0);
 			pg_atomic_init_u64(&entry->copied, 0);
+			pg_atomic_init_u64(&entry->truncated, 0);
+			for (int i = 0; i < APS_EPOCHS; i++)
+				pg_atomic_init_u64(&entry->minutes[i], 0);
 		}
 	}
 	switch (kind)
@@ -192,19 +235,24 @@ add_rows(Oid relid, CmdType kind, uint64 rows)
 		case CMD_DELETE:
 			pg_atomic_fetch_add_u64(&entry->deleted, rows);
 			break;
+		case CMD_NOTHING:
+			pg_atomic_fetch_add_u64(&entry->truncated, rows);
+			break;
 		default:
 			pg_atomic_fetch_add_u64(&entry->copied, rows);
 			break;
 	}
+	add_minute(entry, aps_epoch_of(at), rows);
 	LWLockRelease(wr_shared->lock);
 }
 
 /*
  * Count the rows a finished INSERT, UPDATE, DELETE or MERGE wrote (rows: what
- * it processed over all its runs).  Cheap for everything else: one test.
+ * it processed over all its runs), at time at.  Cheap for everything else:
+ * one test.
  */
 void
-aps_writes_count_execution(QueryDesc *qd, uint64 rows)
+aps_writes_count_execution(QueryDesc *qd, uint64 rows, TimestampTz at)
 {
 	PlannedStmt		 *pstmt = qd->plannedstmt;
 	ModifyTable		 *mt;
@@ -226,18 +274,18 @@ aps_writes_count_execution(QueryDesc *qd, uint64 rows)
 
 	if (mt->operation == CMD_MERGE)
 	{
-		add_rows(relid, CMD_INSERT, (uint64) mts->mt_merge_inserted);
-		add_rows(relid, CMD_UPDATE, (uint64) mts->mt_merge_updated);
-		add_rows(relid, CMD_DELETE, (uint64) mts->mt_merge_deleted);
+		add_rows(relid, CMD_INSERT, (uint64) mts->mt_merge_inserted, at);
+		add_rows(relid, CMD_UPDATE, (uint64) mts->mt_merge_updated, at);
+		add_rows(relid, CMD_DELETE, (uint64) mts->mt_merge_deleted, at);
 	}
 	else if (mt->operation == CMD_INSERT || mt->operation == CMD_UPDATE ||
 			 mt->operation == CMD_DELETE)
-		add_rows(relid, mt->operation, rows);
+		add_rows(relid, mt->operation, rows, at);
 }
 
-/* Count the rows COPY FROM loaded into its table. */
+/* Count the rows COPY FROM loaded into its table, at time at. */
 void
-aps_writes_count_copy(CopyStmt *stmt, uint64 rows)
+aps_writes_count_copy(CopyStmt *stmt, uint64 rows, TimestampTz at)
 {
 	Oid relid;
 
@@ -246,7 +294,76 @@ aps_writes_count_copy(CopyStmt *stmt, uint64 rows)
 		return;
 	/* The table COPY just opened: no lock needed, no error if it is gone. */
 	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-	add_rows(relid, CMD_UTILITY, rows);
+	add_rows(relid, CMD_UTILITY, rows, at);
+}
+
+/*
+ * Count a TRUNCATE that succeeded, once for each table it names (not the
+ * tables CASCADE adds, nor a partitioned table's partitions), at time at.
+ */
+void
+aps_writes_count_truncate(TruncateStmt *stmt, TimestampTz at)
+{
+	ListCell *lc;
+
+	if (IsParallelWorker())
+		return;
+	foreach (lc, stmt->relations)
+	{
+		/* Tables TRUNCATE just locked: no lock needed, none gone. */
+		Oid relid = RangeVarGetRelid(lfirst_node(RangeVar, lc), NoLock, true);
+
+		add_rows(relid, CMD_NOTHING, 1, at);
+	}
+}
+
+/*
+ * Writes to the tables relids[0..n-1] of database dbid in the minutes
+ * first to last (a TRUNCATE counts as one).
+ */
+uint64
+aps_writes_in_minutes(Oid dbid, const Oid *relids, int n, int64 first,
+					  int64 last)
+{
+	uint64 sum = 0;
+
+	if (wr_entries == NULL || n <= 0)
+		return 0;
+	first = Max(first, last - (APS_EPOCHS - 1));
+	LWLockAcquire(wr_shared->lock, LW_SHARED);
+	for (int i = 0; i < n; i++)
+	{
+		WrKey	 key;
+		WrEntry *entry;
+
+		memset(&key, 0, sizeof(key));
+		key.dbid = dbid;
+		key.relid = relids[i];
+		entry = hash_search(wr_entries, &key, HASH_FIND, NULL);
+		if (entry == NULL)
+			continue;
+		for (int64 e = first; e <= last; e++)
+		{
+			uint64 v = pg_atomic_read_u64(&entry->minutes[e % APS_EPOCHS]);
+
+			if ((uint32) (v >> 32) == (uint32) e)
+				sum += v & PG_UINT32_MAX;
+		}
+	}
+	LWLockRelease(wr_shared->lock);
+	return sum;
+}
+
+/* When the counters were last reset (or the server started). */
+TimestampTz
+aps_writes_since(void)
+{
+	TimestampTz since;
+
+	LWLockAcquire(wr_shared->lock, LW_SHARED);
+	since = wr_shared->reset_at;
+	LWLockRelease(wr_shared->lock);
+	return since;
 }
 
 /*
@@ -276,6 +393,7 @@ aps_writes_snapshot(Oid dbid, TimestampTz *since)
 		w->updated = (int64) pg_atomic_read_u64(&entry->updated);
 		w->deleted = (int64) pg_atomic_read_u64(&entry->deleted);
 		w->copied = (int64) pg_atomic_read_u64(&entry->copied);
+		w->truncated = (int64) pg_atomic_read_u64(&entry->truncated);
 		result = lappend(result, w);
 	}
 	LWLockRelease(wr_shared->lock);
@@ -321,8 +439,8 @@ apiscale_table_writes(PG_FUNCTION_ARGS)
 	foreach (lc, writes)
 	{
 		ApsTableWrites *w = lfirst(lc);
-		Datum			values[7];
-		bool			nulls[7] = {false};
+		Datum			values[8];
+		bool			nulls[8] = {false};
 
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(w->relid)))
 			continue;
@@ -331,9 +449,10 @@ apiscale_table_writes(PG_FUNCTION_ARGS)
 		values[2] = Int64GetDatum(w->updated);
 		values[3] = Int64GetDatum(w->deleted);
 		values[4] = Int64GetDatum(w->copied);
-		values[5] = Float8GetDatum(
+		values[5] = Int64GetDatum(w->truncated);
+		values[6] = Float8GetDatum(
 			(w->inserted + w->updated + w->deleted + w->copied) / seconds);
-		values[6] = TimestampTzGetDatum(since);
+		values[7] = TimestampTzGetDatum(since);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
 							 nulls);
 	}

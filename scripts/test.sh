@@ -5,10 +5,11 @@
 # extension, then runs the pg_regress suites:
 #   main        with shared_preload_libraries = 'apiscale'
 #   eviction    the same, restarted with apiscale.max_queries = 100
+#               (and max_advice_queries, max_cache_queries = 10)
 #   no_preload  restarted without shared_preload_libraries
 # with apiscale.metrics() checked by promtool and a parser after the main
-# suite, then SQLsmith (tests/sqlsmith) and the signals worker's log lines
-# on clusters of their own;
+# suite, then SQLsmith (tests/sqlsmith), the signals worker's log lines and
+# apiscale.capacity against /proc on clusters of their own;
 # and ends with one line "N passed, M failed".  Exits non-zero on any
 # failure; regression.diffs of a failed suite are printed.
 set -uo pipefail
@@ -131,8 +132,8 @@ run_check() {
 echo "== apiscale.metrics() through promtool and a format parser"
 run_check metrics-format /usr/bin/python3 "$top/tests/monitoring/metrics.py"
 
-cluster_restart "-c apiscale.max_queries=100 -c apiscale.max_advice_queries=10" || exit 1
-run_suite eviction eviction advice_eviction
+cluster_restart "-c apiscale.max_queries=100 -c apiscale.max_advice_queries=10 -c apiscale.max_cache_queries=10" || exit 1
+run_suite eviction eviction advice_eviction cache_eviction
 
 echo "== concurrency (bounded load on a table of 100 entries)"
 if SERVER_LOG="$PGHOST/server.log" "$top/tests/concurrency/run.sh"; then
@@ -157,6 +158,11 @@ run_check sqlsmith "$top/tests/sqlsmith/run.sh" "$sqlsmith_queries"
 # The signals worker's log lines, on a cluster of its own (about 50 s).
 echo "== signals in the server log (about 50 s)"
 run_check signal-log "$top/tests/monitoring/signal_log.sh"
+
+# apiscale.capacity against /proc and pgbench's log under a synthetic
+# load, on a cluster of its own (about 45 s).
+echo "== capacity against /proc (about 45 s)"
+run_check capacity "$top/tests/monitoring/capacity.sh"
 
 # The pooler: C unit tests of its parsers, then pytest against a real
 # PostgreSQL and a real pooler per test.

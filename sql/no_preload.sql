@@ -7,6 +7,8 @@ SELECT * FROM apiscale.info();
 -- A scraper reads why, not an empty text.
 SELECT apiscale.metrics();
 SELECT * FROM apiscale.errors;
+SELECT * FROM apiscale.cache_advice;
+SELECT * FROM apiscale.capacity;
 -- Needs no shared memory.
 SELECT apiscale.histogram_percentiles(ARRAY[1.0, 2.0, 3.0], ARRAY[0.5]);
 -- Reads the catalogs only.

@@ -13,6 +13,10 @@
 # Usage: instructions.sh DBDIR DBNAME  (a stopped cluster with pgbench
 # tables at scale >= 1 and the extensions created); prints a table.
 #
+# Workloads: select (by primary key), join (+ aggregate, 100 rows), the
+# index advisor's walkers, rows (a 100-row result, for the cache advice's
+# result hashing), and scan (run.sh's scan tables, when they exist).
+#
 # APISCALE_LIB (apiscale) is the library the apiscale rows preload;
 # APISCALE_BASELINE_LIB, if set (an absolute path to another build's
 # apiscale.so, e.g. of the main branch), adds rows for that build, so that
@@ -40,6 +44,10 @@ for _ in range(n):
     aid = random.randint(1, 99000)
     if w == "select":
         print("SELECT abalance FROM pgbench_accounts WHERE aid = %d;" % aid)
+    elif w == "rows":
+        # 100 result rows: what hashing a sampled run's result costs
+        print("SELECT aid, bid, abalance FROM pgbench_accounts "
+              "WHERE aid BETWEEN %d AND %d;" % (aid, aid + 99))
     elif w == "walkers":
         # walk_orders: the index advisor's scans beside an index
         k = aid % 4
@@ -97,7 +105,7 @@ declare -A opts=(
 configs+=(apiscale)
 [ -n "$baseline" ] && configs+=(baseline_no_plans)
 configs+=(apiscale_no_plans)
-declare -A count=([select]=2000 [join]=300 [walkers]=400)
+declare -A count=([select]=2000 [join]=300 [walkers]=400 [rows]=500)
 
 printf '%-8s | %-20s | %14s | %8s | %8s\n' workload config "instr/stmt" "vs none" "vs pgss"
 echo "---------+----------------------+----------------+----------+---------"
@@ -161,6 +169,35 @@ done
 for c in "${walk_configs[@]}"; do
 	awk -v c="$c" -v v="${wper[$c]}" -v n="${wper[none]}" -v p="${wper[pg_stat_statements]}" \
 		'BEGIN { printf "%-8s | %-20s | %14d | %8.3f | %8.3f\n", "walkers", c, v, v / n, v / p }'
+done
+
+# The cache advice's evidence (cache.c): every read statement's parameter
+# set and minute counters, and on sampled runs a hash of each result row.
+# A 100-row result, with the default apiscale.cache_sample_rate (0.01) and
+# with every run's result hashed (1.0).  Plans are not captured, as for the
+# walkers.
+rows_configs=(none pg_stat_statements)
+[ -n "$baseline" ] && rows_configs+=(baseline)
+rows_configs+=(apiscale hash_every_run)
+declare -A rows_opts=(
+	[none]="-c shared_preload_libraries="
+	[pg_stat_statements]="-c shared_preload_libraries=pg_stat_statements"
+	[baseline]="-c shared_preload_libraries=$baseline -c apiscale.slow_query_ms=-1"
+	[apiscale]="-c shared_preload_libraries=$lib -c apiscale.slow_query_ms=-1"
+	[hash_every_run]="-c shared_preload_libraries=$lib -c apiscale.slow_query_ms=-1 -c apiscale.cache_sample_rate=1.0"
+)
+echo
+printf '%-8s | %-20s | %14s | %8s | %8s\n' workload config "instr/stmt" "vs none" "vs pgss"
+echo "---------+----------------------+----------------+----------+---------"
+declare -A rper=()
+for c in "${rows_configs[@]}"; do
+	base=$(instructions "$c" "${rows_opts[$c]}" rows 0)
+	total=$(instructions "$c" "${rows_opts[$c]}" rows "${count[rows]}")
+	rper[$c]=$(((total - base) / count[rows]))
+done
+for c in "${rows_configs[@]}"; do
+	awk -v c="$c" -v v="${rper[$c]}" -v n="${rper[none]}" -v p="${rper[pg_stat_statements]}" \
+		'BEGIN { printf "%-8s | %-20s | %14d | %8.3f | %8.3f\n", "rows", c, v, v / n, v / p }'
 done
 
 # The index advisor on a scan-heavy workload (the tables of run.sh's

@@ -36,10 +36,11 @@ cleanup() {
 trap cleanup EXIT
 
 cluster_init "$work/pg" || exit 1
-# Everything sampled and tracked, small tables included, every plan kept:
-# every walker runs on every statement.
+# Everything sampled and tracked, small tables included, every plan kept,
+# every result hashed: every walker runs on every statement.
 cluster_conf "shared_preload_libraries = 'apiscale'" \
 	"apiscale.sample_rate = 1.0" "apiscale.track = all" \
+	"apiscale.cache_sample_rate = 1.0" \
 	"apiscale.min_table_rows = 10" "apiscale.slow_query_ms = 0" \
 	"apiscale.max_advice_queries = 200" "apiscale.max_queries = 2000"
 cluster_start || exit 1
@@ -58,6 +59,8 @@ pg_psql -d fuzz -f "$here/schema.sql" >"$work/schema.log" 2>&1 ||
 			-c "SELECT count(*) FROM apiscale.index_candidates" \
 			-c "SELECT count(*) FROM apiscale.index_advice" \
 			-c "SELECT count(*) FROM apiscale.table_writes" \
+			-c "SELECT count(*) FROM apiscale.cache_advice" \
+			-c "SELECT count(*) FROM apiscale.capacity" \
 			>>"$work/reader.log" 2>&1
 		[ $((i % 5)) -eq 0 ] && "$PGBIN/psql" -X -q -d fuzz \
 			-c "SELECT count(*) FROM apiscale.report()" >>"$work/reader.log" 2>&1
