@@ -176,11 +176,14 @@ SELECT name, q.query, m.value AS calls_or_errors
  WHERE name IN ('apiscale_statement_calls_total', 'apiscale_statement_errors_total')
  ORDER BY m.n;
 -- Seconds and p95 agree with apiscale.queries; the slowest comes first.
+-- (The p95 lies between the mean and the slowest run, which is at most the
+-- total, give or take a histogram bucket (6.25%): a run slowed down by a
+-- busy machine moves it within those bounds, a unit error does not.)
 SELECT name, q.query,
        CASE name WHEN 'apiscale_statement_seconds_total'
                  THEN abs(m.value * 1000 - q.total_ms) < 0.001
                  ELSE m.value * 1000 BETWEEN q.total_ms / q.calls * 0.9
-                                         AND q.total_ms / q.calls * 1.1 END AS agrees
+                                         AND q.total_ms * 1.07 END AS agrees
   FROM metric_samples() m JOIN metric_ids q ON q.queryid::text = label_of(m.labels, 'queryid')
  WHERE name IN ('apiscale_statement_seconds_total', 'apiscale_statement_p95_seconds')
  ORDER BY m.n;
