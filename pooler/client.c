@@ -748,7 +748,10 @@ handle_message(Client *c, char type, uint32_t len)
 		return false;
 	}
 	if (c->admin)
+	{
+		c->idle_seen = 0; /* not idle: client_idle_timeout starts again */
 		return admin_handle(c, type, len);
+	}
 
 	if (c->skip_to_sync)
 	{
@@ -1043,6 +1046,7 @@ client_wait_failed(Client *c, const char *sqlstate, const char *fmt, ...)
 	va_end(ap);
 
 	c->state = CL_IDLE;
+	c->idle_seen = 0;
 	pkt_add_error(c->st.out, "ERROR", sqlstate, "%s", msg);
 	stats_count_error(&c->pool->errors, sqlstate);
 	/* Drop the request: messages up to its Query or Sync. */

@@ -75,6 +75,13 @@ static const KeyDef keys[] = {
 	 65536, 1073741824},
 	{"server_connect_timeout", KEY_SECONDS, OFF(server_connect_timeout), "5",
 	 true, 0.1, 3600},
+	/* PgBouncer's timeouts, 0 = off; a reload applies them to everyone */
+	{"idle_transaction_timeout", KEY_SECONDS, OFF(idle_transaction_timeout),
+	 "0", true, 0, 86400 * 365},
+	{"query_timeout", KEY_SECONDS, OFF(query_timeout), "0", true, 0,
+	 86400 * 365},
+	{"client_idle_timeout", KEY_SECONDS, OFF(client_idle_timeout), "0", true,
+	 0, 86400 * 365},
 	{"load_balance_hosts", KEY_LOAD_BALANCE, OFF(load_balance_hosts),
 	 "least-connections", true},
 	{"health_check_interval", KEY_SECONDS, OFF(health_check_interval), "5",

@@ -42,7 +42,7 @@ typedef enum SslMode
 } SslMode;
 
 /* Keys whose line in the file is remembered, for errors found after parsing. */
-#define CONFIG_MAX_KEYS 56
+#define CONFIG_MAX_KEYS 64
 
 /* libpq's target_session_attrs: which hosts of an entry a server may be on. */
 typedef enum TargetAttrs
@@ -165,6 +165,11 @@ typedef struct Config
 	PeerConfig *peers;
 	char	   *path;					   /* the file read */
 	int			key_line[CONFIG_MAX_KEYS]; /* line of each key, 0 = default */
+
+	/* Faults and abuse (timeouts.c; TCP options: client.c, server.c) */
+	double idle_transaction_timeout; /* seconds idle in a transaction, 0 off */
+	double query_timeout; /* seconds a request may go unanswered, 0 off */
+	double client_idle_timeout; /* seconds a client may idle, 0 off */
 } Config;
 
 extern bool			config_load(const char *path, Config *cfg, char *err,

@@ -32,6 +32,7 @@
 #include "main.h"
 #include "monitor.h"
 #include "pool.h"
+#include "timeouts.h"
 #include "tls.h"
 
 Config			   cf;
@@ -280,6 +281,7 @@ pooler_reload(char *err, size_t errlen)
 	log_level = cf.log_level;
 	hosts_configure(&cf);
 	pool_refresh_config();
+	timeouts_configure();
 	config_free(&old);
 	if (!http_configure(e, sizeof(e)))
 	{
@@ -491,6 +493,7 @@ main(int argc, char **argv)
 	hosts_configure(&cf);
 	hosts_start(&host_callbacks);
 	monitor_start();
+	timeouts_configure();
 	write_pidfile();
 
 	sig_hup = evsignal_new(ev_base, SIGHUP, signal_cb, NULL);
@@ -509,6 +512,7 @@ main(int argc, char **argv)
 	log_info("exiting");
 	stop_listening();
 	monitor_stop();
+	timeouts_stop();
 	hosts_stop();
 	http_stop();
 	event_free(sig_hup);

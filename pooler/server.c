@@ -332,6 +332,7 @@ server_attach(Server *s, Client *c)
 	s->throttled = false;
 	s->skipping = false;
 	s->setup_state[0] = '\0';
+	s->idle_seen = s->busy_seen = 0;
 	c->server = s;
 	c->state = CL_ACTIVE;
 	if (settings_fingerprint(&c->want) == settings_fingerprint(&s->settings))
@@ -863,6 +864,7 @@ server_end_transaction(Server *s)
 	s->pool->xact_count++;
 	c->server = NULL;
 	c->state = CL_IDLE;
+	c->idle_seen = 0; /* idle from now, as timeouts.c will see */
 	server_detach(s);
 	if (s->reset_before_reuse)
 		server_reset(s);
@@ -962,7 +964,10 @@ server_read_cb(void *arg)
 			break;
 
 		if (type == 'Z')
+		{
 			s->txn_status = status;
+			s->idle_seen = s->busy_seen = 0; /* timeouts.c starts again */
+		}
 		else if (type == 'E')
 			forget_uncommitted(s); /* the transaction is lost */
 		if (type == 'S' || type == 'E' ||
