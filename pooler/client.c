@@ -19,6 +19,7 @@
  * and libpq never asks for TLS over them, so they stay in plain text.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -93,6 +94,33 @@ login_timeout_cb(evutil_socket_t fd, short what, void *arg)
 					 "(client_login_timeout)");
 }
 
+/*
+ * tcp_keepalive and friends on a client's TCP socket, so that a client that
+ * vanished (a partition, a host that went down) is found out: keepalive
+ * probes while it is quiet, tcp_user_timeout while the pooler's answers go
+ * unacknowledged.  0 leaves the kernel's default.  Server sockets get the
+ * same through libpq (server_conninfo).
+ */
+static void
+set_tcp_options(int fd)
+{
+	int on = cf.tcp_keepalive ? 1 : 0;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) != 0)
+		log_warning("could not set SO_KEEPALIVE: %s", strerror(errno));
+	if (on && cf.tcp_keepidle > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &cf.tcp_keepidle,
+				   sizeof(int));
+	if (on && cf.tcp_keepintvl > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &cf.tcp_keepintvl,
+				   sizeof(int));
+	if (on && cf.tcp_keepcnt > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cf.tcp_keepcnt, sizeof(int));
+	if (cf.tcp_user_timeout > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &cf.tcp_user_timeout,
+				   sizeof(int));
+}
+
 void
 client_accept(int fd, struct sockaddr *addr, int socklen)
 {
@@ -129,6 +157,7 @@ client_accept(int fd, struct sockaddr *addr, int socklen)
 
 		/* Replies are whole batches: send them without Nagle's delay. */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+		set_tcp_options(fd);
 	}
 	if (!stream_init(&c->st, fd, true, client_read_cb, client_drain_cb,
 					 client_event_cb, c))

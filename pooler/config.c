@@ -82,6 +82,13 @@ static const KeyDef keys[] = {
 	 86400 * 365},
 	{"client_idle_timeout", KEY_SECONDS, OFF(client_idle_timeout), "0", true,
 	 0, 86400 * 365},
+	/* TCP options of the client and server sockets made after a reload */
+	{"tcp_keepalive", KEY_BOOL, OFF(tcp_keepalive), "on", true},
+	{"tcp_keepidle", KEY_INT, OFF(tcp_keepidle), "0", true, 0, 32767},
+	{"tcp_keepintvl", KEY_INT, OFF(tcp_keepintvl), "0", true, 0, 32767},
+	{"tcp_keepcnt", KEY_INT, OFF(tcp_keepcnt), "0", true, 0, 127},
+	{"tcp_user_timeout", KEY_INT, OFF(tcp_user_timeout), "0", true, 0,
+	 INT_MAX},
 	{"load_balance_hosts", KEY_LOAD_BALANCE, OFF(load_balance_hosts),
 	 "least-connections", true},
 	{"health_check_interval", KEY_SECONDS, OFF(health_check_interval), "5",

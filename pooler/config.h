@@ -170,6 +170,11 @@ typedef struct Config
 	double idle_transaction_timeout; /* seconds idle in a transaction, 0 off */
 	double query_timeout; /* seconds a request may go unanswered, 0 off */
 	double client_idle_timeout; /* seconds a client may idle, 0 off */
+	bool   tcp_keepalive;		/* SO_KEEPALIVE on client and server sockets */
+	int	   tcp_keepidle;	 /* seconds idle before the first probe, 0: OS */
+	int	   tcp_keepintvl;	 /* seconds between probes, 0: OS */
+	int	   tcp_keepcnt;		 /* probes unanswered before giving up, 0: OS */
+	int	   tcp_user_timeout; /* ms data may go unacknowledged, 0: OS */
 } Config;
 
 extern bool			config_load(const char *path, Config *cfg, char *err,

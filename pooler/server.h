@@ -71,7 +71,7 @@ typedef struct Server
 	char   setup_error[256]; /* its message */
 } Server;
 
-#define SERVER_CONNINFO_MAX 16
+#define SERVER_CONNINFO_MAX 24
 
 extern const char *server_state_to_str(ServerState state);
 extern int		   server_conninfo(const DbConfig *db, const char *user,

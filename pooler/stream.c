@@ -84,7 +84,12 @@ stream_read_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (st->broken)
 	{
-		st->on_event(st->arg, "could not send data");
+		static char why[128];
+
+		/* ETIMEDOUT: tcp_user_timeout, or no answer to keepalive probes */
+		snprintf(why, sizeof(why), "could not send data: %s",
+				 st->errnum ? strerror(st->errnum) : "unknown error");
+		st->on_event(st->arg, why);
 		return;
 	}
 	if (evbuffer_reserve_space(st->in, READ_SIZE, &v, 1) < 1)
@@ -203,6 +208,7 @@ stream_flush(Stream *st)
 			break;
 		/* Report it from the read side, where the owner expects events. */
 		st->broken = true;
+		st->errnum = n < 0 ? errno : 0;
 		evbuffer_drain(st->out, evbuffer_get_length(st->out));
 		event_active(st->rev, EV_READ, 0);
 		break;
