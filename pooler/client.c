@@ -624,10 +624,13 @@ handle_startup(Client *c, uint32_t len)
 	}
 	if (strcmp(c->dbname, "apiscale") == 0)
 	{
-		if (!config_is_admin(&cf, c->user))
+		/* stats_users too: admin.c lets them run SHOW commands only */
+		if (!config_is_admin(&cf, c->user) &&
+			!config_is_stats_user(&cf, c->user))
 		{
 			snprintf(err, sizeof(err),
-					 "user \"%s\" is not allowed to use the admin console",
+					 "user \"%s\" is not allowed to use the admin console "
+					 "(admin_users, stats_users)",
 					 c->user);
 			client_close(c, "28000", err);
 			return false;

@@ -58,6 +58,7 @@ static const KeyDef keys[] = {
 	{"auth_type", KEY_AUTH_TYPE, OFF(auth_type), "trust", true},
 	{"auth_file", KEY_STRING, OFF(auth_file), "", true},
 	{"admin_users", KEY_STRING, OFF(admin_users), "", true},
+	{"stats_users", KEY_STRING, OFF(stats_users), "", true},
 	{"pool_mode", KEY_POOL_MODE, OFF(pool_mode), "transaction", true},
 	{"pool_size", KEY_INT, OFF(pool_size), "20", true, 1, 100000},
 	{"max_overflow", KEY_INT, OFF(max_overflow), "30", true, -1, 100000},
@@ -1172,6 +1173,13 @@ bool
 config_is_admin(const Config *cfg, const char *user)
 {
 	return config_list_has(cfg->admin_users, user);
+}
+
+/* Is user listed in stats_users (read-only SHOW commands)? */
+bool
+config_is_stats_user(const Config *cfg, const char *user)
+{
+	return config_list_has(cfg->stats_users, user);
 }
 
 const char *

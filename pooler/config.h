@@ -175,6 +175,9 @@ typedef struct Config
 	int	   tcp_keepintvl;	 /* seconds between probes, 0: OS */
 	int	   tcp_keepcnt;		 /* probes unanswered before giving up, 0: OS */
 	int	   tcp_user_timeout; /* ms data may go unacknowledged, 0: OS */
+
+	/* Security (admin.c, monitor.c) */
+	char *stats_users; /* comma-separated: SHOW commands only */
 } Config;
 
 extern bool			config_load(const char *path, Config *cfg, char *err,
@@ -187,6 +190,7 @@ extern PoolSettings config_pool_settings(const Config *cfg, const DbConfig *db,
 extern const char  *target_attrs_to_str(TargetAttrs t);
 extern const char  *load_balance_to_str(LoadBalance lb);
 extern bool			config_is_admin(const Config *cfg, const char *user);
+extern bool			config_is_stats_user(const Config *cfg, const char *user);
 extern bool			config_list_has(const char *list, const char *name);
 extern bool config_split_hostport(const char *s, char *host, size_t hostlen,
 								  int *port);
