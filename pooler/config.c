@@ -106,6 +106,7 @@ static const KeyDef keys[] = {
 	 86400},
 	{"http_metrics_databases", KEY_STRING, OFF(http_metrics_databases), "",
 	 true},
+	{"http_show_statements", KEY_BOOL, OFF(http_show_statements), "off", true},
 	{"log_level", KEY_LOG_LEVEL, OFF(log_level), "info", true},
 	{"logfile", KEY_STRING, OFF(logfile), "", true},
 	{"pidfile", KEY_STRING, OFF(pidfile), "", false},

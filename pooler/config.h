@@ -177,7 +177,8 @@ typedef struct Config
 	int	   tcp_user_timeout; /* ms data may go unacknowledged, 0: OS */
 
 	/* Security (admin.c, monitor.c) */
-	char *stats_users; /* comma-separated: SHOW commands only */
+	char *stats_users;			/* comma-separated: SHOW commands only */
+	bool  http_show_statements; /* statement texts on /api/status */
 } Config;
 
 extern bool			config_load(const char *path, Config *cfg, char *err,
