@@ -263,6 +263,7 @@ pooler_reload(char *err, size_t errlen)
 	if (strcmp(fresh.logfile, cf.logfile) != 0 &&
 		!log_open(fresh.logfile, e, sizeof(e)))
 		log_error("%s", e);
+	auth_check_file_mode(fresh.auth_file);
 
 	/* Keep what only a restart can change. */
 	old = cf;
@@ -454,6 +455,7 @@ main(int argc, char **argv)
 	}
 	if (check_only)
 	{
+		auth_check_file_mode(cf.auth_file);
 		if (client_ctx)
 			SSL_CTX_free(client_ctx);
 		printf("%s: ok\n", config_path);
@@ -473,6 +475,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	auth_check_file_mode(cf.auth_file);
 	if (daemon_mode)
 		daemonize();
 	signal(SIGPIPE, SIG_IGN);
