@@ -101,9 +101,12 @@ def test_http_shows_statement_texts_only_when_told(pg_apiscale, pooler):
     p = pooler(http_listen=f"{HOST}:{port}", http_metrics_databases="appdb",
                databases={"appdb": f"host={HOST} port={pg_apiscale.port} dbname=appdb"})
     marker = f"marker_{int(time.time())}"
+    # among the ten with the most time, whatever other tests ran there
+    with pg_apiscale.connect() as c:
+        c.execute("SELECT apiscale.reset()")
     with p.connect() as c:
         for i in range(5):
-            c.execute(f"SELECT count(*) AS {marker} FROM items WHERE id > %s", (i,))
+            c.execute(f"SELECT count(*) AS {marker}, pg_sleep(0.1) FROM items WHERE id > %s", (i,))
     doc = wait_until(lambda: fetched_status(port), 25, interval=0.5, what="a fetch")
     assert doc["show_statements"] is False
     statements = doc["databases"][0]["top_statements"]
