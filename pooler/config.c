@@ -1099,6 +1099,28 @@ config_list_has(const char *list, const char *name)
 bool
 config_load(const char *path, Config *cfg, char *err, size_t errlen)
 {
+	FILE *f = fopen(path, "r");
+	bool  ok;
+
+	if (f == NULL)
+	{
+		memset(cfg, 0, sizeof(*cfg));
+		snprintf(err, errlen, "%s: could not open: %s", path, strerror(errno));
+		return false;
+	}
+	ok = config_load_stream(f, path, cfg, err, errlen);
+	fclose(f);
+	return ok;
+}
+
+/*
+ * config_load of what f holds (path names it in errors); f stays open.
+ * The fuzzer (tests/fuzz/fuzz_config.c) reads from memory through this.
+ */
+bool
+config_load_stream(FILE *f, const char *path, Config *cfg, char *err,
+				   size_t errlen)
+{
 	LoadState st;
 	char	  msg[600] = "";
 	int		  line;
@@ -1117,15 +1139,8 @@ config_load(const char *path, Config *cfg, char *err, size_t errlen)
 	st.failed = false;
 	st.line = 0;
 	st.line_ended = true;
-	st.file = fopen(path, "r");
-	if (st.file == NULL)
-	{
-		snprintf(err, errlen, "%s: could not open: %s", path, strerror(errno));
-		config_free(cfg);
-		return false;
-	}
+	st.file = f;
 	line = ini_parse_stream(read_counting_lines, &st, config_ini_line, &st);
-	fclose(st.file);
 	if (line != 0)
 	{
 		if (!st.failed)

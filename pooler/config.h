@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "log.h"
 
@@ -181,8 +182,11 @@ typedef struct Config
 	bool  http_show_statements; /* statement texts on /api/status */
 } Config;
 
-extern bool			config_load(const char *path, Config *cfg, char *err,
-								size_t errlen) __attribute__((warn_unused_result));
+extern bool config_load(const char *path, Config *cfg, char *err,
+						size_t errlen) __attribute__((warn_unused_result));
+extern bool config_load_stream(FILE *f, const char *path, Config *cfg,
+							   char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 extern void			config_free(Config *cfg);
 extern DbConfig	   *config_find_db(const Config *cfg, const char *name);
 extern void			config_free_db(DbConfig *db);

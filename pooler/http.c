@@ -47,6 +47,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "http.h"
+#include "httproute.h"
 #include "log.h"
 #include "main.h"
 #include "metrics.h"
@@ -57,7 +58,6 @@
 #define HTTP_TIMEOUT		 10	  /* seconds a connection may idle */
 #define HTTP_MAX_HEADERS	 8192 /* bytes of request line and headers */
 #define HTTP_MAX_CONNECTIONS 100  /* held at once */
-#define ALLOWED				 "GET, HEAD, OPTIONS"
 
 /* One connection evhttp holds, as counted here. */
 typedef struct HttpConn
@@ -296,58 +296,56 @@ reply(struct evhttp_request *req, int code, const char *reason,
 static void
 request_cb(struct evhttp_request *req, void *arg)
 {
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	HttpRoute	route = http_route(evhttp_request_get_command(req), path);
 	struct evbuffer	 *body = evbuffer_new();
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	bool			  healthy = !shutting_down;
 
-	if (path == NULL || path[0] == '\0')
-		path = "/";
-	if (strcmp(path, "/") != 0 && strcmp(path, "/metrics") != 0 &&
-		strcmp(path, "/health") != 0 && strcmp(path, "/api/status") != 0)
+	switch (route)
 	{
-		evbuffer_add_printf(body, "not found\n");
-		reply(req, 404, "Not Found", "text/plain; charset=utf-8", body);
-	}
-	else if (cmd == EVHTTP_REQ_OPTIONS)
-	{
-		evhttp_add_header(h, "Allow", ALLOWED);
-		reply(req, healthy ? 200 : 503, healthy ? "OK" : "Service Unavailable",
-			  "text/plain; charset=utf-8", body);
-	}
-	else if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD)
-	{
-		evhttp_add_header(h, "Allow", ALLOWED);
-		evbuffer_add_printf(body, "method not allowed\n");
-		reply(req, 405, "Method Not Allowed", "text/plain; charset=utf-8",
-			  body);
-	}
-	else if (strcmp(path, "/health") == 0)
-	{
-		evbuffer_add_printf(body, healthy ? "ok\n" : "draining\n");
-		reply(req, healthy ? 200 : 503, healthy ? "OK" : "Service Unavailable",
-			  "text/plain; charset=utf-8", body);
-	}
-	else if (strcmp(path, "/metrics") == 0)
-	{
-		metrics_render(body);
-		reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8",
-			  body);
-	}
-	else if (strcmp(path, "/api/status") == 0)
-	{
-		metrics_status_json(body);
-		reply(req, 200, "OK", "application/json", body);
-	}
-	else
-	{
-		evbuffer_add_reference(body, dashboard_html, sizeof(dashboard_html),
-							   NULL, NULL);
-		evhttp_add_header(h, "Content-Security-Policy",
-						  "default-src 'self'; script-src 'unsafe-inline'; "
-						  "style-src 'unsafe-inline'; img-src 'self' data:");
-		reply(req, 200, "OK", "text/html; charset=utf-8", body);
+		case ROUTE_OPTIONS:
+			evhttp_add_header(h, "Allow", HTTP_ALLOWED);
+			reply(req, healthy ? 200 : 503,
+				  healthy ? "OK" : "Service Unavailable",
+				  "text/plain; charset=utf-8", body);
+			break;
+		case ROUTE_METHOD_NOT_ALLOWED:
+			evhttp_add_header(h, "Allow", HTTP_ALLOWED);
+			evbuffer_add_printf(body, "method not allowed\n");
+			reply(req, 405, "Method Not Allowed", "text/plain; charset=utf-8",
+				  body);
+			break;
+		case ROUTE_HEALTH:
+			evbuffer_add_printf(body, healthy ? "ok\n" : "draining\n");
+			reply(req, healthy ? 200 : 503,
+				  healthy ? "OK" : "Service Unavailable",
+				  "text/plain; charset=utf-8", body);
+			break;
+		case ROUTE_METRICS:
+			metrics_render(body);
+			reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8",
+				  body);
+			break;
+		case ROUTE_STATUS:
+			metrics_status_json(body);
+			reply(req, 200, "OK", "application/json", body);
+			break;
+		case ROUTE_DASHBOARD:
+			evbuffer_add_reference(body, dashboard_html,
+								   sizeof(dashboard_html), NULL, NULL);
+			evhttp_add_header(
+				h, "Content-Security-Policy",
+				"default-src 'self'; script-src 'unsafe-inline'; "
+				"style-src 'unsafe-inline'; img-src 'self' data:");
+			reply(req, 200, "OK", "text/html; charset=utf-8", body);
+			break;
+		case ROUTE_NOT_FOUND:
+		case ROUTE_BAD_REQUEST: /* evhttp answers those itself */
+		default:
+			evbuffer_add_printf(body, "not found\n");
+			reply(req, 404, "Not Found", "text/plain; charset=utf-8", body);
+			break;
 	}
 	evbuffer_free(body);
 }
