@@ -5,6 +5,7 @@ an HTTP request) and stall.  New clients must still log in promptly, and
 the stallers must be closed after client_login_timeout (HTTP: after the
 endpoint's 10 s), however slowly they trickle bytes in."""
 
+import os
 import resource
 import selectors
 import socket
@@ -15,7 +16,7 @@ import pytest
 
 from poolerlib import HOST, RawClient, free_port, wait_until
 
-STALLERS = 2000
+STALLERS = int(os.environ.get("APISCALE_STALLERS", "2000"))  # more in make soak
 
 
 @pytest.fixture(autouse=True)
