@@ -168,7 +168,9 @@ def test_keepalive_options_reach_both_sockets(pg, pooler):
 
     # Off, after a reload: for the sockets made from then on.
     p.reload(tcp_keepalive="off", tcp_user_timeout=0)
-    pg.terminate("appdb")
+    # the pool's server only: a health check cut off would take the host down
+    for pid in pg.pids("appdb"):
+        pg.query("SELECT pg_terminate_backend(%s)", (pid,))
     wait_until(lambda: as_int(p.pool()["sv_idle"]) == 0, 5, what="the old server gone")
     raw = p.raw()
     try:
