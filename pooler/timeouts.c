@@ -38,7 +38,7 @@
 
 #include "client.h"
 #include "log.h"
-#include "main.h"
+#include "process.h"
 #include "pool.h"
 #include "server.h"
 #include "timeouts.h"
