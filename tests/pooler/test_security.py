@@ -18,19 +18,23 @@ from poolerlib import (HOST, SECURE_PASSWORD, PgError, RawClient, as_int, free_p
 
 # Commands that change something: admin_users only.
 WRITE_COMMANDS = ["RELOAD", "PAUSE", "RESUME", "SHUTDOWN", "BAN 127.0.0.1:1", "UNBAN 127.0.0.1:1"]
-SHOW_COMMANDS = ["SHOW POOLS", "SHOW STATS", "SHOW CLIENTS", "SHOW SERVERS", "SHOW DATABASES",
-                 "SHOW CONFIG", "SHOW HOSTS", "SHOW VERSION"]
+SHOW_COMMANDS = ["SHOW POOLS", "SHOW STATS", "SHOW STATS_TOTALS", "SHOW STATS_AVERAGES",
+                 "SHOW CLIENTS", "SHOW SERVERS", "SHOW DATABASES", "SHOW LISTS", "SHOW USERS",
+                 "SHOW CONFIG", "SHOW MEM", "SHOW HOSTS", "SHOW VERSION"]
 
 
-def console(p, user):
-    return RawClient(p.port).startup(user, "apiscale")
+def console(p, user, dbname="apiscale"):
+    return RawClient(p.port).startup(user, dbname)
 
 
-def test_stats_users_may_show_but_not_change(pg, pooler):
+# The console answers as "apiscale" and as "pgbouncer" (PgBouncer's tools,
+# which monitoring agents log into as a stats user): the same rights.
+@pytest.mark.parametrize("dbname", ["apiscale", "pgbouncer"])
+def test_stats_users_may_show_but_not_change(pg, pooler, dbname):
     p = pooler(admin_users="postgres", stats_users="app, reporting")
     with p.connect() as c:
         c.execute("SELECT 1")
-    stats = console(p, "app")
+    stats = console(p, "app", dbname)
     try:
         for cmd in SHOW_COMMANDS:
             res = stats.query(cmd)
@@ -48,7 +52,7 @@ def test_stats_users_may_show_but_not_change(pg, pooler):
         with p.connect() as c:
             assert c.execute("SELECT 2").fetchone()[0] == 2
         # An admin may.
-        admin = console(p, "postgres")
+        admin = console(p, "postgres", dbname)
         for cmd in ("PAUSE", "RESUME", "RELOAD"):
             res = admin.query(cmd)
             assert res.errors == [] and res.tags == [cmd], res.messages
@@ -62,15 +66,16 @@ def test_stats_users_may_show_but_not_change(pg, pooler):
     finally:
         stats.close()
     with pytest.raises(PgError) as exc:
-        console(p, "app")
+        console(p, "app", dbname)
     assert exc.value.sqlstate == "28000"
     assert "(admin_users, stats_users)" in exc.value.message
 
 
-def test_neither_list_is_refused_at_login(pg, pooler):
+@pytest.mark.parametrize("dbname", ["apiscale", "pgbouncer"])
+def test_neither_list_is_refused_at_login(pg, pooler, dbname):
     p = pooler(admin_users="postgres", stats_users="")
     with pytest.raises(PgError) as exc:
-        console(p, "app")
+        console(p, "app", dbname)
     assert exc.value.sqlstate == "28000"
     assert as_int(p.config_value("pool_size")) == 20
     assert p.config_value("stats_users") == ""
