@@ -63,7 +63,12 @@ check_loaded(const Config *cfg)
 		FUZZ_CHECK(config_find_db(cfg, db->name) == db);
 	}
 
-	/* [pooler] as SHOW CONFIG says it, loaded again */
+	/*
+	 * [pooler] as SHOW CONFIG says it, loaded again.  Written "key=value":
+	 * inih takes a ';' after a space for the start of a comment, so a value
+	 * that begins with one (http_listen=;*:1 loads as ";*:1") only survives
+	 * with nothing between the '=' and itself.
+	 */
 	out = open_memstream(&text, &textlen);
 	FUZZ_CHECK(out != NULL);
 	fputs("[pooler]\n", out);
@@ -71,7 +76,7 @@ check_loaded(const Config *cfg)
 		 config_describe(cfg, i, &key, value, sizeof(value), &reloadable); i++)
 	{
 		if (round_trips(key))
-			fprintf(out, "%s = %s\n", key, value);
+			fprintf(out, "%s=%s\n", key, value);
 	}
 	fclose(out);
 	in = fmemopen(text, textlen, "r");

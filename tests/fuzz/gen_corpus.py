@@ -185,6 +185,9 @@ stats_users = grafana,prom
 so_reuseport = on
 peer_id = 1
 """,
+    # found by fuzz_config: a value that begins with ';' (no space before
+    # it, so not a comment) must be written back so that it stays a value
+    "semicolon_value": b"[pooler]\nhttp_listen=;*:1\n",
     "errors": b"""; one of each kind of mistake, the first wins
 [pooler]
 pool_size = 0x10
