@@ -91,7 +91,7 @@ def client_count(p):
 
 
 @pytest.mark.deadline(90)
-def test_slowloris_on_the_startup_packet(pg, pooler):
+def test_slowloris_on_the_startup_packet(pg, pooler, figure):
     p = pooler(client_login_timeout=3, pool_size=2)
     timed_logins(p, 1)
     fds_before = p.fd_count()
@@ -116,8 +116,12 @@ def test_slowloris_on_the_startup_packet(pg, pooler):
             s.close()
         raise
     took = wait_closed(stallers + drips, 3 + 10)
-    assert time.monotonic() - opened >= 2.5, "closed before client_login_timeout"
+    closed_after = time.monotonic() - opened
+    assert closed_after >= 2.5, "closed before client_login_timeout"
     assert took < 10
+    figure(f"{STALLERS} + 20 stalled start-up packets held; worst login beside them "
+           f"{worst:.2f} s; all closed {closed_after:.1f} s after they came "
+           f"(client_login_timeout = 3)")
     # all gone, and the pooler serves as before
     wait_until(lambda: p.fd_count() <= fds_before + 5, 5, what="the stallers' descriptors freed")
     assert client_count(p) == 1  # the console asking
@@ -140,7 +144,7 @@ def http_get_time(port, path="/health"):
 
 
 @pytest.mark.deadline(90)
-def test_slowloris_on_the_http_endpoint(pg, pooler):
+def test_slowloris_on_the_http_endpoint(pg, pooler, figure):
     port = free_port()
     p = pooler(http_listen=f"{HOST}:{port}", pool_size=2)
     http_get_time(port)
@@ -160,14 +164,18 @@ def test_slowloris_on_the_http_endpoint(pg, pooler):
         # the pooler holds at most 100 of them (and their listen backlog)
         held = p.fd_count() - fds_before
         assert held <= 100 + 5, f"the pooler holds {held} descriptors for HTTP"
-        assert http_get_time(port) < 1
-        assert http_get_time(port, "/metrics") < 1
+        health = http_get_time(port)
+        metrics = http_get_time(port, "/metrics")
+        assert health < 1 and metrics < 1
         assert timed_logins(p) < 1
         # one that trickles a byte every half second, after the flood:
         # only the endpoint's own deadline closes it (evhttp's timeout
         # starts again at every byte)
         took = trickle_until_closed(port, every=0.5, limit=15)
         assert took is not None and 9 <= took <= 12, took
+        figure(f"{STALLERS} unfinished HTTP requests: {held} descriptors held; /health "
+               f"{health * 1000:.0f} ms, /metrics {metrics * 1000:.0f} ms meanwhile; a "
+               f"trickled request closed after {took:.1f} s")
     except Exception:
         for s in stallers:
             s.close()

@@ -108,7 +108,7 @@ RELOAD_ROUNDS = int(os.environ.get("APISCALE_RELOAD_ROUNDS", "1"))
 
 
 @pytest.mark.deadline(60 + 30 * CRASH_ROUNDS)
-def test_postmaster_killed_and_restarted_under_load(own_pg, pooler):
+def test_postmaster_killed_and_restarted_under_load(own_pg, pooler, figure):
     p = pooler(pool_size=4, max_overflow=0, pool_timeout=5,
                databases={"appdb": f"host={own_pg.host} port={own_pg.port} dbname=appdb"})
     workers = 8
@@ -132,7 +132,7 @@ def test_postmaster_killed_and_restarted_under_load(own_pg, pooler):
         first_ok = min(e[2] for e in events if e[3] == "ok" and e[1] > up_at)
         all_ok = max(min(e[2] for e in events if e[0] == w and e[3] == "ok" and e[1] > up_at)
                      for w in range(workers))
-        print(f"postmaster killed; restarted {up_at - killed_at:.1f} s later; first transaction "
+        figure(f"postmaster killed; restarted {up_at - killed_at:.1f} s later; first transaction "
               f"through the pooler {first_ok - up_at:.2f} s after the restart, every worker "
               f"{all_ok - up_at:.2f} s after")
     # Errors only while it was down, each with a SQLSTATE saying so.
@@ -150,7 +150,7 @@ def test_postmaster_killed_and_restarted_under_load(own_pg, pooler):
 
 
 @pytest.mark.deadline(90 + 60 * RELOAD_ROUNDS)
-def test_reload_under_load_loses_nothing(pg, pooler):
+def test_reload_under_load_loses_nothing(pg, pooler, figure):
     """100 clients in short write transactions while RELOAD raises and lowers
     pool_size and changes the auth file: no client error, every committed
     transaction is in the table, new logins follow the new file."""
@@ -189,7 +189,7 @@ def test_reload_under_load_loses_nothing(pg, pooler):
     with pg.connect() as c:
         rows = c.execute("SELECT count(*) FROM events WHERE tag = %s", (tag,)).fetchone()[0]
     assert rows == load.committed, f"{load.committed} committed, {rows} in the table"
-    print(f"{load.committed} transactions over {reloads} reloads, none lost, no error")
+    figure(f"{load.committed} transactions over {reloads} reloads, none lost, no error")
 
 
 class PasswordLoad(Load):

@@ -74,7 +74,7 @@ def pgbench_tps(p, tmp_path, seconds):
 
 
 @pytest.mark.deadline(240)
-def test_ten_thousand_idle_clients_and_busy_ones(pg, pooler, tmp_path):
+def test_ten_thousand_idle_clients_and_busy_ones(pg, pooler, tmp_path, figure):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     need = CLIENTS + 500
     if hard != resource.RLIM_INFINITY and hard < need:
@@ -113,8 +113,7 @@ def test_ten_thousand_idle_clients_and_busy_ones(pg, pooler, tmp_path):
     report = (f"{CLIENTS} clients logged in in {login_s:.1f} s; the pooler's RSS grew by "
               f"{grown / 1e6:.1f} MB, {per_client / 1024:.1f} kB per idle client; pgbench "
               f"(4 clients, SELECT 1) {before_tps:.0f} tps alone, {during_tps:.0f} tps beside them")
-    print(report)
-    (tmp_path / "figures.txt").write_text(report + "\n")
+    figure(report)
     # Not per-client buffers of 64 kB: a few kB each (ASan's allocator adds
     # its own redzones and quarantine).
     limit = 32 * 1024 if "asan" in str(p.proc.args[0]) else 8 * 1024

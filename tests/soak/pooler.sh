@@ -53,7 +53,7 @@ for build in normal asan; do
 done
 
 echo "== soak: figures"
-grep -h -E "clients logged in|postmaster killed|transactions over" "$out"/*.log |
+grep -h -E "clients logged in|postmaster killed|transactions over|stalled|unfinished HTTP" "$out"/*.log |
 	sed 's/^\.*//' | sort | uniq -c | sort -rn
 echo "logs in $out"
 exit $rc
