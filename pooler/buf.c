@@ -91,12 +91,9 @@ buf_room(Buf *b, size_t need)
 	return true;
 }
 
-/*
- * n bytes added at the end of b, for the caller to fill; NULL (and b->oom
- * set) if there is no memory for them.
- */
+/* buf_append_space when b must grow first. */
 uint8_t *
-buf_append_space(Buf *b, size_t n)
+buf_append_space_slow(Buf *b, size_t n)
 {
 	uint8_t *p;
 
@@ -110,15 +107,15 @@ buf_append_space(Buf *b, size_t n)
 	return p;
 }
 
-/* Append n bytes; false (and b->oom set) if they could not be. */
+/* buf_add when b must grow first. */
 bool
-buf_add(Buf *b, const void *p, size_t n)
+buf_add_slow(Buf *b, const void *p, size_t n)
 {
 	uint8_t *dst;
 
 	if (n == 0)
 		return true;
-	dst = buf_append_space(b, n);
+	dst = buf_append_space_slow(b, n);
 	if (dst == NULL)
 		return false;
 	memcpy(dst, p, n);

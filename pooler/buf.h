@@ -10,7 +10,7 @@
  * client therefore holds no buffer memory, and a transaction on the relay
  * path allocates nothing.  (libevent's evbuffers, used before, cost a
  * malloc and a free per chain and several hundred instructions per message
- * in bookkeeping; see docs/design.md.)
+ * in bookkeeping; see docs/architecture.md.)
  *
  * A buffer that cannot grow (out of memory) drops what it was given and
  * remembers it in oom: the owner of the stream fails the connection rather
@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* The standard block: what a read asks the kernel for, at most. */
 #define BUF_BLOCK (16 * 1024)
@@ -63,11 +64,41 @@ buf_drain(Buf *b, size_t n)
 	}
 }
 
-extern bool		buf_add(Buf *b, const void *p, size_t n);
+extern bool		buf_add_slow(Buf *b, const void *p, size_t n);
 extern bool		buf_move_slow(Buf *src, Buf *dst, size_t n);
 extern size_t	buf_remove(Buf *b, void *out, size_t n);
 extern uint8_t *buf_reserve(Buf *b, size_t want, size_t *avail);
-extern uint8_t *buf_append_space(Buf *b, size_t n);
+extern uint8_t *buf_append_space_slow(Buf *b, size_t n);
+
+/*
+ * n bytes added at the end of b, for the caller to fill; NULL (and b->oom
+ * set) if there is no memory for them.  Inline while they fit.
+ */
+static inline uint8_t *
+buf_append_space(Buf *b, size_t n)
+{
+	if (b->data && b->cap - b->off - b->len >= n)
+	{
+		uint8_t *p = b->data + b->off + b->len;
+
+		b->len += n;
+		return p;
+	}
+	return buf_append_space_slow(b, n);
+}
+
+/* Append n bytes; false (and b->oom set) if they could not be. */
+static inline bool
+buf_add(Buf *b, const void *p, size_t n)
+{
+	if (b->data && b->cap - b->off - b->len >= n)
+	{
+		memcpy(b->data + b->off + b->len, p, n);
+		b->len += n;
+		return true;
+	}
+	return buf_add_slow(b, p, n);
+}
 
 /*
  * Move the first n bytes of src to the end of dst.  When dst holds nothing

@@ -217,6 +217,7 @@ client_free(Client *c)
 	settings_free(&c->want);
 	settings_free(&c->startup);
 	relay_forget_portals(c);
+	free(c->portals);
 	scram_free(c->scram);
 	free(c->user);
 	free(c->dbname);
@@ -377,7 +378,10 @@ auth_ok(Client *c)
 	DbConfig *db;
 
 	if (c->login_timer)
-		evtimer_del(c->login_timer);
+	{
+		event_free(c->login_timer); /* not kept for an idle client's life */
+		c->login_timer = NULL;
+	}
 	pkt_add_auth(&c->st.out, 0, NULL, 0);
 	if (c->admin)
 	{

@@ -67,15 +67,15 @@ typedef struct Client
 	uint32_t unnamed_keywords; /* of the last unnamed Parse */
 	uint32_t
 		portal_keywords; /* of the statement bound to the unnamed portal */
-	int nportals;		 /* named portals' keywords */
-	struct
+	int nportals;		 /* named portals' keywords ... */
+	struct NamedPortal
 	{
 		char	*name;
 		uint32_t keywords;
-	} portals[MAX_NAMED_PORTALS];
-	Settings startup;		  /* the settings it gave at start-up */
-	int		 pool_mode;		  /* PoolMode when it logged in */
-	bool	 rewrite;		  /* its named statements are rewritten */
+	} * portals;		/* ... MAX_NAMED_PORTALS of them, made on first need */
+	Settings startup;	/* the settings it gave at start-up */
+	int		 pool_mode; /* PoolMode when it logged in */
+	bool	 rewrite;	/* its named statements are rewritten */
 	bool	 unnamed_dealloc; /* unnamed statement: a DEALLOCATE of ours */
 	bool	 portal_dealloc;  /* unnamed portal: the same */
 	uint32_t relay_left;	  /* bytes of a streamed CopyData still to come */

@@ -142,8 +142,8 @@ typedef struct LoadState
 	size_t	errlen;
 	bool	failed;
 	FILE   *file;
-	int		line;		/* line of the text last handed to inih */
-	bool	line_ended; /* and that text ended it */
+	int		line;	  /* line of the text last handed to inih */
+	int		too_long; /* a line longer than inih takes: its length limit */
 } LoadState;
 
 static bool
@@ -583,6 +583,14 @@ parse_db(DbConfig *db, const char *spec, char *msg, size_t msglen)
 			return false;
 		}
 	}
+	if (db->nhosts > CONFIG_MAX_HOSTS)
+	{
+		/* the pool keeps its hosts' eligibility in a 64-bit mask */
+		snprintf(msg, msglen, "host: %d hosts, at most %d in one entry",
+				 db->nhosts, CONFIG_MAX_HOSTS);
+		free_list(ports, nports);
+		return false;
+	}
 	if (nports != 1 && nports != db->nhosts)
 	{
 		snprintf(msg, msglen,
@@ -859,7 +867,13 @@ config_free(Config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
-/* fgets for inih, counting the lines it reads (a long line may come in parts). */
+/*
+ * fgets for inih, counting the lines it reads.  inih takes lines of at most
+ * num - 1 characters and would read the rest of a longer one as a line of
+ * its own (a [databases] entry cut in two: a confusing error, or a key
+ * made of its tail), so such a line stops the parse with an error of its
+ * own.
+ */
 static char *
 read_counting_lines(char *str, int num, void *stream)
 {
@@ -868,9 +882,17 @@ read_counting_lines(char *str, int num, void *stream)
 
 	if (s == NULL)
 		return NULL;
-	if (st->line_ended)
-		st->line++;
-	st->line_ended = strchr(s, '\n') != NULL;
+	st->line++;
+	if (strchr(s, '\n') == NULL && strlen(s) == (size_t) num - 1)
+	{
+		int c = fgetc(st->file);
+
+		if (c != EOF && c != '\n')
+		{
+			st->too_long = num - 1;
+			return NULL; /* the end of the file, as far as inih knows */
+		}
+	}
 	return s;
 }
 
@@ -1139,9 +1161,18 @@ config_load_stream(FILE *f, const char *path, Config *cfg, char *err,
 	st.errlen = sizeof(msg);
 	st.failed = false;
 	st.line = 0;
-	st.line_ended = true;
+	st.too_long = 0;
 	st.file = f;
 	line = ini_parse_stream(read_counting_lines, &st, config_ini_line, &st);
+	if (line == 0 && st.too_long)
+	{
+		line = st.line;
+		st.failed = true;
+		snprintf(msg, sizeof(msg),
+				 "line longer than %d characters, the most the "
+				 "configuration parser (inih) takes",
+				 st.too_long);
+	}
 	if (line != 0)
 	{
 		if (!st.failed)

@@ -44,6 +44,8 @@ typedef enum SslMode
 
 /* Keys whose line in the file is remembered, for errors found after parsing. */
 #define CONFIG_MAX_KEYS 64
+/* Hosts of one [databases] entry (pool.c keeps them in a 64-bit mask). */
+#define CONFIG_MAX_HOSTS 64
 
 /* libpq's target_session_attrs: which hosts of an entry a server may be on. */
 typedef enum TargetAttrs

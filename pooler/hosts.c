@@ -11,7 +11,11 @@
  * what was received, otherwise now() - pg_last_xact_replay_timestamp(),
  * and the LSN distance.  A check that fails or takes longer than
  * health_check_timeout marks the host down; so does a passive signal from
- * the pool (a refused connection, a failed login: host_failed).  A host
+ * the pool: a refused connection or a login the server never answered
+ * (host_failed).  A server connection that breaks, or a login the server
+ * refuses for a reason of its own (a password, a role), only brings the next
+ * check forward (host_check_soon): a terminated backend or one user's wrong
+ * password must not take the host from every pool.  A host
  * that is down is checked every CHECK_WHILE_DOWN seconds and comes back after
  * health_check_rise good checks in a row.  BAN keeps a host down by hand.
  *
@@ -287,8 +291,8 @@ mark_down(Host *h, const char *why)
 }
 
 /*
- * A passive signal from the pool (a refused connection, a failed login, a
- * server gone without a word): down at once, checked again in a second.
+ * A passive signal from the pool (a refused connection, a login the server
+ * never answered): down at once, checked again in a second.
  */
 void
 host_failed(Host *h, const char *why)

@@ -153,11 +153,28 @@ stmt_unref(Statement *st)
 	free(st);
 }
 
-/* buf (STMT_NAME_LEN bytes) = the statement's name on every server. */
+/*
+ * buf (STMT_NAME_LEN bytes) = the statement's name on every server,
+ * "_aps_<id>".  Written by hand: it is made for every Bind of a prepared
+ * statement, and snprintf cost a fifth of such a transaction's
+ * instructions.
+ */
 void
 stmt_server_name(const Statement *st, char *buf)
 {
-	snprintf(buf, STMT_NAME_LEN, "_aps_%llu", (unsigned long long) st->id);
+	char	 digits[20];
+	int		 n = 0;
+	uint64_t id = st->id;
+
+	do
+	{
+		digits[n++] = (char) ('0' + id % 10);
+		id /= 10;
+	} while (id > 0);
+	memcpy(buf, "_aps_", 5);
+	for (int i = 0; i < n; i++)
+		buf[5 + i] = digits[n - 1 - i];
+	buf[5 + n] = '\0';
 }
 
 uint32_t

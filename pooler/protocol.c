@@ -633,13 +633,25 @@ void
 pkt_add_bind(Buf *out, const char *portal, const char *statement,
 			 const uint8_t *rest, size_t restlen)
 {
-	Msg m;
+	/* in one piece: this is every Bind of a prepared statement */
+	size_t	 plen = strlen(portal) + 1;
+	size_t	 slen = strlen(statement) + 1;
+	size_t	 len = 4 + plen + slen + restlen;
+	uint32_t nlen;
+	uint8_t *p;
 
-	msg_begin(&m, out, 'B');
-	msg_str(&m, portal);
-	msg_str(&m, statement);
-	msg_put(&m, rest, restlen);
-	msg_end(&m);
+	if (len > UINT32_MAX - 1 || (p = buf_append_space(out, 1 + len)) == NULL)
+	{
+		out->oom = true;
+		return;
+	}
+	nlen = htonl((uint32_t) len);
+	p[0] = 'B';
+	memcpy(p + 1, &nlen, 4);
+	memcpy(p + 5, portal, plen);
+	memcpy(p + 5 + plen, statement, slen);
+	if (restlen)
+		memcpy(p + 5 + plen + slen, rest, restlen);
 }
 
 /* Describe or Close (type 'D' or 'C') of a statement or portal (kind). */

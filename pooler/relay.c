@@ -354,6 +354,12 @@ portal_set_keywords(Client *c, const char *portal, uint32_t kw)
 	}
 	if (kw == 0)
 		return; /* an unknown portal counts as 0 anyway */
+	if (c->portals == NULL)
+	{
+		c->portals = malloc(sizeof(*c->portals) * MAX_NAMED_PORTALS);
+		if (c->portals == NULL)
+			return; /* at worst its state is not seen, as below */
+	}
 	if (c->nportals == MAX_NAMED_PORTALS)
 	{
 		/* forget the oldest: at worst its state is not seen */

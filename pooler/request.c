@@ -26,6 +26,7 @@ rq_push(RequestQueue *q, ReqKind kind, uint8_t flags)
 
 	if (q->count == q->cap)
 	{
+		/* a power of two: positions wrap with a mask */
 		uint32_t cap = q->cap ? q->cap * 2 : 16;
 		Request *items = malloc(sizeof(Request) * cap);
 
@@ -33,13 +34,13 @@ rq_push(RequestQueue *q, ReqKind kind, uint8_t flags)
 			fatal("out of memory");
 		/* unwrap the ring into the new array */
 		for (uint32_t i = 0; i < q->count; i++)
-			items[i] = q->items[(q->head + i) % q->cap];
+			items[i] = q->items[(q->head + i) & (q->cap - 1)];
 		free(q->items);
 		q->items = items;
 		q->cap = cap;
 		q->head = 0;
 	}
-	r = &q->items[(q->head + q->count) % q->cap];
+	r = &q->items[(q->head + q->count) & (q->cap - 1)];
 	memset(r, 0, sizeof(*r));
 	r->kind = (uint8_t) kind;
 	r->flags = flags;
@@ -51,7 +52,7 @@ rq_push(RequestQueue *q, ReqKind kind, uint8_t flags)
 Request *
 rq_at(const RequestQueue *q, uint32_t i)
 {
-	return i < q->count ? &q->items[(q->head + i) % q->cap] : NULL;
+	return i < q->count ? &q->items[(q->head + i) & (q->cap - 1)] : NULL;
 }
 
 void
@@ -63,9 +64,11 @@ rq_pop(RequestQueue *q)
 		return;
 	if (r->stmt)
 		stmt_unref(r->stmt);
-	free(r->name);
-	free(r->more);
-	q->head = (q->head + 1) % q->cap;
+	if (r->name)
+		free(r->name);
+	if (r->more)
+		free(r->more);
+	q->head = (q->head + 1) & (q->cap - 1);
 	q->count--;
 }
 
@@ -82,8 +85,8 @@ rq_remove_at(RequestQueue *q, uint32_t i)
 	free(r->name);
 	free(r->more);
 	for (uint32_t j = i; j + 1 < q->count; j++)
-		q->items[(q->head + j) % q->cap] =
-			q->items[(q->head + j + 1) % q->cap];
+		q->items[(q->head + j) & (q->cap - 1)] =
+			q->items[(q->head + j + 1) & (q->cap - 1)];
 	q->count--;
 }
 

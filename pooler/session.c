@@ -30,6 +30,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "intern.h"
 #include "log.h"
 #include "session.h"
 
@@ -1063,8 +1064,8 @@ settings_set(Settings *s, const char *name, const char *value)
 	{
 		if (strcmp(s->values[i], value) != 0)
 		{
-			free(s->values[i]);
-			s->values[i] = xstrdup(value);
+			intern_put(s->values[i]);
+			s->values[i] = intern_get(value);
 			s->fp_valid = false;
 		}
 		return;
@@ -1072,14 +1073,25 @@ settings_set(Settings *s, const char *name, const char *value)
 	s->fp_valid = false;
 	if (s->n == s->cap)
 	{
-		s->cap = s->cap ? s->cap * 2 : 8;
-		s->names = realloc(s->names, sizeof(char *) * (size_t) s->cap);
-		s->values = realloc(s->values, sizeof(char *) * (size_t) s->cap);
-		if (s->names == NULL || s->values == NULL)
+		/* names and values in one block: an idle client's settings cost one
+		 * allocation, the strings being shared */
+		int			 cap = s->cap ? s->cap * 2 : 8;
+		const char **names = malloc(sizeof(char *) * 2 * (size_t) cap);
+
+		if (names == NULL)
 			fatal("out of memory");
+		if (s->n)
+		{
+			memcpy(names, s->names, sizeof(char *) * (size_t) s->n);
+			memcpy(names + cap, s->values, sizeof(char *) * (size_t) s->n);
+		}
+		free(s->names);
+		s->names = names;
+		s->values = names + cap;
+		s->cap = cap;
 	}
-	s->names[s->n] = xstrdup(name);
-	s->values[s->n] = xstrdup(value);
+	s->names[s->n] = intern_get(name);
+	s->values[s->n] = intern_get(value);
 	s->n++;
 }
 
@@ -1087,8 +1099,8 @@ static void
 settings_remove_at(Settings *s, int i)
 {
 	s->fp_valid = false;
-	free(s->names[i]);
-	free(s->values[i]);
+	intern_put(s->names[i]);
+	intern_put(s->values[i]);
 	s->n--;
 	s->names[i] = s->names[s->n];
 	s->values[i] = s->values[s->n];
@@ -1110,11 +1122,10 @@ settings_free(Settings *s)
 {
 	for (int i = 0; i < s->n; i++)
 	{
-		free(s->names[i]);
-		free(s->values[i]);
+		intern_put(s->names[i]);
+		intern_put(s->values[i]);
 	}
 	free(s->names);
-	free(s->values);
 	memset(s, 0, sizeof(*s));
 }
 

@@ -62,12 +62,12 @@ typedef struct TagEffect
 /* A list of settings, names compared case-insensitively. */
 typedef struct Settings
 {
-	int		 n;
-	int		 cap;
-	char   **names;
-	char   **values;
-	uint64_t fp;	   /* settings_fingerprint() */
-	bool	 fp_valid; /* fp is up to date */
+	int			 n;
+	int			 cap;
+	const char **names;	   /* interned (intern.h); one allocation ... */
+	const char **values;   /* ... with names: values = names + cap */
+	uint64_t	 fp;	   /* settings_fingerprint() */
+	bool		 fp_valid; /* fp is up to date */
 } Settings;
 
 extern uint32_t session_keywords(const char *sql, bool escapes);

@@ -128,6 +128,31 @@ stream_write_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void tls_flush(Stream *st);
+static void tls_write_cb(evutil_socket_t fd, short what, void *arg);
+
+/*
+ * Wait for st's socket to be writable, making the event on first use.
+ * Without memory for it the stream is broken, reported from the read side
+ * as a failed write is.
+ */
+static void
+add_wev(Stream *st)
+{
+	if (st->wev == NULL)
+	{
+		st->wev = event_new(ev_base, st->fd, EV_WRITE | EV_PERSIST,
+							st->tls ? tls_write_cb : stream_write_cb, st);
+		if (st->wev == NULL)
+		{
+			st->broken = true;
+			buf_release(&st->out);
+			event_active(st->rev, EV_READ, 0);
+			return;
+		}
+	}
+	event_add(st->wev, NULL);
+	st->writing = true;
+}
 
 bool
 stream_init(Stream *st, int fd, bool own_fd, StreamFn on_read,
@@ -141,9 +166,10 @@ stream_init(Stream *st, int fd, bool own_fd, StreamFn on_read,
 	st->on_event = on_event;
 	st->arg = arg;
 	st->rev = event_new(ev_base, fd, EV_READ | EV_PERSIST, stream_read_cb, st);
-	st->wev =
-		event_new(ev_base, fd, EV_WRITE | EV_PERSIST, stream_write_cb, st);
-	if (!st->rev || !st->wev)
+	/* wev comes with the first write the kernel does not take at once
+	 * (add_wev): most clients never have one, and an idle client's memory
+	 * is mostly its events */
+	if (!st->rev)
 	{
 		stream_close(st);
 		return false;
@@ -227,10 +253,7 @@ stream_flush(Stream *st)
 	if (buf_len(&st->out) > 0)
 	{
 		if (!st->writing)
-		{
-			event_add(st->wev, NULL);
-			st->writing = true;
-		}
+			add_wev(st);
 	}
 	else if (st->writing)
 	{
@@ -277,10 +300,12 @@ tls_update_wev(Stream *st)
 	if (want == st->writing)
 		return;
 	if (want)
-		event_add(st->wev, NULL);
+		add_wev(st);
 	else
+	{
 		event_del(st->wev);
-	st->writing = want;
+		st->writing = false;
+	}
 }
 
 /* Put why an OpenSSL call failed into t->failure, after prefix. */
@@ -523,16 +548,10 @@ tls_attach(Stream *st, StreamTls *t)
 {
 	bool		  reading = st->reading;
 	struct event *rev;
-	struct event *wev;
 
 	rev = event_new(ev_base, st->fd, EV_READ | EV_PERSIST, tls_read_cb, st);
-	wev = event_new(ev_base, st->fd, EV_WRITE | EV_PERSIST, tls_write_cb, st);
-	if (rev == NULL || wev == NULL)
+	if (rev == NULL)
 	{
-		if (rev)
-			event_free(rev);
-		if (wev)
-			event_free(wev);
 		if (t->own_ssl)
 			SSL_free(t->ssl);
 		free(t);
@@ -542,9 +561,10 @@ tls_attach(Stream *st, StreamTls *t)
 	SSL_set_mode(t->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_set_read_ahead(t->ssl, 1);
 	event_free(st->rev);
-	event_free(st->wev);
+	if (st->wev)
+		event_free(st->wev); /* made again with TLS's callback (add_wev) */
 	st->rev = rev;
-	st->wev = wev;
+	st->wev = NULL;
 	st->reading = false;
 	st->writing = false;
 	st->tls = t;

@@ -5,8 +5,7 @@ so what is checked is what a browser shows, not what the file says.
 
 Two ways to serve it:
 - the real pooler, which serves it at GET / of http_listen with its own
-  /api/status (the tests at the end; skipped while the pooler does not know
-  http_listen);
+  /api/status (the tests at the end);
 - dashboardlib.StatusServer, which serves the same file with /api/status
   documents written here: warnings, nulls, missing sections, hostile texts,
   an endpoint that goes away.  A live pooler cannot easily be made to show
@@ -434,15 +433,8 @@ def http_base_url(p):
 
 
 def start_http_pooler(pooler, **settings):
-    """A pooler with http_listen on a free port, once the port accepts.
-
-    Skips the test when the binary does not know http_listen yet."""
-    try:
-        p = pooler(http_listen=f"127.0.0.1:{free_port()}", **settings)
-    except RuntimeError as e:
-        if "http_listen" in str(e):
-            pytest.skip("this apiscale-pooler has no HTTP endpoint (http_listen) yet")
-        raise
+    """A pooler with http_listen on a free port, once the port accepts."""
+    p = pooler(http_listen=f"127.0.0.1:{free_port()}", **settings)
     port = int(p.settings["http_listen"].rsplit(":", 1)[1])
     wait_until(lambda: port_accepts(port), 5, what="the HTTP port to accept")
     return p

@@ -12,7 +12,9 @@ import time
 import psycopg
 import pytest
 
-from poolerlib import HOST, PgCluster, wait_until
+import urllib.request
+
+from poolerlib import HOST, PgCluster, free_port, wait_until
 
 
 @pytest.fixture
@@ -105,6 +107,40 @@ def test_reads_spread_by_least_connections_writes_stay_on_the_primary(cluster3, 
     assert hosts[("ro", str(primary.port))]["eligible"] == "f"
 
 
+@pytest.mark.parametrize("policy", ["least-connections", "round-robin", "disable"])
+def test_load_balance_hosts_policies(cluster3, pooler, policy):
+    """Which standby a new server opens on.  Two transactions held, then the
+    second standby's server killed: least-connections opens the next one on
+    the standby with nothing in use, round-robin on the next in turn (the
+    first standby again), disable always on the first eligible host."""
+    primary, s1, s2 = cluster3
+    p = scaleout_pooler(pooler, cluster3, pool_size=3, max_overflow=0,
+                        load_balance_hosts=policy)
+    conns, places = hold(p, "ro", 2)
+    try:
+        ports = [port for port, _ in places]
+        if policy == "disable":
+            assert ports == [s1.port, s1.port], places
+            nxt, _ = hold(p, "ro", 1)
+            conns += nxt
+            assert where(nxt[0]) == (s1.port, True)
+            return
+        assert ports == [s1.port, s2.port], places
+        victim = conns.pop(1)
+        with pytest.raises(psycopg.Error):
+            victim.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        victim.close()
+        wait_until(lambda: sum(int(r["sv_active"]) + int(r["sv_idle"]) for r in p.admin("SHOW HOSTS")
+                               if r["database"] == "ro" and r["port"] == str(s2.port)) == 0,
+                   5, what="the killed server to be forgotten")
+        nxt, _ = hold(p, "ro", 1)
+        conns += nxt
+        want = s2.port if policy == "least-connections" else s1.port
+        assert where(nxt[0]) == (want, True), policy
+    finally:
+        release(conns)
+
+
 def test_prefer_standby_falls_back_to_the_primary(cluster3, pooler):
     primary, s1, s2 = cluster3
     p = scaleout_pooler(pooler, cluster3)
@@ -123,7 +159,8 @@ def test_prefer_standby_falls_back_to_the_primary(cluster3, pooler):
 @pytest.mark.deadline(120)
 def test_replica_killed_under_load_and_back(cluster3, pooler):
     primary, s1, s2 = cluster3
-    p = scaleout_pooler(pooler, cluster3, pool_size=3, max_overflow=0)
+    p = scaleout_pooler(pooler, cluster3, pool_size=3, max_overflow=0,
+                        http_listen=f"127.0.0.1:{free_port()}")
     stop = threading.Event()
     results = []  # (monotonic time, port or SQLSTATE)
     lock = threading.Lock()
@@ -157,6 +194,15 @@ def test_replica_killed_under_load_and_back(cluster3, pooler):
         s1.stop("immediate")
         wait_until(lambda: any(r["port"] == str(s1.port) and r["state"] == "down"
                                for r in p.admin("SHOW HOSTS")), 5, what="s1 down")
+        # why and since when, in SHOW HOSTS and in /metrics
+        row = next(r for r in p.admin("SHOW HOSTS")
+                   if r["database"] == "ro" and r["port"] == str(s1.port))
+        assert row["last_error"] and row["down_since"], row
+        with urllib.request.urlopen(f"http://{p.settings['http_listen']}/metrics",
+                                    timeout=5) as r:
+            metrics = r.read().decode()
+        assert f'apiscale_pooler_host_up{{host="{HOST}:{s1.port}"}} 0' in metrics
+        assert f'apiscale_pooler_host_up{{host="{HOST}:{s2.port}"}} 1' in metrics
         time.sleep(1.5)
         with lock:
             after = [r for r in results if r[0] > killed_at + 1.0]

@@ -204,6 +204,20 @@ main(void)
 	CHECK(!load("[databases]\nx = host=a,b,c port=1,2\n", &cfg, err,
 				sizeof(err)));
 	CHECK(strstr(err, "2 ports for 3 hosts") != NULL);
+	{
+		char line[1024] = "[databases]\nx = host=h";
+
+		for (int i = 1; i < 65; i++)
+			strcat(line, ",h");
+		strcat(line, "\n");
+		CHECK(!load(line, &cfg, err, sizeof(err)));
+		CHECK(strstr(err, "65 hosts, at most 64") != NULL);
+		/* a line inih would cut in two is refused as such */
+		snprintf(line, sizeof(line),
+				 "[databases]\nx = host=a dbname=%0220d pool_size=3\n", 0);
+		CHECK(!load(line, &cfg, err, sizeof(err)));
+		CHECK(strstr(err, ":2: line longer than") != NULL);
+	}
 	CHECK(!load("[databases]\nx = host=a target_session_attrs=writable\n",
 				&cfg, err, sizeof(err)));
 	CHECK(strstr(err, "target_session_attrs: invalid value") != NULL);

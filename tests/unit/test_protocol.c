@@ -303,6 +303,22 @@ test_fields(void)
 	CHECK(strcmp(bm.portal, "p") == 0 && strcmp(bm.statement, "st") == 0 &&
 		  bm.restlen == 6);
 	CHECK(!pkt_parse_bind(bind, 8, &bm));
+	/* rewritten under the server's name: the same message but for it */
+	{
+		Buf		out = {0};
+		BindMsg bm2;
+
+		buf_add(&out, "x", 1); /* after other output */
+		pkt_add_bind(&out, bm.portal, "_aps_12", bm.rest, bm.restlen);
+		CHECK(buf_len(&out) == 1 + sizeof(bind) - 1 + 5);
+		CHECK(buf_data(&out)[1] == 'B' &&
+			  pkt_u32(buf_data(&out) + 2) == buf_len(&out) - 2);
+		CHECK(pkt_parse_bind(buf_data(&out) + 1, buf_len(&out) - 1, &bm2));
+		CHECK(strcmp(bm2.portal, "p") == 0 &&
+			  strcmp(bm2.statement, "_aps_12") == 0 && bm2.restlen == 6 &&
+			  memcmp(bm2.rest, bm.rest, 6) == 0);
+		buf_release(&out);
+	}
 	CHECK(pkt_parse_target(desc, sizeof(desc) - 1, &kind, &name));
 	CHECK(kind == 'S' && strcmp(name, "st") == 0);
 	CHECK(!pkt_parse_target(desc_bad, sizeof(desc_bad) - 1, &kind, &name));

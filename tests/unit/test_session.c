@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "prepared.h"
+#include "intern.h"
 #include "session.h"
 
 #include "check.h"
@@ -339,6 +340,36 @@ test_sync_sql(void)
 	settings_free(&have);
 }
 
+/* Settings share their strings, and give them back with the last user. */
+static void
+test_settings_shared(void)
+{
+	size_t	 base = intern_count();
+	Settings a = {0};
+	Settings b = {0};
+
+	for (int i = 0; i < 20; i++) /* grows past its first block */
+	{
+		char name[32];
+
+		snprintf(name, sizeof(name), "app.s%d", i);
+		settings_set(&a, name, "v");
+		settings_set(&b, name, "v");
+	}
+	CHECK(a.n == 20 && b.n == 20);
+	CHECK(settings_get(&a, "app.s7") == settings_get(&b, "app.s7"));
+	CHECK(intern_count() == base + 21); /* 20 names, one value */
+	settings_set(&a, "app.s7", "w");
+	CHECK(strcmp(settings_get(&a, "app.s7"), "w") == 0);
+	CHECK(strcmp(settings_get(&b, "app.s7"), "v") == 0);
+	CHECK(strcmp(settings_get(&a, "APP.S19"), "v") == 0);
+	CHECK(intern_count() == base + 22);
+	settings_free(&a);
+	CHECK(intern_count() == base + 21);
+	settings_free(&b);
+	CHECK(intern_count() == base);
+}
+
 static void
 test_deallocate(void)
 {
@@ -375,7 +406,21 @@ test_statements(void)
 	CHECK(a == a2 && a != b && a != a3 && a->refs == 2 && stmt_count() == 3);
 	stmt_unref(a3);
 	stmt_server_name(a, name);
-	CHECK(strncmp(name, "_aps_", 5) == 0);
+	{
+		char want[STMT_NAME_LEN];
+
+		snprintf(want, sizeof(want), "_aps_%llu", (unsigned long long) a->id);
+		CHECK(strcmp(name, want) == 0);
+	}
+	{
+		Statement big = {.id = UINT64_MAX};
+
+		stmt_server_name(&big, name);
+		CHECK(strcmp(name, "_aps_18446744073709551615") == 0);
+		big.id = 0;
+		stmt_server_name(&big, name);
+		CHECK(strcmp(name, "_aps_0") == 0);
+	}
 	stmt_map_put(&map, "x", a);
 	stmt_map_put(&map, "y", b);
 	CHECK(stmt_map_get(&map, "x") == a && stmt_map_get(&map, "z") == NULL);
@@ -415,6 +460,7 @@ main(void)
 	test_plain_path();
 	test_tags();
 	test_sync_sql();
+	test_settings_shared();
 	test_deallocate();
 	test_statements();
 	printf("test_session: %d checks, %d failed\n", checks, failures);
