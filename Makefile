@@ -6,7 +6,8 @@
 #   make demo         a throwaway PostgreSQL with an API-like workload
 #   make bench        benchmarks (ratios against no extension / PgBouncer)
 #   make fuzz         the pooler's parser fuzzers, FUZZ_SECONDS (300) each
-#   make soak         SQLsmith against the extension, SOAK_QUERIES (100000)
+#   make soak         SQLsmith against the extension, SOAK_QUERIES (100000),
+#                     then the pooler's long runs (make soak-pooler)
 #   make format       clang-format the C sources; format-check only checks
 #   make deb          Debian packages postgresql-15-apiscale and apiscale-pooler
 #                     in build/deb/, checked by lintian
@@ -81,7 +82,7 @@ clean: pooler-clean fuzz-clean
 endif
 
 .PHONY: pooler-all pooler-install pooler-clean fuzz-clean test demo bench \
-	fuzz soak format format-check deb deb-test
+	fuzz soak soak-pooler format format-check deb deb-test
 
 pooler-all:
 	$(MAKE) -C pooler all
@@ -113,10 +114,15 @@ deb-test:
 fuzz:
 	$(MAKE) -C tests/fuzz run
 
-# The extension under random SQL for longer than make test's run.
+# The extension under random SQL for longer than make test's run, then the
+# pooler's long runs (tests/soak/pooler.sh; make soak-pooler runs only them).
 SOAK_QUERIES ?= 100000
 soak: install
 	tests/sqlsmith/run.sh $(SOAK_QUERIES)
+	$(MAKE) soak-pooler
+
+soak-pooler: pooler-all
+	tests/soak/pooler.sh
 
 C_SOURCES = $(wildcard extension/*.[ch] pooler/*.[ch] tests/unit/*.[ch] \
 	tests/fuzz/*.[ch])

@@ -981,6 +981,37 @@ normalize(const char *in, char *out, size_t outlen)
 	out[n] = '\0';
 }
 
+/*
+ * May c run cmd (normalized)?  SHOW commands are for admin_users and
+ * stats_users, everything else for admin_users only, as the lists are now
+ * (a RELOAD that takes a user out applies to its open console too).  If
+ * not, the error is in out.
+ */
+static bool
+admin_may_run(Client *c, const char *cmd, Buf *out)
+{
+	char verb[32];
+
+	if (config_is_admin(&cf, c->user))
+		return true;
+	if (!config_is_stats_user(&cf, c->user))
+	{
+		pkt_add_error(out, "ERROR", "42501",
+					  "permission denied: user \"%s\" is no longer in "
+					  "admin_users or stats_users",
+					  c->user);
+		return false;
+	}
+	if (strncmp(cmd, "SHOW ", 5) == 0 || cmd[0] == '\0')
+		return true;
+	snprintf(verb, sizeof(verb), "%.*s", (int) strcspn(cmd, " "), cmd);
+	pkt_add_error(out, "ERROR", "42501",
+				  "permission denied: %s needs a user in admin_users; user "
+				  "\"%s\" is in stats_users, which may run SHOW commands only",
+				  verb, c->user);
+	return false;
+}
+
 /* One message from an admin client.  False if c is gone. */
 bool
 admin_handle(Client *c, char type, uint32_t len)
@@ -1008,6 +1039,12 @@ admin_handle(Client *c, char type, uint32_t len)
 	msg[len] = '\0';
 	normalize(msg + 5, cmd, sizeof(cmd));
 	log_info("C-%u: admin %s: %s", c->id, c->user, cmd);
+	if (!admin_may_run(c, cmd, out))
+	{
+		free(msg);
+		pkt_add_ready(out, 'I');
+		return true;
+	}
 	if (strncmp(cmd, "BAN ", 4) == 0 || strncmp(cmd, "UNBAN ", 6) == 0)
 	{
 		/* the host as typed, not upper-cased */

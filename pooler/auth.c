@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -303,6 +304,28 @@ auth_md5_check(const char *user, const char *stored, const uint8_t salt[4],
 	memcpy(expect, "md5", 3);
 	md5_hex(inner, 32, salt, 4, expect + 3);
 	return strlen(response) == 35 && CRYPTO_memcmp(expect, response, 35) == 0;
+}
+
+/*
+ * Warn if users other than the file's owner may read or write the
+ * auth_file: it holds passwords, or hashes and secrets that stand for them
+ * (an md5 hash logs in as well as the password; a SCRAM secret lets its
+ * holder pose as the server).  At start-up, --check and each reload.
+ */
+void
+auth_check_file_mode(const char *path)
+{
+	struct stat sb;
+
+	if (path == NULL || path[0] == '\0' || stat(path, &sb) != 0)
+		return;
+	if ((sb.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) == 0)
+		return;
+	log_warning("auth_file \"%s\" can be %s by other users (mode %04o): it "
+				"holds passwords or what stands for them; make it readable "
+				"by the pooler's user only (chmod 600)",
+				path, (sb.st_mode & (S_IRGRP | S_IROTH)) ? "read" : "written",
+				(unsigned) (sb.st_mode & 07777));
 }
 
 void

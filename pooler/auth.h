@@ -29,5 +29,6 @@ extern bool			  auth_scram_secret(const char *user, ScramSecret *out,
 extern bool auth_md5_check(const char *user, const char *stored,
 						   const uint8_t salt[4], const char *response);
 extern void auth_random(void *buf, size_t len);
+extern void auth_check_file_mode(const char *path);
 
 #endif /* APS_AUTH_H */

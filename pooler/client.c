@@ -19,6 +19,7 @@
  * and libpq never asks for TLS over them, so they stay in plain text.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -101,6 +102,33 @@ login_timeout_cb(evutil_socket_t fd, short what, void *arg)
 					 "(client_login_timeout)");
 }
 
+/*
+ * tcp_keepalive and friends on a client's TCP socket, so that a client that
+ * vanished (a partition, a host that went down) is found out: keepalive
+ * probes while it is quiet, tcp_user_timeout while the pooler's answers go
+ * unacknowledged.  0 leaves the kernel's default.  Server sockets get the
+ * same through libpq (server_conninfo).
+ */
+static void
+set_tcp_options(int fd)
+{
+	int on = cf.tcp_keepalive ? 1 : 0;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) != 0)
+		log_warning("could not set SO_KEEPALIVE: %s", strerror(errno));
+	if (on && cf.tcp_keepidle > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &cf.tcp_keepidle,
+				   sizeof(int));
+	if (on && cf.tcp_keepintvl > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &cf.tcp_keepintvl,
+				   sizeof(int));
+	if (on && cf.tcp_keepcnt > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cf.tcp_keepcnt, sizeof(int));
+	if (cf.tcp_user_timeout > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &cf.tcp_user_timeout,
+				   sizeof(int));
+}
+
 void
 client_accept(int fd, struct sockaddr *addr, int socklen)
 {
@@ -137,6 +165,7 @@ client_accept(int fd, struct sockaddr *addr, int socklen)
 
 		/* Replies are whole batches: send them without Nagle's delay. */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+		set_tcp_options(fd);
 	}
 	if (!stream_init(&c->st, fd, true, client_read_cb, client_drain_cb,
 					 client_event_cb, c))
@@ -609,10 +638,13 @@ handle_startup(Client *c, uint32_t len)
 	if (strcmp(c->dbname, "apiscale") == 0 ||
 		strcmp(c->dbname, "pgbouncer") == 0)
 	{
-		if (!config_is_admin(&cf, c->user))
+		/* stats_users too: admin.c lets them run SHOW commands only */
+		if (!config_is_admin(&cf, c->user) &&
+			!config_is_stats_user(&cf, c->user))
 		{
 			snprintf(err, sizeof(err),
-					 "user \"%s\" is not allowed to use the admin console",
+					 "user \"%s\" is not allowed to use the admin console "
+					 "(admin_users, stats_users)",
 					 c->user);
 			client_close(c, "28000", err);
 			return false;
@@ -762,7 +794,10 @@ handle_message(Client *c, char type, uint32_t len)
 		return false;
 	}
 	if (c->admin)
+	{
+		c->idle_seen = 0; /* not idle: client_idle_timeout starts again */
 		return console.handle(c, type, len);
+	}
 
 	if (c->skip_to_sync)
 	{
@@ -1057,6 +1092,7 @@ client_wait_failed(Client *c, const char *sqlstate, const char *fmt, ...)
 	va_end(ap);
 
 	c->state = CL_IDLE;
+	c->idle_seen = 0;
 	pkt_add_error(&c->st.out, "ERROR", sqlstate, "%s", msg);
 	stats_count_error(&c->pool->errors, sqlstate);
 	/* Drop the request: messages up to its Query or Sync. */

@@ -80,6 +80,7 @@ typedef struct Client
 	bool	 portal_dealloc;  /* unnamed portal: the same */
 	uint32_t relay_left;	  /* bytes of a streamed CopyData still to come */
 	bool	 relay_discard;	  /* ... and they are dropped, not passed on */
+	double	 idle_seen;		  /* timeouts.c: first seen idle, 0 = not yet */
 } Client;
 
 TAILQ_HEAD(ClientList, Client);

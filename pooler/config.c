@@ -58,6 +58,7 @@ static const KeyDef keys[] = {
 	{"auth_type", KEY_AUTH_TYPE, OFF(auth_type), "trust", true},
 	{"auth_file", KEY_STRING, OFF(auth_file), "", true},
 	{"admin_users", KEY_STRING, OFF(admin_users), "", true},
+	{"stats_users", KEY_STRING, OFF(stats_users), "", true},
 	{"pool_mode", KEY_POOL_MODE, OFF(pool_mode), "transaction", true},
 	{"pool_size", KEY_INT, OFF(pool_size), "20", true, 1, 100000},
 	{"max_overflow", KEY_INT, OFF(max_overflow), "30", true, -1, 100000},
@@ -75,6 +76,20 @@ static const KeyDef keys[] = {
 	 65536, 1073741824},
 	{"server_connect_timeout", KEY_SECONDS, OFF(server_connect_timeout), "5",
 	 true, 0.1, 3600},
+	/* PgBouncer's timeouts, 0 = off; a reload applies them to everyone */
+	{"idle_transaction_timeout", KEY_SECONDS, OFF(idle_transaction_timeout),
+	 "0", true, 0, 86400 * 365},
+	{"query_timeout", KEY_SECONDS, OFF(query_timeout), "0", true, 0,
+	 86400 * 365},
+	{"client_idle_timeout", KEY_SECONDS, OFF(client_idle_timeout), "0", true,
+	 0, 86400 * 365},
+	/* TCP options of the client and server sockets made after a reload */
+	{"tcp_keepalive", KEY_BOOL, OFF(tcp_keepalive), "on", true},
+	{"tcp_keepidle", KEY_INT, OFF(tcp_keepidle), "0", true, 0, 32767},
+	{"tcp_keepintvl", KEY_INT, OFF(tcp_keepintvl), "0", true, 0, 32767},
+	{"tcp_keepcnt", KEY_INT, OFF(tcp_keepcnt), "0", true, 0, 127},
+	{"tcp_user_timeout", KEY_INT, OFF(tcp_user_timeout), "0", true, 0,
+	 INT_MAX},
 	{"load_balance_hosts", KEY_LOAD_BALANCE, OFF(load_balance_hosts),
 	 "least-connections", true},
 	{"health_check_interval", KEY_SECONDS, OFF(health_check_interval), "5",
@@ -92,6 +107,7 @@ static const KeyDef keys[] = {
 	{"stats_period", KEY_SECONDS, OFF(stats_period), "60", true, 1, 86400},
 	{"http_metrics_databases", KEY_STRING, OFF(http_metrics_databases), "",
 	 true},
+	{"http_show_statements", KEY_BOOL, OFF(http_show_statements), "off", true},
 	{"log_level", KEY_LOG_LEVEL, OFF(log_level), "info", true},
 	{"logfile", KEY_STRING, OFF(logfile), "", true},
 	{"pidfile", KEY_STRING, OFF(pidfile), "", false},
@@ -1106,6 +1122,28 @@ config_list_has(const char *list, const char *name)
 bool
 config_load(const char *path, Config *cfg, char *err, size_t errlen)
 {
+	FILE *f = fopen(path, "r");
+	bool  ok;
+
+	if (f == NULL)
+	{
+		memset(cfg, 0, sizeof(*cfg));
+		snprintf(err, errlen, "%s: could not open: %s", path, strerror(errno));
+		return false;
+	}
+	ok = config_load_stream(f, path, cfg, err, errlen);
+	fclose(f);
+	return ok;
+}
+
+/*
+ * config_load of what f holds (path names it in errors); f stays open.
+ * The fuzzer (tests/fuzz/fuzz_config.c) reads from memory through this.
+ */
+bool
+config_load_stream(FILE *f, const char *path, Config *cfg, char *err,
+				   size_t errlen)
+{
 	LoadState st;
 	char	  msg[600] = "";
 	int		  line;
@@ -1124,15 +1162,8 @@ config_load(const char *path, Config *cfg, char *err, size_t errlen)
 	st.failed = false;
 	st.line = 0;
 	st.too_long = 0;
-	st.file = fopen(path, "r");
-	if (st.file == NULL)
-	{
-		snprintf(err, errlen, "%s: could not open: %s", path, strerror(errno));
-		config_free(cfg);
-		return false;
-	}
+	st.file = f;
 	line = ini_parse_stream(read_counting_lines, &st, config_ini_line, &st);
-	fclose(st.file);
 	if (line == 0 && st.too_long)
 	{
 		line = st.line;
@@ -1190,6 +1221,13 @@ bool
 config_is_admin(const Config *cfg, const char *user)
 {
 	return config_list_has(cfg->admin_users, user);
+}
+
+/* Is user listed in stats_users (read-only SHOW commands)? */
+bool
+config_is_stats_user(const Config *cfg, const char *user)
+{
+	return config_list_has(cfg->stats_users, user);
 }
 
 const char *

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "log.h"
 
@@ -42,7 +43,7 @@ typedef enum SslMode
 } SslMode;
 
 /* Keys whose line in the file is remembered, for errors found after parsing. */
-#define CONFIG_MAX_KEYS 56
+#define CONFIG_MAX_KEYS 64
 /* Hosts of one [databases] entry (pool.c keeps them in a 64-bit mask). */
 #define CONFIG_MAX_HOSTS 64
 
@@ -168,10 +169,27 @@ typedef struct Config
 	PeerConfig *peers;
 	char	   *path;					   /* the file read */
 	int			key_line[CONFIG_MAX_KEYS]; /* line of each key, 0 = default */
+
+	/* Faults and abuse (timeouts.c; TCP options: client.c, server.c) */
+	double idle_transaction_timeout; /* seconds idle in a transaction, 0 off */
+	double query_timeout; /* seconds a request may go unanswered, 0 off */
+	double client_idle_timeout; /* seconds a client may idle, 0 off */
+	bool   tcp_keepalive;		/* SO_KEEPALIVE on client and server sockets */
+	int	   tcp_keepidle;	 /* seconds idle before the first probe, 0: OS */
+	int	   tcp_keepintvl;	 /* seconds between probes, 0: OS */
+	int	   tcp_keepcnt;		 /* probes unanswered before giving up, 0: OS */
+	int	   tcp_user_timeout; /* ms data may go unacknowledged, 0: OS */
+
+	/* Security (admin.c, monitor.c) */
+	char *stats_users;			/* comma-separated: SHOW commands only */
+	bool  http_show_statements; /* statement texts on /api/status */
 } Config;
 
-extern bool			config_load(const char *path, Config *cfg, char *err,
-								size_t errlen) __attribute__((warn_unused_result));
+extern bool config_load(const char *path, Config *cfg, char *err,
+						size_t errlen) __attribute__((warn_unused_result));
+extern bool config_load_stream(FILE *f, const char *path, Config *cfg,
+							   char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 extern void			config_free(Config *cfg);
 extern DbConfig	   *config_find_db(const Config *cfg, const char *name);
 extern void			config_free_db(DbConfig *db);
@@ -180,6 +198,7 @@ extern PoolSettings config_pool_settings(const Config *cfg, const DbConfig *db,
 extern const char  *target_attrs_to_str(TargetAttrs t);
 extern const char  *load_balance_to_str(LoadBalance lb);
 extern bool			config_is_admin(const Config *cfg, const char *user);
+extern bool			config_is_stats_user(const Config *cfg, const char *user);
 extern bool			config_list_has(const char *list, const char *name);
 extern bool config_split_hostport(const char *s, char *host, size_t hostlen,
 								  int *port);

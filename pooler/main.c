@@ -38,6 +38,7 @@
 #include "notify.h"
 #include "pgbconv.h"
 #include "pool.h"
+#include "timeouts.h"
 #include "tls.h"
 
 static char				  *config_path = NULL;
@@ -270,6 +271,7 @@ pooler_reload(char *err, size_t errlen)
 	if (strcmp(fresh.logfile, cf.logfile) != 0 &&
 		!log_open(fresh.logfile, e, sizeof(e)))
 		log_error("%s", e);
+	auth_check_file_mode(fresh.auth_file);
 
 	/* Keep what only a restart can change. */
 	old = cf;
@@ -288,6 +290,7 @@ pooler_reload(char *err, size_t errlen)
 	log_level = cf.log_level;
 	hosts_configure(&cf);
 	pool_refresh_config();
+	timeouts_configure();
 	config_free(&old);
 	if (!http_configure(e, sizeof(e)))
 	{
@@ -471,6 +474,7 @@ main(int argc, char **argv)
 	}
 	if (check_only)
 	{
+		auth_check_file_mode(cf.auth_file);
 		if (client_ctx)
 			SSL_CTX_free(client_ctx);
 		printf("%s: ok\n", config_path);
@@ -490,6 +494,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	auth_check_file_mode(cf.auth_file);
 	if (daemon_mode)
 		daemonize();
 	signal(SIGPIPE, SIG_IGN);
@@ -512,6 +517,7 @@ main(int argc, char **argv)
 	hosts_configure(&cf);
 	hosts_start(&host_callbacks);
 	monitor_start();
+	timeouts_configure();
 	dbstats_start();
 	write_pidfile();
 
@@ -532,6 +538,7 @@ main(int argc, char **argv)
 	log_info("exiting");
 	stop_listening();
 	monitor_stop();
+	timeouts_stop();
 	dbstats_stop();
 	hosts_stop();
 	http_stop();

@@ -532,9 +532,10 @@ metrics_status_json(struct evbuffer *out)
 		out,
 		"{\"version\":\"" APS_VERSION "\",\"now\":%.3f,\"started\":%.3f,"
 		"\"accepting\":%s,\"clients\":{\"connected\":%d,\"max\":%d},"
-		"\"pools\":[",
+		"\"show_statements\":%s,\"pools\":[",
 		(double) ts.tv_sec + ts.tv_nsec / 1e9, pooler_started,
-		shutting_down ? "false" : "true", n_clients, cf.max_client_conn);
+		shutting_down ? "false" : "true", n_clients, cf.max_client_conn,
+		cf.http_show_statements ? "true" : "false");
 	TAILQ_FOREACH(p, &pools, link)
 	{
 		if (!first)

@@ -235,13 +235,19 @@ start_fetch(Monitor *m, bool advice)
 
 	m->with_advice = advice;
 	m->with_metrics = !m->no_metrics_fn;
+	/*
+	 * Statement texts (normalized, but they name tables and columns, and a
+	 * comment in one can say anything) only with http_show_statements:
+	 * without it they are not even fetched.
+	 */
 	snprintf(sql, sizeof(sql),
 			 "SELECT signal, value, threshold, status, action "
 			 "FROM apiscale.scaling_signals; "
 			 "SELECT coalesce(json_agg(q), '[]') FROM (SELECT queryid::text "
-			 "AS queryid, query, calls, total_ms, mean_ms, p95_ms, errors "
-			 "FROM apiscale.queries ORDER BY total_ms DESC NULLS LAST "
+			 "AS queryid, %s AS query, calls, total_ms, mean_ms, p95_ms, "
+			 "errors FROM apiscale.queries ORDER BY total_ms DESC NULLS LAST "
 			 "LIMIT 10) q%s%s",
+			 cf.http_show_statements ? "query" : "NULL::text",
 			 /*
 			  * From 1.1 on, index_advice also lists what is not worth it
 			  * (its verdict says so); 1.0 has no verdict column.
@@ -537,6 +543,8 @@ monitor_reload(void)
 	TAILQ_FOREACH(m, &monitors, link)
 	{
 		mon_disconnect(m);
+		if (!cf.http_show_statements)
+			set_str(&m->top_json, NULL); /* texts fetched before go now */
 		m->report_off = false;
 		m->no_metrics_fn = false;
 		m->retry_after = 0;

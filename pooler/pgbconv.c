@@ -103,6 +103,15 @@ static const struct
 	{"server_tls_ca_file", "server_tls_ca_file", NULL},
 	{"server_tls_key_file", "server_tls_key_file", NULL},
 	{"server_tls_cert_file", "server_tls_cert_file", NULL},
+	{"stats_users", "stats_users", NULL},
+	{"idle_transaction_timeout", "idle_transaction_timeout", NULL},
+	{"query_timeout", "query_timeout", NULL},
+	{"client_idle_timeout", "client_idle_timeout", NULL},
+	{"tcp_keepalive", "tcp_keepalive", NULL},
+	{"tcp_keepidle", "tcp_keepidle", NULL},
+	{"tcp_keepintvl", "tcp_keepintvl", NULL},
+	{"tcp_keepcnt", "tcp_keepcnt", NULL},
+	{"tcp_user_timeout", "tcp_user_timeout", NULL},
 };
 
 /* Why some [pgbouncer] keys are not carried (others: no such setting). */
@@ -151,8 +160,6 @@ static const struct
 	 "PgBouncer's 0 lets named statements through untracked; apiscale "
 	 "tracks them (default 100), and its 0 refuses them"},
 	{"user", "run it as a user of its own (the systemd unit does)"},
-	{"stats_users",
-	 "give these users admin_users, or read /metrics (http_listen)"},
 };
 
 /* Per-database keys carried as they are. */

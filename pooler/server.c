@@ -202,12 +202,17 @@ login_poll(Server *s, PostgresPollingStatusType st)
  * libpq's keywords and values (NULL-terminated, at most SERVER_CONNINFO_MAX
  * with the terminator) to log user into db's server: the entry's forced
  * user and password if it has them, else the password auth_file holds in
- * plain text, and the server-side TLS settings.
+ * plain text, the TCP keepalive settings and the server-side TLS settings.
  */
 int
 server_conninfo(const DbConfig *db, const char *user, const char *appname,
 				const char **kw, const char **val)
 {
+	/* numbers as text; every caller uses them before calling again */
+	static char keepidle[16];
+	static char keepintvl[16];
+	static char keepcnt[16];
+	static char user_timeout[16];
 	int			n = 0;
 	const char *password = db->password;
 
@@ -229,6 +234,29 @@ server_conninfo(const DbConfig *db, const char *user, const char *appname,
 	if (db->target != TSA_ANY)
 		kw[n] = "target_session_attrs",
 		val[n++] = target_attrs_to_str(db->target);
+	/* tcp_keepalive and friends, for a server that vanishes (a partition) */
+	kw[n] = "keepalives", val[n++] = cf.tcp_keepalive ? "1" : "0";
+	if (cf.tcp_keepalive && cf.tcp_keepidle > 0)
+	{
+		snprintf(keepidle, sizeof(keepidle), "%d", cf.tcp_keepidle);
+		kw[n] = "keepalives_idle", val[n++] = keepidle;
+	}
+	if (cf.tcp_keepalive && cf.tcp_keepintvl > 0)
+	{
+		snprintf(keepintvl, sizeof(keepintvl), "%d", cf.tcp_keepintvl);
+		kw[n] = "keepalives_interval", val[n++] = keepintvl;
+	}
+	if (cf.tcp_keepalive && cf.tcp_keepcnt > 0)
+	{
+		snprintf(keepcnt, sizeof(keepcnt), "%d", cf.tcp_keepcnt);
+		kw[n] = "keepalives_count", val[n++] = keepcnt;
+	}
+	if (cf.tcp_user_timeout > 0)
+	{
+		snprintf(user_timeout, sizeof(user_timeout), "%d",
+				 cf.tcp_user_timeout);
+		kw[n] = "tcp_user_timeout", val[n++] = user_timeout;
+	}
 	kw[n] = "sslmode", val[n++] = sslmode_to_str(cf.server_tls_sslmode);
 	/* Empty: libpq's defaults (~/.postgresql/root.crt, ...). */
 	if (cf.server_tls_ca_file[0] != '\0')
@@ -332,6 +360,7 @@ server_attach(Server *s, Client *c)
 	s->throttled = false;
 	s->skipping = false;
 	s->setup_state[0] = '\0';
+	s->idle_seen = s->busy_seen = 0;
 	c->server = s;
 	c->state = CL_ACTIVE;
 	if (settings_fingerprint(&c->want) == settings_fingerprint(&s->settings))
@@ -837,6 +866,7 @@ server_end_transaction(Server *s)
 	s->pool->xact_count++;
 	c->server = NULL;
 	c->state = CL_IDLE;
+	c->idle_seen = 0; /* idle from now, as timeouts.c will see */
 	server_detach(s);
 	if (s->reset_before_reuse)
 		server_reset(s);
@@ -945,7 +975,10 @@ server_read_cb(void *arg)
 		}
 
 		if (type == 'Z')
+		{
 			s->txn_status = status;
+			s->idle_seen = s->busy_seen = 0; /* timeouts.c starts again */
+		}
 		else if (type == 'E')
 			forget_uncommitted(s); /* the transaction is lost */
 		if (type == 'S' || type == 'E' ||

@@ -63,11 +63,15 @@ typedef struct Server
 							  * the next one */
 	int	 cancels;			 /* cancel requests in flight */
 	bool held;				 /* released during a cancel: kept back */
-	char setup_state[6];	 /* SQLSTATE of a failed setup */
-	char setup_error[256];	 /* its message */
+	/* timeouts.c: when first seen idle / with requests unanswered since the
+	 * last ReadyForQuery, which sets both back to 0 */
+	double idle_seen;
+	double busy_seen;
+	char   setup_state[6];	 /* SQLSTATE of a failed setup */
+	char   setup_error[256]; /* its message */
 } Server;
 
-#define SERVER_CONNINFO_MAX 16
+#define SERVER_CONNINFO_MAX 24
 
 extern const char *server_state_to_str(ServerState state);
 extern int		   server_conninfo(const DbConfig *db, const char *user,

@@ -84,8 +84,16 @@ stream_read_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (st->broken)
 	{
-		st->on_event(st->arg,
+		static char why[128];
+
+		/* ETIMEDOUT: tcp_user_timeout, or no answer to keepalive probes */
+		if (st->errnum != 0)
+			snprintf(why, sizeof(why), "could not send data: %s",
+					 strerror(st->errnum));
+		else
+			snprintf(why, sizeof(why), "%s",
 					 st->out.oom ? "out of memory" : "could not send data");
+		st->on_event(st->arg, why);
 		return;
 	}
 	p = buf_reserve(&st->in, READ_SIZE, &avail);
@@ -237,6 +245,7 @@ stream_flush(Stream *st)
 			break;
 		/* Report it from the read side, where the owner expects events. */
 		st->broken = true;
+		st->errnum = n < 0 ? errno : 0;
 		buf_release(&st->out);
 		event_active(st->rev, EV_READ, 0);
 		break;

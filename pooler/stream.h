@@ -45,6 +45,7 @@ typedef struct Stream
 	bool			  reading; /* rev is added */
 	bool			  writing; /* wev is added */
 	bool			  broken;  /* a write failed: reported via rev */
+	int				  errnum;  /* its errno (0: unknown), for the report */
 	struct StreamTls *tls;	   /* NULL: plain text */
 } Stream;
 

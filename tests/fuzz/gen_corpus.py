@@ -129,6 +129,77 @@ SEEDS = {
 }
 
 
+def http_target(method, target):
+    """fuzz_http's input: a method selector byte, then the target."""
+    return bytes([method]) + target.encode()
+
+
+# fuzz_http's method selector (its methods[]): GET, ..., OPTIONS, ...
+GET, POST, HEAD, OPTIONS = 0, 1, 2, 5
+
+SEEDS["http"] = {
+    "dashboard": http_target(GET, "/"),
+    "metrics": http_target(GET, "/metrics"),
+    "health_head": http_target(HEAD, "/health"),
+    "status_query": http_target(GET, "/api/status?since=10#top"),
+    "options": http_target(OPTIONS, "/health"),
+    "post": http_target(POST, "/metrics"),
+    "absolute": http_target(GET, "http://pooler.example:9127/metrics?x=1"),
+    "encoded": http_target(GET, "/%6Detrics/../metrics"),
+    "authority_only": http_target(GET, "//metrics"),
+    "unknown": http_target(GET, "/api/status/../../etc/passwd"),
+}
+
+# fuzz_config's inputs: configuration files.
+SEEDS["config"] = {
+    "sample": open(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "pooler", "apiscale-pooler.ini"),
+                   "rb").read(),
+    "scale_out": b"""[databases]
+app = host=10.0.0.1,10.0.0.2 port=5432,5433 dbname=app target_session_attrs=read-write
+app_ro = host=10.0.0.1,10.0.0.2 port=5432 target_session_attrs=prefer-standby pool_size=30
+forced = host=db user=svc password="a b;c" pool_mode=session max_overflow=-1
+
+[users]
+report = pool_size=2 max_overflow=0 pool_timeout=60
+
+[peers]
+1 = host=127.0.0.1 port=6432
+2 = host=127.0.0.1 port=6433
+
+[pooler]
+listen_port = 6432
+unix_socket_dir =
+pool_recycle = -1
+pool_timeout = 0.25
+idle_transaction_timeout = 30
+query_timeout = 120.5
+client_idle_timeout = 3600
+tcp_keepalive = off
+tcp_keepidle = 60
+tcp_user_timeout = 30000
+http_listen = [::1]:9127
+http_metrics_databases = app, app_ro
+http_show_statements = on
+stats_users = grafana,prom
+so_reuseport = on
+peer_id = 1
+""",
+    # found by fuzz_config: a value that begins with ';' (no space before
+    # it, so not a comment) must be written back so that it stays a value
+    "semicolon_value": b"[pooler]\nhttp_listen=;*:1\n",
+    "errors": b"""; one of each kind of mistake, the first wins
+[pooler]
+pool_size = 0x10
+max_overflow = -2
+[databases]
+x = host= port=1,2,3
+[mystery]
+k = v
+""",
+}
+
+
 def main():
     top = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
     for kind, seeds in SEEDS.items():

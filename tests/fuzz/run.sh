@@ -31,8 +31,8 @@ rc=$?
 
 if [ $rc -eq 0 ]; then
 	# "Done 2282286 runs in 11 second(s)", and the last status line
-	done=$(grep -E '^Done [0-9]+ runs' "$log" | tail -n 1)
-	final=$(grep -E '^#[0-9]+.* cov: ' "$log" | tail -n 1)
+	done=$(grep -aE '^Done [0-9]+ runs' "$log" | tail -n 1)
+	final=$(grep -aE '^#[0-9]+.* cov: ' "$log" | tail -n 1)
 	cov=$(echo "$final" | grep -oE 'cov: [0-9]+ ft: [0-9]+')
 	corp=$(echo "$final" | grep -oE 'corp: [0-9]+' | grep -oE '[0-9]+')
 	echo "$target: ${done#Done }, ${cov:-cov: ?}, corpus ${corp:-?} inputs"

@@ -19,6 +19,9 @@ pooler  (function) a factory: pooler(pool_size=2, max_overflow=0, ...) writes
         variables (poolerlib.FakeClock.env()).  Every pooler is killed at
         the end of the test, and its log is attached to a failing report.
 pooler_bin  the path of the binary, for tests that run it themselves.
+figure  figure("...") records a measured figure (clients held, memory per
+        client, recovery time); they are printed at the end of the run, so
+        that make test's log carries them (docs/testing.md quotes them).
 
 Tests that use `pooler` or `pooler_bin` are skipped when the binary has not
 been built.  A watchdog kills a test's poolers when the test runs past its
@@ -55,6 +58,23 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if {"pooler", "pooler_bin"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(skip)
+
+
+_figures = []
+
+
+@pytest.fixture
+def figure(request):
+    def record(text):
+        _figures.append(f"{request.node.name}: {text}")
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _figures:
+        terminalreporter.section("figures")
+        for line in _figures:
+            terminalreporter.write_line(line)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -400,6 +400,7 @@ def sample_status(now=NOW, interval=10):
         "started": started,
         "accepting": True,
         "clients": {"connected": 143, "max": 10000},
+        "show_statements": True,
         "pools": [
             {"database": "appdb", "user": "app", "pool_mode": "transaction", "pool_size": 20,
              "max_overflow": 30, "clients": {"active": 44, "waiting": 7, "idle": 81},

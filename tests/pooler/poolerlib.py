@@ -530,7 +530,7 @@ class Pooler:
         except OSError:
             pass
         logfile = self.settings.get("logfile")
-        if logfile:
+        if logfile and Path(logfile).is_file():  # not /dev/full (endless zeros)
             try:
                 text += Path(logfile).read_text(errors="replace")
             except OSError:

@@ -324,6 +324,29 @@ def test_hostile_text_is_shown_as_text():
     assert HOSTILE in dom.select_one('#charts figure.chart figcaption').text
 
 
+def test_statement_texts_hidden_by_the_pooler():
+    """http_show_statements = off (the default): the pooler sends no text,
+    and the page says how to have them."""
+    status = sample_status()
+    status["show_statements"] = False
+    for q in status["databases"][0]["top_statements"]:
+        q["query"] = None
+    dom, _ = render([status])
+    no_render_errors(dom)
+    cells = dom.select("table#top-statements td.query")
+    assert len(cells) == 5
+    first = status["databases"][0]["top_statements"][0]["queryid"]
+    assert cells[0].text == f"query {first} (texts shown with http_show_statements = on)"
+    assert all("hidden" in c.classes for c in cells)
+    # With texts (and a null among them, as a row without one), as before.
+    status = sample_status()
+    status["databases"][0]["top_statements"][1]["query"] = None
+    dom, _ = render([status])
+    cells = dom.select("table#top-statements td.query")
+    assert cells[0].text == status["databases"][0]["top_statements"][0]["query"]
+    assert cells[1].text == "" and not any("hidden" in c.classes for c in cells)
+
+
 def test_draining():
     status = sample_status()
     status["accepting"] = False

@@ -113,6 +113,13 @@ stats_period = 30
 log_connections = 0
 verbose = 1
 tcp_keepalive = 1
+tcp_keepidle = 60
+tcp_keepintvl = 10
+tcp_keepcnt = 5
+tcp_user_timeout = 30000
+idle_transaction_timeout = 20
+query_timeout = 300
+client_idle_timeout = 3600
 %include /etc/pgbouncer/pgbouncer-other.ini
 """
 
@@ -155,14 +162,23 @@ def test_production_file(pooler_bin, tmp_path, tls_files):
     assert "batch = pool_mode=session" in text
     assert "1 = host=10.1.2.10 port=6432" in text and "2 = host=10.1.2.11 port=6432" in text
     # a warning names every key that was not carried
-    for key in ("auth_hba_file", "stats_users", "min_pool_size", "reserve_pool_timeout",
+    for key in ("auth_hba_file", "min_pool_size", "reserve_pool_timeout",
                 "server_idle_timeout", "server_reset_query", "server_check_query",
                 "ignore_startup_parameters", "client_tls_protocols", "log_connections",
-                "tcp_keepalive", "connect_query", "max_db_connections",
+                "connect_query", "max_db_connections",
                 "max_user_connections", "%include", "fallback database", "statement"):
         assert key in warnings, f"no warning about {key}:\n{warnings}"
+    # PgBouncer's names and meanings (issue 17): carried as they are
+    assert keys["stats_users"] == "monitor" and keys["tcp_keepalive"] == "1"
+    assert keys["idle_transaction_timeout"] == "20" and keys["query_timeout"] == "300"
+    assert keys["client_idle_timeout"] == "3600" and keys["tcp_keepidle"] == "60"
+    assert keys["tcp_keepintvl"] == "10" and keys["tcp_keepcnt"] == "5"
+    assert keys["tcp_user_timeout"] == "30000"
     for carried in ("default_pool_size", "server_lifetime", "query_wait_timeout",
-                    "so_reuseport", "client_tls_key_file"):
+                    "so_reuseport", "client_tls_key_file", "stats_users",
+                    "idle_transaction_timeout", "query_timeout", "client_idle_timeout",
+                    "tcp_keepalive", "tcp_keepidle", "tcp_keepintvl", "tcp_keepcnt",
+                    "tcp_user_timeout"):
         assert f"] {carried}:" not in warnings, f"{carried} carried but warned:\n{warnings}"
 
 

@@ -329,7 +329,7 @@ def test_database_without_the_extension_is_asked_once(pg, pooler):
 @pytest.mark.deadline(90)
 def test_extension_numbers_on_status_and_metrics(pg_apiscale, pooler):
     port = free_port()
-    p = pooler(http_listen=f"{HOST}:{port}", http_metrics_databases="appdb",
+    p = pooler(http_listen=f"{HOST}:{port}", http_metrics_databases="appdb", http_show_statements="on",
                databases={"appdb": f"host={HOST} port={pg_apiscale.port} dbname=appdb"})
     with p.connect(autocommit=True) as c:
         for i in range(20):

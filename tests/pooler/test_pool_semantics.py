@@ -303,8 +303,17 @@ def test_recycle_minus_one_never_recycles(pg, pooler, tmp_path):
     if library is None:
         pytest.skip("libfaketime is not installed (scripts/deps.sh installs it)")
     clock = FakeClock(tmp_path / "faketime", library)
-    hour = pooler(pool_size=1, max_overflow=0, pool_recycle=3600, env=clock.env())
-    never = pooler(pool_size=1, max_overflow=0, pool_recycle=-1, env=clock.env())
+    # A health check in flight when the clock jumps would time out and take
+    # the host down: the jump waits for each pooler's first check, and the
+    # next one is an hour away.
+    hour = pooler(pool_size=1, max_overflow=0, pool_recycle=3600, env=clock.env(),
+                  health_check_interval=3600)
+    never = pooler(pool_size=1, max_overflow=0, pool_recycle=-1, env=clock.env(),
+                   health_check_interval=3600)
+    for p in (hour, never):
+        wait_until(lambda: all(r["last_check"] and r["state"] == "up"
+                               for r in p.admin("SHOW HOSTS")), 10,
+                   what="the first health check done")
     with hour.connect() as ch, never.connect() as cn:
         old_h, old_n = _pid(ch), _pid(cn)
         assert (_pid(ch), _pid(cn)) == (old_h, old_n), "a young server was not reused"
