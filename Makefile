@@ -23,6 +23,7 @@ OBJS = \
 	extension/histogram.o \
 	extension/hooks.o \
 	extension/hypo.o \
+	extension/library.o \
 	extension/metrics.o \
 	extension/normalize.o \
 	extension/quals.o \
@@ -42,6 +43,9 @@ REGRESS = create_extension upgrade counters percentiles slow_plans nesting error
 	advisor_robustness antipatterns signals metrics report drop_extension
 
 PG_CFLAGS = -Wall -Werror
+# Each copy of the library calls its own functions and reads its own state,
+# even when another copy is loaded in the same process (extension/library.c).
+SHLIB_LINK += -Wl,-Bsymbolic
 # No LLVM bitcode: JIT inlining of our code is not worth a clang dependency.
 # "override" makes it win over the with_llvm = yes of PGXS's Makefile.global.
 override with_llvm = no

@@ -35,6 +35,7 @@
 #include "evidence.h"
 #include "guc.h"
 #include "hooks.h"
+#include "library.h"
 #include "signals.h"
 #include "store.h"
 #include "writes.h"
@@ -84,6 +85,9 @@ _PG_init(void)
 		return;
 
 	aps_define_gucs();
+
+	/* Other copies of the library, loaded by another name, defer to us. */
+	aps_library_publish(apiscale_signals_main);
 
 	/* We need query ids even when compute_query_id = auto. */
 	EnableQueryId();

@@ -35,9 +35,10 @@ typedef struct ApsSignalWindow
 	ApsHistogram hist;		 /* durations of the finished ones */
 } ApsSignalWindow;
 
-extern void aps_signals_request(void);
-extern void aps_signals_startup(void);
-extern void aps_signals_register_worker(void);
+extern void				aps_signals_request(void);
+extern void				aps_signals_startup(void);
+extern void				aps_signals_register_worker(void);
+extern PGDLLEXPORT void apiscale_signals_main(Datum arg);
 extern void aps_signals_add(TimestampTz started, double ms, int64 hit,
 							int64 read);
 extern void aps_signals_add_error(void);
