@@ -38,7 +38,7 @@ PGFILEDESC = "apiscale - query statistics and scaling advice for APIs"
 
 # pg_regress suites; scripts/test.sh runs them against a throwaway server.
 REGRESS = create_extension upgrade counters percentiles slow_plans nesting errors \
-	failed_statements encoding privileges index_proof index_advice index_residual \
+	failed_statements encoding privileges parameter_privacy index_proof index_advice index_residual \
 	index_expression index_partial index_covering index_writes index_review \
 	advisor_robustness antipatterns signals metrics report drop_extension
 
