@@ -6,7 +6,8 @@
 #   make demo         a throwaway PostgreSQL with an API-like workload
 #   make bench        benchmarks (ratios against no extension / PgBouncer)
 #   make fuzz         the pooler's parser fuzzers, FUZZ_SECONDS (300) each
-#   make soak         SQLsmith against the extension, SOAK_QUERIES (100000)
+#   make soak         the extension: 200 clients for 5 min, then SQLsmith,
+#                     SOAK_QUERIES (100000)
 #   make format       clang-format the C sources; format-check only checks
 
 # The extension (PGXS)
@@ -98,10 +99,15 @@ bench:
 fuzz:
 	$(MAKE) -C tests/fuzz run
 
-# The extension under random SQL for longer than make test's run.
+# Long runs of the extension, in a private copy of PostgreSQL
+# (tests/soak/run.sh): SOAK_CLIENTS clients churning statements for
+# SOAK_SECONDS with every detector on, then SOAK_QUERIES SQLsmith queries.
+SOAK_CLIENTS ?= 200
+SOAK_SECONDS ?= 300
 SOAK_QUERIES ?= 100000
-soak: install
-	tests/sqlsmith/run.sh $(SOAK_QUERIES)
+soak: all
+	SOAK_CLIENTS=$(SOAK_CLIENTS) SOAK_SECONDS=$(SOAK_SECONDS) \
+		SOAK_QUERIES=$(SOAK_QUERIES) tests/soak/run.sh
 
 C_SOURCES = $(wildcard extension/*.[ch] pooler/*.[ch] tests/unit/*.[ch] \
 	tests/fuzz/*.[ch])
