@@ -8,6 +8,7 @@
 #   make fuzz         the pooler's parser fuzzers, FUZZ_SECONDS (300) each
 #   make soak         the extension: 200 clients for 5 min, then SQLsmith,
 #                     SOAK_QUERIES (100000)
+#   make valgrind-check  the pg_regress suites under valgrind memcheck
 #   make format       clang-format the C sources; format-check only checks
 
 # The extension (PGXS)
@@ -73,7 +74,7 @@ install: pooler-install
 clean: pooler-clean fuzz-clean
 
 .PHONY: pooler-all pooler-install pooler-clean fuzz-clean test demo bench \
-	fuzz soak format format-check
+	fuzz soak valgrind-check format format-check
 
 pooler-all:
 	$(MAKE) -C pooler all
@@ -108,6 +109,11 @@ SOAK_QUERIES ?= 100000
 soak: all
 	SOAK_CLIENTS=$(SOAK_CLIENTS) SOAK_SECONDS=$(SOAK_SECONDS) \
 		SOAK_QUERIES=$(SOAK_QUERIES) tests/soak/run.sh
+
+# The pg_regress suites with the server under valgrind memcheck, in a
+# private copy of PostgreSQL (tests/valgrind/run.sh); slow.
+valgrind-check: all
+	tests/valgrind/run.sh
 
 C_SOURCES = $(wildcard extension/*.[ch] pooler/*.[ch] tests/unit/*.[ch] \
 	tests/fuzz/*.[ch])

@@ -18,7 +18,8 @@
  * finished plans), evidence.c (its shared table), advice.c (candidates and
  * verdicts), hypo.c (hypothetical indexes and re-planning), compat.h
  * (version differences), writes.c (rows written per table, for the
- * write cost of an index).
+ * write cost of an index), library.c (the file this copy was loaded from,
+ * and the preloaded copy).
  *
  *-------------------------------------------------------------------------
  */
