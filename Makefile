@@ -10,6 +10,10 @@
 #                     SOAK_QUERIES (100000)
 #   make valgrind-check  the pg_regress suites under valgrind memcheck
 #   make format       clang-format the C sources; format-check only checks
+#   make deb          Debian packages postgresql-15-apiscale and apiscale-pooler
+#                     in build/deb/, checked by lintian
+#   make deb-test     make deb, then install the packages on this machine and
+#                     try them (about 2 minutes; not part of make test)
 
 # The extension (PGXS)
 MODULE_big = apiscale
@@ -69,12 +73,16 @@ all install:
 	$(MAKE) $@
 endif
 
+# APISCALE_EXTENSION_ONLY=1: the extension alone, as debian/rules builds it
+# with pg_buildext (the pooler has a package of its own).
+ifndef APISCALE_EXTENSION_ONLY
 all: pooler-all
 install: pooler-install
 clean: pooler-clean fuzz-clean
+endif
 
 .PHONY: pooler-all pooler-install pooler-clean fuzz-clean test demo bench \
-	fuzz soak valgrind-check format format-check
+	fuzz soak valgrind-check format format-check deb deb-test
 
 pooler-all:
 	$(MAKE) -C pooler all
@@ -95,6 +103,12 @@ bench:
 	tests/bench/run.sh
 	tests/bench/error_cost.sh
 	tests/bench/pooler.sh
+
+deb:
+	scripts/deb.sh
+
+deb-test:
+	scripts/deb-test.sh
 
 # FUZZ_SECONDS=N on the command line reaches tests/fuzz/Makefile.
 fuzz:

@@ -28,7 +28,7 @@
  * the statement families the current database's statements, each query id
  * summed over the users that ran it, for the apiscale.metrics_top_queries
  * statements with the most execution time.  They carry no query text: a
- * label that long, and that may change for one query id (README,
+ * label that long, and that may change for one query id (docs/extension.md,
  * "Normalization"), would make a new series for each text; the query id
  * is the key of apiscale.queries.
  *

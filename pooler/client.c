@@ -31,11 +31,10 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "admin.h"
 #include "auth.h"
 #include "client.h"
 #include "log.h"
-#include "main.h"
+#include "process.h"
 #include "peers.h"
 #include "pool.h"
 #include "protocol.h"
@@ -52,6 +51,15 @@ static void client_process(Client *c);
 static void client_read_cb(void *arg);
 static void client_event_cb(void *arg, const char *why);
 static void client_drain_cb(void *arg);
+
+/* The admin console (admin.c, a layer above), given at start-up. */
+static ConsoleHandlers console;
+
+void
+client_set_console(const ConsoleHandlers *handlers)
+{
+	console = *handlers;
+}
 
 const char *
 client_state_to_str(ClientState state)
@@ -203,9 +211,9 @@ static void
 linger_read(void *arg)
 {
 	Client *c = (Client *) arg;
-	size_t	n = evbuffer_get_length(c->st.in);
+	size_t	n = buf_len(&c->st.in);
 
-	evbuffer_drain(c->st.in, n);
+	buf_drain(&c->st.in, n);
 	c->linger_discarded += n;
 	if (c->linger_discarded > LINGER_MAX_BYTES)
 		client_free(c);
@@ -231,7 +239,7 @@ client_linger(Client *c)
 {
 	struct timeval tv = {LINGER_SECONDS, 0};
 
-	evbuffer_drain(c->st.in, evbuffer_get_length(c->st.in));
+	buf_drain(&c->st.in, buf_len(&c->st.in));
 	c->st.on_read = linger_read;
 	c->st.on_drain = linger_drain;
 	c->st.on_event = linger_event;
@@ -286,7 +294,7 @@ client_close(Client *c, const char *sqlstate, const char *reason)
 	n_clients--;
 
 	if (sqlstate)
-		pkt_add_error(c->st.out, "FATAL", sqlstate, "%s", reason);
+		pkt_add_error(&c->st.out, "FATAL", sqlstate, "%s", reason);
 	c->dead = true;
 	client_linger(c);
 	pooler_check_shutdown();
@@ -295,7 +303,7 @@ client_close(Client *c, const char *sqlstate, const char *reason)
 static void
 send_ready(Client *c)
 {
-	pkt_add_ready(c->st.out, c->server ? c->server->txn_status : 'I');
+	pkt_add_ready(&c->st.out, c->server ? c->server->txn_status : 'I');
 }
 
 /*
@@ -314,15 +322,15 @@ client_welcome(Client *c)
 
 		if (session_tracked_name(name) && !settings_get(&c->want, name))
 			settings_set(&c->want, name, p->param_values[i]);
-		pkt_add_param(c->st.out, name,
+		pkt_add_param(&c->st.out, name,
 					  settings_get(&c->want, name) ?: p->param_values[i]);
 	}
 	if (!settings_get(&c->want, "application_name"))
 		settings_set(&c->want, "application_name", "");
-	pkt_add_param(c->st.out, "application_name",
+	pkt_add_param(&c->st.out, "application_name",
 				  settings_get(&c->want, "application_name"));
-	pkt_add_backend_key(c->st.out, peers_key_pid(c->id), c->cancel_key);
-	pkt_add_ready(c->st.out, 'I');
+	pkt_add_backend_key(&c->st.out, peers_key_pid(c->id), c->cancel_key);
+	pkt_add_ready(&c->st.out, 'I');
 	c->state = CL_IDLE;
 	if (c->throttled)
 	{
@@ -341,10 +349,10 @@ auth_ok(Client *c)
 
 	if (c->login_timer)
 		evtimer_del(c->login_timer);
-	pkt_add_auth(c->st.out, 0, NULL, 0);
+	pkt_add_auth(&c->st.out, 0, NULL, 0);
 	if (c->admin)
 	{
-		admin_welcome(c);
+		console.welcome(c);
 		c->state = CL_IDLE;
 		return;
 	}
@@ -438,16 +446,16 @@ start_tls(Client *c)
 {
 	if (tls_client_ctx == NULL || client_is_local(c) || stream_ssl(&c->st))
 	{
-		evbuffer_add(c->st.out, "N", 1);
+		buf_add(&c->st.out, "N", 1);
 		return true;
 	}
-	if (evbuffer_get_length(c->st.in) > 0)
+	if (buf_len(&c->st.in) > 0)
 	{
 		client_close(c, "08P01",
 					 "received unencrypted data after SSL request");
 		return false;
 	}
-	evbuffer_add(c->st.out, "S", 1);
+	buf_add(&c->st.out, "S", 1);
 	if (!stream_tls_accept(&c->st, tls_client_ctx))
 	{
 		client_close(c, NULL, "could not start TLS");
@@ -514,7 +522,7 @@ handle_startup(Client *c, uint32_t len)
 
 	if (pkt == NULL)
 		fatal("out of memory");
-	evbuffer_remove(c->st.in, pkt, len);
+	buf_remove(&c->st.in, pkt, len);
 	ok = pkt_parse_startup(pkt, len, &sp, err, sizeof(err));
 	free(pkt);
 	if (!ok)
@@ -543,7 +551,7 @@ handle_startup(Client *c, uint32_t len)
 		*done = true;
 		if (sp.code == CODE_SSL)
 			return start_tls(c);
-		evbuffer_add(c->st.out, "N", 1); /* no GSSAPI encryption */
+		buf_add(&c->st.out, "N", 1); /* no GSSAPI encryption */
 		return true;
 	}
 	if (sp.code == CODE_CANCEL)
@@ -565,7 +573,7 @@ handle_startup(Client *c, uint32_t len)
 	if ((sp.code & 0xffff) != 0 || sp.npq > 0)
 	{
 		/* a newer 3.x, or protocol options: we speak 3.0 and know none */
-		pkt_add_negotiate(c->st.out, 0, sp.pq_options, sp.npq);
+		pkt_add_negotiate(&c->st.out, 0, sp.pq_options, sp.npq);
 	}
 	c->user = sp.user;
 	c->dbname = sp.database;
@@ -593,7 +601,9 @@ handle_startup(Client *c, uint32_t len)
 					 "no more connections allowed (max_client_conn)");
 		return false;
 	}
-	if (strcmp(c->dbname, "apiscale") == 0)
+	/* the admin console, under its own name and PgBouncer's */
+	if (strcmp(c->dbname, "apiscale") == 0 ||
+		strcmp(c->dbname, "pgbouncer") == 0)
 	{
 		if (!config_is_admin(&cf, c->user))
 		{
@@ -627,7 +637,7 @@ handle_startup(Client *c, uint32_t len)
 
 		c->scram = scram_start(c->user, have ? &secret : NULL, why_not);
 		explicit_bzero(&secret, sizeof(secret));
-		pkt_add_auth(c->st.out, AUTH_REQ_SASL,
+		pkt_add_auth(&c->st.out, AUTH_REQ_SASL,
 					 (const uint8_t *) SCRAM_SASL_MECHANISMS,
 					 sizeof(SCRAM_SASL_MECHANISMS));
 		c->state = CL_AUTH;
@@ -636,7 +646,7 @@ handle_startup(Client *c, uint32_t len)
 	if (cf.auth_type == AUTH_MD5)
 	{
 		auth_random(c->salt, sizeof(c->salt));
-		pkt_add_auth(c->st.out, 5, c->salt, sizeof(c->salt));
+		pkt_add_auth(&c->st.out, 5, c->salt, sizeof(c->salt));
 		c->state = CL_AUTH;
 		return true;
 	}
@@ -661,12 +671,12 @@ handle_sasl(Client *c, const uint8_t *body, size_t len)
 	switch (status)
 	{
 		case SCRAM_CONTINUE:
-			pkt_add_auth(c->st.out, AUTH_REQ_SASL_CONTINUE,
+			pkt_add_auth(&c->st.out, AUTH_REQ_SASL_CONTINUE,
 						 (const uint8_t *) c->scram->reply,
 						 c->scram->reply_len);
 			return true;
 		case SCRAM_OK:
-			pkt_add_auth(c->st.out, AUTH_REQ_SASL_FINAL,
+			pkt_add_auth(&c->st.out, AUTH_REQ_SASL_FINAL,
 						 (const uint8_t *) c->scram->reply,
 						 c->scram->reply_len);
 			scram_free(c->scram);
@@ -710,7 +720,7 @@ handle_password(Client *c, char type, uint32_t len)
 	msg = malloc(len + 1);
 	if (msg == NULL)
 		fatal("out of memory");
-	evbuffer_remove(c->st.in, msg, len);
+	buf_remove(&c->st.in, msg, len);
 	msg[len] = '\0';
 	if (c->scram)
 	{
@@ -738,21 +748,21 @@ handle_password(Client *c, char type, uint32_t len)
 static bool
 handle_message(Client *c, char type, uint32_t len)
 {
-	struct evbuffer *in = c->st.in;
-	Server			*s;
+	Buf	   *in = &c->st.in;
+	Server *s;
 
 	if (type == 'X')
 	{
-		evbuffer_drain(in, len);
+		buf_drain(in, len);
 		client_close(c, NULL, NULL);
 		return false;
 	}
 	if (c->admin)
-		return admin_handle(c, type, len);
+		return console.handle(c, type, len);
 
 	if (c->skip_to_sync)
 	{
-		evbuffer_drain(in, len);
+		buf_drain(in, len);
 		if (type == 'S')
 		{
 			c->skip_to_sync = false;
@@ -775,7 +785,7 @@ handle_message(Client *c, char type, uint32_t len)
 		 */
 		if (type == 'H' || type == 'd' || type == 'c' || type == 'f')
 		{
-			evbuffer_drain(in, len);
+			buf_drain(in, len);
 			return true;
 		}
 		if (shutting_down)
@@ -792,7 +802,7 @@ handle_message(Client *c, char type, uint32_t len)
 	if (s->skipping && type != 'S')
 	{
 		/* after an error the server ignores all up to Sync: so do we */
-		evbuffer_drain(in, len);
+		buf_drain(in, len);
 		return true;
 	}
 	return relay_message(c, s, type, len);
@@ -822,14 +832,14 @@ stream_start(Client *c, char type, uint32_t len)
 static bool
 stream_part(Client *c)
 {
-	size_t avail = evbuffer_get_length(c->st.in);
+	size_t avail = buf_len(&c->st.in);
 	size_t n = avail < c->relay_left ? avail : c->relay_left;
 
 	if (c->relay_discard || c->server == NULL)
-		evbuffer_drain(c->st.in, n);
+		buf_drain(&c->st.in, n);
 	else
 	{
-		evbuffer_remove_buffer(c->st.in, c->server->st.out, n);
+		buf_move(&c->st.in, &c->server->st.out, n);
 		c->pool->bytes_in += n;
 	}
 	c->relay_left -= (uint32_t) n;
@@ -852,7 +862,7 @@ stream_part(Client *c)
 static void
 client_process_messages(Client *c)
 {
-	struct evbuffer *in = c->st.in;
+	Buf *in = &c->st.in;
 
 	for (;;)
 	{
@@ -932,7 +942,7 @@ client_process(Client *c)
 	if (c->dead)
 		return;
 	if ((c->state == CL_WAITING || c->state == CL_LOGIN_WAIT) &&
-		evbuffer_get_length(c->st.in) > FLOW_HIGH)
+		buf_len(&c->st.in) > FLOW_HIGH)
 	{
 		/* Queued and still sending: leave the rest in the socket. */
 		c->throttled = true;
@@ -1032,24 +1042,24 @@ client_resume(Client *c)
 void
 client_wait_failed(Client *c, const char *sqlstate, const char *fmt, ...)
 {
-	struct evbuffer *in = c->st.in;
-	char			 msg[512];
-	va_list			 ap;
-	char			 type;
-	uint32_t		 len;
+	Buf		*in = &c->st.in;
+	char	 msg[512];
+	va_list	 ap;
+	char	 type;
+	uint32_t len;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 
 	c->state = CL_IDLE;
-	pkt_add_error(c->st.out, "ERROR", sqlstate, "%s", msg);
+	pkt_add_error(&c->st.out, "ERROR", sqlstate, "%s", msg);
 	stats_count_error(&c->pool->errors, sqlstate);
 	/* Drop the request: messages up to its Query or Sync. */
 	c->skip_to_sync = true;
 	while (pkt_peek(in, false, &type, &len) == PKT_READY)
 	{
-		evbuffer_drain(in, len);
+		buf_drain(in, len);
 		if (type == 'Q' || type == 'S')
 		{
 			c->skip_to_sync = false;

@@ -83,10 +83,19 @@ typedef struct Client
 } Client;
 
 TAILQ_HEAD(ClientList, Client);
+
+/* What a client of the admin console gets (admin.c gives them). */
+typedef struct ConsoleHandlers
+{
+	void (*welcome)(Client *c);							/* after login */
+	bool (*handle)(Client *c, char type, uint32_t len); /* false: c gone */
+} ConsoleHandlers;
+
 extern struct ClientList all_clients;
 extern int				 n_clients;
 
 extern const char *client_state_to_str(ClientState state);
+extern void		   client_set_console(const ConsoleHandlers *handlers);
 extern void		   client_accept(int fd, struct sockaddr *addr, int socklen);
 extern void		   client_attached(Client *c);
 extern void		   client_wait_failed(Client *c, const char *sqlstate,

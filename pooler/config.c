@@ -89,6 +89,7 @@ static const KeyDef keys[] = {
 	{"http_listen", KEY_STRING, OFF(http_listen), "", true},
 	{"report_interval", KEY_SECONDS, OFF(report_interval), "10", true, 0,
 	 86400},
+	{"stats_period", KEY_SECONDS, OFF(stats_period), "60", true, 1, 86400},
 	{"http_metrics_databases", KEY_STRING, OFF(http_metrics_databases), "",
 	 true},
 	{"log_level", KEY_LOG_LEVEL, OFF(log_level), "info", true},
@@ -1187,6 +1188,15 @@ sslmode_to_str(SslMode mode)
 	if ((size_t) mode >= sizeof(sslmode_names) / sizeof(char *))
 		return "unknown";
 	return sslmode_names[mode];
+}
+
+/* The default of the i-th key of config_describe, as written in a file. */
+const char *
+config_key_default(int i)
+{
+	if (i < 0 || (size_t) i >= NKEYS)
+		return NULL;
+	return keys[i].def;
 }
 
 bool

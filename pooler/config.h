@@ -148,6 +148,7 @@ typedef struct Config
 	bool			 so_reuseport;		/* several instances on one port */
 	int				 peer_id;			/* this instance's, 0 = none */
 	double		report_interval; /* seconds between report_pool(), 0 off */
+	double		stats_period;	 /* seconds SHOW STATS averages are over */
 	char	   *http_metrics_databases; /* comma-separated [databases] names */
 	LogLevel	log_level;
 	char	   *logfile; /* empty = stderr */
@@ -188,7 +189,8 @@ extern void config_key_error(const Config *cfg, const char *key, char *err,
 							 size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 /* Key/value pairs for SHOW CONFIG: call with i = 0, 1, ... until false. */
-extern bool config_describe(const Config *cfg, int i, const char **key,
-							char *value, size_t valuelen, bool *reloadable);
+extern bool		   config_describe(const Config *cfg, int i, const char **key,
+								   char *value, size_t valuelen, bool *reloadable);
+extern const char *config_key_default(int i);
 
 #endif /* APS_CONFIG_H */

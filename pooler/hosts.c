@@ -35,7 +35,7 @@
 
 #include "hosts.h"
 #include "log.h"
-#include "main.h"
+#include "process.h"
 #include "server.h"
 
 #define CHECK_WHILE_DOWN 0.25 /* seconds between checks of a down host */

@@ -30,7 +30,7 @@
 
 #include "http.h"
 #include "log.h"
-#include "main.h"
+#include "process.h"
 #include "metrics.h"
 
 /* dashboard_html[]: dashboard.html, made into C by the Makefile */

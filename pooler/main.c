@@ -3,7 +3,9 @@
  *		apiscale-pooler: set-up, signals, reload and shutdown.
  *
  * main() sets things up in order, checks each step, and the event loop
- * does the rest.  SIGHUP and the admin RELOAD re-read the configuration;
+ * does the rest.  The state every layer reads is in process.c; main.c
+ * wires the layers together (the admin console into client.c, reload and
+ * shutdown into process.c) and is included by none of them.  SIGHUP and the admin RELOAD re-read the configuration;
  * SIGTERM (and SHUTDOWN) stop accepting, let transactions in flight
  * finish, then exit; SIGINT exits at once.
  */
@@ -23,39 +25,40 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "admin.h"
 #include "auth.h"
 #include "client.h"
 #include "config.h"
+#include "dbstats.h"
 #include "hosts.h"
 #include "http.h"
 #include "log.h"
 #include "main.h"
 #include "monitor.h"
+#include "notify.h"
+#include "pgbconv.h"
 #include "pool.h"
 #include "tls.h"
-
-Config			   cf;
-struct event_base *ev_base = NULL;
-bool			   shutting_down = false;
-double			   pooler_started = 0;
 
 static char				  *config_path = NULL;
 static const HostCallbacks host_callbacks = {
 	.check_user = pool_check_user,
 	.changed = pool_host_changed,
 };
+static bool no_client_left(void);
+
+static const ProcessControl control = {
+	.reload = pooler_reload,
+	.shutdown = pooler_shutdown,
+	.drained = no_client_left,
+};
+static const ConsoleHandlers console = {
+	.welcome = admin_welcome,
+	.handle = admin_handle,
+};
 static struct evconnlistener *tcp_listener = NULL;
 static struct evconnlistener *unix_listener = NULL;
 static char unix_path[sizeof(((struct sockaddr_un *) 0)->sun_path)];
-
-double
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
 
 static void
 usage(FILE *out)
@@ -68,10 +71,15 @@ usage(FILE *out)
 		"Usage:\n"
 		"  apiscale-pooler [-d] CONFIG   run with the given INI file\n"
 		"  apiscale-pooler --check CONFIG  check the file and exit\n"
+		"  apiscale-pooler --from-pgbouncer PGBOUNCER_INI\n"
+		"                               print the equivalent configuration\n"
 		"\n"
 		"Options:\n"
 		"  -d, --daemon     run in the background (needs logfile)\n"
 		"      --check      validate CONFIG, print the first error, exit 0 or 1\n"
+		"      --from-pgbouncer FILE  convert a pgbouncer.ini: the configuration\n"
+		"                   on stdout, a warning on stderr for each key not\n"
+		"                   carried; exit 1 if it cannot be converted\n"
 		"  -h, --help       show this help and exit\n"
 		"  -V, --version    show the version and exit\n"
 		"\n"
@@ -295,12 +303,11 @@ pooler_reload(char *err, size_t errlen)
 	return true;
 }
 
-/* Exit once nobody is left, when shutting down. */
-void
-pooler_check_shutdown(void)
+/* Is a drain over?  (ProcessControl.drained) */
+static bool
+no_client_left(void)
 {
-	if (shutting_down && n_clients == 0)
-		event_base_loopexit(ev_base, NULL);
+	return n_clients == 0;
 }
 
 void
@@ -312,12 +319,14 @@ pooler_shutdown(bool immediate)
 	if (immediate)
 	{
 		log_info("shutting down now");
+		notify_systemd("STOPPING=1");
 		event_base_loopbreak(ev_base);
 		return;
 	}
 	if (shutting_down)
 		return;
 	log_info("shutting down once transactions in flight are done");
+	notify_systemd("STOPPING=1");
 	shutting_down = true;
 	stop_listening();
 	for (c = TAILQ_FIRST(&all_clients); c; c = next)
@@ -338,8 +347,10 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	{
 		case SIGHUP:
 			log_info("SIGHUP: reloading %s", config_path);
+			notify_systemd("RELOADING=1");
 			if (!pooler_reload(err, sizeof(err)))
 				log_warning("SIGHUP: the old configuration stays in force");
+			notify_systemd("READY=1");
 			break;
 		case SIGTERM:
 			pooler_shutdown(false);
@@ -397,6 +408,7 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"daemon", no_argument, NULL, 'd'},
 		{"check", no_argument, NULL, 'c'},
+		{"from-pgbouncer", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0}};
@@ -417,6 +429,13 @@ main(int argc, char **argv)
 			case 'c':
 				check_only = true;
 				break;
+			case 'P':
+				if (optind != argc)
+				{
+					usage(stderr);
+					return 1;
+				}
+				return pgbconv_convert(optarg, stdout, stderr) ? 0 : 1;
 			case 'h':
 				usage(stdout);
 				return 0;
@@ -479,6 +498,8 @@ main(int argc, char **argv)
 	ev_base = event_base_new();
 	if (ev_base == NULL)
 		fatal("could not create the event loop");
+	process_set_control(&control);
+	client_set_console(&console);
 	{
 		struct timespec ts;
 
@@ -491,6 +512,7 @@ main(int argc, char **argv)
 	hosts_configure(&cf);
 	hosts_start(&host_callbacks);
 	monitor_start();
+	dbstats_start();
 	write_pidfile();
 
 	sig_hup = evsignal_new(ev_base, SIGHUP, signal_cb, NULL);
@@ -504,11 +526,13 @@ main(int argc, char **argv)
 			 "pool_size=%d max_overflow=%d pool_timeout=%g pool_recycle=%g",
 			 pool_mode_to_str(cf.pool_mode), cf.pool_size, cf.max_overflow,
 			 cf.pool_timeout, cf.pool_recycle);
+	notify_systemd("READY=1");
 	event_base_dispatch(ev_base);
 
 	log_info("exiting");
 	stop_listening();
 	monitor_stop();
+	dbstats_stop();
 	hosts_stop();
 	http_stop();
 	event_free(sig_hup);

@@ -29,7 +29,7 @@
 #include "client.h"
 #include "hosts.h"
 #include "log.h"
-#include "main.h"
+#include "process.h"
 #include "metrics.h"
 #include "monitor.h"
 #include "pool.h"
@@ -519,7 +519,7 @@ json_history(struct evbuffer *out)
 	evbuffer_add(out, "}", 1);
 }
 
-/* GET /api/status: the dashboard's data (its format is in the README). */
+/* GET /api/status: the dashboard's data (docs/monitoring.md). */
 void
 metrics_status_json(struct evbuffer *out)
 {

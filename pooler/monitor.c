@@ -35,7 +35,7 @@
 #include <libpq-fe.h>
 
 #include "log.h"
-#include "main.h"
+#include "process.h"
 #include "metrics.h"
 #include "monitor.h"
 #include "pgconn.h"

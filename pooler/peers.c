@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "main.h"
+#include "process.h"
 #include "peers.h"
 
 #define CANCEL_CODE 80877102 /* PostgreSQL's CancelRequest */

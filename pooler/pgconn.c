@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "main.h"
+#include "process.h"
 #include "pgconn.h"
 
 static void pgconn_event_cb(evutil_socket_t fd, short what, void *arg);

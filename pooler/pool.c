@@ -48,12 +48,15 @@
 #include "auth.h"
 #include "hosts.h"
 #include "log.h"
-#include "main.h"
+#include "process.h"
 #include "pgconn.h"
 #include "pool.h"
 
 struct PoolList pools = TAILQ_HEAD_INITIALIZER(pools);
 bool			pool_paused = false;
+
+/* Told when a pool is freed (dbstats.c keeps what it counted). */
+static PoolFreeFn on_free = NULL;
 
 #define LOGIN_RETRY_DELAY	0.5	 /* seconds after a login the server refused */
 #define EMPTY_POOL_LIFETIME 60.0 /* seconds an unused pool is kept */
@@ -186,6 +189,8 @@ static void
 pool_free(Pool *p)
 {
 	log_info("pool %s/%s freed: unused", p->dbname, p->user);
+	if (on_free)
+		on_free(p);
 	TAILQ_REMOVE(&pools, p, link);
 	n_pools--;
 	if (p->retry_timer)
@@ -205,6 +210,13 @@ pool_free(Pool *p)
 	free(p->dbname);
 	free(p->user);
 	free(p);
+}
+
+/* fn is called with each pool about to be freed (NULL: nobody). */
+void
+pool_set_free_callback(PoolFreeFn fn)
+{
+	on_free = fn;
 }
 
 /*
@@ -448,6 +460,10 @@ pool_eligible(const Pool *p)
 	Host *h[64];
 	int	  n = p->nhosts < 64 ? p->nhosts : 64;
 
+	/* the usual entry, asked twice a transaction: one host, any role */
+	if (n == 1 && p->db.target == TSA_ANY)
+		return host_usable(p->hosts[0].host) ? 1 : 0;
+
 	for (int i = 0; i < n; i++)
 		h[i] = p->hosts[i].host;
 	return pool_hosts_eligible(p->db.target, h, n);
@@ -505,7 +521,7 @@ pool_take_peaks(Pool *p, PeakReader who, int *active, int *waiting)
 
 /* ---- server states ---- */
 
-static struct ServerList *
+static inline __attribute__((always_inline)) struct ServerList *
 list_of(Pool *p, const Server *s, ServerState state, int **count,
 		int **host_count)
 {

@@ -79,6 +79,10 @@ typedef struct Pool
 } Pool;
 
 TAILQ_HEAD(PoolList, Pool);
+
+/* Told of a pool about to be freed, with its counters still there. */
+typedef void (*PoolFreeFn)(const Pool *p);
+
 extern struct PoolList pools;
 extern bool			   pool_paused;
 
@@ -111,5 +115,6 @@ extern void pool_server_gone(Server *s);
 extern void pool_set_state(Server *s, ServerState state);
 extern void pool_resume_all(void);
 extern void pool_refresh_config(void);
+extern void pool_set_free_callback(PoolFreeFn fn);
 
 #endif /* APS_POOL_H */

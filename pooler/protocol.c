@@ -4,15 +4,13 @@
  *
  * Parsing functions work on plain byte arrays and never trust a length:
  * they are what the unit tests (tests/unit/test_protocol.c) and a fuzzer
- * exercise.  Builders append whole messages to an evbuffer.
+ * exercise.  Builders append whole messages to a Buf.
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <event2/buffer.h>
 
 #include "log.h"
 #include "protocol.h"
@@ -24,86 +22,6 @@ get_u32(const uint8_t *p)
 
 	memcpy(&v, p, 4);
 	return ntohl(v);
-}
-
-/*
- * Is there a whole message at p (avail bytes)?  Start-up packets have no
- * type byte (type is set to 0).  total is the whole message length,
- * including the type byte.
- */
-PktStatus
-pkt_peek_bytes(const uint8_t *p, size_t avail, bool startup, char *type,
-			   uint32_t *total)
-{
-	uint32_t len;
-
-	if (startup)
-	{
-		if (avail < 4)
-			return PKT_INCOMPLETE;
-		len = get_u32(p);
-		if (len < 8 || len > MAX_STARTUP_LEN)
-			return PKT_BAD;
-		*type = 0;
-		*total = len;
-	}
-	else
-	{
-		if (avail < 5)
-			return PKT_INCOMPLETE;
-		len = get_u32(p + 1);
-		if (len < 4 || len > MAX_MESSAGE_LEN)
-			return PKT_BAD;
-		*type = (char) p[0];
-		*total = len + 1;
-	}
-	return avail >= *total ? PKT_READY : PKT_INCOMPLETE;
-}
-
-PktStatus
-pkt_peek(struct evbuffer *buf, bool startup, char *type, uint32_t *total)
-{
-	size_t		   avail = evbuffer_get_length(buf);
-	size_t		   need = startup ? 4 : 5;
-	const uint8_t *p;
-	PktStatus	   st;
-
-	if (avail < need)
-		return PKT_INCOMPLETE;
-	p = evbuffer_pullup(buf, (ssize_t) need);
-	st = pkt_peek_bytes(p, need, startup, type, total);
-	if (st == PKT_BAD)
-		return PKT_BAD;
-	return avail >= *total ? PKT_READY : PKT_INCOMPLETE;
-}
-
-/*
- * Like pkt_peek for a (non-start-up) message that begins off bytes into
- * buf, without moving anything; *first is its first body byte (the status
- * of a ReadyForQuery), or 0.
- */
-PktStatus
-pkt_peek_at(struct evbuffer *buf, size_t off, char *type, uint32_t *total,
-			char *first)
-{
-	size_t				avail = evbuffer_get_length(buf);
-	uint8_t				hdr[6] = {0};
-	size_t				n;
-	struct evbuffer_ptr pos;
-	PktStatus			st;
-
-	if (avail < off + 5)
-		return PKT_INCOMPLETE;
-	n = avail - off >= 6 ? 6 : 5;
-	if (evbuffer_ptr_set(buf, &pos, off, EVBUFFER_PTR_SET) != 0 ||
-		evbuffer_copyout_from(buf, &pos, hdr, n) != (ssize_t) n)
-		return PKT_BAD;
-	st = pkt_peek_bytes(hdr, n, false, type, total);
-	if (st == PKT_BAD)
-		return PKT_BAD;
-	/* with no body, hdr[5] is the next message's type byte */
-	*first = *total > 5 ? (char) hdr[5] : 0;
-	return avail - off >= *total ? PKT_READY : PKT_INCOMPLETE;
 }
 
 static bool
@@ -514,36 +432,28 @@ pkt_error_field(const uint8_t *msg, size_t len, char field)
 /* A message under construction. */
 typedef struct Msg
 {
-	uint8_t *data;
-	size_t	 len;
-	size_t	 cap;
+	Buf	  *out;
+	size_t start; /* where it begins, counted from buf_data(out) */
 } Msg;
 
-static void
+/*
+ * The builders append to the output buffer directly.  If it cannot grow,
+ * what is missing is dropped and out->oom set: the stream then fails the
+ * connection instead of sending the rest.
+ */
+static inline void
 msg_put(Msg *m, const void *p, size_t n)
 {
-	if (m->len + n > m->cap)
-	{
-		size_t cap = m->cap ? m->cap * 2 : 256;
-
-		while (cap < m->len + n)
-			cap *= 2;
-		m->data = realloc(m->data, cap);
-		if (m->data == NULL)
-			fatal("out of memory");
-		m->cap = cap;
-	}
-	memcpy(m->data + m->len, p, n);
-	m->len += n;
+	(void) buf_add(m->out, p, n);
 }
 
 static void
-msg_begin(Msg *m, char type)
+msg_begin(Msg *m, Buf *out, char type)
 {
 	static const uint8_t zero[4] = {0, 0, 0, 0};
 
-	m->data = NULL;
-	m->len = m->cap = 0;
+	m->out = out;
+	m->start = buf_len(out);
 	msg_put(m, &type, 1);
 	msg_put(m, zero, 4);
 }
@@ -568,18 +478,20 @@ msg_str(Msg *m, const char *s)
 	msg_put(m, s, strlen(s) + 1);
 }
 
+/* Fill in the length word. */
 static void
-msg_end(Msg *m, struct evbuffer *out)
+msg_end(Msg *m)
 {
-	uint32_t len = htonl((uint32_t) (m->len - 1));
+	uint32_t len;
 
-	memcpy(m->data + 1, &len, 4);
-	evbuffer_add(out, m->data, m->len);
-	free(m->data);
+	if (m->out->oom || buf_len(m->out) < m->start + 5)
+		return;
+	len = htonl((uint32_t) (buf_len(m->out) - m->start - 1));
+	memcpy(buf_data(m->out) + m->start + 1, &len, 4);
 }
 
 void
-pkt_add_error(struct evbuffer *out, const char *severity, const char *sqlstate,
+pkt_add_error(Buf *out, const char *severity, const char *sqlstate,
 			  const char *fmt, ...)
 {
 	Msg		m;
@@ -590,7 +502,7 @@ pkt_add_error(struct evbuffer *out, const char *severity, const char *sqlstate,
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 
-	msg_begin(&m, 'E');
+	msg_begin(&m, out, 'E');
 	msg_put(&m, "S", 1);
 	msg_str(&m, severity);
 	msg_put(&m, "V", 1);
@@ -600,82 +512,88 @@ pkt_add_error(struct evbuffer *out, const char *severity, const char *sqlstate,
 	msg_put(&m, "M", 1);
 	msg_str(&m, text);
 	msg_put(&m, "", 1);
-	msg_end(&m, out);
+	msg_end(&m);
 }
 
 void
-pkt_add_ready(struct evbuffer *out, char status)
+pkt_add_ready(Buf *out, char status)
 {
 	Msg m;
 
-	msg_begin(&m, 'Z');
+	msg_begin(&m, out, 'Z');
 	msg_put(&m, &status, 1);
-	msg_end(&m, out);
+	msg_end(&m);
 }
 
 void
-pkt_add_auth(struct evbuffer *out, uint32_t code, const uint8_t *extra,
-			 size_t extralen)
+pkt_add_auth(Buf *out, uint32_t code, const uint8_t *extra, size_t extralen)
 {
 	Msg m;
 
-	msg_begin(&m, 'R');
+	msg_begin(&m, out, 'R');
 	msg_u32(&m, code);
 	if (extralen)
 		msg_put(&m, extra, extralen);
-	msg_end(&m, out);
+	msg_end(&m);
 }
 
 void
-pkt_add_param(struct evbuffer *out, const char *name, const char *value)
+pkt_add_param(Buf *out, const char *name, const char *value)
 {
 	Msg m;
 
-	msg_begin(&m, 'S');
+	msg_begin(&m, out, 'S');
 	msg_str(&m, name);
 	msg_str(&m, value);
-	msg_end(&m, out);
+	msg_end(&m);
 }
 
 void
-pkt_add_backend_key(struct evbuffer *out, uint32_t pid, uint32_t key)
+pkt_add_backend_key(Buf *out, uint32_t pid, uint32_t key)
 {
 	Msg m;
 
-	msg_begin(&m, 'K');
+	msg_begin(&m, out, 'K');
 	msg_u32(&m, pid);
 	msg_u32(&m, key);
-	msg_end(&m, out);
+	msg_end(&m);
 }
 
 /* RowDescription with every column of type text. */
 void
-pkt_add_row_description(struct evbuffer *out, int ncols,
-						const char *const *names)
+pkt_add_row_description(Buf *out, int ncols, const char *const *names)
+{
+	pkt_add_row_description_typed(out, ncols, names, NULL);
+}
+
+/* The same with each column's type OID (NULL: all text); text format all the same. */
+void
+pkt_add_row_description_typed(Buf *out, int ncols, const char *const *names,
+							  const uint32_t *types)
 {
 	Msg m;
 
-	msg_begin(&m, 'T');
+	msg_begin(&m, out, 'T');
 	msg_u16(&m, (uint16_t) ncols);
 	for (int i = 0; i < ncols; i++)
 	{
 		msg_str(&m, names[i]);
-		msg_u32(&m, 0);	 /* table oid */
-		msg_u16(&m, 0);	 /* column number */
-		msg_u32(&m, 25); /* text */
+		msg_u32(&m, 0); /* table oid */
+		msg_u16(&m, 0); /* column number */
+		msg_u32(&m, types ? types[i] : 25);
 		msg_u16(&m, (uint16_t) -1);
 		msg_u32(&m, (uint32_t) -1);
 		msg_u16(&m, 0); /* text format */
 	}
-	msg_end(&m, out);
+	msg_end(&m);
 }
 
 void
-pkt_add_data_row(struct evbuffer *out, int ncols, const char *const *values)
+pkt_add_data_row(Buf *out, int ncols, const char *const *values)
 {
 	Msg m;
 
-	msg_begin(&m, 'D');
+	msg_begin(&m, out, 'D');
 	msg_u16(&m, (uint16_t) ncols);
 	for (int i = 0; i < ncols; i++)
 	{
@@ -687,74 +605,73 @@ pkt_add_data_row(struct evbuffer *out, int ncols, const char *const *values)
 			msg_put(&m, values[i], strlen(values[i]));
 		}
 	}
-	msg_end(&m, out);
+	msg_end(&m);
 }
 
 void
-pkt_add_command_complete(struct evbuffer *out, const char *tag)
+pkt_add_command_complete(Buf *out, const char *tag)
 {
 	Msg m;
 
-	msg_begin(&m, 'C');
+	msg_begin(&m, out, 'C');
 	msg_str(&m, tag);
-	msg_end(&m, out);
+	msg_end(&m);
 }
 
 void
-pkt_add_parse(struct evbuffer *out, const char *name, const uint8_t *body,
-			  size_t bodylen)
+pkt_add_parse(Buf *out, const char *name, const uint8_t *body, size_t bodylen)
 {
 	Msg m;
 
-	msg_begin(&m, 'P');
+	msg_begin(&m, out, 'P');
 	msg_str(&m, name);
 	msg_put(&m, body, bodylen);
-	msg_end(&m, out);
+	msg_end(&m);
 }
 
 void
-pkt_add_bind(struct evbuffer *out, const char *portal, const char *statement,
+pkt_add_bind(Buf *out, const char *portal, const char *statement,
 			 const uint8_t *rest, size_t restlen)
 {
 	Msg m;
 
-	msg_begin(&m, 'B');
+	msg_begin(&m, out, 'B');
 	msg_str(&m, portal);
 	msg_str(&m, statement);
 	msg_put(&m, rest, restlen);
-	msg_end(&m, out);
+	msg_end(&m);
 }
 
 /* Describe or Close (type 'D' or 'C') of a statement or portal (kind). */
 void
-pkt_add_target(struct evbuffer *out, char type, char kind, const char *name)
+pkt_add_target(Buf *out, char type, char kind, const char *name)
 {
 	Msg m;
 
-	msg_begin(&m, type);
+	msg_begin(&m, out, type);
 	msg_put(&m, &kind, 1);
 	msg_str(&m, name);
-	msg_end(&m, out);
+	msg_end(&m);
 }
 
 void
-pkt_add_query(struct evbuffer *out, const char *sql)
+pkt_add_query(Buf *out, const char *sql)
 {
 	Msg m;
 
-	msg_begin(&m, 'Q');
+	msg_begin(&m, out, 'Q');
 	msg_str(&m, sql);
-	msg_end(&m, out);
+	msg_end(&m);
 }
 
 /* A message without a body: Sync, ParseComplete, CloseComplete, ... */
 void
-pkt_add_empty(struct evbuffer *out, char type)
+pkt_add_empty(Buf *out, char type)
 {
 	Msg m;
 
-	msg_begin(&m, type);
-	msg_end(&m, out);
+	msg_begin(&m, out, type);
+	msg_end(&m);
 }
 
 /*
@@ -762,15 +679,14 @@ pkt_add_empty(struct evbuffer *out, char type)
  * speak, and the protocol options we do not support.
  */
 void
-pkt_add_negotiate(struct evbuffer *out, uint32_t minor, char *const *options,
-				  int n)
+pkt_add_negotiate(Buf *out, uint32_t minor, char *const *options, int n)
 {
 	Msg m;
 
-	msg_begin(&m, 'v');
+	msg_begin(&m, out, 'v');
 	msg_u32(&m, minor);
 	msg_u32(&m, (uint32_t) n);
 	for (int i = 0; i < n; i++)
 		msg_str(&m, options[i]);
-	msg_end(&m, out);
+	msg_end(&m);
 }

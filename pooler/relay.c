@@ -25,7 +25,7 @@
 
 #include "client.h"
 #include "log.h"
-#include "main.h"
+#include "process.h"
 #include "pool.h"
 #include "prepared.h"
 #include "protocol.h"
@@ -59,7 +59,7 @@ names_prepared_statement(Client *c, char type, uint32_t len)
 
 	if (type != 'P' && type != 'B' && type != 'D' && type != 'C')
 		return false;
-	name = pkt_statement_name(type, evbuffer_pullup(c->st.in, len), len);
+	name = pkt_statement_name(type, buf_data(&c->st.in), len);
 	return name != NULL && name[0] != '\0';
 }
 
@@ -128,12 +128,12 @@ push_error(Server *s, bool query, const char *sqlstate, const char *fmt, ...)
 	r->name = xstrdup(msg);
 	if (query)
 	{
-		pkt_add_query(s->st.out, "apiscale-pooler: refused");
+		pkt_add_query(&s->st.out, "apiscale-pooler: refused");
 		rq_push(&s->rq, RQ_QUERY, REQ_HIDE_ERROR);
 	}
 	else
 	{
-		pkt_add_parse(s->st.out, "", fail, sizeof(fail) - 1);
+		pkt_add_parse(&s->st.out, "", fail, sizeof(fail) - 1);
 		rq_push(&s->rq, RQ_PARSE, REQ_HIDDEN | REQ_HIDE_ERROR);
 	}
 	server_answer_synth(s);
@@ -191,16 +191,16 @@ prepare_on_server(Server *s, Statement *st, uint8_t flags,
 		Statement *old = stmt_cache_oldest(&s->stmts);
 
 		stmt_server_name(old, name);
-		pkt_add_target(s->st.out, 'C', 'S', name);
+		pkt_add_target(&s->st.out, 'C', 'S', name);
 		r = rq_push(&s->rq, RQ_CLOSE, REQ_HIDDEN);
 		r->stmt = old;
 		stmt_ref(old);
 		stmt_cache_remove(&s->stmts, old);
 	}
 	stmt_server_name(st, name);
-	pkt_add_target(s->st.out, 'C', 'S', name);
+	pkt_add_target(&s->st.out, 'C', 'S', name);
 	rq_push(&s->rq, RQ_CLOSE, REQ_HIDDEN);
-	pkt_add_parse(s->st.out, name, st->body, st->bodylen);
+	pkt_add_parse(&s->st.out, name, st->body, st->bodylen);
 	r = rq_push(&s->rq, RQ_PARSE, flags);
 	r->stmt = st;
 	stmt_ref(st);
@@ -244,12 +244,12 @@ intern_for(Client *c, const ParseMsg *pm)
 static bool
 send_parse(Client *c, Server *s, uint32_t len)
 {
-	struct evbuffer *in = c->st.in;
-	ParseMsg		 pm;
-	Statement		*st;
-	Request			*r;
+	Buf		  *in = &c->st.in;
+	ParseMsg   pm;
+	Statement *st;
+	Request	  *r;
 
-	if (!pkt_parse_parse(evbuffer_pullup(in, len), len, &pm))
+	if (!pkt_parse_parse(buf_data(in), len, &pm))
 		return bad_message(c, "Parse");
 	if (pm.name[0] == '\0' || !rewrites_statements(c))
 	{
@@ -263,7 +263,7 @@ send_parse(Client *c, Server *s, uint32_t len)
 			if (kw & KW_POOLER_NAME)
 			{
 				refuse_pooler_name(s, false, kw);
-				evbuffer_drain(in, len);
+				buf_drain(in, len);
 				return true;
 			}
 			c->unnamed_keywords = kw;
@@ -283,12 +283,12 @@ send_parse(Client *c, Server *s, uint32_t len)
 			 */
 			static const uint8_t nothing[] = "DO 'BEGIN END'\0\0\0";
 
-			pkt_add_parse(s->st.out, "", nothing, sizeof(nothing) - 1);
-			evbuffer_drain(in, len);
+			pkt_add_parse(&s->st.out, "", nothing, sizeof(nothing) - 1);
+			buf_drain(in, len);
 			c->unnamed_dealloc = true;
 			return true;
 		}
-		evbuffer_remove_buffer(in, s->st.out, len);
+		buf_move(in, &s->st.out, len);
 		return true;
 	}
 	if (stmt_map_get(&c->stmts, pm.name))
@@ -296,7 +296,7 @@ send_parse(Client *c, Server *s, uint32_t len)
 		/* PostgreSQL refuses a second statement of the same name */
 		push_error(s, false, "42P05",
 				   "prepared statement \"%s\" already exists", pm.name);
-		evbuffer_drain(in, len);
+		buf_drain(in, len);
 		return true;
 	}
 	st = intern_for(c, &pm);
@@ -304,7 +304,7 @@ send_parse(Client *c, Server *s, uint32_t len)
 	{
 		refuse_pooler_name(s, false, st->keywords);
 		stmt_unref(st);
-		evbuffer_drain(in, len);
+		buf_drain(in, len);
 		return true;
 	}
 	stmt_map_put(&c->stmts, pm.name, st);
@@ -325,7 +325,7 @@ send_parse(Client *c, Server *s, uint32_t len)
 		prepare_on_server(s, st, 0, pm.name);
 	}
 	stmt_unref(st);
-	evbuffer_drain(in, len);
+	buf_drain(in, len);
 	server_answer_synth(s);
 	return true;
 }
@@ -392,13 +392,13 @@ relay_forget_portals(Client *c)
 static bool
 send_bind(Client *c, Server *s, uint32_t len)
 {
-	struct evbuffer *in = c->st.in;
-	BindMsg			 bm;
-	Statement		*st = NULL;
-	char			 name[STMT_NAME_LEN];
-	Request			*r;
+	Buf		  *in = &c->st.in;
+	BindMsg	   bm;
+	Statement *st = NULL;
+	char	   name[STMT_NAME_LEN];
+	Request	  *r;
 
-	if (!pkt_parse_bind(evbuffer_pullup(in, len), len, &bm))
+	if (!pkt_parse_bind(buf_data(in), len, &bm))
 		return bad_message(c, "Bind");
 	if (bm.portal[0] == '\0')
 		c->portal_dealloc = bm.statement[0] == '\0' && c->unnamed_dealloc;
@@ -413,7 +413,7 @@ send_bind(Client *c, Server *s, uint32_t len)
 			push_error(s, false, "26000",
 					   "prepared statement \"%s\" does not exist",
 					   bm.statement);
-			evbuffer_drain(in, len);
+			buf_drain(in, len);
 			return true;
 		}
 	}
@@ -423,17 +423,17 @@ send_bind(Client *c, Server *s, uint32_t len)
 		if (bm.statement[0] != '\0')
 			portal_set_keywords(c, bm.portal, 0);
 		rq_push(&s->rq, RQ_BIND, 0);
-		evbuffer_remove_buffer(in, s->st.out, len);
+		buf_move(in, &s->st.out, len);
 		return true;
 	}
 	prepare_on_server(s, st, REQ_HIDDEN, NULL);
 	stmt_server_name(st, name);
-	pkt_add_bind(s->st.out, bm.portal, name, bm.rest, bm.restlen);
+	pkt_add_bind(&s->st.out, bm.portal, name, bm.rest, bm.restlen);
 	portal_set_keywords(c, bm.portal, st->keywords);
 	r = rq_push(&s->rq, RQ_BIND, REQ_USES_STMT);
 	r->stmt = st;
 	stmt_ref(st);
-	evbuffer_drain(in, len);
+	buf_drain(in, len);
 	return true;
 }
 
@@ -441,14 +441,14 @@ send_bind(Client *c, Server *s, uint32_t len)
 static bool
 send_target(Client *c, Server *s, char type, uint32_t len)
 {
-	struct evbuffer *in = c->st.in;
-	char			 kind;
-	const char		*target;
-	Statement		*st = NULL;
-	char			 name[STMT_NAME_LEN];
-	Request			*r;
+	Buf		   *in = &c->st.in;
+	char		kind;
+	const char *target;
+	Statement  *st = NULL;
+	char		name[STMT_NAME_LEN];
+	Request	   *r;
 
-	if (!pkt_parse_target(evbuffer_pullup(in, len), len, &kind, &target))
+	if (!pkt_parse_target(buf_data(in), len, &kind, &target))
 		return bad_message(c, type == 'D' ? "Describe" : "Close");
 	if (kind == 'S' && target[0] != '\0' && rewrites_statements(c))
 	{
@@ -469,7 +469,7 @@ send_target(Client *c, Server *s, char type, uint32_t len)
 				stmt_ref(st);
 				stmt_map_remove(&c->stmts, target);
 			}
-			evbuffer_drain(in, len);
+			buf_drain(in, len);
 			server_answer_synth(s);
 			return true;
 		}
@@ -478,23 +478,23 @@ send_target(Client *c, Server *s, char type, uint32_t len)
 			/* another client's statement, as far as this one knows */
 			push_error(s, false, "26000",
 					   "prepared statement \"%s\" does not exist", target);
-			evbuffer_drain(in, len);
+			buf_drain(in, len);
 			return true;
 		}
 	}
 	if (st == NULL)
 	{
 		rq_push(&s->rq, type == 'D' ? RQ_DESCRIBE : RQ_CLOSE, 0);
-		evbuffer_remove_buffer(in, s->st.out, len);
+		buf_move(in, &s->st.out, len);
 		return true;
 	}
 	prepare_on_server(s, st, REQ_HIDDEN, NULL);
 	stmt_server_name(st, name);
-	pkt_add_target(s->st.out, 'D', 'S', name);
+	pkt_add_target(&s->st.out, 'D', 'S', name);
 	r = rq_push(&s->rq, RQ_DESCRIBE, REQ_USES_STMT);
 	r->stmt = st;
 	stmt_ref(st);
-	evbuffer_drain(in, len);
+	buf_drain(in, len);
 	return true;
 }
 
@@ -502,13 +502,13 @@ send_target(Client *c, Server *s, char type, uint32_t len)
 static bool
 send_query(Client *c, Server *s, uint32_t len)
 {
-	struct evbuffer *in = c->st.in;
-	uint32_t		 kw[64];
-	int				 n = 0;
+	Buf		*in = &c->st.in;
+	uint32_t kw[64];
+	int		 n = 0;
 
 	if (c->pool_mode == POOL_TRANSACTION)
 	{
-		const char *sql = pkt_string_body(evbuffer_pullup(in, len), len);
+		const char *sql = pkt_string_body(buf_data(in), len);
 		uint32_t	all = 0;
 
 		if (sql == NULL)
@@ -519,12 +519,12 @@ send_query(Client *c, Server *s, uint32_t len)
 		if (all & KW_POOLER_NAME)
 		{
 			refuse_pooler_name(s, true, all);
-			evbuffer_drain(in, len);
+			buf_drain(in, len);
 			return true;
 		}
 	}
 	rq_set_keywords(rq_push(&s->rq, RQ_QUERY, 0), kw, n);
-	evbuffer_remove_buffer(in, s->st.out, len);
+	buf_move(in, &s->st.out, len);
 	return true;
 }
 
@@ -538,18 +538,18 @@ send_query(Client *c, Server *s, uint32_t len)
 bool
 relay_try_deallocate(Client *c, uint32_t len)
 {
-	struct evbuffer *in = c->st.in;
-	const char		*sql;
-	char			 name[256];
+	Buf		   *in = &c->st.in;
+	const char *sql;
+	char		name[256];
 
 	if (!rewrites_statements(c) || c->stmts.n == 0 ||
 		(c->server && c->server->txn_status == 'E'))
 		return false;
-	sql = pkt_string_body(evbuffer_pullup(in, len), len);
+	sql = pkt_string_body(buf_data(in), len);
 	if (sql == NULL || !stmt_parse_deallocate(sql, name, sizeof(name)) ||
 		!stmt_map_remove(&c->stmts, name))
 		return false;
-	evbuffer_drain(in, len);
+	buf_drain(in, len);
 	if (c->server)
 	{
 		push_synth(c->server, SY_DEALLOCATE);
@@ -557,8 +557,8 @@ relay_try_deallocate(Client *c, uint32_t len)
 	}
 	else
 	{
-		pkt_add_command_complete(c->st.out, "DEALLOCATE");
-		pkt_add_ready(c->st.out, 'I');
+		pkt_add_command_complete(&c->st.out, "DEALLOCATE");
+		pkt_add_ready(&c->st.out, 'I');
 	}
 	return true;
 }
@@ -575,14 +575,14 @@ relay_refuse_named(Client *c, char type, uint32_t len)
 	if (c->pool_mode != POOL_TRANSACTION || rewrites_statements(c) ||
 		!names_prepared_statement(c, type, len))
 		return false;
-	evbuffer_drain(c->st.in, len);
+	buf_drain(&c->st.in, len);
 	if (c->server)
 	{
 		if (!c->server->skipping)
 			push_error(c->server, false, "0A000", "%s", NO_NAMED_STATEMENTS);
 		return true;
 	}
-	pkt_add_error(c->st.out, "ERROR", "0A000", "%s", NO_NAMED_STATEMENTS);
+	pkt_add_error(&c->st.out, "ERROR", "0A000", "%s", NO_NAMED_STATEMENTS);
 	stats_count_error(&c->pool->errors, "0A000");
 	c->skip_to_sync = true;
 	return true;
@@ -596,7 +596,7 @@ relay_refuse_named(Client *c, char type, uint32_t len)
 bool
 relay_message(Client *c, Server *s, char type, uint32_t len)
 {
-	struct evbuffer *in = c->st.in;
+	Buf *in = &c->st.in;
 
 	switch (type)
 	{
@@ -612,9 +612,8 @@ relay_message(Client *c, Server *s, char type, uint32_t len)
 			return send_target(c, s, type, len);
 		case 'E':
 		{
-			const char *portal =
-				pkt_string_body(evbuffer_pullup(in, len), len);
-			Request *r;
+			const char *portal = pkt_string_body(buf_data(in), len);
+			Request	   *r;
 
 			if (portal == NULL)
 				return bad_message(c, "Execute");
@@ -646,6 +645,6 @@ relay_message(Client *c, Server *s, char type, uint32_t len)
 			/* Flush, CopyData: no answer of their own */
 			break;
 	}
-	evbuffer_remove_buffer(in, s->st.out, len);
+	buf_move(in, &s->st.out, len);
 	return true;
 }

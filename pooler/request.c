@@ -47,12 +47,6 @@ rq_push(RequestQueue *q, ReqKind kind, uint8_t flags)
 	return r;
 }
 
-Request *
-rq_head(const RequestQueue *q)
-{
-	return q->count ? &q->items[q->head] : NULL;
-}
-
 /* The i-th entry from the head. */
 Request *
 rq_at(const RequestQueue *q, uint32_t i)

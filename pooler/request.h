@@ -66,7 +66,6 @@ typedef struct RequestQueue
 } RequestQueue;
 
 extern Request *rq_push(RequestQueue *q, ReqKind kind, uint8_t flags);
-extern Request *rq_head(const RequestQueue *q);
 extern Request *rq_at(const RequestQueue *q, uint32_t i);
 extern void		rq_pop(RequestQueue *q);
 extern void		rq_remove_at(RequestQueue *q, uint32_t i);
@@ -74,6 +73,13 @@ extern void		rq_clear(RequestQueue *q);
 extern bool		rq_is_extended(const Request *r);
 extern void		rq_set_keywords(Request *r, const uint32_t *kw, int n);
 extern uint32_t rq_next_keywords(Request *r);
+
+/* The oldest request not yet answered, or NULL. */
+static inline Request *
+rq_head(const RequestQueue *q)
+{
+	return q->count ? &q->items[q->head] : NULL;
+}
 
 static inline bool
 rq_empty(const RequestQueue *q)

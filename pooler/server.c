@@ -27,7 +27,7 @@
 #include "client.h"
 #include "hosts.h"
 #include "log.h"
-#include "main.h"
+#include "process.h"
 #include "pool.h"
 #include "protocol.h"
 #include "relay.h"
@@ -349,14 +349,14 @@ server_attach(Server *s, Client *c)
 		settings_set(&only, "client_encoding", enc);
 		sql = session_sync_sql(&only, &s->settings);
 		settings_free(&only);
-		pkt_add_query(s->st.out, sql);
+		pkt_add_query(&s->st.out, sql);
 		rq_push(&s->rq, RQ_QUERY, REQ_HIDDEN | REQ_HIDE_ERROR | REQ_SETUP);
 		free(sql);
 	}
 	sql = session_sync_sql(&c->want, &s->settings);
 	if (sql)
 	{
-		pkt_add_query(s->st.out, sql);
+		pkt_add_query(&s->st.out, sql);
 		rq_push(&s->rq, RQ_QUERY, REQ_HIDDEN | REQ_HIDE_ERROR | REQ_SETUP);
 		free(sql);
 	}
@@ -383,7 +383,7 @@ server_reset(Server *s)
 {
 	pool_set_state(s, SV_RESET);
 	s->client = NULL;
-	pkt_add_query(s->st.out, "DISCARD ALL");
+	pkt_add_query(&s->st.out, "DISCARD ALL");
 	stream_flush(&s->st);
 }
 
@@ -528,33 +528,7 @@ server_lost(Server *s, const char *reason)
 bool
 server_is_clean(const Server *s)
 {
-	return s->txn_status == 'I' && rq_empty(&s->rq) &&
-		   evbuffer_get_length(s->st.in) == 0;
-}
-
-/*
- * A copy of the message of len bytes at off in in, for reading its fields:
- * into buf if it fits, else malloc'd (*owned set).
- */
-static uint8_t *
-copy_message(struct evbuffer *in, size_t off, uint32_t len, uint8_t *buf,
-			 size_t bufsize, bool *owned)
-{
-	struct evbuffer_ptr pos;
-	uint8_t			   *m = buf;
-
-	*owned = false;
-	if (len > bufsize)
-	{
-		m = malloc(len);
-		if (m == NULL)
-			fatal("out of memory");
-		*owned = true;
-	}
-	if (evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET) != 0 ||
-		evbuffer_copyout_from(in, &pos, m, len) != (ssize_t) len)
-		memset(m, 0, len); /* cannot happen: the bytes were counted */
-	return m;
+	return s->txn_status == 'I' && rq_empty(&s->rq) && buf_len(&s->st.in) == 0;
 }
 
 /*
@@ -569,7 +543,7 @@ server_answer_synth(Server *s)
 
 	while ((r = rq_head(&s->rq)) != NULL && r->kind == RQ_SYNTH)
 	{
-		struct evbuffer *out = c ? c->st.out : NULL;
+		Buf *out = c ? &c->st.out : NULL;
 
 		if (out)
 		{
@@ -737,8 +711,8 @@ note_command(Server *s, Request *r, const uint8_t *msg, uint32_t len)
 		return true;
 	session_tag_effect(tag, rq_next_keywords(r), &eff);
 	/* ROLLBACK [TO SAVEPOINT], or COMMIT of a failed transaction */
-	if (strcmp(tag, "ROLLBACK") == 0 ||
-		strcmp(tag, "PREPARE TRANSACTION") == 0)
+	if ((tag[0] == 'R' && strcmp(tag, "ROLLBACK") == 0) ||
+		(tag[0] == 'P' && strcmp(tag, "PREPARE TRANSACTION") == 0))
 		forget_uncommitted(s);
 	if (eff.dealloc_all)
 	{
@@ -828,7 +802,7 @@ pass_batch(Server *s, Client *c, size_t *batch)
 	if (*batch == 0)
 		return;
 	s->pool->bytes_out += *batch;
-	evbuffer_remove_buffer(s->st.in, c->st.out, *batch);
+	buf_move(&s->st.in, &c->st.out, *batch);
 	*batch = 0;
 }
 
@@ -898,17 +872,17 @@ stream_start(Server *s, char type, uint32_t len, size_t *batch)
 static bool
 stream_part(Server *s)
 {
-	struct evbuffer *in = s->st.in;
-	size_t			 avail = evbuffer_get_length(in);
-	size_t			 n = avail < s->relay_left ? avail : s->relay_left;
+	Buf	  *in = &s->st.in;
+	size_t avail = buf_len(in);
+	size_t n = avail < s->relay_left ? avail : s->relay_left;
 
 	if (s->client && !s->client->dead)
 	{
-		evbuffer_remove_buffer(in, s->client->st.out, n);
+		buf_move(in, &s->client->st.out, n);
 		s->pool->bytes_out += n;
 	}
 	else
-		evbuffer_drain(in, n);
+		buf_drain(in, n);
 	s->relay_left -= (uint32_t) n;
 	return s->relay_left == 0;
 }
@@ -924,14 +898,14 @@ stream_part(Server *s)
 static void
 server_read_cb(void *arg)
 {
-	Server			*s = (Server *) arg;
-	Client			*to = s->client; /* flushed once at the end */
-	struct evbuffer *in = s->st.in;
-	size_t			 batch = 0; /* complete messages not yet moved to "to" */
-	char			 type;
-	char			 status;
-	uint32_t		 len;
-	PktStatus		 st;
+	Server	 *s = (Server *) arg;
+	Client	 *to = s->client; /* flushed once at the end */
+	Buf		 *in = &s->st.in;
+	size_t	  batch = 0; /* complete messages not yet moved to "to" */
+	char	  type;
+	char	  status;
+	uint32_t  len;
+	PktStatus st;
 
 	for (;;)
 	{
@@ -939,9 +913,7 @@ server_read_cb(void *arg)
 		Request *r = rq_head(&s->rq);
 		bool	 hide;
 		bool	 pop = false;
-		uint8_t	 small[512];
 		uint8_t *msg = NULL;
-		bool	 owned = false;
 
 		if (s->relay_left > 0)
 		{
@@ -961,6 +933,17 @@ server_read_cb(void *arg)
 		if (st != PKT_READY)
 			break;
 
+		/*
+		 * Rows, and the description of a query's rows: passed on with
+		 * nothing to note or answer.  Most of the messages a server sends.
+		 */
+		if ((type == 'D' || (type == 'T' && r && r->kind != RQ_DESCRIBE)) &&
+			r && c && !(r->flags & REQ_HIDDEN) && s->state != SV_RESET)
+		{
+			batch += len;
+			continue;
+		}
+
 		if (type == 'Z')
 			s->txn_status = status;
 		else if (type == 'E')
@@ -968,16 +951,14 @@ server_read_cb(void *arg)
 		if (type == 'S' || type == 'E' ||
 			(type == 'C' && c && r &&
 			 (r->kind == RQ_QUERY || r->kind == RQ_EXECUTE)))
-			msg = copy_message(in, batch, len, small, sizeof(small), &owned);
+			msg = buf_data(in) + batch; /* in place, read only */
 		if (type == 'S')
 			note_parameter(s, msg, len);
 
 		if (s->state == SV_RESET || c == NULL)
 		{
 			/* Not for any client: DISCARD ALL's answer, or unsolicited. */
-			if (owned)
-				free(msg);
-			evbuffer_drain(in, len);
+			buf_drain(in, len);
 			if (s->state == SV_RESET && type == 'Z')
 			{
 				stmt_cache_clear(&s->stmts);
@@ -1003,8 +984,6 @@ server_read_cb(void *arg)
 		{
 			if (!is_async(type) && type != 'E')
 			{
-				if (owned)
-					free(msg);
 				log_error("S-%llu: message '%c' answers no request",
 						  (unsigned long long) s->id, type);
 				server_lost(s, "unexpected message from the server");
@@ -1063,8 +1042,6 @@ server_read_cb(void *arg)
 				copy_in_started(s);
 			else if (is_completion_only(type))
 			{
-				if (owned)
-					free(msg);
 				log_error("S-%llu: message '%c' does not answer request %d",
 						  (unsigned long long) s->id, type, r->kind);
 				server_lost(s, "unexpected message from the server");
@@ -1076,23 +1053,19 @@ server_read_cb(void *arg)
 
 				if (!ok)
 				{
-					if (owned)
-						free(msg);
 					return; /* the client was closed, and s with it */
 				}
 			}
 		}
-		if (owned)
-			free(msg);
 
 		if (type == 'C' && r && (r->flags & REQ_RETAG))
 			hide = true;
 		if (hide)
 		{
 			pass_batch(s, c, &batch);
-			evbuffer_drain(in, len);
+			buf_drain(in, len);
 			if (type == 'C' && (r->flags & REQ_RETAG))
-				pkt_add_command_complete(c->st.out, "DEALLOCATE");
+				pkt_add_command_complete(&c->st.out, "DEALLOCATE");
 		}
 		else
 			batch += len;

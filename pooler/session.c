@@ -22,7 +22,7 @@
  * pinned to its server until the state is gone (DISCARD ALL, UNLISTEN *,
  * CLOSE ALL, ...) or the client leaves.  This sees commands, not
  * functions: set_config() or a function that creates a temporary table is
- * not noticed; see the README.
+ * not noticed; see docs/pooler.md.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -56,6 +56,32 @@ session_tracked_name(const char *name)
 }
 
 /*
+ * What a character starts, for the scanner's dispatch: one table look-up
+ * and one jump per token rather than a chain of tests.
+ */
+enum
+{
+	CK_OTHER,  /* punctuation: a token of its own */
+	CK_WORD,   /* an identifier or keyword */
+	CK_SPACE,  /* white space */
+	CK_DIGIT,  /* a number */
+	CK_QUOTE,  /* ' or " */
+	CK_DASH,   /* -, or -- a comment */
+	CK_SLASH,  /* /, or a block comment */
+	CK_DOLLAR, /* $, a parameter or a dollar quote */
+	CK_END	   /* ; or the end of the text */
+};
+
+static const uint8_t ch_kind[256] = {
+	['a' ... 'z'] = CK_WORD,   ['A' ... 'Z'] = CK_WORD,	 ['_'] = CK_WORD,
+	[0x80 ... 0xff] = CK_WORD, [' '] = CK_SPACE,		 ['\t'] = CK_SPACE,
+	['\n'] = CK_SPACE,		   ['\r'] = CK_SPACE,		 ['\f'] = CK_SPACE,
+	['\v'] = CK_SPACE,		   ['0' ... '9'] = CK_DIGIT, ['\''] = CK_QUOTE,
+	['"'] = CK_QUOTE,		   ['-'] = CK_DASH,			 ['/'] = CK_SLASH,
+	['$'] = CK_DOLLAR,		   [';'] = CK_END,			 ['\0'] = CK_END,
+};
+
+/*
  * Character classes of the SQL scanner, as PostgreSQL's lexer has them:
  * bytes from 0x80 are letters.  A table, not <ctype.h>: the scanner reads
  * every byte of every query.
@@ -63,20 +89,32 @@ session_tracked_name(const char *name)
 #define CH_START 0x01 /* starts an identifier */
 #define CH_CONT	 0x02 /* continues one */
 #define CH_SPACE 0x04 /* white space */
+#define CH_KW	 0x08 /* first letter of a word that matters anywhere */
+#define CH_SPECIAL                                                            \
+	0x10 /* may start a quote, a comment, a dollar quote, a statement */
+
+#define CH_LETTER (CH_START | CH_CONT)
+#define CH_KWLET  (CH_START | CH_CONT | CH_KW)
 
 static const uint8_t ch_class[256] = {
-	['a' ... 'z'] = CH_START | CH_CONT,
-	['A' ... 'Z'] = CH_START | CH_CONT,
-	['_'] = CH_START | CH_CONT,
-	[0x80 ... 0xff] = CH_START | CH_CONT,
-	['0' ... '9'] = CH_CONT,
-	['$'] = CH_CONT,
-	[' '] = CH_SPACE,
-	['\t'] = CH_SPACE,
-	['\n'] = CH_SPACE,
-	['\r'] = CH_SPACE,
-	['\f'] = CH_SPACE,
-	['\v'] = CH_SPACE,
+	/* letters; c d h i o p t start keyword_table's words and ON COMMIT DROP */
+	['a' ... 'b'] = CH_LETTER,	['c' ... 'd'] = CH_KWLET,
+	['e' ... 'g'] = CH_LETTER,	['h' ... 'i'] = CH_KWLET,
+	['j' ... 'n'] = CH_LETTER,	['o' ... 'p'] = CH_KWLET,
+	['q' ... 's'] = CH_LETTER,	['t'] = CH_KWLET,
+	['u' ... 'z'] = CH_LETTER,	['A' ... 'B'] = CH_LETTER,
+	['C' ... 'D'] = CH_KWLET,	['E' ... 'G'] = CH_LETTER,
+	['H' ... 'I'] = CH_KWLET,	['J' ... 'N'] = CH_LETTER,
+	['O' ... 'P'] = CH_KWLET,	['Q' ... 'S'] = CH_LETTER,
+	['T'] = CH_KWLET,			['U' ... 'Z'] = CH_LETTER,
+	['_'] = CH_START | CH_CONT, [0x80 ... 0xff] = CH_START | CH_CONT,
+	['0' ... '9'] = CH_CONT,	['$'] = CH_CONT | CH_SPECIAL,
+	['\''] = CH_SPECIAL,		['"'] = CH_SPECIAL,
+	['-'] = CH_SPECIAL,			['/'] = CH_SPECIAL,
+	[';'] = CH_SPECIAL,			['\0'] = CH_SPECIAL,
+	[' '] = CH_SPACE,			['\t'] = CH_SPACE,
+	['\n'] = CH_SPACE,			['\r'] = CH_SPACE,
+	['\f'] = CH_SPACE,			['\v'] = CH_SPACE,
 };
 
 static inline bool
@@ -89,6 +127,27 @@ static inline bool
 ident_cont(char ch)
 {
 	return (ch_class[(unsigned char) ch] & CH_CONT) != 0;
+}
+
+/*
+ * Past the identifier characters that follow p (p itself is one): four at
+ * a time, as most of a query's bytes are in words.
+ */
+static inline const char *
+skip_ident(const char *p)
+{
+	for (;;)
+	{
+		if (!ident_cont(p[1]))
+			return p + 1;
+		if (!ident_cont(p[2]))
+			return p + 2;
+		if (!ident_cont(p[3]))
+			return p + 3;
+		if (!ident_cont(p[4]))
+			return p + 4;
+		p += 4;
+	}
 }
 
 static bool
@@ -118,6 +177,21 @@ static const struct
 };
 
 /*
+ * Could the word w (n bytes) be in keyword_table?  Inline, for the words
+ * that are not: nearly all of them.
+ */
+static inline bool
+word_may_be_keyword(const char *w, size_t n)
+{
+	if (n < 4 || n > 27 || !(ch_class[(unsigned char) w[0]] & CH_KW))
+		return false;
+	/* pg_temp and the advisory lock functions; not pgbench_accounts */
+	if ((w[0] | 0x20) == 'p')
+		return w[2] == '_' && (w[1] | 0x20) == 'g';
+	return true;
+}
+
+/*
  * The KW_ bit of one word, or 0.  It runs for every word of every query:
  * the length and first letter rule out nearly all entries before any
  * comparison of the whole word.
@@ -129,6 +203,27 @@ word_keyword(const char *w, size_t n, bool first)
 
 	if (n < 4 || n > 27)
 		return 0;
+	/* the table's first letters: most words stop here */
+	switch (w[0])
+	{
+		case 't':
+		case 'T':
+		case 'h':
+		case 'H':
+		case 'i':
+		case 'I':
+		case 'c':
+		case 'C':
+			break;
+		case 'p':
+		case 'P':
+			/* pg_temp and the advisory lock functions */
+			if (w[2] != '_' || (w[1] != 'g' && w[1] != 'G'))
+				return 0;
+			break;
+		default:
+			return 0;
+	}
 	c0 = (char) tolower((unsigned char) w[0]);
 	for (size_t i = 0; i < sizeof(keyword_table) / sizeof(keyword_table[0]);
 		 i++)
@@ -345,6 +440,38 @@ lead_keywords(const Token *t, int n)
 	return kw;
 }
 
+/* Is t the first word of a statement lead_keywords reads by position? */
+static inline bool
+reads_by_position(const Token *t)
+{
+	switch (t->len)
+	{
+		case 3:
+			return word_is(t->p, 3, "set");
+		case 5:
+			return word_is(t->p, 5, "reset");
+		case 7:
+			return word_is(t->p, 7, "prepare");
+		case 8:
+			return word_is(t->p, 8, "unlisten");
+		case 10:
+			return word_is(t->p, 10, "deallocate");
+		default:
+			return false;
+	}
+}
+
+/*
+ * Keep a token among the first of the statement: the first always, the
+ * rest only when the first word makes it a statement read by position.
+ */
+#define LEAD(kind, p, len)                                                    \
+	do                                                                        \
+	{                                                                         \
+		if (nlead == 0 || positional)                                         \
+			lead_add(lead, &nlead, (kind), (p), (len));                       \
+	} while (0)
+
 /* Keep tok among the first tokens of the statement. */
 static void
 lead_add(Token *lead, int *n, char kind, const char *p, size_t len)
@@ -420,8 +547,8 @@ skip_dollar(const char *p, size_t taglen)
  * again with true if KW_BACKSLASH comes back.
  */
 int
-session_statement_keywords(const char *sql, bool escapes, uint32_t *out,
-						   int max)
+session_statement_keywords_full(const char *sql, bool escapes, uint32_t *out,
+								int max)
 {
 	const char *p = sql;
 	uint32_t	kw = 0;
@@ -430,156 +557,325 @@ session_statement_keywords(const char *sql, bool escapes, uint32_t *out,
 	int			on_commit = 0; /* words of "ON COMMIT DROP" seen in a row */
 	Token		lead[LEAD_TOKENS + 3];
 	int			nlead = 0;
+	bool		positional = false; /* its first word is read by position */
 	bool		backslash = false;
 
 	for (;;)
 	{
 		char ch = *p;
 
-		if (ch == '\0' || ch == ';')
+		switch (ch_kind[(unsigned char) ch])
 		{
-			if (words && lead[0].kind == 'w' &&
-				strchr("sSrRuUdDpP", lead[0].p[0]) != NULL)
+			case CK_WORD:
 			{
-				/* zeroed past the end: lead_keywords may look ahead */
-				memset(&lead[nlead], 0,
-					   sizeof(Token) * (size_t) (LEAD_TOKENS + 3 - nlead));
-				kw |= lead_keywords(lead, nlead);
-			}
-			if (words)
-			{
-				if (n < max)
-					out[n++] = kw;
+				const char *w = p;
+				size_t		len;
+
+				p = skip_ident(p);
+				len = (size_t) (p - w);
+				if (!words)
+				{
+					/* the first word: which kind of statement */
+					words = true;
+					lead_add(lead, &nlead, 'w', w, len);
+					positional = reads_by_position(&lead[0]);
+					kw |= word_keyword(w, len, true);
+					on_commit = 0;
+					break;
+				}
+				if (positional)
+					lead_add(lead, &nlead, 'w', w, len);
+				/* most words start with a letter no keyword starts with */
+				if (!(ch_class[(unsigned char) *w] & CH_KW))
+				{
+					on_commit = 0;
+					break;
+				}
+				kw |= word_keyword(w, len, false);
+				/* ON COMMIT DROP: the temporary table ends with the transaction */
+				if (word_is(w, len, "on"))
+					on_commit = 1;
+				else if (on_commit == 1 && word_is(w, len, "commit"))
+					on_commit = 2;
+				else if (on_commit == 2 && word_is(w, len, "drop"))
+				{
+					kw |= KW_COMMIT_DROP;
+					on_commit = 0;
+				}
 				else
-					out[max - 1] |= kw;
-			}
-			if (ch == '\0')
+					on_commit = 0;
 				break;
-			kw = 0;
-			words = false;
-			nlead = 0;
-			on_commit = 0;
-			p++;
-		}
-		else if (ch == '\'' || ch == '"')
-		{
-			const char *start = p;
-			char		prefix = 0;		 /* E, B, X, N... glued to the quote */
-			bool		unicode = false; /* U&'...' or U&"..." */
-			char		kind = ch == '"' ? 'q' : 's';
-			bool		esc = false;
-
-			if (p > sql && ident_start(p[-1]) &&
-				(p - 1 == sql || !ident_cont(p[-2])))
-				prefix = (char) tolower((unsigned char) p[-1]);
-			else if (p - 1 > sql && p[-1] == '&' &&
-					 tolower((unsigned char) p[-2]) == 'u' &&
-					 (p - 2 == sql || !ident_cont(p[-3])))
-				unicode = true;
-			/* the prefix is part of the string, not a word of its own */
-			if (prefix && nlead > 0 && lead[nlead - 1].p == p - 1)
-				nlead--;
-			else if (unicode && nlead > 1 && lead[nlead - 2].p == p - 2)
-				nlead -= 2;
-			if (unicode && kind == 'q')
-				kind = 'u';
-			/* backslashes escape in E'' always, in plain '' if told */
-			if (ch == '\'' && !unicode && prefix != 'b' && prefix != 'x')
-				esc = prefix == 'e' || escapes;
-			p = skip_quoted(p, esc,
-							ch == '\'' && !esc && prefix != 'b' &&
-									prefix != 'x' && !unicode
-								? &backslash
-								: NULL);
-			lead_add(lead, &nlead, kind, start + 1, (size_t) (p - start - 1));
-			if (*p)
-				p++;
-			on_commit = 0;
-		}
-		else if (ch == '-' && p[1] == '-')
-		{
-			while (*p && *p != '\n')
-				p++;
-		}
-		else if (ch == '/' && p[1] == '*')
-		{
-			int depth = 1; /* PostgreSQL's block comments nest */
-
-			p += 2;
-			while (*p && depth > 0)
-			{
-				if (p[0] == '/' && p[1] == '*')
-				{
-					depth++;
-					p += 2;
-				}
-				else if (p[0] == '*' && p[1] == '/')
-				{
-					depth--;
-					p += 2;
-				}
-				else
-					p++;
 			}
-		}
-		else if (ch == '$' && (p[1] == '$' || ident_start(p[1])))
-		{
-			/* a dollar-quoted string, $tag$ ... $tag$, or a lone $ */
-			const char *tag_end = p + 1;
-
-			while (*tag_end != '$' && *tag_end && ident_cont(*tag_end))
-				tag_end++;
-			if (*tag_end == '$')
+			case CK_SPACE:
+				do
+					p++;
+				while (ch_kind[(unsigned char) *p] == CK_SPACE);
+				break;
+			case CK_DIGIT:
 			{
+				/* a number: its digits (and a dot) are no words */
 				const char *start = p;
 
-				p = skip_dollar(p, (size_t) (tag_end - p + 1));
-				lead_add(lead, &nlead, 's', start, (size_t) (p - start));
+				while ((unsigned) (*p - '0') < 10 || *p == '.')
+					p++;
+				LEAD('o', start, 1);
+				on_commit = 0;
+				break;
 			}
-			else
+			case CK_QUOTE:
 			{
-				lead_add(lead, &nlead, 'o', p, 1);
-				p++;
-			}
-			on_commit = 0;
-		}
-		else if (ident_start(ch))
-		{
-			const char *w = p;
-			size_t		len;
+				const char *start = p;
+				char		prefix = 0; /* E, B, X, N... glued to the quote */
+				bool		unicode = false; /* U&'...' or U&"..." */
+				char		kind = ch == '"' ? 'q' : 's';
+				bool		esc = false;
 
-			while (ident_cont(*p))
+				if (p > sql && ident_start(p[-1]) &&
+					(p - 1 == sql || !ident_cont(p[-2])))
+					prefix = (char) tolower((unsigned char) p[-1]);
+				else if (p - 1 > sql && p[-1] == '&' &&
+						 tolower((unsigned char) p[-2]) == 'u' &&
+						 (p - 2 == sql || !ident_cont(p[-3])))
+					unicode = true;
+				/* the prefix is part of the string, not a word of its own */
+				if (prefix && nlead > 0 && lead[nlead - 1].p == p - 1)
+					nlead--;
+				else if (unicode && nlead > 1 && lead[nlead - 2].p == p - 2)
+					nlead -= 2;
+				if (unicode && kind == 'q')
+					kind = 'u';
+				/* backslashes escape in E'' always, in plain '' if told */
+				if (ch == '\'' && !unicode && prefix != 'b' && prefix != 'x')
+					esc = prefix == 'e' || escapes;
+				p = skip_quoted(p, esc,
+								ch == '\'' && !esc && prefix != 'b' &&
+										prefix != 'x' && !unicode
+									? &backslash
+									: NULL);
+				LEAD(kind, start + 1, (size_t) (p - start - 1));
+				if (*p)
+					p++;
+				on_commit = 0;
+				break;
+			}
+			case CK_DASH:
+				if (p[1] != '-')
+					goto other;
+				while (*p && *p != '\n')
+					p++;
+				break;
+			case CK_SLASH:
+			{
+				int depth = 1; /* PostgreSQL's block comments nest */
+
+				if (p[1] != '*')
+					goto other;
+				p += 2;
+				while (*p && depth > 0)
+				{
+					if (p[0] == '/' && p[1] == '*')
+					{
+						depth++;
+						p += 2;
+					}
+					else if (p[0] == '*' && p[1] == '/')
+					{
+						depth--;
+						p += 2;
+					}
+					else
+						p++;
+				}
+				break;
+			}
+			case CK_DOLLAR:
+			{
+				if (p[1] != '$' && !ident_start(p[1]))
+					goto other;
+				/* a dollar-quoted string, $tag$ ... $tag$, or a lone $ */
+				const char *tag_end = p + 1;
+
+				while (*tag_end != '$' && *tag_end && ident_cont(*tag_end))
+					tag_end++;
+				if (*tag_end == '$')
+				{
+					const char *start = p;
+
+					p = skip_dollar(p, (size_t) (tag_end - p + 1));
+					LEAD('s', start, (size_t) (p - start));
+				}
+				else
+				{
+					LEAD('o', p, 1);
+					p++;
+				}
+				on_commit = 0;
+				break;
+			}
+			case CK_END:
+			{
+				if (words && positional)
+				{
+					/* zeroed past the end: lead_keywords may look ahead */
+					memset(&lead[nlead], 0,
+						   sizeof(Token) * (size_t) (LEAD_TOKENS + 3 - nlead));
+					kw |= lead_keywords(lead, nlead);
+				}
+				if (words)
+				{
+					if (n < max)
+						out[n++] = kw;
+					else
+						out[max - 1] |= kw;
+				}
+				if (ch == '\0')
+					break;
+				kw = 0;
+				words = false;
+				nlead = 0;
+				positional = false;
+				on_commit = 0;
 				p++;
-			len = (size_t) (p - w);
-			kw |= word_keyword(w, len, !words);
-			words = true;
-			lead_add(lead, &nlead, 'w', w, len);
-			/* ON COMMIT DROP: the temporary table ends with the transaction */
-			if (word_is(w, len, "on"))
-				on_commit = 1;
-			else if (on_commit == 1 && word_is(w, len, "commit"))
-				on_commit = 2;
-			else if (on_commit == 2 && word_is(w, len, "drop"))
-			{
-				kw |= KW_COMMIT_DROP;
-				on_commit = 0;
+				break;
 			}
-			else
+			default:
+			other:
+				LEAD('o', p, 1);
 				on_commit = 0;
+				p++;
+				break;
 		}
-		else
-		{
-			if (!(ch_class[(unsigned char) ch] & CH_SPACE))
-			{
-				lead_add(lead, &nlead, 'o', p, 1);
-				on_commit = 0;
-			}
-			p++;
-		}
+		if (ch == '\0')
+			break;
 	}
 	if (backslash && !escapes && n > 0)
 		out[0] |= KW_BACKSLASH;
 	return n;
+}
+
+/*
+ * session_statement_keywords_full for a statement of words, numbers,
+ * operators and white space, with at most a semicolon at the end: the
+ * same answer, from a loop with fewer things to tell apart.  -1 as soon as
+ * the text turns out to be more than that (a quote, a dollar quote or
+ * $name, a comment, a second statement), or when the statement is one read
+ * by position (SET, RESET, ...): those take the full scan.
+ */
+static int
+plain_statement_keywords(const char *sql, uint32_t *out)
+{
+	const char *p = sql;
+	uint32_t	kw = 0;
+	bool		words = false;
+	int			on_commit = 0;
+
+	for (;;)
+	{
+		unsigned char ch = (unsigned char) *p;
+		uint8_t		  cls = ch_class[ch];
+		const char	 *w;
+		size_t		  len;
+
+		if (!(cls & CH_START))
+		{
+			if (cls & CH_SPACE)
+			{
+				p++;
+				continue;
+			}
+			if (cls & CH_SPECIAL)
+			{
+				if (ch == '\0')
+					break;
+				if (ch == ';')
+				{
+					while (ch_class[(unsigned char) *++p] & CH_SPACE)
+						;
+					if (*p != '\0')
+						return -1;
+					break;
+				}
+				if (ch == '-' || ch == '/')
+				{
+					if (p[1] == (ch == '-' ? '-' : '*'))
+						return -1;
+				}
+				else if (ch == '$')
+				{
+					if (p[1] == '$' || ident_start(p[1]))
+						return -1;
+				}
+				else
+					return -1; /* a quote */
+			}
+			on_commit = 0;
+			if ((unsigned) (ch - '0') < 10)
+			{
+				/* a number: its digits (and a dot) are no words */
+				do
+					p++;
+				while ((unsigned) (*p - '0') < 10 || *p == '.');
+			}
+			else
+				p++;
+			continue;
+		}
+		w = p;
+		p = skip_ident(p);
+		len = (size_t) (p - w);
+		if (!words)
+		{
+			Token first = {'w', w, len};
+
+			if (reads_by_position(&first))
+				return -1;
+			words = true;
+			if (word_may_be_keyword(w, len))
+				kw |= word_keyword(w, len, true);
+			continue;
+		}
+		if (!(cls & CH_KW))
+		{
+			on_commit = 0;
+			continue;
+		}
+		if (word_may_be_keyword(w, len))
+			kw |= word_keyword(w, len, false);
+		if (word_is(w, len, "on"))
+			on_commit = 1;
+		else if (on_commit == 1 && word_is(w, len, "commit"))
+			on_commit = 2;
+		else if (on_commit == 2 && word_is(w, len, "drop"))
+		{
+			kw |= KW_COMMIT_DROP;
+			on_commit = 0;
+		}
+		else
+			on_commit = 0;
+	}
+	if (!words)
+		return 0;
+	out[0] = kw;
+	return 1;
+}
+
+/*
+ * The KW_ words of each statement of sql: see
+ * session_statement_keywords_full.  Most queries an application sends are
+ * one statement without quotes or comments; they take a shorter loop.
+ */
+int
+session_statement_keywords(const char *sql, bool escapes, uint32_t *out,
+						   int max)
+{
+	if (max > 0)
+	{
+		int n = plain_statement_keywords(sql, out);
+
+		if (n >= 0)
+			return n;
+	}
+	return session_statement_keywords_full(sql, escapes, out, max);
 }
 
 /* The KW_ words of all of sql's statements together. */
@@ -650,7 +946,23 @@ session_tag_effect(const char *tag, uint32_t keywords, TagEffect *out)
 				out->pin = PIN_TEMP;
 			break;
 		case 'S':
-			if (tag_is(tag, "SET"))
+			/* SELECT n, the commonest tag: nothing to do without keywords */
+			if (tag[1] == 'E' && tag[2] == 'L')
+			{
+				if (keywords != 0 && strncmp(tag, "SELECT", 6) == 0)
+				{
+					/* CREATE TEMP TABLE ... AS, SELECT ... INTO TEMP */
+					if ((keywords &
+						 (KW_TEMP | KW_CREATE_INTO | KW_COMMIT_DROP)) ==
+						(KW_TEMP | KW_CREATE_INTO))
+						out->pin = PIN_TEMP;
+					if (keywords & KW_ADVLOCK)
+						out->pin |= PIN_ADVISORY;
+					if (keywords & KW_UNLOCK_ALL)
+						out->unpin = PIN_ADVISORY;
+				}
+			}
+			else if (tag_is(tag, "SET"))
 			{
 				uint8_t what = PIN_SET;
 
@@ -672,17 +984,6 @@ session_tag_effect(const char *tag, uint32_t keywords, TagEffect *out)
 					out->unpin = what;
 				else
 					out->pin = what;
-			}
-			else if (strncmp(tag, "SELECT", 6) == 0)
-			{
-				/* CREATE TEMP TABLE ... AS, SELECT ... INTO TEMP */
-				if ((keywords & (KW_TEMP | KW_CREATE_INTO | KW_COMMIT_DROP)) ==
-					(KW_TEMP | KW_CREATE_INTO))
-					out->pin = PIN_TEMP;
-				if (keywords & KW_ADVLOCK)
-					out->pin |= PIN_ADVISORY;
-				if (keywords & KW_UNLOCK_ALL)
-					out->unpin = PIN_ADVISORY;
 			}
 			break;
 		case 'R':
@@ -825,9 +1126,8 @@ settings_free(Settings *s)
  * lower case, as PostgreSQL compares them.
  */
 uint64_t
-settings_fingerprint(Settings *s)
+settings_fingerprint_compute(Settings *s)
 {
-	if (!s->fp_valid)
 	{
 		uint64_t fp = (uint64_t) s->n * 0x9e3779b97f4a7c15ULL;
 

@@ -70,11 +70,13 @@ typedef struct Settings
 	bool	 fp_valid; /* fp is up to date */
 } Settings;
 
-extern uint32_t	   session_keywords(const char *sql, bool escapes);
-extern int		   session_statement_keywords(const char *sql, bool escapes,
-											  uint32_t *out, int max);
-extern void		   session_tag_effect(const char *tag, uint32_t keywords,
-									  TagEffect *out);
+extern uint32_t session_keywords(const char *sql, bool escapes);
+extern int		session_statement_keywords_full(const char *sql, bool escapes,
+												uint32_t *out, int max);
+extern int		session_statement_keywords(const char *sql, bool escapes,
+										   uint32_t *out, int max);
+extern void		session_tag_effect(const char *tag, uint32_t keywords,
+								   TagEffect *out);
 extern const char *session_pins_to_str(uint8_t pins, char *buf, size_t len);
 
 extern const char *session_tracked_name(const char *name);
@@ -83,6 +85,13 @@ extern void		settings_set(Settings *s, const char *name, const char *value);
 extern void		settings_remove_untracked(Settings *s);
 extern void		settings_free(Settings *s);
 extern char	   *session_sync_sql(const Settings *want, Settings *have);
-extern uint64_t settings_fingerprint(Settings *s);
+extern uint64_t settings_fingerprint_compute(Settings *s);
+
+/* A hash of the settings, kept until they change (every attach compares). */
+static inline uint64_t
+settings_fingerprint(Settings *s)
+{
+	return s->fp_valid ? s->fp : settings_fingerprint_compute(s);
+}
 
 #endif /* APS_SESSION_H */

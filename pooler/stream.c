@@ -48,15 +48,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "main.h"
+#include "process.h"
 #include "stream.h"
 
-#define READ_SIZE (16 * 1024)
+#define READ_SIZE BUF_BLOCK
 
 /* The largest TLS record: one SSL_write each. */
 #define TLS_RECORD (16 * 1024)
@@ -78,29 +77,33 @@ typedef struct StreamTls
 static void
 stream_read_cb(evutil_socket_t fd, short what, void *arg)
 {
-	Stream				 *st = (Stream *) arg;
-	struct evbuffer_iovec v;
-	ssize_t				  n;
+	Stream	*st = (Stream *) arg;
+	uint8_t *p;
+	size_t	 avail;
+	ssize_t	 n;
 
 	if (st->broken)
 	{
-		st->on_event(st->arg, "could not send data");
+		st->on_event(st->arg,
+					 st->out.oom ? "out of memory" : "could not send data");
 		return;
 	}
-	if (evbuffer_reserve_space(st->in, READ_SIZE, &v, 1) < 1)
+	p = buf_reserve(&st->in, READ_SIZE, &avail);
+	if (p == NULL)
 	{
 		st->on_event(st->arg, "out of memory");
 		return;
 	}
-	n = read(st->fd, v.iov_base,
-			 v.iov_len < READ_SIZE ? v.iov_len : READ_SIZE);
+	n = read(st->fd, p, avail);
 	if (n > 0)
 	{
-		v.iov_len = (size_t) n;
-		evbuffer_commit_space(st->in, &v, 1);
+		buf_commit(&st->in, (size_t) n);
 		st->on_read(st->arg);
+		return;
 	}
-	else if (n == 0)
+	if (buf_len(&st->in) == 0)
+		buf_release(&st->in); /* an idle stream holds no memory */
+	if (n == 0)
 		st->on_event(st->arg, "connection closed");
 	else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 		st->on_event(st->arg, strerror(errno));
@@ -112,8 +115,7 @@ stream_write_cb(evutil_socket_t fd, short what, void *arg)
 	Stream *st = (Stream *) arg;
 
 	stream_flush(st);
-	if (!st->broken && st->on_drain &&
-		evbuffer_get_length(st->out) <= FLOW_LOW)
+	if (!st->broken && st->on_drain && buf_len(&st->out) <= FLOW_LOW)
 		st->on_drain(st->arg);
 }
 
@@ -130,12 +132,10 @@ stream_init(Stream *st, int fd, bool own_fd, StreamFn on_read,
 	st->on_drain = on_drain;
 	st->on_event = on_event;
 	st->arg = arg;
-	st->in = evbuffer_new();
-	st->out = evbuffer_new();
 	st->rev = event_new(ev_base, fd, EV_READ | EV_PERSIST, stream_read_cb, st);
 	st->wev =
 		event_new(ev_base, fd, EV_WRITE | EV_PERSIST, stream_write_cb, st);
-	if (!st->in || !st->out || !st->rev || !st->wev)
+	if (!st->rev || !st->wev)
 	{
 		stream_close(st);
 		return false;
@@ -152,10 +152,8 @@ stream_close(Stream *st)
 		event_free(st->rev);
 	if (st->wev)
 		event_free(st->wev);
-	if (st->in)
-		evbuffer_free(st->in);
-	if (st->out)
-		evbuffer_free(st->out);
+	buf_release(&st->in);
+	buf_release(&st->out);
 	if (st->tls)
 	{
 		if (st->tls->own_ssl)
@@ -192,22 +190,32 @@ stream_flush(Stream *st)
 		tls_flush(st);
 		return;
 	}
-	while (evbuffer_get_length(st->out) > 0)
+	if (st->out.oom && !st->broken)
 	{
-		int n = evbuffer_write(st->out, st->fd);
+		/* a message lost part of itself: nothing more may go out */
+		st->broken = true;
+		buf_release(&st->out);
+		event_active(st->rev, EV_READ, 0);
+	}
+	while (buf_len(&st->out) > 0)
+	{
+		ssize_t n = write(st->fd, buf_data(&st->out), buf_len(&st->out));
 
 		if (n > 0)
+		{
+			buf_drain(&st->out, (size_t) n);
 			continue;
+		}
 		if (n < 0 &&
 			(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 			break;
 		/* Report it from the read side, where the owner expects events. */
 		st->broken = true;
-		evbuffer_drain(st->out, evbuffer_get_length(st->out));
+		buf_release(&st->out);
 		event_active(st->rev, EV_READ, 0);
 		break;
 	}
-	if (evbuffer_get_length(st->out) > 0)
+	if (buf_len(&st->out) > 0)
 	{
 		if (!st->writing)
 		{
@@ -225,7 +233,7 @@ stream_flush(Stream *st)
 size_t
 stream_pending(const Stream *st)
 {
-	return evbuffer_get_length(st->out);
+	return buf_len(&st->out);
 }
 
 /*
@@ -254,7 +262,7 @@ tls_update_wev(Stream *st)
 	bool	   want;
 
 	if (t->established)
-		want = t->read_blocked || evbuffer_get_length(st->out) > 0;
+		want = t->read_blocked || buf_len(&st->out) > 0;
 	else
 		want = t->hs_want_write;
 	if (want == st->writing)
@@ -307,7 +315,7 @@ static void
 tls_break(Stream *st)
 {
 	st->broken = true;
-	evbuffer_drain(st->out, evbuffer_get_length(st->out));
+	buf_release(&st->out);
 	event_active(st->rev, EV_READ, 0);
 }
 
@@ -349,32 +357,29 @@ tls_flush(Stream *st)
 {
 	StreamTls *t = st->tls;
 
-	if (st->broken)
-		evbuffer_drain(st->out, evbuffer_get_length(st->out));
-	while (t->established && evbuffer_get_length(st->out) > 0)
+	if (st->out.oom && !st->broken)
 	{
-		size_t		   len = evbuffer_get_length(st->out);
-		unsigned char *p;
-		int			   n;
-		int			   err;
+		snprintf(t->failure, sizeof(t->failure), "out of memory");
+		tls_break(st);
+	}
+	if (st->broken)
+		buf_release(&st->out);
+	while (t->established && buf_len(&st->out) > 0)
+	{
+		size_t len = buf_len(&st->out);
+		int	   n;
+		int	   err;
 
 		if (t->pending_write > 0)
 			len = (size_t) t->pending_write;
 		else if (len > TLS_RECORD)
 			len = TLS_RECORD;
-		p = evbuffer_pullup(st->out, (ssize_t) len);
-		if (p == NULL)
-		{
-			snprintf(t->failure, sizeof(t->failure), "out of memory");
-			tls_break(st);
-			break;
-		}
 		ERR_clear_error();
-		n = SSL_write(t->ssl, p, (int) len);
+		n = SSL_write(t->ssl, buf_data(&st->out), (int) len);
 		if (n > 0)
 		{
 			t->pending_write = 0;
-			evbuffer_drain(st->out, (size_t) n);
+			buf_drain(&st->out, (size_t) n);
 			continue;
 		}
 		err = SSL_get_error(t->ssl, n);
@@ -427,23 +432,22 @@ tls_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	while (got < TLS_READ_BUDGET)
 	{
-		struct evbuffer_iovec v;
-		int					  n;
-		int					  err;
+		uint8_t *p;
+		size_t	 avail;
+		int		 n;
+		int		 err;
 
-		if (evbuffer_reserve_space(st->in, READ_SIZE, &v, 1) < 1)
+		if ((p = buf_reserve(&st->in, READ_SIZE, &avail)) == NULL)
 		{
 			snprintf(t->failure, sizeof(t->failure), "out of memory");
 			failed = true;
 			break;
 		}
 		ERR_clear_error();
-		n = SSL_read(t->ssl, v.iov_base,
-					 (int) (v.iov_len < READ_SIZE ? v.iov_len : READ_SIZE));
+		n = SSL_read(t->ssl, p, (int) avail);
 		if (n > 0)
 		{
-			v.iov_len = (size_t) n;
-			evbuffer_commit_space(st->in, &v, 1);
+			buf_commit(&st->in, (size_t) n);
 			got += (size_t) n;
 			/* Nothing buffered: the kernel will tell us about the rest. */
 			if (!SSL_has_pending(t->ssl))
@@ -463,6 +467,8 @@ tls_read_cb(evutil_socket_t fd, short what, void *arg)
 		failed = true;
 		break;
 	}
+	if (buf_len(&st->in) == 0)
+		buf_release(&st->in);
 	if (failed && got == 0)
 	{
 		st->on_event(st->arg, t->failure);
@@ -498,8 +504,7 @@ tls_write_cb(evutil_socket_t fd, short what, void *arg)
 			event_active(st->rev, EV_READ, 0);
 	}
 	tls_flush(st);
-	if (!st->broken && st->on_drain &&
-		evbuffer_get_length(st->out) <= FLOW_LOW)
+	if (!st->broken && st->on_drain && buf_len(&st->out) <= FLOW_LOW)
 		st->on_drain(st->arg);
 }
 
@@ -524,7 +529,7 @@ tls_attach(Stream *st, StreamTls *t)
 		free(t);
 		return false;
 	}
-	/* OpenSSL may see the same record at another address after a pullup. */
+	/* A record retried may be at another address after the buffer moved. */
 	SSL_set_mode(t->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_set_read_ahead(t->ssl, 1);
 	event_free(st->rev);
@@ -548,8 +553,7 @@ stream_tls_accept(Stream *st, SSL_CTX *ctx)
 	if (st->tls)
 		return false;
 	stream_flush(st);
-	if (st->broken || evbuffer_get_length(st->out) > 0 ||
-		evbuffer_get_length(st->in) > 0)
+	if (st->broken || buf_len(&st->out) > 0 || buf_len(&st->in) > 0)
 		return false;
 	t = calloc(1, sizeof(StreamTls));
 	if (t == NULL)

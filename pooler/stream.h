@@ -20,8 +20,9 @@
 #define STREAM_MIN (64 * 1024)
 #define FLOW_LOW   (64 * 1024)
 
+#include "buf.h"
+
 struct event;
-struct evbuffer;
 struct ssl_st;	   /* OpenSSL's SSL */
 struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 struct StreamTls;  /* stream.c */
@@ -35,8 +36,8 @@ typedef struct Stream
 	bool			  own_fd;	/* close fd in stream_close */
 	struct event	 *rev;		/* readable (persistent) */
 	struct event	 *wev;		/* writable, only while output waits */
-	struct evbuffer	 *in;		/* plain text read */
-	struct evbuffer	 *out;		/* plain text not yet written */
+	Buf				  in;		/* plain text read */
+	Buf				  out;		/* plain text not yet written */
 	StreamFn		  on_read;	/* new bytes in in */
 	StreamFn		  on_drain; /* out went below FLOW_LOW after waiting */
 	StreamEventFn	  on_event; /* end of stream or error */

@@ -1,9 +1,30 @@
 #!/usr/bin/env bash
 # deps.sh: install the Debian packages apiscale needs, if any is missing.
 #
+#   deps.sh       what make, make test and make demo need
+#   deps.sh deb   what make deb and make deb-test need
+#
 # Works as root or as a normal user with sudo.  Set APISCALE_NO_APT=1 to
 # only report what is missing.
 set -euo pipefail
+
+DEB_PACKAGES=(
+	build-essential
+	debhelper
+	dpkg-dev
+	fakeroot
+	# pg_buildext, which builds the extension for each PostgreSQL version
+	postgresql-server-dev-all
+	postgresql-server-dev-15
+	libevent-dev
+	libinih-dev
+	libkrb5-dev
+	libpq-dev
+	libssl-dev
+	lintian
+	# systemd-analyze verify, for the units
+	systemd
+)
 
 PACKAGES=(
 	build-essential
@@ -44,6 +65,10 @@ PACKAGES=(
 	# random SQL against the extension (tests/sqlsmith/run.sh)
 	sqlsmith
 )
+
+if [ "${1:-}" = deb ]; then
+	PACKAGES=("${DEB_PACKAGES[@]}")
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -78,6 +78,18 @@ else
 	failed=$((failed + 1))
 fi
 
+# The documents: links resolve, nothing points outside the repository, and
+# every config key, admin command and option is documented.
+echo "== documents"
+if /usr/bin/python3 "$top/tests/docs/check_docs.py" >"$work/docs.log" 2>&1; then
+	echo "test docs                       ... ok"
+	passed=$((passed + 1))
+else
+	echo "test docs                       ... FAILED"
+	cat "$work/docs.log"
+	failed=$((failed + 1))
+fi
+
 # The Prometheus alerting rules: valid, and their unit tests pass.
 echo "== prometheus alerting rules"
 promtool_step() {

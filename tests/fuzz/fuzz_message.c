@@ -5,8 +5,8 @@
  *
  * The input is a stream of (non-start-up) messages, as a client or a server
  * sends them.  Three framers must agree on where each message ends:
- * pkt_peek_bytes, pkt_peek over an evbuffer drained message by message (as
- * client.c reads) and pkt_peek_at over an evbuffer walked by offset (as
+ * pkt_peek_bytes, pkt_peek over a Buf drained message by message (as
+ * client.c reads) and pkt_peek_at over a Buf walked by offset (as
  * server.c reads).  Each whole message is then copied into an allocation of
  * exactly its length, so that a parser reading one byte past it is an ASan
  * report, and handed to every parser that accepts its type byte: see
@@ -15,8 +15,6 @@
  */
 #include <stdbool.h>
 #include <string.h>
-
-#include <event2/buffer.h>
 
 #include "prepared.h"
 #include "protocol.h"
@@ -132,9 +130,16 @@ check_string_body(char type, const uint8_t *msg, size_t len)
 	FUZZ_CHECK(s == (const char *) msg + 5 && is_string_in(s, msg, len));
 	{
 		uint32_t kw[8];
+		uint32_t full[8];
 
-		(void) session_statement_keywords(s, false, kw, 8);
-		(void) session_statement_keywords(s, true, kw, 8);
+		/* the short loop for plain statements must agree with the full one */
+		for (int esc = 0; esc < 2; esc++)
+		{
+			int n = session_statement_keywords(s, esc, kw, 8);
+
+			FUZZ_CHECK(n == session_statement_keywords_full(s, esc, full, 8));
+			FUZZ_CHECK(memcmp(kw, full, sizeof(uint32_t) * (size_t) n) == 0);
+		}
 	}
 }
 
@@ -190,9 +195,8 @@ static const struct
 
 /* pkt_peek and pkt_peek_at must say what pkt_peek_bytes says at off. */
 static void
-check_framers_agree(struct evbuffer *rest, struct evbuffer *whole,
-					const uint8_t *data, size_t off, PktStatus st, char type,
-					uint32_t total)
+check_framers_agree(Buf *rest, Buf *whole, const uint8_t *data, size_t off,
+					PktStatus st, char type, uint32_t total)
 {
 	char	  t;
 	char	  first;
@@ -217,12 +221,12 @@ check_framers_agree(struct evbuffer *rest, struct evbuffer *whole,
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct evbuffer *rest = evbuffer_new();
-	struct evbuffer *whole = evbuffer_new();
-	size_t			 off = 0;
+	Buf	   rest = {0};
+	Buf	   whole = {0};
+	size_t off = 0;
 
-	FUZZ_CHECK(rest != NULL && evbuffer_add(rest, data, size) == 0);
-	FUZZ_CHECK(whole != NULL && evbuffer_add(whole, data, size) == 0);
+	FUZZ_CHECK(buf_add(&rest, data, size));
+	FUZZ_CHECK(buf_add(&whole, data, size));
 	for (;;)
 	{
 		size_t	  avail = size - off;
@@ -234,7 +238,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t	 *msg;
 
 		st = pkt_peek_bytes(data + off, avail, false, &type, &total);
-		check_framers_agree(rest, whole, data, off, st, type, total);
+		check_framers_agree(&rest, &whole, data, off, st, type, total);
 		if (st == PKT_BAD)
 			FUZZ_CHECK(avail >= 5);
 		if (st != PKT_READY)
@@ -253,10 +257,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				message_parsers[i].check(type, msg, total);
 		free(msg);
 
-		FUZZ_CHECK(evbuffer_drain(rest, total) == 0);
+		buf_drain(&rest, total);
+		FUZZ_CHECK(buf_len(&rest) == size - off - total);
 		off += total;
 	}
-	evbuffer_free(rest);
-	evbuffer_free(whole);
+	buf_release(&rest);
+	buf_release(&whole);
 	return 0;
 }

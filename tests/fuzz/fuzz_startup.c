@@ -4,7 +4,7 @@
  *
  * The input is what a new client sends first.  It goes through the two
  * framers of a start-up packet, pkt_peek_bytes and pkt_peek (over an
- * evbuffer, as client.c reads), which must agree; a whole packet is then
+ * Buf, as client.c reads), which must agree; a whole packet is then
  * copied into an allocation of exactly its length, as client.c does, so
  * that reading one byte past it is an ASan report, and parsed by
  * pkt_parse_startup.  Leaks of a half-parsed packet are LeakSanitizer
@@ -12,28 +12,26 @@
  */
 #include <string.h>
 
-#include <event2/buffer.h>
-
 #include "protocol.h"
 
 #include "fuzz.h"
 
-/* pkt_peek over an evbuffer must say what pkt_peek_bytes says. */
+/* pkt_peek over a Buf must say what pkt_peek_bytes says. */
 static void
 check_peek_agrees(const uint8_t *data, size_t size, PktStatus st, char type,
 				  uint32_t total)
 {
-	struct evbuffer *buf = evbuffer_new();
-	char			 btype;
-	uint32_t		 btotal;
-	PktStatus		 bst;
+	Buf		  buf = {0};
+	char	  btype;
+	uint32_t  btotal;
+	PktStatus bst;
 
-	FUZZ_CHECK(buf != NULL && evbuffer_add(buf, data, size) == 0);
-	bst = pkt_peek(buf, true, &btype, &btotal);
+	FUZZ_CHECK(buf_add(&buf, data, size));
+	bst = pkt_peek(&buf, true, &btype, &btotal);
 	FUZZ_CHECK(bst == st);
 	if (st == PKT_READY)
 		FUZZ_CHECK(btype == type && btotal == total);
-	evbuffer_free(buf);
+	buf_release(&buf);
 }
 
 /* What a successful parse must have produced from pkt (len bytes). */

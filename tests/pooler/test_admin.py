@@ -12,9 +12,12 @@ import pytest
 
 from poolerlib import HOST, PSQL, PgError, RawClient, as_float, as_int, wait_until
 
+# PgBouncer 1.18's columns (test_pgbouncer.py compares them with the real
+# one), then apiscale's.
 POOLS_COLUMNS = [
-    "database", "user", "cl_active", "cl_waiting", "sv_active", "sv_idle", "sv_used",
-    "sv_tested", "sv_login", "maxwait", "maxwait_us", "pool_mode", "pool_size",
+    "database", "user", "cl_active", "cl_waiting", "cl_active_cancel_req",
+    "cl_waiting_cancel_req", "sv_active", "sv_active_cancel", "sv_being_canceled", "sv_idle",
+    "sv_used", "sv_tested", "sv_login", "maxwait", "maxwait_us", "pool_mode", "pool_size",
     "max_overflow", "sv_overflow", "utilization_pct", "timeouts", "recycled",
 ]
 

@@ -186,7 +186,7 @@ def test_cancel_with_a_wrong_key_or_an_unknown_pid_does_nothing(pg, pooler):
 
 def test_cancel_of_a_client_waiting_for_a_server(pg, pooler):
     # W waits in the queue, holding no server.  Its key maps to the server
-    # it uses at that moment (README, "Cancel"): none, so the cancel does
+    # it uses at that moment (docs/pooler.md, "Cancel"): none, so the cancel does
     # nothing.  It must not reach the server H holds (H's query is not
     # cancelled), and W's query runs once H is done.
     p = pooler(pool_size=1, max_overflow=0, pool_timeout=10)

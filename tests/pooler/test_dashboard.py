@@ -481,7 +481,9 @@ def test_pooler_dashboard_shows_a_database_without_the_extension(pooler):
 
     def appdb_read():
         dbs = api_status(p).get("databases") or []
-        return dbs and (dbs[0].get("error") or dbs[0].get("signals")) and dbs[0]
+        # before the first fetch the error reads "no data fetched yet"
+        return (dbs and dbs[0].get("fetched_at") is not None or
+                dbs and dbs[0].get("error") not in (None, "no data fetched yet")) and dbs[0]
 
     db = wait_until(appdb_read, 10, interval=0.5, what="appdb read by the pooler")
     dom = load(http_base_url(p))

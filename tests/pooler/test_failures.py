@@ -25,7 +25,7 @@ from poolerlib import (DOWN_SQLSTATES, HOST, PSQL, RawClient, as_int, free_port,
 def _backend_gone(pg, pid):
     """True once backend pid has left pg_stat_activity.
 
-    README, "Never a dirty server": a client that leaves inside a
+    docs/pooler.md, "Never a dirty server": a client that leaves inside a
     transaction or in the middle of a result takes its server with it; the
     server is closed (its backend rolls back), not handed on.  A pooler that
     rolled the transaction back and kept the server would leave the backend
@@ -234,7 +234,7 @@ def test_postgres_restart_gives_clean_errors_and_recovers(pg, pooler):
 
 def _login_failure_answer(res):
     """The pooler's answer to a client whose server could not be had
-    because logging in failed (README, "Failures"): one ERROR 08001 (not
+    because logging in failed (docs/pooler.md, "Failures"): one ERROR 08001 (not
     FATAL), then ReadyForQuery: the connection stays open and usable."""
     assert [(e.severity, e.sqlstate) for e in res.errors] == [("ERROR", "08001")], res.messages
     assert res.errors[0].message.startswith("could not connect to server: "), res.messages
@@ -256,7 +256,7 @@ def _until_ok(raw, timeout):
 
 
 def test_clients_waiting_on_a_database_that_goes_down_fail_fast(pg, pooler):
-    """README, "Failures": when a pool has no live server and logging in
+    """docs/pooler.md, "Failures": when a pool has no live server and logging in
     fails, every waiting client gets ERROR 08001 at once (not after
     pool_timeout), and its connection stays usable: once the database is
     back, the same connection runs queries again.  A client that comes
@@ -303,7 +303,7 @@ def test_unreachable_database_fails_fast(pg, pooler):
     t0 = time.monotonic()
     what, detail = outcome(p.port, ["SELECT 1"], dbname="deaddb")
     elapsed = time.monotonic() - t0
-    # A failed login is 08001 (README, "Failures").  This client has not
+    # A failed login is 08001 (docs/pooler.md, "Failures").  This client has not
     # logged in yet, so it cannot go on: the error ends the connection.
     assert what == "08001", (what, detail)
     assert elapsed < 5, f"error after {elapsed:.1f}s, not quickly (pool_timeout 10)"

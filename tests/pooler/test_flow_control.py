@@ -1,6 +1,6 @@
 """Flow control in plain text: how much the pooler holds for a slow peer.
 
-README, "Flow control": reading from a server stops while more than 512 kB
+docs/pooler.md, "Flow control": reading from a server stops while more than 512 kB
 wait for its client, and the other way round, so that slow clients do not
 make the pooler buffer results.
 
@@ -25,7 +25,7 @@ from poolerlib import RawClient, wait_until
 
 R = RawClient
 
-FLOW_HIGH = 512 * 1024  # README: "more than 512 kB"
+FLOW_HIGH = 512 * 1024  # docs/pooler.md: "more than 512 kB"
 READ_SIZE = 16 * 1024  # pooler/stream.c: what one read takes
 
 

@@ -366,7 +366,7 @@ def _session_view(conn):
 
 
 def test_session_mode_resets_the_server_before_the_next_client(pg, pooler):
-    """README, "Never a dirty server": in session mode a clean server is
+    """docs/pooler.md, "Never a dirty server": in session mode a clean server is
     reset with DISCARD ALL before reuse.  The next client of the server
     gets the same backend (it is reused, not closed) and sees none of the
     previous client's settings, role, prepared statements, cursors,

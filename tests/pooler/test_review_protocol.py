@@ -2,8 +2,8 @@
 
 Each test pins one bug found in review: what PostgreSQL itself answers
 (often by running the very same bytes against pg.port) against what the
-pooler answers.  Two are still xfail(strict=True): known limits, in the
-README, that pass the day they are fixed.
+pooler answers.  Two are still xfail(strict=True): known limits, in
+docs/pooler.md, that pass the day they are fixed.
 """
 
 import struct

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
-
 #include "protocol.h"
 
 #include "check.h"
@@ -61,63 +59,118 @@ test_peek(void)
 }
 
 static void
-test_peek_evbuffer(void)
+test_peek_buf(void)
 {
-	struct evbuffer *buf = evbuffer_new();
-	char			 type;
-	uint32_t		 total;
+	Buf		 buf = {0};
+	char	 type;
+	uint32_t total;
 
-	/* a message split over two chunks */
-	evbuffer_add(buf, "Q\0\0", 3);
-	CHECK(pkt_peek(buf, false, &type, &total) == PKT_INCOMPLETE);
-	evbuffer_add(buf,
-				 "\0\x06"
-				 "xy",
-				 4);
-	CHECK(pkt_peek(buf, false, &type, &total) == PKT_READY);
+	/* a message that arrives in two parts */
+	CHECK(pkt_peek(&buf, false, &type, &total) == PKT_INCOMPLETE);
+	buf_add(&buf, "Q\0\0", 3);
+	CHECK(pkt_peek(&buf, false, &type, &total) == PKT_INCOMPLETE);
+	buf_add(&buf,
+			"\0\x06"
+			"xy",
+			4);
+	CHECK(pkt_peek(&buf, false, &type, &total) == PKT_READY);
 	CHECK(type == 'Q' && total == 7);
-	evbuffer_free(buf);
+	buf_release(&buf);
 }
 
 static void
 test_peek_at(void)
 {
-	struct evbuffer *buf = evbuffer_new();
-	char			 type;
-	char			 first;
-	uint32_t		 total;
+	Buf		 buf = {0};
+	char	 type;
+	char	 first;
+	uint32_t total;
 
-	/* CommandComplete, then ReadyForQuery 'I' split over two chunks */
-	evbuffer_add(buf,
-				 "C\0\0\0\x0b"
-				 "SELECT 1\0",
-				 12);
-	evbuffer_add(buf, "Z\0\0", 3);
-	CHECK(pkt_peek_at(buf, 0, &type, &total, &first) == PKT_READY);
+	/* CommandComplete, then ReadyForQuery 'I' in two parts */
+	buf_add(&buf,
+			"C\0\0\0\x0b"
+			"SELECT 1\0",
+			12);
+	buf_add(&buf, "Z\0\0", 3);
+	CHECK(pkt_peek_at(&buf, 0, &type, &total, &first) == PKT_READY);
 	CHECK(type == 'C' && total == 12);
-	CHECK(pkt_peek_at(buf, 12, &type, &total, &first) == PKT_INCOMPLETE);
-	evbuffer_add(buf,
-				 "\0\x05"
-				 "I",
-				 3);
-	CHECK(pkt_peek_at(buf, 12, &type, &total, &first) == PKT_READY);
+	CHECK(pkt_peek_at(&buf, 12, &type, &total, &first) == PKT_INCOMPLETE);
+	buf_add(&buf,
+			"\0\x05"
+			"I",
+			3);
+	CHECK(pkt_peek_at(&buf, 12, &type, &total, &first) == PKT_READY);
 	CHECK(type == 'Z' && total == 6 && first == 'I');
-	CHECK(pkt_peek_at(buf, 18, &type, &total, &first) == PKT_INCOMPLETE);
+	CHECK(pkt_peek_at(&buf, 18, &type, &total, &first) == PKT_INCOMPLETE);
 	/* a bad length further on */
-	evbuffer_add(buf, "D\0\0\0\x01", 5);
-	CHECK(pkt_peek_at(buf, 18, &type, &total, &first) == PKT_BAD);
-	evbuffer_free(buf);
+	buf_add(&buf, "D\0\0\0\x01", 5);
+	CHECK(pkt_peek_at(&buf, 18, &type, &total, &first) == PKT_BAD);
+	/* a header without its first body byte yet */
+	buf_drain(&buf, 18);
+	buf_drain(&buf, 5);
+	CHECK(buf_len(&buf) == 0 && buf.data == NULL);
+	buf_add(&buf, "Z\0\0\0\x05", 5);
+	CHECK(pkt_peek_at(&buf, 0, &type, &total, &first) == PKT_INCOMPLETE);
+	CHECK(type == 'Z' && total == 6 && first == 0);
+	buf_release(&buf);
+}
 
-	/*
-	 * A message with no body has no first body byte, whatever follows it
-	 * (found by tests/fuzz/fuzz_message: the next message's type byte).
-	 */
-	buf = evbuffer_new();
-	evbuffer_add(buf, "Z\0\0\0\x04", 5);
-	evbuffer_add(buf, "I\0\0\0\x04", 5);
-	CHECK(pkt_peek_at(buf, 0, &type, &total, &first) == PKT_READY);
-	CHECK(type == 'Z' && total == 5 && first == 0);
-	evbuffer_free(buf);
+/* The buffers themselves: growth, moving bytes to the front, handing over. */
+static void
+test_buf(void)
+{
+	Buf		 a = {0};
+	Buf		 b = {0};
+	uint8_t	 big[3 * BUF_BLOCK];
+	uint8_t	 out[16];
+	uint8_t *p;
+	size_t	 avail;
+
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t) (i * 7);
+
+	/* an empty buffer holds no memory; a drained one gives it back */
+	CHECK(a.data == NULL && buf_data(&a) == NULL);
+	CHECK(buf_add(&a, "abc", 3) && a.cap == BUF_BLOCK);
+	buf_drain(&a, 3);
+	CHECK(a.data == NULL && a.cap == 0);
+
+	/* a message longer than a block grows the buffer, in one piece */
+	CHECK(buf_add(&a, big, 10));
+	CHECK(buf_add(&a, big + 10, sizeof(big) - 10));
+	CHECK(buf_len(&a) == sizeof(big) &&
+		  memcmp(buf_data(&a), big, sizeof(big)) == 0);
+	CHECK(a.cap >= sizeof(big));
+	CHECK(buf_remove(&a, out, 5) == 5 && memcmp(out, big, 5) == 0);
+	CHECK(buf_len(&a) == sizeof(big) - 5 && buf_data(&a)[0] == big[5]);
+	buf_release(&a);
+
+	/* the bytes move to the front when the tail is too short for a read */
+	CHECK(buf_add(&a, big, BUF_BLOCK - 100));
+	buf_drain(&a, BUF_BLOCK - 200); /* 100 bytes left, 100 free at the end */
+	p = buf_reserve(&a, BUF_BLOCK, &avail);
+	CHECK(p != NULL && a.off == 0 && a.cap == BUF_BLOCK);
+	CHECK(avail == BUF_BLOCK - 100 && p == a.data + 100);
+	CHECK(memcmp(buf_data(&a), big + BUF_BLOCK - 200, 100) == 0);
+	memcpy(p, "xyz", 3);
+	buf_commit(&a, 3);
+	CHECK(buf_len(&a) == 103 && memcmp(buf_data(&a) + 100, "xyz", 3) == 0);
+
+	/* moving everything into an empty buffer hands the memory over */
+	p = a.data;
+	CHECK(buf_move(&a, &b, 1000));
+	CHECK(b.data == p && buf_len(&b) == 103 && a.data == NULL);
+	/* moving part of it copies */
+	CHECK(buf_move(&b, &a, 3));
+	CHECK(buf_len(&a) == 3 && buf_len(&b) == 100);
+	CHECK(memcmp(buf_data(&a), big + BUF_BLOCK - 200, 3) == 0);
+	/* into a buffer that has bytes: appended after them */
+	CHECK(buf_move(&b, &a, 100));
+	CHECK(buf_len(&a) == 103 && b.data == NULL);
+	CHECK(memcmp(buf_data(&a) + 100, "xyz", 3) == 0);
+	buf_release(&a);
+	buf_release(&b);
+	CHECK(!a.oom && !b.oom);
 }
 
 static void
@@ -293,38 +346,45 @@ test_statement_name(void)
 static void
 test_builders(void)
 {
-	struct evbuffer *buf = evbuffer_new();
-	const char		*vals[2] = {"x", NULL};
-	uint8_t			 tmp[256];
-	size_t			 n;
-	char			 type;
-	uint32_t		 total;
+	Buf			bufv = {0};
+	Buf		   *buf = &bufv;
+	const char *vals[2] = {"x", NULL};
+	uint8_t		tmp[256];
+	size_t		n;
+	char		type;
+	uint32_t	total;
 
 	pkt_add_error(buf, "ERROR", "53300", "pool limit of size %d", 5);
-	n = evbuffer_get_length(buf);
+	n = buf_len(buf);
 	CHECK(pkt_peek(buf, false, &type, &total) == PKT_READY);
 	CHECK(type == 'E' && total == n);
-	evbuffer_remove(buf, tmp, n);
+	buf_remove(buf, tmp, n);
 	CHECK(memmem(tmp, n, "C53300", 7) != NULL);
 	CHECK(memmem(tmp, n, "Mpool limit of size 5", 22) != NULL);
 
 	pkt_add_data_row(buf, 2, vals);
-	n = evbuffer_get_length(buf);
-	evbuffer_remove(buf, tmp, n);
+	n = buf_len(buf);
+	buf_remove(buf, tmp, n);
 	/* D, len 4, ncols 2, len 1, 'x', len -1 */
 	CHECK(n == 1 + 4 + 2 + 4 + 1 + 4);
 	CHECK(tmp[n - 1] == 0xff && tmp[n - 4] == 0xff);
 
 	pkt_add_ready(buf, 'T');
-	CHECK(evbuffer_get_length(buf) == 6);
-	evbuffer_free(buf);
+	CHECK(buf_len(buf) == 6);
+	CHECK(memcmp(buf_data(buf), "Z\0\0\0\x05T", 6) == 0);
+	/* a message built after others: its own length, not the buffer's */
+	pkt_add_command_complete(buf, "SELECT 1");
+	CHECK(buf_len(buf) == 6 + 1 + 4 + 9);
+	CHECK(memcmp(buf_data(buf) + 6, "C\0\0\0\x0dSELECT 1", 14) == 0);
+	buf_release(buf);
 }
 
 int
 main(void)
 {
 	test_peek();
-	test_peek_evbuffer();
+	test_peek_buf();
+	test_buf();
 	test_peek_at();
 	test_startup();
 	test_statement_name();

@@ -148,6 +148,82 @@ test_statements_split(void)
 	CHECK(session_statement_keywords(" ; -- x\n", false, k, 4) == 0);
 }
 
+/*
+ * Plain statements (no quotes, comments, dollar quotes, inner semicolons)
+ * take a shorter loop: it must say what the full scan says.
+ */
+static void
+test_plain_path(void)
+{
+	static const char *const texts[] = {
+		"SELECT abalance FROM pgbench_accounts WHERE aid = 48213;",
+		"UPDATE pgbench_accounts SET abalance = abalance + -4021 WHERE aid = 1",
+		"select pg_advisory_lock(1)",
+		"SELECT pg_try_advisory_lock_shared(1, 2)",
+		"select pg_advisory_unlock_all()",
+		"SELECT * INTO TEMP t FROM x",
+		"select * into temporary t from x",
+		"create temp table t (a int) on commit drop",
+		"CREATE TEMP TABLE t (a int) ON COMMIT DELETE ROWS",
+		"create temp table t (a int) on  commit\tdrop;  ",
+		"create temp table t (a int) on commit (drop)",
+		"CREATE TABLE pg_temp.t (a int)",
+		"declare c cursor with hold for select 1",
+		"insert into t select 1",
+		"create index on t (a)",
+		"SET x = 1",
+		"reset all",
+		"unlisten *",
+		"listen x",
+		"  ",
+		"; ",
+		"select 1;  \n",
+		"select 1;select 2",
+		"select $1::int + $2",
+		"select a$b, $1 from t",
+		"select 1.5e3, 2.x, 3create",
+		"select 1 - 2 / 3",
+		"select 1 -- x",
+		"select /* x */ 1",
+		"select 'on commit drop'",
+		"select \"temp\" from t",
+		"select E'\\'",
+		"SELECT $$ x $$",
+		"with t as (select 1) select * from t",
+		"select \xc3\xa9temp, temp\xc3\xa9 from t",
+		"(select 1)",
+		"1 temp",
+	};
+	uint32_t k[4];
+	uint32_t full[4];
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+	{
+		for (int esc = 0; esc < 2; esc++)
+		{
+			int n = session_statement_keywords(texts[i], esc, k, 4);
+			int m = session_statement_keywords_full(texts[i], esc, full, 4);
+
+			CHECK(n == m);
+			if (n != m || memcmp(k, full, sizeof(uint32_t) * (size_t) n) != 0)
+			{
+				printf("plain path differs for \"%s\"\n", texts[i]);
+				CHECK(false);
+			}
+		}
+	}
+	/* what the plain path found, checked against the bits themselves */
+	CHECK(session_statement_keywords("select pg_advisory_lock(1)", false, k,
+									 4) == 1 &&
+		  k[0] == KW_ADVLOCK);
+	CHECK(session_statement_keywords("create temp table t (a int) on commit "
+									 "drop",
+									 false, k, 4) == 1 &&
+		  k[0] == (KW_CREATE_INTO | KW_TEMP | KW_COMMIT_DROP));
+	CHECK(session_statement_keywords("SELECT 1 FROM t", false, k, 4) == 1 &&
+		  k[0] == 0);
+}
+
 static void
 test_tags(void)
 {
@@ -336,6 +412,7 @@ main(void)
 	test_set_reset();
 	test_pooler_names();
 	test_statements_split();
+	test_plain_path();
 	test_tags();
 	test_sync_sql();
 	test_deallocate();
