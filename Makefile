@@ -8,7 +8,7 @@
 #   make fuzz         the pooler's parser fuzzers, FUZZ_SECONDS (300) each
 #   make soak         the extension: 200 clients for 5 min, then SQLsmith,
 #                     SOAK_QUERIES (100000)
-#   make valgrind-check  the pg_regress suites under valgrind memcheck
+#   make valgrind-check  the pg_regress suites under valgrind memcheck (15 min)
 #   make format       clang-format the C sources; format-check only checks
 #   make deb          Debian packages postgresql-15-apiscale and apiscale-pooler
 #                     in build/deb/, checked by lintian

@@ -21,7 +21,7 @@
 # Fails on any memcheck error left after the suppressions, and on any
 # failed test but those that measure time (VALGRIND_TIMED_TESTS: metrics
 # expects a statement to finish within 0.5 ms), whose differences are
-# shown; keeps the logs in valgrind-out/.  Slow: about 20 minutes on two
+# shown; keeps the logs in valgrind-out/.  Slow: about 15 minutes on two
 # cores.  VALGRIND_SUPP=none runs without the suppressions;
 # VALGRIND_TESTS="a b" runs only those tests of the main suite.
 set -uo pipefail
