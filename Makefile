@@ -6,8 +6,10 @@
 #   make demo         a throwaway PostgreSQL with an API-like workload
 #   make bench        benchmarks (ratios against no extension / PgBouncer)
 #   make fuzz         the pooler's parser fuzzers, FUZZ_SECONDS (300) each
-#   make soak         SQLsmith against the extension, SOAK_QUERIES (100000),
-#                     then the pooler's long runs (make soak-pooler)
+#   make soak         the extension: 200 clients for 5 min, then SQLsmith,
+#                     SOAK_QUERIES (100000); then the pooler's long runs
+#                     (make soak-pooler)
+#   make valgrind-check  the pg_regress suites under valgrind memcheck (15 min)
 #   make format       clang-format the C sources; format-check only checks
 #   make deb          Debian packages postgresql-15-apiscale and apiscale-pooler
 #                     in build/deb/, checked by lintian
@@ -32,6 +34,7 @@ OBJS = \
 	extension/machine.o \
 	extension/hooks.o \
 	extension/hypo.o \
+	extension/library.o \
 	extension/metrics.o \
 	extension/normalize.o \
 	extension/quals.o \
@@ -46,12 +49,15 @@ PGFILEDESC = "apiscale - query statistics and scaling advice for APIs"
 
 # pg_regress suites; scripts/test.sh runs them against a throwaway server.
 REGRESS = create_extension upgrade counters percentiles slow_plans nesting errors \
-	failed_statements encoding privileges index_proof index_advice index_residual \
+	failed_statements encoding privileges parameter_privacy index_proof index_advice index_residual \
 	index_expression index_partial index_covering index_writes index_review \
 	advisor_robustness antipatterns signals metrics report cache_advice capacity \
 	drop_extension
 
 PG_CFLAGS = -Wall -Werror
+# Each copy of the library calls its own functions and reads its own state,
+# even when another copy is loaded in the same process (extension/library.c).
+SHLIB_LINK += -Wl,-Bsymbolic
 # No LLVM bitcode: JIT inlining of our code is not worth a clang dependency.
 # "override" makes it win over the with_llvm = yes of PGXS's Makefile.global.
 override with_llvm = no
@@ -82,7 +88,7 @@ clean: pooler-clean fuzz-clean
 endif
 
 .PHONY: pooler-all pooler-install pooler-clean fuzz-clean test demo bench \
-	fuzz soak soak-pooler format format-check deb deb-test
+	fuzz soak soak-pooler valgrind-check format format-check deb deb-test
 
 pooler-all:
 	$(MAKE) -C pooler all
@@ -114,15 +120,26 @@ deb-test:
 fuzz:
 	$(MAKE) -C tests/fuzz run
 
-# The extension under random SQL for longer than make test's run, then the
-# pooler's long runs (tests/soak/pooler.sh; make soak-pooler runs only them).
+# Long runs of the extension, in a private copy of PostgreSQL
+# (tests/soak/run.sh): SOAK_CLIENTS clients churning statements for
+# SOAK_SECONDS with every detector on, then SOAK_QUERIES SQLsmith queries;
+# then the pooler's long runs (tests/soak/pooler.sh; make soak-pooler runs
+# only them).
+SOAK_CLIENTS ?= 200
+SOAK_SECONDS ?= 300
 SOAK_QUERIES ?= 100000
-soak: install
-	tests/sqlsmith/run.sh $(SOAK_QUERIES)
+soak: all
+	SOAK_CLIENTS=$(SOAK_CLIENTS) SOAK_SECONDS=$(SOAK_SECONDS) \
+		SOAK_QUERIES=$(SOAK_QUERIES) tests/soak/run.sh
 	$(MAKE) soak-pooler
 
 soak-pooler: pooler-all
 	tests/soak/pooler.sh
+
+# The pg_regress suites with the server under valgrind memcheck, in a
+# private copy of PostgreSQL (tests/valgrind/run.sh); slow.
+valgrind-check: all
+	tests/valgrind/run.sh
 
 C_SOURCES = $(wildcard extension/*.[ch] pooler/*.[ch] tests/unit/*.[ch] \
 	tests/fuzz/*.[ch])

@@ -20,7 +20,8 @@
  * (version differences), writes.c (rows written per table, for the
  * write cost of an index), machine.c (the machine's CPUs and memory),
  * cache.c (caching evidence of read statements) and cache_advice.c
- * (apiscale.cache_advice).
+ * (apiscale.cache_advice), library.c (the file this copy was loaded from,
+ * and the preloaded copy).
  *
  *-------------------------------------------------------------------------
  */
@@ -38,6 +39,7 @@
 #include "evidence.h"
 #include "guc.h"
 #include "hooks.h"
+#include "library.h"
 #include "signals.h"
 #include "store.h"
 #include "writes.h"
@@ -89,6 +91,9 @@ _PG_init(void)
 		return;
 
 	aps_define_gucs();
+
+	/* Other copies of the library, loaded by another name, defer to us. */
+	aps_library_publish(apiscale_signals_main);
 
 	/* We need query ids even when compute_query_id = auto. */
 	EnableQueryId();

@@ -62,6 +62,7 @@
 
 #include "guc.h"
 #include "histogram.h"
+#include "library.h"
 #include "machine.h"
 #include "signals.h"
 #include "store.h"
@@ -119,8 +120,6 @@ PG_FUNCTION_INFO_V1(apiscale_scaling_signals);
 PG_FUNCTION_INFO_V1(apiscale_report_pool);
 PG_FUNCTION_INFO_V1(apiscale_pool_reports);
 
-PGDLLEXPORT void apiscale_signals_main(Datum arg);
-
 /* Empty a bucket's counts (its atomics already initialized). */
 static void
 clear_bucket(SigBucket *b)
@@ -171,16 +170,27 @@ aps_signals_startup(void)
 	}
 }
 
+/*
+ * Register the worker, to be started from the file this copy was loaded
+ * from: by the same name, the postmaster's children find this copy already
+ * loaded.  By another name ("apiscale" from $libdir while the server
+ * preloads a copy elsewhere) a child would load a second copy, whose worker
+ * hands over to this one (apiscale_signals_main).  A path too long for
+ * bgw_library_name leaves no other choice.
+ */
 void
 aps_signals_register_worker(void)
 {
 	BackgroundWorker worker;
+	const char		*path = aps_library_path();
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	worker.bgw_restart_time = 10;
-	strlcpy(worker.bgw_library_name, "apiscale", BGW_MAXLEN);
+	strlcpy(worker.bgw_library_name,
+			path != NULL && strlen(path) < BGW_MAXLEN ? path : "apiscale",
+			BGW_MAXLEN);
 	strlcpy(worker.bgw_function_name, "apiscale_signals_main", BGW_MAXLEN);
 	strlcpy(worker.bgw_name, "apiscale signals", BGW_MAXLEN);
 	strlcpy(worker.bgw_type, "apiscale signals", BGW_MAXLEN);
@@ -414,15 +424,32 @@ log_signal_changes(SigAlarm alarms[APS_NSIGNALS])
  * clock, each sample into the bucket it measured, then logs the signals
  * that changed state.  Samples keep their cadence: a latch set early (a
  * reload) does not bring the next one forward.
+ *
+ * Run from a copy of the library that was not preloaded (it has no shared
+ * state), it runs the preloaded copy's worker instead.
  */
 void
 apiscale_signals_main(Datum arg)
 {
 	SigLastSample last = {0, {0, 0}};
 	SigAlarm	  alarms[APS_NSIGNALS];
-	TimestampTz	  next = GetCurrentTimestamp();
+	TimestampTz	  next;
 	MemoryContext sample_cxt;
 
+	if (sig == NULL)
+	{
+		const ApsLibrary *lib = aps_library_preloaded();
+
+		if (lib == NULL || lib->signals_main == NULL)
+			ereport(FATAL,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("apiscale signals worker started without the "
+							"shared memory of a preloaded apiscale")));
+		lib->signals_main(arg);
+		proc_exit(0); /* not reached: the worker loops until it dies */
+	}
+
+	next = GetCurrentTimestamp();
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();

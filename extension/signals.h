@@ -50,9 +50,10 @@ typedef struct ApsCapacityWindow
 	int	   backends_max;	/* peak client backends of the samples */
 } ApsCapacityWindow;
 
-extern void	  aps_signals_request(void);
-extern void	  aps_signals_startup(void);
-extern void	  aps_signals_register_worker(void);
+extern void				aps_signals_request(void);
+extern void				aps_signals_startup(void);
+extern void				aps_signals_register_worker(void);
+extern PGDLLEXPORT void apiscale_signals_main(Datum arg);
 extern void	  aps_signals_add(TimestampTz started, int hist_bucket, int64 hit,
 							  int64 read);
 extern void	  aps_signals_add_error(void);

@@ -52,6 +52,7 @@
 
 #include "antipattern.h"
 #include "guc.h"
+#include "library.h"
 #include "store.h"
 
 #define APS_PLAN_TEXT_LEN 16384 /* bytes of EXPLAIN text kept per plan */
@@ -188,14 +189,30 @@ bool aps_store_attached = false;
 void
 aps_store_check_ready(void)
 {
-	if (!aps_store_ready())
+	const ApsLibrary *lib;
+
+	if (aps_store_ready())
+		return;
+	/* Preloaded, but from another file than this copy's. */
+	lib = aps_library_preloaded();
+	if (lib != NULL)
 		ereport(
 			ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg(
-				 "apiscale must be loaded via \"shared_preload_libraries\""),
-			 errhint(
-				 "Add apiscale to shared_preload_libraries in postgresql.conf and restart the server.")));
+			 errmsg("apiscale was preloaded from another file than the one "
+					"its functions were loaded from"),
+			 errdetail("shared_preload_libraries loaded \"%s\"; the "
+					   "functions come from \"%s\".",
+					   lib->path,
+					   aps_library_path() ? aps_library_path() : "?"),
+			 errhint("Preload the installed library: "
+					 "shared_preload_libraries = 'apiscale'.")));
+	ereport(
+		ERROR,
+		(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+		 errmsg("apiscale must be loaded via \"shared_preload_libraries\""),
+		 errhint(
+			 "Add apiscale to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
 
 static inline bool

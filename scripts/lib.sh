@@ -95,3 +95,34 @@ build_and_install() {
 	fi
 	$sudo make -C "$top" -s install >/dev/null
 }
+
+# private_pg ROOT: a private copy of PostgreSQL 15 under ROOT (its bin,
+# lib and share directories at their usual paths below ROOT: PostgreSQL
+# finds its files relative to its binaries), without apiscale; sets PGBIN
+# and PG_CONFIG to it.  Long runs and other versions of the library are
+# installed there (private_install), not into the system's directories
+# that other checkouts install into.
+private_pg() {
+	local root=$1 dir
+	for dir in "$("$PG_CONFIG" --bindir)" "$("$PG_CONFIG" --pkglibdir)" \
+		"$("$PG_CONFIG" --sharedir)"; do
+		mkdir -p "$root$dir"
+		cp -a "$dir/." "$root$dir/" || return 1
+	done
+	rm -f "$root$("$PG_CONFIG" --pkglibdir)/apiscale.so" \
+		"$root$("$PG_CONFIG" --sharedir)"/extension/apiscale[.-]*
+	PGBIN=$root$("$PG_CONFIG" --bindir)
+	PG_CONFIG=$PGBIN/pg_config
+	chmod -R a+rX "$root"
+}
+
+# private_install SRC: install the extension built in the source tree SRC
+# (apiscale.so, the control file, the SQL scripts) into the private copy
+# of private_pg.  Replaces the files: running processes keep the library
+# they loaded.
+private_install() {
+	local src=$1
+	install -m 755 "$src/apiscale.so" "$("$PG_CONFIG" --pkglibdir)/" &&
+		install -m 644 "$src/apiscale.control" "$src"/extension/apiscale--*.sql \
+			"$("$PG_CONFIG" --sharedir)/extension/"
+}

@@ -149,6 +149,15 @@ run_suite no_preload no_preload
 
 cluster_stop
 
+# The library preloaded by path, on a cluster of its own (about 40 s).
+echo "== shared_preload_libraries by path"
+run_check preload-by-path "$top/tests/preload/run.sh"
+
+# The 1.0-era library, replaced by this one and restarted, in a private
+# copy of PostgreSQL (about 15 s).
+echo "== restart from the 1.0-era library"
+run_check restart-upgrade "$top/tests/upgrade/restart.sh"
+
 # Random SQL (SQLsmith) with every walker of the index advisor on and the
 # advice read meanwhile, on a cluster of its own; make soak runs more.
 sqlsmith_queries=${SQLSMITH_QUERIES:-3000}

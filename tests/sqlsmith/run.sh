@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # run.sh QUERIES: SQLsmith against a throwaway cluster with apiscale
-# preloaded and the index advisor sampling everything, while another
-# session reads the advice (re-planning what SQLsmith made) every couple
-# of seconds.  Fails if the server or a backend crashed, or if apiscale
-# stopped answering.  Prints what SQLsmith ran and how it ended.
+# preloaded at its most aggressive settings (every run sampled and slow,
+# its plan kept with per-node timing, every statement tracked, every
+# advisor and detector on), while another session reads the advice
+# (re-planning what SQLsmith made) and every view every couple of
+# seconds.  Fails if the server or a backend crashed, or if apiscale
+# stopped answering.  Prints what SQLsmith ran and how it ended.  Uses
+# the PostgreSQL of PGBIN (scripts/lib.sh), as make soak sets it.
 #
 #   make test    runs a few thousand queries (SQLSMITH_QUERIES)
 #   make soak    runs more (SOAK_QUERIES, default 100,000)
@@ -36,18 +39,34 @@ cleanup() {
 trap cleanup EXIT
 
 cluster_init "$work/pg" || exit 1
-# Everything sampled and tracked, small tables included, every plan kept,
-# every result hashed: every walker runs on every statement.
+# Everything sampled and tracked, small tables included, every plan kept
+# with per-node timing, every result hashed: every walker runs on every
+# statement, and every detector looks at it.
 cluster_conf "shared_preload_libraries = 'apiscale'" \
 	"apiscale.sample_rate = 1.0" "apiscale.track = all" \
 	"apiscale.cache_sample_rate = 1.0" \
 	"apiscale.min_table_rows = 10" "apiscale.slow_query_ms = 0" \
+	"apiscale.plan_timing = on" "apiscale.capture_plans = on" \
+	"apiscale.capture_parameters = on" "apiscale.index_advisor = on" \
+	"apiscale.unbounded_rows = 1" "apiscale.n_plus_one_calls = 2" \
 	"apiscale.max_advice_queries = 200" "apiscale.max_queries = 2000"
 cluster_start || exit 1
+# Settings of detectors that may come later (cache advice): on, if there.
+pg_psql -d postgres -At -c "SELECT name FROM pg_settings
+                             WHERE name IN ('apiscale.cache_sample_rate')" |
+	while read -r name; do
+		pg_psql -d postgres -c "ALTER SYSTEM SET $name = 1" >/dev/null
+	done
+pg_psql -d postgres -c "SELECT pg_reload_conf()" >/dev/null
 postmaster=$(head -n 1 "$PGDATA/postmaster.pid")
 pg_psql -d postgres -c "CREATE DATABASE fuzz" >/dev/null || exit 1
 pg_psql -d fuzz -f "$here/schema.sql" >"$work/schema.log" 2>&1 ||
 	{ cat "$work/schema.log"; exit 1; }
+
+read_views=$(pg_psql -d fuzz -At -c "
+	SELECT string_agg(format('SELECT count(*) FROM (SELECT * FROM %s) v;', c.oid::regclass), ' ')
+	  FROM pg_class c
+	 WHERE c.relnamespace = 'apiscale'::regnamespace AND c.relkind = 'v'")
 
 # The reader: the advice, the report and the counters, as a superuser
 # (who re-plans every user's statements), now and then a reset.
@@ -62,6 +81,9 @@ pg_psql -d fuzz -f "$here/schema.sql" >"$work/schema.log" 2>&1 ||
 			-c "SELECT count(*) FROM apiscale.cache_advice" \
 			-c "SELECT count(*) FROM apiscale.capacity" \
 			>>"$work/reader.log" 2>&1
+		# Every view, now and then (views added later too).
+		[ $((i % 3)) -eq 0 ] && PGOPTIONS="-c statement_timeout=20s" "$PGBIN/psql" -X -q -d fuzz \
+			-c "$read_views" >>"$work/reader.log" 2>&1
 		[ $((i % 5)) -eq 0 ] && "$PGBIN/psql" -X -q -d fuzz \
 			-c "SELECT count(*) FROM apiscale.report()" >>"$work/reader.log" 2>&1
 		[ $((i % 20)) -eq 0 ] && "$PGBIN/psql" -X -q -d fuzz \
