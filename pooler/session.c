@@ -193,6 +193,28 @@ word_may_be_keyword(const char *w, size_t n)
 }
 
 /*
+ * Follow ON COMMIT DROP word by word (state in *on_commit: 0, then 1 after
+ * ON, 2 after COMMIT): a temporary table so made ends with the
+ * transaction, and the statement gets KW_COMMIT_DROP.
+ */
+static inline uint32_t
+on_commit_drop(const char *w, size_t len, int *on_commit)
+{
+	if (word_is(w, len, "on"))
+		*on_commit = 1;
+	else if (*on_commit == 1 && word_is(w, len, "commit"))
+		*on_commit = 2;
+	else if (*on_commit == 2 && word_is(w, len, "drop"))
+	{
+		*on_commit = 0;
+		return KW_COMMIT_DROP;
+	}
+	else
+		*on_commit = 0;
+	return 0;
+}
+
+/*
  * The KW_ bit of one word, or 0.  It runs for every word of every query:
  * the length and first letter rule out nearly all entries before any
  * comparison of the whole word.
@@ -593,18 +615,7 @@ session_statement_keywords_full(const char *sql, bool escapes, uint32_t *out,
 					break;
 				}
 				kw |= word_keyword(w, len, false);
-				/* ON COMMIT DROP: the temporary table ends with the transaction */
-				if (word_is(w, len, "on"))
-					on_commit = 1;
-				else if (on_commit == 1 && word_is(w, len, "commit"))
-					on_commit = 2;
-				else if (on_commit == 2 && word_is(w, len, "drop"))
-				{
-					kw |= KW_COMMIT_DROP;
-					on_commit = 0;
-				}
-				else
-					on_commit = 0;
+				kw |= on_commit_drop(w, len, &on_commit);
 				break;
 			}
 			case CK_SPACE:
@@ -842,17 +853,7 @@ plain_statement_keywords(const char *sql, uint32_t *out)
 		}
 		if (word_may_be_keyword(w, len))
 			kw |= word_keyword(w, len, false);
-		if (word_is(w, len, "on"))
-			on_commit = 1;
-		else if (on_commit == 1 && word_is(w, len, "commit"))
-			on_commit = 2;
-		else if (on_commit == 2 && word_is(w, len, "drop"))
-		{
-			kw |= KW_COMMIT_DROP;
-			on_commit = 0;
-		}
-		else
-			on_commit = 0;
+		kw |= on_commit_drop(w, len, &on_commit);
 	}
 	if (!words)
 		return 0;
