@@ -34,6 +34,7 @@
 
 #include "auth.h"
 #include "client.h"
+#include "intern.h"
 #include "log.h"
 #include "process.h"
 #include "peers.h"
@@ -219,8 +220,8 @@ client_free(Client *c)
 	relay_forget_portals(c);
 	free(c->portals);
 	scram_free(c->scram);
-	free(c->user);
-	free(c->dbname);
+	intern_put(c->user);
+	intern_put(c->dbname);
 	free(c);
 }
 
@@ -608,9 +609,9 @@ handle_startup(Client *c, uint32_t len)
 		/* a newer 3.x, or protocol options: we speak 3.0 and know none */
 		pkt_add_negotiate(&c->st.out, 0, sp.pq_options, sp.npq);
 	}
-	c->user = sp.user;
-	c->dbname = sp.database;
-	sp.user = sp.database = NULL;
+	/* shared: most clients of a pool give the same two names */
+	c->user = intern_get(sp.user);
+	c->dbname = intern_get(sp.database);
 	for (int i = 0; i < sp.nsettings; i++)
 	{
 		const char *tracked = session_tracked_name(sp.names[i]);

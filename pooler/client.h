@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -34,53 +35,57 @@ typedef enum ClientState
 
 typedef struct Client
 {
+	/* Pointers and 8-byte fields first, then 4-byte ones, then bytes: no
+	 * padding holes (an idle client is mostly this struct). */
 	TAILQ_ENTRY(Client) link; /* pool's waiting or login list */
 	TAILQ_ENTRY(Client) all;  /* every client */
-	uint32_t	   id;		  /* also the BackendKeyData pid */
-	uint32_t	   cancel_key;
-	ClientState	   state;
-	Stream		   st; /* the socket */
+	Stream		   st;		  /* the socket */
 	struct Pool	  *pool;
 	struct Server *server;
-	char		  *user;
-	char		  *dbname;
-	char		   addr[64];
-	int			   port;
-	bool		   admin;	/* connected to the admin console */
-	bool		   queued;	/* in a pool list (link in use) */
-	uint8_t		   salt[4]; /* md5 challenge */
-	ScramState	  *scram;	/* SCRAM exchange in progress, or NULL */
-
-	double		  wait_start; /* mono_now() when queued */
-	time_t		  connect_time;
-	bool		  skip_to_sync; /* discarding after an error we raised */
-	bool		  throttled;	/* reading paused: its server is slow */
-	bool		  dead;			/* closed: lingering until freed */
-	struct event *linger_timer; /* frees c after a while */
-	struct event *login_timer;	/* client_login_timeout */
-	size_t	 linger_discarded;	/* bytes read and dropped while lingering */
-	bool	 ssl_done;			/* an SSLRequest was answered */
-	bool	 gss_done;			/* a GSSENCRequest was answered */
-	StmtMap	 stmts;			   /* its prepared statements (transaction mode) */
-	Settings want;			   /* settings that follow it between servers */
-	uint8_t	 pins;			   /* PIN_*: session state keeps its server */
-	uint32_t unnamed_keywords; /* of the last unnamed Parse */
-	uint32_t
-		portal_keywords; /* of the statement bound to the unnamed portal */
-	int nportals;		 /* named portals' keywords ... */
+	const char	  *user;		 /* interned (intern.h) */
+	const char	  *dbname;		 /* interned */
+	ScramState	  *scram;		 /* SCRAM exchange in progress, or NULL */
+	struct event  *linger_timer; /* frees c after a while */
+	struct event  *login_timer;	 /* client_login_timeout */
 	struct NamedPortal
 	{
 		char	*name;
 		uint32_t keywords;
-	} * portals;		/* ... MAX_NAMED_PORTALS of them, made on first need */
-	Settings startup;	/* the settings it gave at start-up */
-	int		 pool_mode; /* PoolMode when it logged in */
-	bool	 rewrite;	/* its named statements are rewritten */
-	bool	 unnamed_dealloc; /* unnamed statement: a DEALLOCATE of ours */
-	bool	 portal_dealloc;  /* unnamed portal: the same */
-	uint32_t relay_left;	  /* bytes of a streamed CopyData still to come */
-	bool	 relay_discard;	  /* ... and they are dropped, not passed on */
-	double	 idle_seen;		  /* timeouts.c: first seen idle, 0 = not yet */
+	} * portals;	/* named portals' keywords, MAX_NAMED_PORTALS of them, made
+				 * on first need */
+	StmtMap	 stmts; /* its prepared statements (transaction mode) */
+	Settings want;	/* settings that follow it between servers */
+	Settings startup;	 /* the settings it gave at start-up */
+	double	 wait_start; /* mono_now() when queued */
+	double	 idle_seen;	 /* timeouts.c: first seen idle, 0 = not yet */
+	time_t	 connect_time;
+	size_t	 linger_discarded; /* bytes read and dropped while lingering */
+
+	uint32_t	id; /* also the BackendKeyData pid */
+	uint32_t	cancel_key;
+	ClientState state;
+	int			port;
+	int			pool_mode;		  /* PoolMode when it logged in */
+	int			nportals;		  /* entries used in portals */
+	uint32_t	unnamed_keywords; /* of the last unnamed Parse */
+	uint32_t
+		portal_keywords; /* of the statement bound to the unnamed portal */
+	uint32_t relay_left; /* bytes of a streamed CopyData still to come */
+
+	char	addr[INET6_ADDRSTRLEN]; /* its address, or "unix" */
+	uint8_t salt[4];				/* md5 challenge */
+	uint8_t pins;					/* PIN_*: session state keeps its server */
+	bool	admin;					/* connected to the admin console */
+	bool	queued;					/* in a pool list (link in use) */
+	bool	skip_to_sync;			/* discarding after an error we raised */
+	bool	throttled;				/* reading paused: its server is slow */
+	bool	dead;					/* closed: lingering until freed */
+	bool	ssl_done;				/* an SSLRequest was answered */
+	bool	gss_done;				/* a GSSENCRequest was answered */
+	bool	rewrite;				/* its named statements are rewritten */
+	bool	unnamed_dealloc; /* unnamed statement: a DEALLOCATE of ours */
+	bool	portal_dealloc;	 /* unnamed portal: the same */
+	bool	relay_discard;	 /* relay_left bytes are dropped, not passed on */
 } Client;
 
 TAILQ_HEAD(ClientList, Client);

@@ -1074,9 +1074,13 @@ settings_set(Settings *s, const char *name, const char *value)
 	s->fp_valid = false;
 	if (s->n == s->cap)
 	{
-		/* names and values in one block: an idle client's settings cost one
-		 * allocation, the strings being shared */
-		int			 cap = s->cap ? s->cap * 2 : 8;
+		/*
+		 * names and values in one block: an idle client's settings cost one
+		 * allocation, the strings being shared.  It grows two at a time: a
+		 * client has few settings (the six tracked parameters, one or two
+		 * from its start-up packet), and every byte counts per idle client.
+		 */
+		int			 cap = s->cap + 2;
 		const char **names = malloc(sizeof(char *) * 2 * (size_t) cap);
 
 		if (names == NULL)
