@@ -165,15 +165,16 @@ stream_init(Stream *st, int fd, bool own_fd, StreamFn on_read,
 	st->on_drain = on_drain;
 	st->on_event = on_event;
 	st->arg = arg;
-	st->rev = event_new(ev_base, fd, EV_READ | EV_PERSIST, stream_read_cb, st);
 	/* wev comes with the first write the kernel does not take at once
 	 * (add_wev): most clients never have one, and an idle client's memory
 	 * is mostly its events */
-	if (!st->rev)
+	if (event_assign(&st->rev_storage, ev_base, fd, EV_READ | EV_PERSIST,
+					 stream_read_cb, st) != 0)
 	{
 		stream_close(st);
 		return false;
 	}
+	st->rev = &st->rev_storage;
 	evutil_make_socket_nonblocking(fd);
 	return true;
 }
@@ -183,7 +184,7 @@ void
 stream_close(Stream *st)
 {
 	if (st->rev)
-		event_free(st->rev);
+		event_del(st->rev); /* also out of the active queue */
 	if (st->wev)
 		event_free(st->wev);
 	buf_release(&st->in);
@@ -546,24 +547,24 @@ tls_write_cb(evutil_socket_t fd, short what, void *arg)
 static bool
 tls_attach(Stream *st, StreamTls *t)
 {
-	bool		  reading = st->reading;
-	struct event *rev;
+	bool reading = st->reading;
 
-	rev = event_new(ev_base, st->fd, EV_READ | EV_PERSIST, tls_read_cb, st);
-	if (rev == NULL)
+	event_del(st->rev);
+	if (event_assign(st->rev, ev_base, st->fd, EV_READ | EV_PERSIST,
+					 tls_read_cb, st) != 0)
 	{
+		/* not for a socket event on a base: the stream fails */
 		if (t->own_ssl)
 			SSL_free(t->ssl);
 		free(t);
+		st->reading = false;
 		return false;
 	}
 	/* A record retried may be at another address after the buffer moved. */
 	SSL_set_mode(t->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_set_read_ahead(t->ssl, 1);
-	event_free(st->rev);
 	if (st->wev)
 		event_free(st->wev); /* made again with TLS's callback (add_wev) */
-	st->rev = rev;
 	st->wev = NULL;
 	st->reading = false;
 	st->writing = false;

@@ -9,6 +9,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
 /* Flow control: stop reading one side while the other has this much queued,
  * and resume once it is down to FLOW_LOW. */
 #define FLOW_HIGH (512 * 1024)
@@ -22,7 +25,6 @@
 
 #include "buf.h"
 
-struct event;
 struct ssl_st;	   /* OpenSSL's SSL */
 struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 struct StreamTls;  /* stream.c */
@@ -34,7 +36,7 @@ typedef struct Stream
 {
 	int				  fd;
 	bool			  own_fd;	/* close fd in stream_close */
-	struct event	 *rev;		/* readable (persistent) */
+	struct event	 *rev;		/* readable (persistent): &rev_storage */
 	struct event	 *wev;		/* writable, only while output waits */
 	Buf				  in;		/* plain text read */
 	Buf				  out;		/* plain text not yet written */
@@ -47,6 +49,9 @@ typedef struct Stream
 	bool			  broken;  /* a write failed: reported via rev */
 	int				  errnum;  /* its errno (0: unknown), for the report */
 	struct StreamTls *tls;	   /* NULL: plain text */
+	/* Every stream reads, so its read event lives here (event_assign),
+	 * saving a malloc chunk per connection; a Stream never moves. */
+	struct event rev_storage;
 } Stream;
 
 extern bool stream_init(Stream *st, int fd, bool own_fd, StreamFn on_read,
