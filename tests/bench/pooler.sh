@@ -8,15 +8,17 @@
 #   apiscale   pooler/apiscale-pooler, transaction pooling, pool_size 20,
 #              max_overflow 0
 # For 20, 200 and 1000 clients, every round runs the select-only script
-# (pgbench -S -j 2) against each target, in an order rotated per round to
-# cancel drift.  Each run records the TPS, the p99 latency (from pgbench's
+# (pgbench -S -j 2) against each target, in an order that goes through all
+# six permutations in six rounds, to cancel drift and what one run leaves
+# to the next.  Each run records the TPS, the p99 latency (from pgbench's
 # per-transaction log), the pooler's user and kernel CPU time per
 # transaction (from /proc/PID/stat) and the errors (failed transactions,
 # aborted clients, a non-zero pgbench exit).  Then, the same way: a
 # reconnect storm (pgbench -C -S, 20 clients), -M prepared against -M
 # simple through apiscale-pooler, one extra round per pooler under
 # strace -c -f (system calls per transaction), and the memory each pooler
-# holds per idle logged-in client (BENCH_IDLE_CLIENTS, 5000).  Prints the
+# holds per idle logged-in client (BENCH_IDLE_CLIENTS, 5000; both poolers
+# restarted first).  Prints the
 # medians, the apiscale/pgbouncer ratios, and a verdict on issue 14's
 # targets:
 #   TPS >= PgBouncer's, user and total CPU/tx <= PgBouncer's, p99 <=
@@ -150,13 +152,17 @@ logfile = $work/pgbouncer/pgbouncer.log
 pidfile = $work/pgbouncer/pgbouncer.pid
 EOF
 [ "$PGUSER_OS" = postgres ] && chown -R postgres: "$work/pgbouncer"
-as_pg bash -c "ulimit -n 8192; exec $PGBOUNCER -d -q $work/pgbouncer/pgbouncer.ini"
-for _ in $(seq 50); do
-	[ -s "$work/pgbouncer/pgbouncer.pid" ] && break
-	sleep 0.1
-done
-bouncer_pid=$(cat "$work/pgbouncer/pgbouncer.pid")
-wait_ready "$bouncer_port" pgbouncer
+start_pgbouncer() {
+	rm -f "$work/pgbouncer/pgbouncer.pid"
+	as_pg bash -c "ulimit -n 8192; exec $PGBOUNCER -d -q $work/pgbouncer/pgbouncer.ini"
+	for _ in $(seq 50); do
+		[ -s "$work/pgbouncer/pgbouncer.pid" ] && break
+		sleep 0.1
+	done
+	bouncer_pid=$(cat "$work/pgbouncer/pgbouncer.pid")
+	wait_ready "$bouncer_port" pgbouncer
+}
+start_pgbouncer
 
 # apiscale-pooler, as us (root is fine), same pool: 20 servers.
 pooler_port=$(free_port)
@@ -178,9 +184,12 @@ max_client_conn = 6000
 report_interval = 0
 log_level = warning
 EOF
-"$POOLER" "$work/apiscale-pooler.ini" 2>"$work/apiscale-pooler.log" &
-pooler_pid=$!
-wait_ready "$pooler_port" apiscale-pooler
+start_apiscale() {
+	"$POOLER" "$work/apiscale-pooler.ini" 2>>"$work/apiscale-pooler.log" &
+	pooler_pid=$!
+	wait_ready "$pooler_port" apiscale-pooler
+}
+start_apiscale
 
 port_of() {
 	case $1 in
@@ -261,10 +270,18 @@ echo "== $ROUNDS rounds x ${#CLIENT_LEVELS[@]} client levels x ${#TARGETS[@]} ta
 	"${SECONDS_PER_RUN}s each, pgbench -S -j 2, no CPU pinning ($(nproc) cores)"
 : >"$results"
 n=${#TARGETS[@]}
+# The order is rotated every round and reversed every other round, so that
+# each target runs as often before as after each other one: a run pays for
+# what the one before it left (1000 direct backends exiting, say).
 for ((r = 1; r <= ROUNDS; r++)); do
 	for c in "${CLIENT_LEVELS[@]}"; do
 		for ((k = 0; k < n; k++)); do
-			bench "${TARGETS[$(((k + r - 1) % n))]}" "$c" "$r"
+			if [ $((r % 2)) -eq 1 ]; then
+				i=$(((k + r / 2) % n))
+			else
+				i=$(((n - 1 - k + r / 2) % n))
+			fi
+			bench "${TARGETS[$i]}" "$c" "$r"
 		done
 	done
 done
@@ -453,6 +470,15 @@ fi
 # pooler and left idle; the pooler's resident memory before and after.
 echo
 echo "== memory per idle client ($IDLE_CLIENTS logged-in idle clients per pooler)"
+# Both poolers start afresh, each with its pool opened by one query first:
+# memory freed by the load above would otherwise be reused for the clients
+# and hide their cost (by how much depends on the rounds run before).
+stop_poolers
+start_pgbouncer
+start_apiscale
+for t in pgbouncer apiscale; do
+	"$PGBIN/psql" -X -q -h 127.0.0.1 -p "$(port_of "$t")" -d "$DB" -Atc "SELECT 1" >/dev/null
+done
 idle_rss() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
 }
