@@ -533,7 +533,10 @@ main(int argc, char **argv)
 			 pool_mode_to_str(cf.pool_mode), cf.pool_size, cf.max_overflow,
 			 cf.pool_timeout, cf.pool_recycle);
 	notify_systemd("READY=1");
-	event_base_dispatch(ev_base);
+	/* One pass at a time: what a pass released goes out at its end. */
+	while (event_base_loop(ev_base, EVLOOP_ONCE) == 0 &&
+		   !event_base_got_break(ev_base) && !event_base_got_exit(ev_base))
+		pool_end_of_pass();
 
 	log_info("exiting");
 	stop_listening();

@@ -62,7 +62,10 @@ static PoolFreeFn on_free = NULL;
 #define EMPTY_POOL_LIFETIME 60.0 /* seconds an unused pool is kept */
 #define SWEEP_INTERVAL		10	 /* seconds between looks for unused pools */
 
-static int			 n_pools = 0;
+static int n_pools = 0;
+
+/* Pools with servers released for their waiters (pool_end_of_pass) */
+static TAILQ_HEAD(, Pool) handoffs = TAILQ_HEAD_INITIALIZER(handoffs);
 static struct event *sweep_timer = NULL; /* every SWEEP_INTERVAL */
 static struct event *sweep_now = NULL;	 /* at the next loop pass */
 
@@ -192,6 +195,8 @@ pool_free(Pool *p)
 	if (on_free)
 		on_free(p);
 	TAILQ_REMOVE(&pools, p, link);
+	if (p->handoff)
+		TAILQ_REMOVE(&handoffs, p, handoff_link);
 	n_pools--;
 	if (p->retry_timer)
 		event_free(p->retry_timer);
@@ -825,7 +830,7 @@ pool_request(Pool *p, Client *c)
 {
 	Server *s = NULL;
 
-	if (!pool_paused)
+	if (!pool_paused && p->n_waiting == 0) /* else released ones are theirs */
 		s = take_idle(p);
 	if (s)
 	{
@@ -959,12 +964,60 @@ pool_release(Server *s)
 	}
 	if (s->state != SV_IDLE)
 		pool_set_state(s, SV_IDLE);
-	if (give_to_waiter(s))
+	if (!pool_paused && p->n_waiting > 0)
+	{
+		/* for the first waiter, at the end of this pass (pool_end_of_pass) */
+		if (!p->handoff)
+		{
+			p->handoff = true;
+			TAILQ_INSERT_TAIL(&handoffs, p, handoff_link);
+		}
 		return;
+	}
 	if (p->hosts[s->hidx].n_idle > p->set.pool_size)
 	{
 		server_close(s, "overflow returned");
 		return;
+	}
+	pooler_check_shutdown();
+}
+
+/*
+ * The end of an event loop pass (main.c runs the loop one pass at a time):
+ * the servers released during the pass go to the clients waiting for them.
+ * So the answers that ended those transactions are all written before the
+ * next queries wake the servers up, as PgBouncer orders it.  Handing each
+ * server over at once woke a backend half-way through the pass, which
+ * then took the core from the pooler before the other answers were out
+ * (more involuntary context switches per transaction; the A/B is in
+ * docs/benchmarks.md).  The queue stays FIFO: pool_request does not take
+ * an idle server while anybody waits.
+ */
+void
+pool_end_of_pass(void)
+{
+	Pool *p;
+
+	while ((p = TAILQ_FIRST(&handoffs)) != NULL)
+	{
+		Server *s;
+
+		TAILQ_REMOVE(&handoffs, p, handoff_link);
+		p->handoff = false;
+		while (!pool_paused && p->n_waiting > 0 && (s = take_idle(p)) != NULL)
+			give_to_waiter(s);
+		if (p->n_waiting > 0)
+			open_for_waiters(p); /* take_idle recycled what it found */
+		else
+		{
+			/* the waiters left meanwhile: overflow goes back as at release */
+			for (int i = 0; i < p->nhosts; i++)
+			{
+				while (p->hosts[i].n_idle > p->set.pool_size)
+					server_close(TAILQ_LAST(&p->hosts[i].idle, ServerList),
+								 "overflow returned");
+			}
+		}
 	}
 	pooler_check_shutdown();
 }

@@ -37,8 +37,10 @@ typedef struct PoolHost
 typedef struct Pool
 {
 	TAILQ_ENTRY(Pool) link;
-	char			 *dbname; /* database name clients use */
-	char			 *user;	  /* client user */
+	TAILQ_ENTRY(Pool) handoff_link; /* in the hand-off list */
+	bool			  handoff;		/* idle servers wait for its waiters */
+	char			 *dbname;		/* database name clients use */
+	char			 *user;			/* client user */
 	DbConfig		  db;  /* own copy of the [databases] entry (no hosts) */
 	PoolSettings	  set; /* its pool_size, max_overflow, ... */
 	int				  nhosts; /* the entry's hosts, in its order */
@@ -94,6 +96,7 @@ extern double	   pool_utilization_of(const Pool *p, int in_use);
 extern void		   pool_take_peaks(Pool *p, PeakReader who, int *active,
 								   int *waiting);
 extern void		   pool_check_unused(Pool *p);
+extern void		   pool_end_of_pass(void);
 extern int		   pool_total(const Pool *p);
 extern int		   pool_host_total(const PoolHost *ph);
 extern int		   pool_host_capacity(const Pool *p);
