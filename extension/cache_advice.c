@@ -488,67 +488,64 @@ advice_row(const ApsCacheData *d, void *arg)
 	/* The advice, one sentence. */
 	pos = positions(query);
 	initStringInfo(&advice);
-	switch (cat)
+	if (ttl == 0 && (cat == CAT_REAL_TIME || cat == CAT_SEMI_DYNAMIC))
+		appendStringInfo(&advice,
+						 "Do not cache: the answer for one key changed every "
+						 "%s, so even a 1 s TTL would serve more than %g%% of "
+						 "answers stale.",
+						 secs_words(change_s), r->staleness_pct);
+	else
 	{
-		case CAT_NOT_CACHEABLE:
-			appendStringInfo(&advice, "Not cacheable: %s.", reasons);
-			break;
-		case CAT_REAL_TIME:
-			if (ttl == 0)
-				appendStringInfo(
-					&advice,
-					"Do not cache: the answer for one key changed every %s, "
-					"so even a 1 s TTL would serve more than %g%% of "
-					"answers stale.",
-					secs_words(change_s), r->staleness_pct);
-			else
+		switch (cat)
+		{
+			case CAT_NOT_CACHEABLE:
+				appendStringInfo(&advice, "Not cacheable: %s.", reasons);
+				break;
+			case CAT_REAL_TIME:
 				appendStringInfo(
 					&advice,
 					"Real-time data: cache for at most %s keyed by %s, or "
 					"not at all: the answer for one key changed every %s.",
 					ttl_words(ttl), pos ? pos : "its text",
 					secs_words(change_s));
-			break;
-		case CAT_STATIC:
-			appendStringInfo(&advice,
-							 "Cache for %s keyed by %s: no table it reads was "
-							 "written in the window and no answer changed.",
-							 ttl_words(ttl), pos ? pos : "its text");
-			break;
-		case CAT_USER_SPECIFIC:
-			appendStringInfo(&advice,
-							 "Per-user data: cache for %s keyed by %s, or "
-							 "invalidate on write: %.0f%% of its keys were "
-							 "seen once or twice.",
-							 ttl_words(ttl), pos ? pos : "its text",
-							 100.0 * few_runs / Max(in_window, 1));
-			break;
-		case CAT_SEMI_DYNAMIC:
-			if (ttl == 0)
+				break;
+			case CAT_STATIC:
 				appendStringInfo(
 					&advice,
-					"Do not cache: the answer for one key changed every %s, "
-					"so even a 1 s TTL would serve more than %g%% of "
-					"answers stale.",
-					secs_words(change_s), r->staleness_pct);
-			else if (!isnan(change_s))
-				appendStringInfo(&advice,
-								 "Cache for %s keyed by %s: its tables were "
-								 "written, and the answer for one key "
-								 "changed every %s.",
-								 ttl_words(ttl), pos ? pos : "its text",
-								 secs_words(change_s));
-			else
-				appendStringInfo(&advice,
-								 "Cache for %s keyed by %s: its tables were "
-								 "written, but %s.",
-								 ttl_words(ttl), pos ? pos : "its text",
-								 s.compared > 0
-									 ? "no answer for one key was seen to "
-									   "change"
-									 : "no answer was compared yet "
-									   "(apiscale.cache_sample_rate)");
-			break;
+					"Cache for %s keyed by %s: no table it reads was "
+					"written in the window and no answer changed.",
+					ttl_words(ttl), pos ? pos : "its text");
+				break;
+			case CAT_USER_SPECIFIC:
+				appendStringInfo(
+					&advice,
+					"Per-user data: cache for %s keyed by %s, or "
+					"invalidate on write: %.0f%% of its keys were "
+					"seen once or twice.",
+					ttl_words(ttl), pos ? pos : "its text",
+					100.0 * few_runs / Max(in_window, 1));
+				break;
+			case CAT_SEMI_DYNAMIC:
+				if (!isnan(change_s))
+					appendStringInfo(
+						&advice,
+						"Cache for %s keyed by %s: its tables were "
+						"written, and the answer for one key "
+						"changed every %s.",
+						ttl_words(ttl), pos ? pos : "its text",
+						secs_words(change_s));
+				else
+					appendStringInfo(
+						&advice,
+						"Cache for %s keyed by %s: its tables were "
+						"written, but %s.",
+						ttl_words(ttl), pos ? pos : "its text",
+						s.compared > 0 ? "no answer for one key was seen to "
+										 "change"
+									   : "no answer was compared yet "
+										 "(apiscale.cache_sample_rate)");
+				break;
+		}
 	}
 	if (shortened && ttl > 0)
 		appendStringInfo(&advice,
