@@ -52,15 +52,9 @@ cluster_conf "shared_preload_libraries = 'apiscale'" \
 	"apiscale.plan_timing = on" "apiscale.capture_plans = on" \
 	"apiscale.capture_parameters = on" "apiscale.track = all" \
 	"apiscale.index_advisor = on" "apiscale.min_table_rows = 0" \
-	"apiscale.unbounded_rows = 1" "apiscale.n_plus_one_calls = 2"
+	"apiscale.unbounded_rows = 1" "apiscale.n_plus_one_calls = 2" \
+	"apiscale.cache_sample_rate = 1.0"
 cluster_start || exit 1
-# Settings of detectors that may come later (cache advice): on, if there.
-pg_psql -d postgres -At -c "SELECT name FROM pg_settings
-                             WHERE name IN ('apiscale.cache_sample_rate')" |
-	while read -r name; do
-		pg_psql -d postgres -c "ALTER SYSTEM SET $name = 1" >/dev/null
-	done
-pg_psql -d postgres -c "SELECT pg_reload_conf()" >/dev/null
 
 # The sampler: client backends the server holds, every 2 s, read from the
 # process titles ("postgres: USER DB [local] ..."), not with a statement:

@@ -51,13 +51,6 @@ cluster_conf "shared_preload_libraries = 'apiscale'" \
 	"apiscale.unbounded_rows = 1" "apiscale.n_plus_one_calls = 2" \
 	"apiscale.max_advice_queries = 200" "apiscale.max_queries = 2000"
 cluster_start || exit 1
-# Settings of detectors that may come later (cache advice): on, if there.
-pg_psql -d postgres -At -c "SELECT name FROM pg_settings
-                             WHERE name IN ('apiscale.cache_sample_rate')" |
-	while read -r name; do
-		pg_psql -d postgres -c "ALTER SYSTEM SET $name = 1" >/dev/null
-	done
-pg_psql -d postgres -c "SELECT pg_reload_conf()" >/dev/null
 postmaster=$(head -n 1 "$PGDATA/postmaster.pid")
 pg_psql -d postgres -c "CREATE DATABASE fuzz" >/dev/null || exit 1
 pg_psql -d fuzz -f "$here/schema.sql" >"$work/schema.log" 2>&1 ||
