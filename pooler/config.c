@@ -64,6 +64,7 @@ static const KeyDef keys[] = {
 	{"max_overflow", KEY_INT, OFF(max_overflow), "30", true, -1, 100000},
 	{"pool_timeout", KEY_SECONDS, OFF(pool_timeout), "30", true, 0.001, 86400},
 	{"pool_recycle", KEY_SECONDS, OFF(pool_recycle), "1800", true, -1, 1e9},
+	{"pool_use_lifo", KEY_BOOL, OFF(pool_use_lifo), "on", true},
 	{"client_login_timeout", KEY_SECONDS, OFF(client_login_timeout), "60",
 	 true, 0, 86400},
 	{"max_prepared_statements", KEY_INT, OFF(max_prepared_statements), "100",

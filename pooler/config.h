@@ -135,6 +135,7 @@ typedef struct Config
 	int		 max_overflow;		   /* QueuePool max_overflow, -1 = no cap */
 	double	 pool_timeout;		   /* seconds a client may wait for a server */
 	double	 pool_recycle;		   /* server age limit in seconds, -1 = none */
+	bool	 pool_use_lifo;		   /* hand out the idle server released last */
 	int		 max_client_conn;	   /* client connections accepted */
 	int		 max_pools;			   /* (database, user) pools at once */
 	int		 max_packet_size;	   /* longest client message held whole */

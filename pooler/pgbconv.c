@@ -484,6 +484,12 @@ conv_pooler(Conv *cv)
 		cv_set(cv, "max_packet_size", buf, NULL);
 	}
 
+	/* PgBouncer hands out the server released last unless this is set */
+	l = cv_get(cv, "pgbouncer", "server_round_robin");
+	if (l && is_number(l->value) && strtod(l->value, NULL) != 0)
+		cv_set(cv, "pool_use_lifo", "off",
+			   "PgBouncer's server_round_robin = %s", l->value);
+
 	/* the rest: named, with the reason where there is one */
 	for (l = cv->lines; l; l = l->next)
 	{
@@ -499,6 +505,7 @@ conv_pooler(Conv *cv)
 			strcmp(l->name, "reserve_pool_size") == 0 ||
 			strcmp(l->name, "pool_mode") == 0 ||
 			strcmp(l->name, "verbose") == 0 ||
+			strcmp(l->name, "server_round_robin") == 0 ||
 			strcmp(l->name, "max_packet_size") == 0)
 			continue;
 		for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)

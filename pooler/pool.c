@@ -73,6 +73,26 @@ static void open_for_waiters(Pool *p);
 static void sweep_cb(evutil_socket_t fd, short what, void *arg);
 static void fail_waiters(Pool *p, const char *error);
 
+/*
+ * The idle lists keep release order.  take_idle hands out next_idle:
+ * with pool_use_lifo the server released last, otherwise the one idle
+ * longest.  Servers closed for size are the last_idle ones: with LIFO the
+ * coldest.
+ */
+static Server *
+next_idle(PoolHost *ph)
+{
+	return cf.pool_use_lifo ? TAILQ_LAST(&ph->idle, ServerList)
+							: TAILQ_FIRST(&ph->idle);
+}
+
+static Server *
+last_idle(PoolHost *ph)
+{
+	return cf.pool_use_lifo ? TAILQ_FIRST(&ph->idle)
+							: TAILQ_LAST(&ph->idle, ServerList);
+}
+
 /* ---- the pool's copy of its entry, and its hosts ---- */
 
 static void
@@ -363,7 +383,7 @@ pool_refresh_config(void)
 			PoolHost *ph = &p->hosts[i];
 			Server	 *s;
 
-			while ((s = TAILQ_FIRST(&ph->idle)) != NULL &&
+			while ((s = last_idle(ph)) != NULL &&
 				   (ph->n_idle > p->set.pool_size ||
 					pool_host_total(ph) > pool_host_capacity(p)))
 				server_close(s, "pool size lowered by a reload");
@@ -776,7 +796,10 @@ open_for_waiters(Pool *p)
 /*
  * An idle server on an eligible host, still young enough to be handed
  * out, or NULL.  The host is chosen as for a new server, among those with
- * an idle server.
+ * an idle server.  Within the host, pool_use_lifo takes the server released
+ * last (its backend's caches are warm, and under a light load the same few
+ * backends serve everybody), otherwise the one idle longest, as QueuePool's
+ * default.  The idle lists keep release order either way.
  */
 static Server *
 take_idle(Pool *p)
@@ -809,7 +832,7 @@ take_idle(Pool *p)
 			return NULL;
 		if (cf.load_balance_hosts == LB_ROUND_ROBIN)
 			p->rr = best;
-		s = TAILQ_FIRST(&p->hosts[best].idle);
+		s = next_idle(&p->hosts[best]);
 		if (p->set.pool_recycle > 0 && server_age(s) > p->set.pool_recycle)
 		{
 			p->recycled++;
@@ -1014,8 +1037,7 @@ pool_end_of_pass(void)
 			for (int i = 0; i < p->nhosts; i++)
 			{
 				while (p->hosts[i].n_idle > p->set.pool_size)
-					server_close(TAILQ_LAST(&p->hosts[i].idle, ServerList),
-								 "overflow returned");
+					server_close(last_idle(&p->hosts[i]), "overflow returned");
 			}
 		}
 	}

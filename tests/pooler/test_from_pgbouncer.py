@@ -110,6 +110,7 @@ server_tls_ca_file = {cert}
 so_reuseport = 1
 peer_id = 1
 stats_period = 30
+server_round_robin = 1
 log_connections = 0
 verbose = 1
 tcp_keepalive = 1
@@ -174,11 +175,12 @@ def test_production_file(pooler_bin, tmp_path, tls_files):
     assert keys["client_idle_timeout"] == "3600" and keys["tcp_keepidle"] == "60"
     assert keys["tcp_keepintvl"] == "10" and keys["tcp_keepcnt"] == "5"
     assert keys["tcp_user_timeout"] == "30000"
+    assert keys["pool_use_lifo"] == "off"  # server_round_robin = 1
     for carried in ("default_pool_size", "server_lifetime", "query_wait_timeout",
                     "so_reuseport", "client_tls_key_file", "stats_users",
                     "idle_transaction_timeout", "query_timeout", "client_idle_timeout",
                     "tcp_keepalive", "tcp_keepidle", "tcp_keepintvl", "tcp_keepcnt",
-                    "tcp_user_timeout"):
+                    "tcp_user_timeout", "server_round_robin"):
         assert f"] {carried}:" not in warnings, f"{carried} carried but warned:\n{warnings}"
 
 

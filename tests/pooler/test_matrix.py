@@ -542,7 +542,8 @@ def test_asyncpg_statement_timeout_at_connect_follows_the_client(pg, pooler):
     # must apply on every server the client's transactions run on, and
     # never to another client.
     asyncpg = pytest.importorskip("asyncpg")
-    p = pooler(pool_size=2, max_overflow=0, pool_timeout=10)
+    # FIFO (pool_use_lifo off) makes the two clients swap servers each round
+    p = pooler(pool_size=2, max_overflow=0, pool_timeout=10, pool_use_lifo="off")
 
     async def main():
         timed = await aconnect(p, server_settings={"statement_timeout": "200"})

@@ -214,6 +214,35 @@ def test_waiters_are_served_first_in_first_out(pg, pooler):
         close_all([holder] + waiters)
 
 
+def test_pool_use_lifo_picks_the_server_released_last(pg, pooler):
+    """pool_use_lifo = on (the default) hands out the idle server released
+    last, so one client's transactions keep one backend; off (reloaded)
+    hands out the one idle longest, QueuePool's FIFO, so they go round all
+    three."""
+    p = pooler(pool_size=3, max_overflow=0, pool_timeout=10)
+    conns = [p.connect() for _ in range(3)]
+
+    def three_servers():
+        """Release three servers in a known order: pids[0] first."""
+        pids = [begin(c) for c in conns]
+        assert len(set(pids)) == 3
+        for c in conns:
+            c.execute("COMMIT")
+        return pids
+
+    def next_three():
+        return [conns[0].execute("SELECT pg_backend_pid()").fetchone()[0] for _ in range(3)]
+
+    try:
+        pids = three_servers()
+        assert next_three() == [pids[2]] * 3
+        p.reload(pool_use_lifo="off")
+        pids = three_servers()
+        assert next_three() == pids
+    finally:
+        close_all(conns)
+
+
 def test_idle_clients_hold_no_server(pg, pooler):
     p = pooler(pool_size=2, max_overflow=0, pool_timeout=10)
     conns = [p.connect() for _ in range(20)]
