@@ -90,6 +90,33 @@ instructions() {
 	awk '/^(summary|totals):/ { print $2; exit }' "$f.cg"
 }
 
+# header: the table's first lines (a blank line first unless it is the first)
+header() {
+	[ "${1:-}" = first ] || echo
+	printf '%-8s | %-20s | %14s | %8s | %8s\n' workload config "instr/stmt" "vs none" "vs pgss"
+	echo "---------+----------------------+----------------+----------+---------"
+}
+
+# table_rows WORKLOAD N OPTS CONFIG...: a row per CONFIG (its options in the
+# associative array named OPTS, which has none and pg_stat_statements):
+# the instructions one of N statements costs, and how that compares.
+table_rows() {
+	local w=$1 n=$2 c base total
+	local -n o=$3
+	local -A per=()
+	shift 3
+	for c in "$@"; do
+		base=$(instructions "$c" "${o[$c]}" "$w" 0)
+		total=$(instructions "$c" "${o[$c]}" "$w" "$n")
+		per[$c]=$(((total - base) / n))
+	done
+	for c in "$@"; do
+		awk -v w="$w" -v c="$c" -v v="${per[$c]}" -v n="${per[none]}" \
+			-v p="${per[pg_stat_statements]}" \
+			'BEGIN { printf "%-8s | %-20s | %14d | %8.3f | %8.3f\n", w, c, v, v / n, v / p }'
+	done
+}
+
 lib=${APISCALE_LIB:-apiscale}
 baseline=${APISCALE_BASELINE_LIB:-}
 configs=(none pg_stat_statements)
@@ -107,20 +134,9 @@ configs+=(apiscale)
 configs+=(apiscale_no_plans)
 declare -A count=([select]=2000 [join]=300 [walkers]=400 [rows]=500)
 
-printf '%-8s | %-20s | %14s | %8s | %8s\n' workload config "instr/stmt" "vs none" "vs pgss"
-echo "---------+----------------------+----------------+----------+---------"
+header first
 for w in select join; do
-	declare -A per=()
-	for c in "${configs[@]}"; do
-		base=$(instructions "$c" "${opts[$c]}" "$w" 0)
-		total=$(instructions "$c" "${opts[$c]}" "$w" "${count[$w]}")
-		per[$c]=$(((total - base) / count[$w]))
-	done
-	for c in "${configs[@]}"; do
-		awk -v w="$w" -v c="$c" -v v="${per[$c]}" -v n="${per[none]}" \
-			-v p="${per[pg_stat_statements]}" \
-			'BEGIN { printf "%-8s | %-20s | %14d | %8.3f | %8.3f\n", w, c, v, v / n, v / p }'
-	done
+	table_rows "$w" "${count[$w]}" opts "${configs[@]}"
 done
 
 # The index advisor's walkers of scans beside an index (Index Scans and
@@ -157,19 +173,8 @@ declare -A walk_opts=(
 	[baseline]="-c shared_preload_libraries=$baseline -c apiscale.slow_query_ms=-1"
 	[apiscale]="-c shared_preload_libraries=$lib -c apiscale.slow_query_ms=-1"
 )
-echo
-printf '%-8s | %-20s | %14s | %8s | %8s\n' workload config "instr/stmt" "vs none" "vs pgss"
-echo "---------+----------------------+----------------+----------+---------"
-declare -A wper=()
-for c in "${walk_configs[@]}"; do
-	base=$(instructions "$c" "${walk_opts[$c]}" walkers 0)
-	total=$(instructions "$c" "${walk_opts[$c]}" walkers "${count[walkers]}")
-	wper[$c]=$(((total - base) / count[walkers]))
-done
-for c in "${walk_configs[@]}"; do
-	awk -v c="$c" -v v="${wper[$c]}" -v n="${wper[none]}" -v p="${wper[pg_stat_statements]}" \
-		'BEGIN { printf "%-8s | %-20s | %14d | %8.3f | %8.3f\n", "walkers", c, v, v / n, v / p }'
-done
+header
+table_rows walkers "${count[walkers]}" walk_opts "${walk_configs[@]}"
 
 # The cache advice's evidence (cache.c): every read statement's parameter
 # set and minute counters, and on sampled runs a hash of each result row.
@@ -186,19 +191,8 @@ declare -A rows_opts=(
 	[apiscale]="-c shared_preload_libraries=$lib -c apiscale.slow_query_ms=-1"
 	[hash_every_run]="-c shared_preload_libraries=$lib -c apiscale.slow_query_ms=-1 -c apiscale.cache_sample_rate=1.0"
 )
-echo
-printf '%-8s | %-20s | %14s | %8s | %8s\n' workload config "instr/stmt" "vs none" "vs pgss"
-echo "---------+----------------------+----------------+----------+---------"
-declare -A rper=()
-for c in "${rows_configs[@]}"; do
-	base=$(instructions "$c" "${rows_opts[$c]}" rows 0)
-	total=$(instructions "$c" "${rows_opts[$c]}" rows "${count[rows]}")
-	rper[$c]=$(((total - base) / count[rows]))
-done
-for c in "${rows_configs[@]}"; do
-	awk -v c="$c" -v v="${rper[$c]}" -v n="${rper[none]}" -v p="${rper[pg_stat_statements]}" \
-		'BEGIN { printf "%-8s | %-20s | %14d | %8.3f | %8.3f\n", "rows", c, v, v / n, v / p }'
-done
+header
+table_rows rows "${count[rows]}" rows_opts "${rows_configs[@]}"
 
 # The index advisor on a scan-heavy workload (the tables of run.sh's
 # "index advisor cost" section).  slow_query_ms = -1 everywhere: under
