@@ -1009,10 +1009,7 @@ pool_release(Server *s)
  * The end of an event loop pass (main.c runs the loop one pass at a time):
  * the servers released during the pass go to the clients waiting for them.
  * So the answers that ended those transactions are all written before the
- * next queries wake the servers up, as PgBouncer orders it.  Handing each
- * server over at once woke a backend half-way through the pass, which
- * then took the core from the pooler before the other answers were out
- * (more involuntary context switches per transaction; the A/B is in
+ * next queries wake the servers up, as PgBouncer orders it (the A/B is in
  * docs/benchmarks.md).  The queue stays FIFO: pool_request does not take
  * an idle server while anybody waits.
  */
