@@ -930,20 +930,35 @@ pool_want_params(Pool *p, Client *c)
 	}
 }
 
-/* Hand s to the first waiter, if any.  True if it was taken. */
-static bool
-give_to_waiter(Server *s)
+/*
+ * p's idle servers to its waiters, first come first served.  Then servers
+ * open for those still waiting (take_idle may have recycled what it
+ * found), or, if nobody waits any more, overflow goes back as at release.
+ */
+static void
+serve_waiters(Pool *p)
 {
-	Pool   *p = s->pool;
-	Client *c;
+	Server *s;
 
-	if (pool_paused || (c = TAILQ_FIRST(&p->waiting)) == NULL)
-		return false;
-	stats_observe(&p->wait_hist, mono_now() - c->wait_start);
-	pool_leave_queue(c);
-	server_attach(s, c);
-	client_attached(c);
-	return true;
+	while (!pool_paused && p->n_waiting > 0 && (s = take_idle(p)) != NULL)
+	{
+		Client *c = TAILQ_FIRST(&p->waiting);
+
+		stats_observe(&p->wait_hist, mono_now() - c->wait_start);
+		pool_leave_queue(c);
+		server_attach(s, c);
+		client_attached(c);
+	}
+	if (p->n_waiting > 0)
+	{
+		open_for_waiters(p);
+		return;
+	}
+	for (int i = 0; i < p->nhosts; i++)
+	{
+		while (p->hosts[i].n_idle > p->set.pool_size)
+			server_close(last_idle(&p->hosts[i]), "overflow returned");
+	}
 }
 
 /*
@@ -1020,23 +1035,9 @@ pool_end_of_pass(void)
 
 	while ((p = TAILQ_FIRST(&handoffs)) != NULL)
 	{
-		Server *s;
-
 		TAILQ_REMOVE(&handoffs, p, handoff_link);
 		p->handoff = false;
-		while (!pool_paused && p->n_waiting > 0 && (s = take_idle(p)) != NULL)
-			give_to_waiter(s);
-		if (p->n_waiting > 0)
-			open_for_waiters(p); /* take_idle recycled what it found */
-		else
-		{
-			/* the waiters left meanwhile: overflow goes back as at release */
-			for (int i = 0; i < p->nhosts; i++)
-			{
-				while (p->hosts[i].n_idle > p->set.pool_size)
-					server_close(last_idle(&p->hosts[i]), "overflow returned");
-			}
-		}
+		serve_waiters(p);
 	}
 	pooler_check_shutdown();
 }
@@ -1049,13 +1050,7 @@ pool_resume_all(void)
 
 	pool_paused = false;
 	TAILQ_FOREACH(p, &pools, link)
-	{
-		Server *s;
-
-		while (p->n_waiting > 0 && (s = take_idle(p)) != NULL)
-			give_to_waiter(s);
-		open_for_waiters(p);
-	}
+	serve_waiters(p); /* pools are freed by the sweep timer, not here */
 }
 
 /* s logged in: remember the server's parameters, welcome who waited. */
