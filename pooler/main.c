@@ -533,10 +533,17 @@ main(int argc, char **argv)
 			 pool_mode_to_str(cf.pool_mode), cf.pool_size, cf.max_overflow,
 			 cf.pool_timeout, cf.pool_recycle);
 	notify_systemd("READY=1");
-	/* One pass at a time: what a pass released goes out at its end. */
+	/*
+	 * One pass at a time: what a pass released goes out at its end.  The
+	 * pass clock is read afresh in each pass (start-up read it too).
+	 */
+	pass_clock_reset();
 	while (event_base_loop(ev_base, EVLOOP_ONCE) == 0 &&
 		   !event_base_got_break(ev_base) && !event_base_got_exit(ev_base))
+	{
 		pool_end_of_pass();
+		pass_clock_reset();
+	}
 
 	log_info("exiting");
 	stop_listening();

@@ -871,7 +871,7 @@ pool_request(Pool *p, Client *c)
 			p->peak_waiting[i] = p->n_waiting;
 	}
 	c->state = CL_WAITING;
-	c->wait_start = mono_now();
+	c->wait_start = pass_now();
 	janitor_start();
 	if (!pool_paused && !any_host_usable(p) && pool_total(p) == 0)
 	{
@@ -896,7 +896,7 @@ pool_leave_queue(Client *c)
 	{
 		TAILQ_REMOVE(&p->waiting, c, link);
 		p->n_waiting--;
-		p->total_wait += mono_now() - c->wait_start;
+		p->total_wait += pass_now() - c->wait_start;
 	}
 	c->queued = false;
 }
@@ -944,7 +944,7 @@ serve_waiters(Pool *p)
 	{
 		Client *c = TAILQ_FIRST(&p->waiting);
 
-		stats_observe(&p->wait_hist, mono_now() - c->wait_start);
+		stats_observe(&p->wait_hist, pass_now() - c->wait_start);
 		pool_leave_queue(c);
 		server_attach(s, c);
 		client_attached(c);

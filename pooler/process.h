@@ -22,6 +22,13 @@ extern double pooler_started; /* wall-clock seconds at start */
 extern double mono_now(void);
 
 /*
+ * The clock as of this event loop pass, for the stamps of the relay path
+ * (see process.c); main.c calls pass_clock_reset between passes.
+ */
+extern double pass_now(void);
+extern void	  pass_clock_reset(void);
+
+/*
  * What start-up (main.c) does on request of a layer that may not call up
  * to it: reload the configuration, shut down, and tell whether a drain is
  * over (no client left).

@@ -77,7 +77,7 @@ server_state_to_str(ServerState state)
 double
 server_age(const Server *s)
 {
-	return mono_now() - s->created;
+	return pass_now() - s->created;
 }
 
 static void
@@ -287,7 +287,7 @@ server_open(Pool *p, int hidx)
 	s->id = next_server_id++;
 	s->pool = p;
 	s->hidx = hidx;
-	s->created = mono_now();
+	s->created = pass_now();
 	s->connect_time = time(NULL);
 	stmt_cache_init(&s->stmts);
 	pool_server_added(s);
@@ -356,7 +356,7 @@ server_attach(Server *s, Client *c)
 
 	pool_set_state(s, SV_ACTIVE);
 	s->client = c;
-	s->attached_at = mono_now();
+	s->attached_at = pass_now();
 	s->throttled = false;
 	s->skipping = false;
 	s->setup_state[0] = '\0';
@@ -399,7 +399,7 @@ void
 server_detach(Server *s)
 {
 	if (s->attached_at > 0)
-		stats_observe(&s->pool->xact_hist, mono_now() - s->attached_at);
+		stats_observe(&s->pool->xact_hist, pass_now() - s->attached_at);
 	s->attached_at = 0;
 }
 
