@@ -328,9 +328,40 @@ auth_check_file_mode(const char *path)
 				(unsigned) (sb.st_mode & 07777));
 }
 
+/*
+ * Random bytes for cancel keys and MD5 salts, drawn from OpenSSL's
+ * generator a block at a time.  A RAND_bytes call has a fixed cost (a
+ * lock, a fork check, parameter look-ups, a cipher block) that, paid for
+ * the four bytes of each client's cancel key, was 3% of the pooler's time
+ * in a reconnect storm (perf, docs/benchmarks.md).  Bytes handed out are
+ * wiped from the block.  Only the event loop's thread calls this, and the
+ * block is first filled after start-up's fork (daemonize).
+ */
+static uint8_t random_block[256];
+static size_t  random_left = 0; /* unused bytes at the block's end */
+
 void
 auth_random(void *buf, size_t len)
 {
-	if (RAND_bytes(buf, (int) len) != 1)
-		fatal("could not generate random bytes");
+	uint8_t *out = buf;
+
+	while (len > 0)
+	{
+		uint8_t *from;
+		size_t	 n;
+
+		if (random_left == 0)
+		{
+			if (RAND_bytes(random_block, sizeof(random_block)) != 1)
+				fatal("could not generate random bytes");
+			random_left = sizeof(random_block);
+		}
+		n = len < random_left ? len : random_left;
+		from = random_block + sizeof(random_block) - random_left;
+		memcpy(out, from, n);
+		explicit_bzero(from, n);
+		random_left -= n;
+		out += n;
+		len -= n;
+	}
 }
