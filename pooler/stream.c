@@ -175,7 +175,6 @@ stream_init(Stream *st, int fd, bool own_fd, StreamFn on_read,
 		return false;
 	}
 	st->rev = &st->rev_storage;
-	evutil_make_socket_nonblocking(fd);
 	return true;
 }
 

@@ -54,6 +54,11 @@ typedef struct Stream
 	struct event rev_storage;
 } Stream;
 
+/*
+ * fd must be non-blocking already: the listener accepts with SOCK_NONBLOCK
+ * and libpq's sockets are (a fcntl per client was a system call in each
+ * connection of a reconnect storm).
+ */
 extern bool stream_init(Stream *st, int fd, bool own_fd, StreamFn on_read,
 						StreamFn on_drain, StreamEventFn on_event, void *arg)
 	__attribute__((warn_unused_result));
