@@ -265,6 +265,24 @@ linger_event(void *arg, const char *why)
 	client_free((Client *) arg);
 }
 
+/*
+ * Clients closed without lingering (client_close), freed at the end of the
+ * loop pass by client_end_of_pass, once no caller holds them.
+ */
+static TAILQ_HEAD(, Client) ended = TAILQ_HEAD_INITIALIZER(ended);
+
+void
+client_end_of_pass(void)
+{
+	Client *c;
+
+	while ((c = TAILQ_FIRST(&ended)) != NULL)
+	{
+		TAILQ_REMOVE(&ended, c, all);
+		client_free(c);
+	}
+}
+
 static void
 client_linger(Client *c)
 {
@@ -324,9 +342,28 @@ client_close(Client *c, const char *sqlstate, const char *reason)
 	TAILQ_REMOVE(&all_clients, c, all);
 	n_clients--;
 
+	c->dead = true;
 	if (sqlstate)
 		pkt_add_error(&c->st.out, "FATAL", sqlstate, "%s", reason);
-	c->dead = true;
+	else if (reason == NULL && c->st.tls == NULL)
+	{
+		/*
+		 * A Terminate, or the connection ended or failed: nothing is left
+		 * to tell the client, and (its messages all read) closing sends no
+		 * reset.  Unless something is still unwritten, close now rather
+		 * than shut down, wait for its end of file and close: in a
+		 * reconnect storm that was a system call, a read and a loop pass
+		 * per connection (PgBouncer closes at once too).
+		 */
+		stream_flush(&c->st);
+		if (stream_pending(&c->st) == 0)
+		{
+			stream_read(&c->st, false);
+			TAILQ_INSERT_TAIL(&ended, c, all);
+			pooler_check_shutdown();
+			return;
+		}
+	}
 	client_linger(c);
 	pooler_check_shutdown();
 }

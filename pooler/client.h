@@ -38,8 +38,8 @@ typedef struct Client
 	/* Pointers and 8-byte fields first, then 4-byte ones, then bytes: no
 	 * padding holes (an idle client is mostly this struct). */
 	TAILQ_ENTRY(Client) link; /* pool's waiting or login list */
-	TAILQ_ENTRY(Client) all;  /* every client */
-	Stream		   st;		  /* the socket */
+	TAILQ_ENTRY(Client) all; /* every client (once closed: client.c's ended) */
+	Stream		   st;		 /* the socket */
 	struct Pool	  *pool;
 	struct Server *server;
 	const char	  *user;		 /* interned (intern.h) */
@@ -109,6 +109,7 @@ extern void		   client_wait_failed(Client *c, const char *sqlstate,
 	__attribute__((format(printf, 3, 4)));
 extern void client_welcome(Client *c);
 extern void client_close(Client *c, const char *sqlstate, const char *reason);
+extern void client_end_of_pass(void);
 extern void client_server_message_done(Client *c);
 extern void client_resume(Client *c);
 extern void client_unthrottle(Client *c);

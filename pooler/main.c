@@ -542,6 +542,7 @@ main(int argc, char **argv)
 		   !event_base_got_break(ev_base) && !event_base_got_exit(ev_base))
 	{
 		pool_end_of_pass();
+		client_end_of_pass();
 		pass_clock_reset();
 	}
 
