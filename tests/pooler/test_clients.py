@@ -2,7 +2,7 @@
 protocol), psycopg 3, asyncpg, SQLAlchemy; logins (trust, md5, unknown
 database, a server that asks for a password), the Unix socket and
 max_client_conn; named prepared statements refused cleanly (0A000) in
-transaction mode."""
+transaction mode; a Terminate closes the client's socket at once."""
 
 import asyncio
 import os
@@ -301,3 +301,57 @@ def test_oversized_password_message_is_refused(pg, pooler):
     raw.close()
     with p.connect(password="pw-postgres") as c:
         assert c.execute("SELECT 1").fetchone()[0] == 1
+
+
+
+def _socket_inodes(pid):
+    """The socket inodes a process holds descriptors for."""
+    found = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:
+            continue
+        if target.startswith("socket:["):
+            found.add(int(target[8:-1]))
+    return found
+
+
+def _tcp_inode(local_port, remote_port):
+    """The inode of the IPv4 TCP socket local_port -> remote_port (0: none)."""
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if (int(fields[1].split(":")[1], 16) == local_port and
+                    int(fields[2].split(":")[1], 16) == remote_port):
+                return int(fields[9])
+    return 0
+
+
+def test_terminated_clients_are_closed_at_once(pg, pooler):
+    """A Terminate closes the client's socket at once, not after the linger
+    kept for FATAL last words (up to 2 s, or until the client closes): the
+    pooler holds no descriptor for a client that said goodbye but keeps its
+    own end open."""
+    p = pooler(pool_size=2, max_overflow=0)
+    clients, inodes = [], []
+    for i in range(30):
+        c = RawClient(p.port)
+        c.startup("postgres", "appdb")
+        c.send(RawClient.query_msg(f"SELECT {i} AS n"))
+        got = c.collect()
+        assert [k for k, _ in got] == [b"T", b"D", b"C", b"Z"]
+        clients.append(c)
+        inodes.append(_tcp_inode(p.port, c.sock.getsockname()[1]))
+    assert all(inodes) and set(inodes) <= _socket_inodes(p.pid)
+    for c in clients:
+        c.send(RawClient.terminate())
+    for c in clients:
+        assert c.collect(timeout=10) == [] and c.closed, "no end of file after the Terminate"
+    # the client sockets are still open here: nothing made the pooler let go
+    # but the Terminate itself
+    wait_until(lambda: not set(inodes) & _socket_inodes(p.pid), 1.0,
+               what="the pooler to close the terminated clients' sockets")
+    for c in clients:
+        c.sock.close()
