@@ -200,6 +200,8 @@ client_accept(int fd, struct sockaddr *addr, int socklen)
  * its write side is shut down, and whatever it still sends is discarded
  * until it closes too, or LINGER_SECONDS pass.  Only then is it freed,
  * always from the event loop, never under a caller that still holds c.
+ * A client with nothing to hear does not linger (see client_close): it is
+ * freed at the end of the loop pass (client_end_of_pass).
  */
 #define LINGER_SECONDS 2
 
@@ -349,11 +351,12 @@ client_close(Client *c, const char *sqlstate, const char *reason)
 	{
 		/*
 		 * A Terminate, or the connection ended or failed: nothing is left
-		 * to tell the client, and (its messages all read) closing sends no
-		 * reset.  Unless something is still unwritten, close now rather
-		 * than shut down, wait for its end of file and close: in a
-		 * reconnect storm that was a system call, a read and a loop pass
-		 * per connection (PgBouncer closes at once too).
+		 * to tell the client.  Unless something is still unwritten, close
+		 * now rather than shut down, wait for its end of file and close:
+		 * in a reconnect storm that was a system call, a read and a loop
+		 * pass per connection (PgBouncer closes at once too).  A reset is
+		 * sent only if the client sent more after its Terminate, and then
+		 * nothing of ours is left for it to lose.
 		 */
 		stream_flush(&c->st);
 		if (stream_pending(&c->st) == 0)

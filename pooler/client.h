@@ -38,8 +38,8 @@ typedef struct Client
 	/* Pointers and 8-byte fields first, then 4-byte ones, then bytes: no
 	 * padding holes (an idle client is mostly this struct). */
 	TAILQ_ENTRY(Client) link; /* pool's waiting or login list */
-	TAILQ_ENTRY(Client) all; /* every client (once closed: client.c's ended) */
-	Stream		   st;		 /* the socket */
+	TAILQ_ENTRY(Client) all;  /* all_clients; closed: client.c's ended list */
+	Stream		   st;		  /* the socket */
 	struct Pool	  *pool;
 	struct Server *server;
 	const char	  *user;		 /* interned (intern.h) */
@@ -97,6 +97,12 @@ typedef struct ConsoleHandlers
 	bool (*handle)(Client *c, char type, uint32_t len); /* false: c gone */
 } ConsoleHandlers;
 
+/*
+ * Every client not closed yet.  A walk that may close clients must not
+ * follow a closed client's link: it may then be on client.c's list of
+ * clients to free (collect first, as timeouts.c does, or take the next
+ * client before closing).
+ */
 extern struct ClientList all_clients;
 extern int				 n_clients;
 

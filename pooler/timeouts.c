@@ -160,7 +160,8 @@ expire(Client *c, Expiry what)
  * Look at every client.  Those that ran into a timeout are collected first
  * and ended after the walk: ending one may hand its server to a waiter,
  * which may end that waiter too (no client is freed before the loop comes
- * back, see client_linger, but the list changes under the walk).
+ * back, see client_linger and client_end_of_pass, but the list changes
+ * under the walk).
  */
 static void
 janitor_cb(evutil_socket_t fd, short what, void *arg)

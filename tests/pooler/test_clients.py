@@ -303,7 +303,6 @@ def test_oversized_password_message_is_refused(pg, pooler):
         assert c.execute("SELECT 1").fetchone()[0] == 1
 
 
-
 def _socket_inodes(pid):
     """The socket inodes a process holds descriptors for."""
     found = set()
@@ -353,5 +352,12 @@ def test_terminated_clients_are_closed_at_once(pg, pooler):
     # but the Terminate itself
     wait_until(lambda: not set(inodes) & _socket_inodes(p.pid), 1.0,
                what="the pooler to close the terminated clients' sockets")
+    # (a pooler that died would hold no sockets either)
+    assert p.alive()
     for c in clients:
         c.sock.close()
+    c = RawClient(p.port)
+    c.startup("postgres", "appdb")
+    c.send(RawClient.query_msg("SELECT 1"))
+    assert [k for k, _ in c.collect()] == [b"T", b"D", b"C", b"Z"]
+    c.close()
