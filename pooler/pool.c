@@ -771,7 +771,7 @@ open_for_waiters(Pool *p)
 
 	if (pool_paused || shutting_down || p->reconfiguring)
 		return;
-	now = mono_now();
+	now = pass_now(); /* called for every client that queues */
 	if (now < p->retry_after)
 	{
 		double		   d = p->retry_after - now;
