@@ -285,6 +285,24 @@ client_end_of_pass(void)
 	}
 }
 
+/*
+ * After a Terminate, or when the connection ended or failed, may c close
+ * at once?  Yes if all it was sent is written (and no TLS session is left
+ * to close): then lingering (shut down, wait for its end of file, close)
+ * protects nothing, and in a reconnect storm cost a system call, a read
+ * and a loop pass per connection (PgBouncer closes at once too).  A reset
+ * is sent only if the client sent more after its Terminate, and then
+ * nothing of ours is left for it to lose.
+ */
+static bool
+nothing_left(Client *c)
+{
+	if (c->st.tls)
+		return false;
+	stream_flush(&c->st);
+	return stream_pending(&c->st) == 0;
+}
+
 static void
 client_linger(Client *c)
 {
@@ -347,27 +365,13 @@ client_close(Client *c, const char *sqlstate, const char *reason)
 	c->dead = true;
 	if (sqlstate)
 		pkt_add_error(&c->st.out, "FATAL", sqlstate, "%s", reason);
-	else if (reason == NULL && c->st.tls == NULL)
+	if (sqlstate == NULL && reason == NULL && nothing_left(c))
 	{
-		/*
-		 * A Terminate, or the connection ended or failed: nothing is left
-		 * to tell the client.  Unless something is still unwritten, close
-		 * now rather than shut down, wait for its end of file and close:
-		 * in a reconnect storm that was a system call, a read and a loop
-		 * pass per connection (PgBouncer closes at once too).  A reset is
-		 * sent only if the client sent more after its Terminate, and then
-		 * nothing of ours is left for it to lose.
-		 */
-		stream_flush(&c->st);
-		if (stream_pending(&c->st) == 0)
-		{
-			stream_read(&c->st, false);
-			TAILQ_INSERT_TAIL(&ended, c, all);
-			pooler_check_shutdown();
-			return;
-		}
+		stream_read(&c->st, false);
+		TAILQ_INSERT_TAIL(&ended, c, all);
 	}
-	client_linger(c);
+	else
+		client_linger(c);
 	pooler_check_shutdown();
 }
 
