@@ -124,7 +124,7 @@ test_buf(void)
 	uint8_t	 big[3 * BUF_BLOCK];
 	uint8_t	 out[16];
 	uint8_t *p;
-	size_t	 avail;
+	size_t	 avail = 0;
 
 	for (size_t i = 0; i < sizeof(big); i++)
 		big[i] = (uint8_t) (i * 7);
