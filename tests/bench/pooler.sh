@@ -12,8 +12,12 @@
 # six permutations in six rounds, to cancel drift and what one run leaves
 # to the next.  Each run records the TPS, the p99 latency (from pgbench's
 # per-transaction log), the pooler's user and kernel CPU time per
-# transaction (from /proc/PID/stat) and the errors (failed transactions,
-# aborted clients, a non-zero pgbench exit).  Then, the same way: a
+# transaction (from /proc/PID/stat), the machine's idle time per
+# transaction (both cores' idle and iowait time during the run, from
+# /proc/stat) and the errors (failed transactions, aborted clients, a
+# non-zero pgbench exit).  TPS on these two cores is the cores' time over
+# the machine's busy plus idle time per transaction: a pooler that costs
+# no more CPU but leaves the cores waiting longer shows in the idle column.  Then, the same way: a
 # reconnect storm (pgbench -C -S, 20 clients), -M prepared against -M
 # simple through apiscale-pooler, one extra round per pooler under
 # strace -c -f (system calls per transaction), and the memory each pooler
@@ -227,23 +231,31 @@ cpu_ticks() {
 	echo "${12} ${13}"
 }
 
+# idle_ticks: the machine's idle and iowait time, all CPUs (/proc/stat).
+idle_ticks() {
+	awk '/^cpu / { print $5 + $6; exit }' /proc/stat
+}
+
 # bench TARGET CLIENTS ROUND [MODE [FILE [EXTRA]]]: one pgbench run (query
 # mode MODE, default simple; EXTRA pgbench options, e.g. -C); appends to
 # FILE (default $results)
 #   clients target round tps p99_ms cpu_us_per_tx errors rc sys_us_per_tx txns
+#   idle_us_per_tx
 bench() {
 	local target=$1 clients=$2 round=$3 mode=${4:-simple} file=${5:-$results}
 	local extra=${6:-}
 	local port pid cpu0='' cpu1='' out rc=0
-	local tps txns failed aborted errlines p99 cpu sys errors
+	local tps txns failed aborted errlines p99 cpu sys errors idle0 idle1 idle
 	port=$(port_of "$target")
 	pid=$(pid_of "$target")
 	[ -n "$pid" ] && cpu0=$(cpu_ticks "$pid")
+	idle0=$(idle_ticks)
 	rm -f "$work"/txlog*
 	# shellcheck disable=SC2086
 	out=$("$PGBENCH" -n -S -M "$mode" $extra -c "$clients" -j 2 -T "$SECONDS_PER_RUN" \
 		-l --log-prefix="$work/txlog" -h 127.0.0.1 -p "$port" "$DB" 2>&1) || rc=$?
 	[ -n "$pid" ] && cpu1=$(cpu_ticks "$pid")
+	idle1=$(idle_ticks)
 	echo "$out" >"$work/last-pgbench-$target-$clients.out"
 	tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) (\(without initial connection\|including reconnection\) times\{0,1\})$/\1/p')
 	txns=$(echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
@@ -265,17 +277,20 @@ bench() {
 	else
 		cpu=nan sys=nan
 	fi
+	idle=nan
+	[ "$txns" -gt 0 ] && idle=$(awk -v a="$idle0" -v b="$idle1" -v t="$TICKS" -v n="$txns" \
+		'BEGIN { printf "%.2f", (b - a) * 1e6 / t / n }')
 	errors=$((failed + aborted))
 	[ "$errors" -eq 0 ] && [ "$rc" -ne 0 ] && errors=$((errlines > 0 ? errlines : 1))
-	printf 'round %d  %5d clients  %-10s %-8s %10.1f tps  p99 %9s ms  %8s us CPU/tx (%s kernel)  errors %d%s\n' \
-		"$round" "$clients" "$target" "$mode" "$tps" "$p99" "${cpu/nan/-}" "${sys/nan/-}" "$errors" \
+	printf 'round %d  %5d clients  %-10s %-8s %10.1f tps  p99 %9s ms  %8s us CPU/tx (%s kernel)  idle %6s us/tx  errors %d%s\n' \
+		"$round" "$clients" "$target" "$mode" "$tps" "$p99" "${cpu/nan/-}" "${sys/nan/-}" "$idle" "$errors" \
 		"$([ "$rc" -ne 0 ] && echo " (pgbench exit $rc)")"
 	if [ "$errors" -gt 0 ] || [ "$rc" -ne 0 ]; then
 		echo "$out" | grep -iE 'error|fatal|aborted|failed' |
 			sed 's/[0-9][0-9]*/N/g' | sort | uniq -c |
 			sort -rn | head -n 5 | sed 's/^/    /'
 	fi
-	echo "$clients $target $round $tps $p99 $cpu $errors $rc $sys $txns" >>"$file"
+	echo "$clients $target $round $tps $p99 $cpu $errors $rc $sys $txns $idle" >>"$file"
 }
 
 echo "== $ROUNDS rounds x ${#CLIENT_LEVELS[@]} client levels x ${#TARGETS[@]} targets," \
@@ -308,12 +323,15 @@ targets = ["direct", "pgbouncer", "apiscale"]
 levels = []
 runs = {}
 for line in open(sys.argv[1]):
-    c, t, r, tps, p99, cpu, err, rc, sys_ = line.split()[:9]
+    f = line.split()
+    c, t, r, tps, p99, cpu, err, rc, sys_ = f[:9]
+    idle = f[10] if len(f) > 10 else "nan"
     c = int(c)
     if c not in levels:
         levels.append(c)
     runs.setdefault((c, t), []).append(
-        (float(tps), float(p99), float(cpu), int(err), int(rc), float(sys_)))
+        (float(tps), float(p99), float(cpu), int(err), int(rc), float(sys_),
+         float(idle)))
 
 
 def med(xs):
@@ -326,6 +344,7 @@ for k, v in runs.items():
     m[k] = dict(tps=med([x[0] for x in v]), p99=med([x[1] for x in v]),
                 cpu=med([x[2] for x in v]), sys=med([x[5] for x in v]),
                 user=med([x[2] - x[5] for x in v]),
+                idle=med([x[6] for x in v]),
                 err=sum(x[3] for x in v),
                 bad=sum(1 for x in v if x[3] or x[4]))
 
@@ -334,17 +353,17 @@ def fmt(x, f):
     return "-" if math.isnan(x) else f % x
 
 
-print("%7s | %-9s | %10s | %12s | %14s | %14s | %14s | %s"
+print("%7s | %-9s | %10s | %12s | %14s | %14s | %14s | %14s | %s"
       % ("clients", "target", "median TPS", "median p99 ms",
-         "CPU us/tx", "user us/tx", "kernel us/tx", "errors"))
-print("-" * 110)
+         "CPU us/tx", "user us/tx", "kernel us/tx", "idle us/tx", "errors"))
+print("-" * 127)
 for c in levels:
     for t in targets:
         s = m[(c, t)]
-        print("%7d | %-9s | %10s | %13s | %14s | %14s | %14s | %d%s"
+        print("%7d | %-9s | %10s | %13s | %14s | %14s | %14s | %14s | %d%s"
               % (c, t, fmt(s["tps"], "%.1f"), fmt(s["p99"], "%.2f"),
                  fmt(s["cpu"], "%.2f"), fmt(s["user"], "%.2f"),
-                 fmt(s["sys"], "%.2f"), s["err"],
+                 fmt(s["sys"], "%.2f"), fmt(s["idle"], "%.2f"), s["err"],
                  " (%d bad run(s))" % s["bad"] if s["bad"] else ""))
 
 
@@ -354,15 +373,17 @@ def ratio(a, b):
 
 print()
 print("apiscale / pgbouncer (medians of %d rounds):" % max(len(v) for v in runs.values()))
-print("%7s | %8s | %11s | %12s | %8s" % ("clients", "TPS", "user CPU/tx",
-                                           "total CPU/tx", "p99"))
+print("%7s | %8s | %11s | %12s | %8s | %16s" % ("clients", "TPS", "user CPU/tx",
+                                                 "total CPU/tx", "p99",
+                                                 "machine idle/tx"))
 for c in levels:
     a, b = m[(c, "apiscale")], m[(c, "pgbouncer")]
-    print("%7d | %8s | %11s | %12s | %8s"
+    print("%7d | %8s | %11s | %12s | %8s | %16s"
           % (c, fmt(ratio(a["tps"], b["tps"]), "%.3f"),
              fmt(ratio(a["user"], b["user"]), "%.3f"),
              fmt(ratio(a["cpu"], b["cpu"]), "%.3f"),
-             fmt(ratio(a["p99"], b["p99"]), "%.3f")))
+             fmt(ratio(a["p99"], b["p99"]), "%.3f"),
+             fmt(ratio(a["idle"], b["idle"]), "%.3f")))
 
 print()
 ok_all = True
