@@ -13,18 +13,17 @@
 # to the next.  Each run records the TPS, the p99 latency (from pgbench's
 # per-transaction log), the pooler's user and kernel CPU time per
 # transaction (from /proc/PID/stat), the machine's idle time per
-# transaction (both cores' idle and iowait time during the run, from
+# transaction (all cores' idle and iowait time during the run, from
 # /proc/stat) and the errors (failed transactions, aborted clients, a
-# non-zero pgbench exit).  TPS on these two cores is the cores' time over
-# the machine's busy plus idle time per transaction: a pooler that costs
-# no more CPU but leaves the cores waiting longer shows in the idle column.  Then, the same way: a
-# reconnect storm (pgbench -C -S, 20 clients), -M prepared against -M
-# simple through apiscale-pooler, one extra round per pooler under
-# strace -c -f (system calls per transaction), and the memory each pooler
-# holds per idle logged-in client (BENCH_IDLE_CLIENTS, 5000; both poolers
-# restarted first).  Prints the
-# medians, the apiscale/pgbouncer ratios, and a verdict on issue 14's
-# targets:
+# non-zero pgbench exit).  TPS is the cores' time over the machine's busy
+# plus idle time per transaction: a pooler that costs no more CPU but
+# leaves the cores waiting longer shows in the idle column.  Then, the
+# same way: a reconnect storm (pgbench -C -S, 20 clients), -M prepared
+# against -M simple through apiscale-pooler, one extra round per pooler
+# under strace -c -f (system calls per transaction), and the memory each
+# pooler holds per idle logged-in client (BENCH_IDLE_CLIENTS, 5000; both
+# poolers restarted first).  Prints the medians, the apiscale/pgbouncer
+# ratios, and a verdict on issue 14's targets:
 #   TPS >= PgBouncer's, user and total CPU/tx <= PgBouncer's, p99 <=
 #   PgBouncer's, at each client level; -C TPS >= PgBouncer's; prepared >=
 #   1.3 x simple through the pooler; memory per idle client <= PgBouncer's;
