@@ -330,7 +330,7 @@ for line in open(sys.argv[1]):
         levels.append(c)
     runs.setdefault((c, t), []).append(
         (float(tps), float(p99), float(cpu), int(err), int(rc), float(sys_),
-         float(idle)))
+         float(idle), int(r)))
 
 
 def med(xs):
@@ -383,6 +383,34 @@ for c in levels:
              fmt(ratio(a["cpu"], b["cpu"]), "%.3f"),
              fmt(ratio(a["p99"], b["p99"]), "%.3f"),
              fmt(ratio(a["idle"], b["idle"]), "%.3f")))
+
+# The same pairs round by round: the rounds of one level ran minutes apart,
+# and the machine's speed drifts more between rounds (10-40%) than between
+# the two poolers, so the spread of the per-round ratios shows how far one
+# round can be trusted, and "k of n" in how many rounds apiscale-pooler did
+# at least as well.  The verdicts stay on the medians above.
+print()
+print("apiscale / pgbouncer round by round: median ratio [lowest - highest], "
+      "rounds at least as good")
+print("%7s | %-27s | %-27s | %-27s | %-27s"
+      % ("clients", "TPS", "user CPU/tx", "total CPU/tx", "p99"))
+for c in levels:
+    by_round = {y[7]: y for y in runs[(c, "pgbouncer")]}
+    pairs = [(x, by_round[x[7]]) for x in runs[(c, "apiscale")]
+             if x[7] in by_round and not (x[3] or x[4] or by_round[x[7]][3]
+                                          or by_round[x[7]][4])]
+    cells = []
+    for key, higher in ((lambda x: x[0], True), (lambda x: x[2] - x[5], False),
+                        (lambda x: x[2], False), (lambda x: x[1], False)):
+        rs = [ratio(key(x), key(y)) for x, y in pairs]
+        rs = [r for r in rs if not math.isnan(r)]
+        if not rs:
+            cells.append("-")
+            continue
+        good = sum(1 for r in rs if (r >= 1 if higher else r <= 1))
+        cells.append("%.3f [%.3f - %.3f] %d of %d"
+                     % (statistics.median(rs), min(rs), max(rs), good, len(rs)))
+    print("%7d | %-27s | %-27s | %-27s | %-27s" % tuple([c] + cells))
 
 print()
 ok_all = True
