@@ -684,8 +684,9 @@ class RawClient:
     pooler sends (an ErrorResponse followed or not by ReadyForQuery) and can
     drop the connection however it likes (abort=True sends a RST)."""
 
-    def __init__(self, port, host=HOST, timeout=10):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port, host=HOST, timeout=10, source=None):
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=source)
         self.buf = b""
         self.params = {}
         self.status = None

@@ -148,6 +148,26 @@ def test_show_servers_and_clients(pg, pooler):
             c.close()
 
 
+def test_show_clients_addr_and_port(pg, pooler):
+    """The address and port of each client, as inet_ntop writes them (the
+    pooler formats IPv4 itself): octets of one, two and three digits, from
+    source addresses anywhere in 127.0.0.0/8, which Linux routes to lo."""
+    p = pooler()
+    sources = ["127.0.0.1", "127.9.10.99", "127.100.255.0", "127.255.255.254", "127.0.99.100"]
+    clients = []
+    try:
+        for a in sources:
+            clients.append(RawClient(p.port, source=(a, 0)).startup("postgres", "appdb"))
+        want = {c.sock.getsockname()[:2] for c in clients}
+        seen = {(r["addr"], as_int(r["port"])) for r in p.admin("SHOW CLIENTS")
+                if r["database"] == "appdb"}
+        assert want <= seen, (want, seen)
+        assert {a for a, _ in want} == set(sources)
+    finally:
+        for c in clients:
+            c.close()
+
+
 def test_server_counts_match_pg_stat_activity(pg, pooler):
     p = pooler(pool_size=2, max_overflow=2, pool_timeout=5)
     conns = [p.connect() for _ in range(4)]
