@@ -412,21 +412,41 @@ send_ready(Client *c)
 void
 client_welcome(Client *c)
 {
-	Pool *p = c->pool;
+	Pool	   *p = c->pool;
+	const char *value;
+	int			take[32]; /* the pool's tracked parameters c takes */
+	int			ntake = 0;
 
 	for (int i = 0; i < p->nparams; i++)
 	{
 		const char *name = p->param_names[i];
 
-		if (session_tracked_name(name) && !settings_get(&c->want, name))
-			settings_set(&c->want, name, p->param_values[i]);
-		pkt_add_param(&c->st.out, name,
-					  settings_get(&c->want, name) ?: p->param_values[i]);
+		value = settings_get(&c->want, name);
+		if (value == NULL)
+		{
+			value = p->param_values[i];
+			if (session_tracked_name(name))
+			{
+				if (ntake < (int) (sizeof(take) / sizeof(take[0])))
+					take[ntake++] = i;
+				else
+					settings_add(&c->want, name, value);
+			}
+		}
+		pkt_add_param(&c->st.out, name, value);
 	}
-	if (!settings_get(&c->want, "application_name"))
-		settings_set(&c->want, "application_name", "");
-	pkt_add_param(&c->st.out, "application_name",
-				  settings_get(&c->want, "application_name"));
+	/* one allocation for them all, not one per two */
+	settings_reserve(&c->want, c->want.n + ntake);
+	for (int k = 0; k < ntake; k++) /* both interned */
+		settings_add(&c->want, p->param_names[take[k]],
+					 p->param_values[take[k]]);
+	value = settings_get(&c->want, "application_name");
+	if (value == NULL)
+	{
+		value = "";
+		settings_set(&c->want, "application_name", value);
+	}
+	pkt_add_param(&c->st.out, "application_name", value);
 	pkt_add_backend_key(&c->st.out, peers_key_pid(c->id), c->cancel_key);
 	pkt_add_ready(&c->st.out, 'I');
 	c->state = CL_IDLE;

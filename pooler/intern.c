@@ -45,6 +45,18 @@ header_of(const char *s)
 	return (Interned *) (s - offsetof(Interned, str));
 }
 
+/* One more reference to s, a string intern_get returned: no hashing. */
+const char *
+intern_ref(const char *s)
+{
+	Interned *e = header_of(s);
+
+	if (e->refs == UINT32_MAX)
+		fatal("internal error: interned string over-referenced");
+	e->refs++;
+	return s;
+}
+
 static void
 grow(void)
 {

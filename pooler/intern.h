@@ -21,6 +21,7 @@
 #include <stddef.h>
 
 extern const char *intern_get(const char *s);
+extern const char *intern_ref(const char *s);
 extern void		   intern_put(const char *s);
 
 /* Distinct strings held (the unit tests check they are given back). */

@@ -47,6 +47,7 @@
 
 #include "auth.h"
 #include "hosts.h"
+#include "intern.h"
 #include "log.h"
 #include "process.h"
 #include "pgconn.h"
@@ -223,8 +224,8 @@ pool_free(Pool *p)
 	free(p->history);
 	for (int i = 0; i < p->nparams; i++)
 	{
-		free(p->param_names[i]);
-		free(p->param_values[i]);
+		intern_put(p->param_names[i]);
+		intern_put(p->param_values[i]);
 	}
 	free(p->param_names);
 	free(p->param_values);
@@ -1069,8 +1070,8 @@ pool_server_ready(Server *s, const char *const *names,
 			fatal("out of memory");
 		for (int i = 0; i < n; i++)
 		{
-			p->param_names[i] = xstrdup(names[i]);
-			p->param_values[i] = xstrdup(values[i]);
+			p->param_names[i] = intern_get(names[i]);
+			p->param_values[i] = intern_get(values[i]);
 		}
 		p->nparams = n;
 	}

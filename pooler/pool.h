@@ -57,8 +57,8 @@ typedef struct Pool
 	struct ClientList login_wait; /* clients waiting for parameters */
 	int				  n_clients;  /* clients logged into this pool */
 	int				  nparams;	  /* ParameterStatus of the server */
-	char			**param_names;
-	char			**param_values;
+	const char	  **param_names;  /* interned (intern.h) */
+	const char	  **param_values; /* interned */
 	double			  empty_since; /* mono_now() it was last seen unused */
 	double			  retry_after; /* no new logins before (mono_now) */
 	struct event	 *retry_timer; /* opens servers again after that */

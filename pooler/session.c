@@ -44,13 +44,26 @@ static const char *const tracked[] = {
 };
 #define N_TRACKED (sizeof(tracked) / sizeof(tracked[0]))
 
+/*
+ * Could a and b be equal but for case?  Only if their first bytes are,
+ * which | 0x20 tells for letters and leaves exact for the rest: a filter
+ * for the loops below, which run for each of a dozen parameters at every
+ * login and would otherwise call strcasecmp for most pairs.
+ */
+static inline bool
+same_first_letter(const char *a, const char *b)
+{
+	return (a[0] | 0x20) == (b[0] | 0x20);
+}
+
 /* The canonical spelling of a tracked parameter, or NULL. */
 const char *
 session_tracked_name(const char *name)
 {
 	for (size_t i = 0; i < N_TRACKED; i++)
 	{
-		if (strcasecmp(name, tracked[i]) == 0)
+		if (same_first_letter(name, tracked[i]) &&
+			strcasecmp(name, tracked[i]) == 0)
 			return tracked[i];
 	}
 	return NULL;
@@ -1042,10 +1055,53 @@ settings_find(const Settings *s, const char *name)
 {
 	for (int i = 0; i < s->n; i++)
 	{
-		if (strcasecmp(s->names[i], name) == 0)
+		if (same_first_letter(s->names[i], name) &&
+			strcasecmp(s->names[i], name) == 0)
 			return i;
 	}
 	return -1;
+}
+
+/*
+ * Room for cap settings in s.  Names and values are in one block: an idle
+ * client's settings cost one allocation, the strings being shared.
+ */
+void
+settings_reserve(Settings *s, int cap)
+{
+	const char **names;
+
+	if (cap <= s->cap)
+		return;
+	names = malloc(sizeof(char *) * 2 * (size_t) cap);
+	if (names == NULL)
+		fatal("out of memory");
+	if (s->n)
+	{
+		memcpy(names, s->names, sizeof(char *) * (size_t) s->n);
+		memcpy(names + cap, s->values, sizeof(char *) * (size_t) s->n);
+	}
+	free(s->names);
+	s->names = names;
+	s->values = names + cap;
+	s->cap = cap;
+}
+
+/* Append a setting s does not have; name and value are s's references. */
+static void
+settings_append(Settings *s, const char *name, const char *value)
+{
+	s->fp_valid = false;
+	/*
+	 * Two at a time: a client has few settings (the six tracked parameters,
+	 * one or two from its start-up packet), and every byte counts per idle
+	 * client.  A login reserves what it adds at once (client_welcome).
+	 */
+	if (s->n == s->cap)
+		settings_reserve(s, s->cap + 2);
+	s->names[s->n] = name;
+	s->values[s->n] = value;
+	s->n++;
 }
 
 const char *
@@ -1071,33 +1127,17 @@ settings_set(Settings *s, const char *name, const char *value)
 		}
 		return;
 	}
-	s->fp_valid = false;
-	if (s->n == s->cap)
-	{
-		/*
-		 * names and values in one block: an idle client's settings cost one
-		 * allocation, the strings being shared.  It grows two at a time: a
-		 * client has few settings (the six tracked parameters, one or two
-		 * from its start-up packet), and every byte counts per idle client.
-		 */
-		int			 cap = s->cap + 2;
-		const char **names = malloc(sizeof(char *) * 2 * (size_t) cap);
+	settings_append(s, intern_get(name), intern_get(value));
+}
 
-		if (names == NULL)
-			fatal("out of memory");
-		if (s->n)
-		{
-			memcpy(names, s->names, sizeof(char *) * (size_t) s->n);
-			memcpy(names + cap, s->values, sizeof(char *) * (size_t) s->n);
-		}
-		free(s->names);
-		s->names = names;
-		s->values = names + cap;
-		s->cap = cap;
-	}
-	s->names[s->n] = intern_get(name);
-	s->values[s->n] = intern_get(value);
-	s->n++;
+/*
+ * Add name = value, both interned (intern.h), which s does not have yet:
+ * the login path's settings_set, without the search and the hashing.
+ */
+void
+settings_add(Settings *s, const char *name, const char *value)
+{
+	settings_append(s, intern_ref(name), intern_ref(value));
 }
 
 static void

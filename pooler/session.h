@@ -82,6 +82,8 @@ extern const char *session_pins_to_str(uint8_t pins, char *buf, size_t len);
 extern const char *session_tracked_name(const char *name);
 extern const char *settings_get(const Settings *s, const char *name);
 extern void		settings_set(Settings *s, const char *name, const char *value);
+extern void		settings_add(Settings *s, const char *name, const char *value);
+extern void		settings_reserve(Settings *s, int cap);
 extern void		settings_remove_untracked(Settings *s);
 extern void		settings_free(Settings *s);
 extern char	   *session_sync_sql(const Settings *want, Settings *have);
