@@ -54,14 +54,14 @@ typedef struct Pool
 	int				  n_active;
 	struct ClientList waiting; /* FIFO of clients waiting for a server */
 	int				  n_waiting;
-	struct ClientList login_wait; /* clients waiting for parameters */
-	int				  n_clients;  /* clients logged into this pool */
-	int				  nparams;	  /* ParameterStatus of the server */
-	const char	  **param_names;  /* interned (intern.h) */
-	const char	  **param_values; /* interned */
-	double			  empty_since; /* mono_now() it was last seen unused */
-	double			  retry_after; /* no new logins before (mono_now) */
-	struct event	 *retry_timer; /* opens servers again after that */
+	struct ClientList login_wait;	/* clients waiting for parameters */
+	int				  n_clients;	/* clients logged into this pool */
+	int				  nparams;		/* ParameterStatus of the server */
+	const char		**param_names;	/* interned (intern.h) */
+	const char		**param_values; /* interned */
+	double			  empty_since;	/* mono_now() it was last seen unused */
+	double			  retry_after;	/* no new logins before (mono_now) */
+	struct event	 *retry_timer;	/* opens servers again after that */
 	/* statistics */
 	uint64_t	 xact_count;
 	uint64_t	 query_count;
