@@ -45,10 +45,11 @@ static const char *const tracked[] = {
 #define N_TRACKED (sizeof(tracked) / sizeof(tracked[0]))
 
 /*
- * Could a and b be equal but for case?  Only if their first bytes are,
- * which | 0x20 tells for letters and leaves exact for the rest: a filter
- * for the loops below, which run for each of a dozen parameters at every
- * login and would otherwise call strcasecmp for most pairs.
+ * Could a and b be equal but for case?  Only if their first bytes are, and
+ * then they are equal after | 0x20 (a few other pairs are too, such as '@'
+ * and '`': strcasecmp decides).  A filter for the loops below, which run
+ * for each of a dozen parameters at every login and would otherwise call
+ * strcasecmp for most pairs.
  */
 static inline bool
 same_first_letter(const char *a, const char *b)
