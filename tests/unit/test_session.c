@@ -370,6 +370,50 @@ test_settings_shared(void)
 	CHECK(intern_count() == base);
 }
 
+/*
+ * The login path: strings interned once (as a pool keeps the server's
+ * parameters) are added by reference, in the room reserved for them, and
+ * given back like any other; names are still found in any case, and the
+ * first-letter filter lets through what strcasecmp must decide.
+ */
+static void
+test_settings_add(void)
+{
+	size_t		base = intern_count();
+	const char *tz = intern_get("TimeZone");
+	const char *utc = intern_get("UTC");
+	const char *at = intern_get("@x"); /* '@' | 0x20 is '`' */
+	Settings	s = {0};
+
+	CHECK(intern_count() == base + 3);
+	settings_set(&s, "application_name", "psql"); /* from start-up */
+	settings_reserve(&s, s.n + 2);
+	CHECK(s.cap == 3);
+	settings_add(&s, tz, utc);
+	settings_add(&s, at, utc);
+	CHECK(s.n == 3 && s.cap == 3); /* no growth past the reservation */
+	CHECK(settings_get(&s, "timezone") == utc);
+	CHECK(settings_get(&s, "TIMEZONE") == utc);
+	CHECK(settings_get(&s, "@x") == utc);
+	CHECK(settings_get(&s, "`x") == NULL);
+	CHECK(settings_get(&s, "@X") == utc);
+	CHECK(settings_get(&s, "") == NULL);
+	CHECK(settings_get(&s, "Application_Name") != NULL);
+	settings_reserve(&s, 2); /* never shrinks */
+	CHECK(s.cap == 3 && s.n == 3);
+	CHECK(session_tracked_name("timezone") != NULL &&
+		  strcmp(session_tracked_name("timezone"), "TimeZone") == 0);
+	CHECK(session_tracked_name("`imezone") == NULL);
+	CHECK(session_tracked_name("") == NULL);
+	/* the caller's references and s's are separate */
+	intern_put(tz);
+	intern_put(utc);
+	intern_put(at);
+	CHECK(intern_count() == base + 5); /* s still holds them */
+	settings_free(&s);
+	CHECK(intern_count() == base);
+}
+
 static void
 test_deallocate(void)
 {
@@ -461,6 +505,7 @@ main(void)
 	test_tags();
 	test_sync_sql();
 	test_settings_shared();
+	test_settings_add();
 	test_deallocate();
 	test_statements();
 	printf("test_session: %d checks, %d failed\n", checks, failures);
