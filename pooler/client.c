@@ -436,8 +436,14 @@ client_welcome(Client *c)
 		}
 		pkt_add_param(&c->st.out, name, value);
 	}
-	/* one allocation for them all, not one per two */
-	settings_reserve(&c->want, c->want.n + ntake);
+	/*
+	 * One allocation for them all and application_name (which the server
+	 * does not report at login), not one per two: exactly the room needed,
+	 * as an idle client keeps it.
+	 */
+	settings_reserve(&c->want,
+					 c->want.n + ntake +
+						 (settings_get(&c->want, "application_name") == NULL));
 	for (int k = 0; k < ntake; k++) /* both interned */
 		settings_add(&c->want, p->param_names[take[k]],
 					 p->param_values[take[k]]);
