@@ -23,7 +23,9 @@
 # under strace -c -f (system calls per transaction), and the memory each
 # pooler holds per idle logged-in client (BENCH_IDLE_CLIENTS, 5000; both
 # poolers restarted first).  Prints the medians, the apiscale/pgbouncer
-# ratios, and a verdict on issue 14's targets:
+# ratios of the medians, the spread of the ratios of the runs paired by
+# round (how far one round can be trusted), and a verdict on issue 14's
+# targets, on the medians:
 #   TPS >= PgBouncer's, user and total CPU/tx <= PgBouncer's, p99 <=
 #   PgBouncer's, at each client level; -C TPS >= PgBouncer's; prepared >=
 #   1.3 x simple through the pooler; memory per idle client <= PgBouncer's;
