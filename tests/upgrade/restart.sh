@@ -58,8 +58,14 @@ cluster_conf "shared_preload_libraries = 'apiscale'"
 cluster_start || exit 1
 LOG=$PGHOST/server.log
 psql_q() { "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d postgres "$@"; }
+# Output is captured before it is searched: with pipefail, "producer | grep
+# -q" fails when grep exits at its match before the producer has written
+# everything (the producer dies of SIGPIPE), which made the metrics() check
+# below fail about one run in eight, and could hide a crash in the log.
 worker_up() {
-	ps -o args= --ppid "$(head -n 1 "$PGDATA/postmaster.pid")" | grep -q 'apiscale signals'
+	local procs
+	procs=$(ps -o args= --ppid "$(head -n 1 "$PGDATA/postmaster.pid")")
+	grep -q 'apiscale signals' <<<"$procs"
 }
 shmem() {
 	psql_q -c "SELECT string_agg(name || ' ' || size, ', ' ORDER BY name)
@@ -138,7 +144,8 @@ psql_q -c "ALTER EXTENSION apiscale UPDATE" || problem "ALTER EXTENSION UPDATE f
 [ "$(version)" = 1.1 ] || problem "after the update the extension is at '$(version)'"
 failed=$(read_all)
 [ -z "$failed" ] || problem "at 1.1, reads failed: $failed"
-psql_q -c "SELECT apiscale.metrics()" | grep -q '^apiscale_statement_calls_total' ||
+metrics=$(psql_q -c "SELECT apiscale.metrics()")
+grep -q '^apiscale_statement_calls_total' <<<"$metrics" ||
 	problem "metrics() shows no statement after the update"
 
 cluster_stop
@@ -146,9 +153,10 @@ cluster_stop
 # version (a new library may read an old file after such a restart).
 files=$(find "$PGDATA" -iname '*apiscale*')
 [ -z "$files" ] || problem "apiscale left files in the data directory: $files"
-if tail -n +"$from" "$LOG" | grep -qE 'terminated by signal|PANIC|TRAP:'; then
+crashes=$(tail -n +"$from" "$LOG" | grep -E 'terminated by signal|PANIC|TRAP:')
+if [ -n "$crashes" ]; then
 	problem "the server log shows a crash:"
-	tail -n +"$from" "$LOG" | grep -E 'terminated by signal|PANIC|TRAP:' | head -n 5
+	head -n 5 <<<"$crashes"
 fi
 
 [ "$fail" -eq 0 ] && echo "restart: 1.0-era library, upgraded files, restart, update to 1.1: no crash, nothing persisted"
