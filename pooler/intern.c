@@ -95,12 +95,7 @@ intern_get(const char *s)
 		for (e = buckets[h & (nbuckets - 1)]; e; e = e->next)
 		{
 			if (e->hash == h && strcmp(e->str, s) == 0)
-			{
-				if (e->refs == UINT32_MAX)
-					fatal("internal error: interned string over-referenced");
-				e->refs++;
-				return e->str;
-			}
+				return intern_ref(e->str);
 		}
 	}
 	if (count >= nbuckets)
