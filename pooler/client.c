@@ -215,6 +215,10 @@ client_accept(int fd, struct sockaddr *addr, int socklen)
 		if (c->login_timer)
 			evtimer_add(c->login_timer, &tv);
 	}
+	/* The kernel held it until its first bytes came (main.c): read them
+	 * now.  c may be closed by this; nothing here touches it after. */
+	if (cf.tcp_defer_accept > 0 && addr->sa_family != AF_UNIX)
+		stream_read_now(&c->st);
 }
 
 /*

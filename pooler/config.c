@@ -91,6 +91,8 @@ static const KeyDef keys[] = {
 	{"tcp_keepcnt", KEY_INT, OFF(tcp_keepcnt), "0", true, 0, 127},
 	{"tcp_user_timeout", KEY_INT, OFF(tcp_user_timeout), "0", true, 0,
 	 INT_MAX},
+	/* the listening TCP socket's TCP_DEFER_ACCEPT (main.c), 0 = off */
+	{"tcp_defer_accept", KEY_INT, OFF(tcp_defer_accept), "45", true, 0, 3600},
 	{"load_balance_hosts", KEY_LOAD_BALANCE, OFF(load_balance_hosts),
 	 "least-connections", true},
 	{"health_check_interval", KEY_SECONDS, OFF(health_check_interval), "5",

@@ -180,6 +180,7 @@ typedef struct Config
 	int	   tcp_keepintvl;	 /* seconds between probes, 0: OS */
 	int	   tcp_keepcnt;		 /* probes unanswered before giving up, 0: OS */
 	int	   tcp_user_timeout; /* ms data may go unacknowledged, 0: OS */
+	int	   tcp_defer_accept; /* s a connection waits for its first bytes */
 
 	/* Security (admin.c, monitor.c) */
 	char *stats_users;			/* comma-separated: SHOW commands only */

@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +139,30 @@ listen_on(struct sockaddr *sa, int len, const char *what)
 	return l;
 }
 
+/*
+ * tcp_defer_accept: the kernel holds a new TCP connection until its first
+ * bytes (a StartupMessage, SSLRequest or CancelRequest: a PostgreSQL client
+ * always speaks first) have come, or the seconds pass.  The listener then
+ * reports a connection that can be read at once (client_accept does), which
+ * in a reconnect storm saves a loop pass and a wake-up per connection.  A
+ * connection that sends nothing reaches the pooler only when the kernel
+ * stops holding it (the seconds, rounded up to its SYN-ACK retransmission
+ * schedule: about a minute for 45), and until then does not count towards
+ * max_client_conn.  PgBouncer sets the same, with 45 s.
+ */
+static void
+set_defer_accept(void)
+{
+#ifdef TCP_DEFER_ACCEPT
+	int secs = cf.tcp_defer_accept;
+
+	if (tcp_listener &&
+		setsockopt(evconnlistener_get_fd(tcp_listener), IPPROTO_TCP,
+				   TCP_DEFER_ACCEPT, &secs, sizeof(secs)) != 0)
+		log_warning("could not set TCP_DEFER_ACCEPT: %s", strerror(errno));
+#endif
+}
+
 static void
 start_listening(void)
 {
@@ -157,6 +183,7 @@ start_listening(void)
 			0)
 			fatal("listen_addr: cannot parse \"%s\"", cf.listen_addr);
 		tcp_listener = listen_on((struct sockaddr *) &ss, sslen, spec);
+		set_defer_accept();
 		log_info("listening on %s", spec);
 	}
 	if (cf.unix_socket_dir[0] != '\0')
@@ -291,6 +318,7 @@ pooler_reload(char *err, size_t errlen)
 	hosts_configure(&cf);
 	pool_refresh_config();
 	timeouts_configure();
+	set_defer_accept();
 	config_free(&old);
 	if (!http_configure(e, sizeof(e)))
 	{

@@ -490,6 +490,12 @@ conv_pooler(Conv *cv)
 		cv_set(cv, "pool_use_lifo", "off",
 			   "PgBouncer's server_round_robin = %s", l->value);
 
+	/* a boolean in PgBouncer (on: 45 s, apiscale's default), seconds here */
+	l = cv_get(cv, "pgbouncer", "tcp_defer_accept");
+	if (l && is_number(l->value) && strtod(l->value, NULL) == 0)
+		cv_set(cv, "tcp_defer_accept", "0",
+			   "PgBouncer's tcp_defer_accept = 0");
+
 	/* the rest: named, with the reason where there is one */
 	for (l = cv->lines; l; l = l->next)
 	{
@@ -506,6 +512,7 @@ conv_pooler(Conv *cv)
 			strcmp(l->name, "pool_mode") == 0 ||
 			strcmp(l->name, "verbose") == 0 ||
 			strcmp(l->name, "server_round_robin") == 0 ||
+			strcmp(l->name, "tcp_defer_accept") == 0 ||
 			strcmp(l->name, "max_packet_size") == 0)
 			continue;
 		for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)

@@ -129,6 +129,7 @@ stream_write_cb(evutil_socket_t fd, short what, void *arg)
 
 static void tls_flush(Stream *st);
 static void tls_write_cb(evutil_socket_t fd, short what, void *arg);
+static void tls_read_cb(evutil_socket_t fd, short what, void *arg);
 
 /*
  * Wait for st's socket to be writable, making the event on first use.
@@ -176,6 +177,22 @@ stream_init(Stream *st, int fd, bool own_fd, StreamFn on_read,
 	}
 	st->rev = &st->rev_storage;
 	return true;
+}
+
+/*
+ * Read as if the socket had been reported readable, for a socket that most
+ * likely has bytes waiting (a client accepted after TCP_DEFER_ACCEPT): it
+ * saves the loop pass that would report them.  Nothing there costs a read
+ * that fails with EAGAIN.  The callbacks run as from the loop, and may close
+ * the stream's owner.
+ */
+void
+stream_read_now(Stream *st)
+{
+	if (st->tls)
+		tls_read_cb(st->fd, EV_READ, st);
+	else
+		stream_read_cb(st->fd, EV_READ, st);
 }
 
 /* Stop everything and free; the fd is closed if the stream owns it. */

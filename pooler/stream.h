@@ -64,6 +64,7 @@ extern bool stream_init(Stream *st, int fd, bool own_fd, StreamFn on_read,
 	__attribute__((warn_unused_result));
 extern void	  stream_close(Stream *st);
 extern void	  stream_read(Stream *st, bool on);
+extern void	  stream_read_now(Stream *st);
 extern void	  stream_flush(Stream *st);
 extern size_t stream_pending(const Stream *st);
 extern void	  stream_shutdown(Stream *st);

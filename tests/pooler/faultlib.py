@@ -239,9 +239,8 @@ def process_sockets(pid):
     return found
 
 
-def socket_options(pid, fd):
-    """SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT and
-    TCP_USER_TIMEOUT of socket fd of process pid, as a dict."""
+def _process_socket(pid, fd):
+    """A duplicate of socket fd of process pid (pidfd_getfd), to close."""
     libc = ctypes.CDLL(None, use_errno=True)
     pidfd = os.pidfd_open(pid)
     try:
@@ -250,8 +249,13 @@ def socket_options(pid, fd):
             raise OSError(ctypes.get_errno(), "pidfd_getfd failed")
     finally:
         os.close(pidfd)
-    s = socket.socket(fileno=dup)
-    try:
+    return socket.socket(fileno=dup)
+
+
+def socket_options(pid, fd):
+    """SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT and
+    TCP_USER_TIMEOUT of socket fd of process pid, as a dict."""
+    with _process_socket(pid, fd) as s:
         return {
             "keepalive": s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
             "keepidle": s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
@@ -259,8 +263,17 @@ def socket_options(pid, fd):
             "keepcnt": s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
             "user_timeout": s.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT),
         }
-    finally:
-        s.close()
+
+
+def listener_defer_accept(pid, port):
+    """TCP_DEFER_ACCEPT of the socket of process pid listening on port (the
+    kernel answers in whole SYN-ACK retransmission periods, so 45 reads
+    back as more)."""
+    for fd, local, remote in process_sockets(pid):
+        if local == port and remote == 0:
+            with _process_socket(pid, fd) as s:
+                return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT)
+    raise LookupError(f"process {pid} has no socket listening on port {port}")
 
 
 def pidfd_getfd_problem():

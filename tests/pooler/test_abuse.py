@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from faultlib import listener_defer_accept, pidfd_getfd_problem
 from poolerlib import HOST, RawClient, free_port, wait_until
 
 STALLERS = int(os.environ.get("APISCALE_STALLERS", "2000"))  # more in make soak
@@ -103,7 +104,10 @@ def test_slowloris_on_the_startup_packet(pg, pooler, figure):
     # counted from the accept, not from the last byte
     drips = open_many(p.port, 20, packet[:4])
     try:
-        assert p.fd_count() >= fds_before + STALLERS  # they are all held
+        # they are all held (the kernel hands each over once its bytes
+        # came: tcp_defer_accept), the last ones maybe a moment later
+        wait_until(lambda: p.fd_count() >= fds_before + STALLERS, 2,
+                   what="every staller accepted")
         worst = timed_logins(p)
         assert worst < 1, f"a login took {worst:.2f} s beside {STALLERS} stalled sockets"
         assert client_count(p) >= STALLERS
@@ -127,6 +131,55 @@ def test_slowloris_on_the_startup_packet(pg, pooler, figure):
     assert client_count(p) == 1  # the console asking
     assert timed_logins(p) < 1
     assert "no start-up packet within client_login_timeout" in p.log()
+
+
+def clients_in_startup(p):
+    admin = RawClient(p.port).startup("postgres", "apiscale")
+    try:
+        res = admin.query("SHOW CLIENTS")
+        state = res.columns.index("state")
+        return sum(1 for r in res.rows if r[state] == "startup")
+    finally:
+        admin.close()
+
+
+@pytest.mark.deadline(60)
+def test_silent_sockets_wait_in_the_kernel(pg, pooler):
+    """tcp_defer_accept (on by default): a TCP connection that has sent
+    nothing is held by the kernel, so it costs the pooler nothing and does
+    not count towards max_client_conn; one that speaks is served.  With
+    tcp_defer_accept = 0 (a reload) the pooler takes silent sockets in."""
+    p = pooler(max_client_conn=5, client_login_timeout=30)
+    fds_before = p.fd_count()
+    silent = [RawClient(p.port) for _ in range(20)]
+    try:
+        time.sleep(0.5)
+        assert p.fd_count() <= fds_before + 2
+        assert clients_in_startup(p) == 0
+        # more silent sockets than max_client_conn, and a client still
+        # gets in: one of them, once it speaks
+        raw = silent.pop().startup("postgres", "appdb")
+        assert raw.query("SELECT 1").rows == [("1",)]
+        raw.close()
+        problem = pidfd_getfd_problem()
+        if not problem:
+            assert listener_defer_accept(p.pid, p.port) >= 45
+        # closing sends a FIN, which the kernel hands over (and the pooler
+        # reads as an end): let those pass before counting again
+        for s in silent:
+            s.close()
+        silent = []
+        wait_until(lambda: p.fd_count() <= fds_before + 2, 5, what="closed sockets gone")
+
+        p.reload(tcp_defer_accept=0)
+        if not problem:
+            assert listener_defer_accept(p.pid, p.port) == 0
+        silent = [RawClient(p.port) for _ in range(3)]
+        wait_until(lambda: clients_in_startup(p) == 3, 5,
+                   what="silent sockets taken in once tcp_defer_accept = 0")
+    finally:
+        for s in silent:
+            s.close()
 
 
 def http_get_time(port, path="/health"):

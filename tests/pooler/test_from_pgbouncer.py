@@ -118,6 +118,7 @@ tcp_keepidle = 60
 tcp_keepintvl = 10
 tcp_keepcnt = 5
 tcp_user_timeout = 30000
+tcp_defer_accept = 0
 idle_transaction_timeout = 20
 query_timeout = 300
 client_idle_timeout = 3600
@@ -175,12 +176,13 @@ def test_production_file(pooler_bin, tmp_path, tls_files):
     assert keys["client_idle_timeout"] == "3600" and keys["tcp_keepidle"] == "60"
     assert keys["tcp_keepintvl"] == "10" and keys["tcp_keepcnt"] == "5"
     assert keys["tcp_user_timeout"] == "30000"
+    assert keys["tcp_defer_accept"] == "0"  # PgBouncer's boolean, off
     assert keys["pool_use_lifo"] == "off"  # server_round_robin = 1
     for carried in ("default_pool_size", "server_lifetime", "query_wait_timeout",
                     "so_reuseport", "client_tls_key_file", "stats_users",
                     "idle_transaction_timeout", "query_timeout", "client_idle_timeout",
                     "tcp_keepalive", "tcp_keepidle", "tcp_keepintvl", "tcp_keepcnt",
-                    "tcp_user_timeout", "server_round_robin"):
+                    "tcp_user_timeout", "server_round_robin", "tcp_defer_accept"):
         assert f"] {carried}:" not in warnings, f"{carried} carried but warned:\n{warnings}"
 
 
