@@ -148,9 +148,12 @@ def test_unauthenticated_connections_time_out(pooler, certs):  # noqa: F811
     stays forever, and max_client_conn of them lock everybody else out
     (53300) for good.  Asked for here with a one-second limit, under the
     name PgBouncer uses (today the key is unknown and the pooler does not
-    start)."""
+    start).  tcp_defer_accept = 0: by default a socket that sends nothing
+    waits in the kernel, not in the pooler (test_abuse.py), and this is
+    about the pooler's own limit."""
     p = pooler(client_login_timeout=1, max_client_conn=3, auth_type="scram-sha-256",
-               users={"postgres": "pw-pg", "app": "pw-app"}, **client_tls(certs, "prefer"))
+               users={"postgres": "pw-pg", "app": "pw-app"}, tcp_defer_accept=0,
+               **client_tls(certs, "prefer"))
     # 1. Connected, nothing sent.
     silent = socket.create_connection((HOST, p.port), timeout=10)
     # 2. SSLRequest answered 'S', then no ClientHello.
