@@ -287,9 +287,11 @@ bench() {
 		"$round" "$clients" "$target" "$mode" "$tps" "$p99" "${cpu/nan/-}" "${sys/nan/-}" "$idle" "$errors" \
 		"$([ "$rc" -ne 0 ] && echo " (pgbench exit $rc)")"
 	if [ "$errors" -gt 0 ] || [ "$rc" -ne 0 ]; then
-		echo "$out" | grep -iE 'error|fatal|aborted|failed' |
+		# (under pipefail: grep finding nothing, or head leaving early,
+		# would end the bench; awk reads to the end instead)
+		{ echo "$out" | grep -iE 'error|fatal|aborted|failed' |
 			sed 's/[0-9][0-9]*/N/g' | sort | uniq -c |
-			sort -rn | head -n 5 | sed 's/^/    /'
+			sort -rn | awk 'NR <= 5' | sed 's/^/    /'; } || true
 	fi
 	echo "$clients $target $round $tps $p99 $cpu $errors $rc $sys $txns $idle" >>"$file"
 }
@@ -522,7 +524,7 @@ if command -v strace >/dev/null; then
 		echo "$t: $calls system calls for $txns transactions:" \
 			"$(awk -v c="$calls" -v n="$txns" 'BEGIN { printf "%.2f", (n > 0 ? c / n : 0) }') per transaction"
 		awk 'NR > 2 && $NF != "total" && $4 ~ /^[0-9]+$/ { print "   ", $4, $NF }' "$work/strace.$t" |
-			sort -rn | head -n 6
+			sort -rn | awk 'NR <= 6'
 	done
 else
 	echo "strace is not installed: skipped"
@@ -602,10 +604,14 @@ echo
 for f in "$work/apiscale-pooler.log" "$work/pgbouncer/pgbouncer.log"; do
 	n=$(grep -ciE 'error|fatal|warning|panic' "$f" || true)
 	echo "$(basename "$f"): $n line(s) with ERROR/FATAL/WARNING/PANIC"
-	[ "$n" -gt 0 ] && grep -iE 'error|fatal|warning|panic' "$f" | head -n 10 | sed 's/^/  /'
+	if [ "$n" -gt 0 ]; then
+		grep -iE 'error|fatal|warning|panic' "$f" | awk 'NR <= 10' | sed 's/^/  /'
+	fi
 done
 n=$(grep -cE 'PANIC|FATAL|ERROR|terminated by signal' "$PGHOST/server.log" || true)
 echo "server.log: $n line(s) with ERROR/FATAL/PANIC/crash"
-[ "$n" -gt 0 ] && grep -E 'PANIC|FATAL|ERROR|terminated by signal' "$PGHOST/server.log" |
-	head -n 10 | sed 's/^/  /'
+if [ "$n" -gt 0 ]; then
+	grep -E 'PANIC|FATAL|ERROR|terminated by signal' "$PGHOST/server.log" |
+		awk 'NR <= 10' | sed 's/^/  /'
+fi
 exit 0

@@ -73,8 +73,9 @@ server_log_problems() {
 	n=$(grep -cE 'terminated by signal|PANIC|ERROR|FATAL|server process .* was terminated' "$log" || true)
 	if [ "$n" -gt 0 ]; then
 		echo "server log: $n line(s) with ERROR/FATAL/PANIC/crash (first 20):"
+		# awk, not head: head leaving early would end the script (pipefail)
 		grep -E 'terminated by signal|PANIC|ERROR|FATAL|server process .* was terminated' "$log" |
-			head -n 20 | sed 's/^/  /'
+			awk 'NR <= 20' | sed 's/^/  /'
 	else
 		echo "server log: no ERROR, FATAL, PANIC or crash"
 	fi
