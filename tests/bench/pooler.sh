@@ -196,6 +196,12 @@ pool_recycle = -1
 max_client_conn = 6000
 report_interval = 0
 log_level = warning
+; The direct runs put up to 1,000 busy backends on the cluster whose
+; health the pooler checks; on 2 cores the check's query can then wait
+; longer than the default 3 s, and the pooler would take the only host out
+; for the run after (clients get 08001).  The bench measures pooling, not
+; that: PgBouncer has no such check.
+health_check_timeout = 30
 EOF
 start_apiscale() {
 	# setsid execs (no fork: a background job leads no process group), so
@@ -264,7 +270,9 @@ bench() {
 	aborted=$(echo "$out" | grep -cE 'client [0-9]+ aborted' || true)
 	errlines=$(echo "$out" | grep -ciE 'error|fatal' || true)
 	# p99 of the per-transaction latency (3rd field, microseconds).
-	p99=$(cat "$work"/txlog* 2>/dev/null | awk '$3 ~ /^[0-9]+$/ { print $3 }' |
+	# (no log at all when pgbench could not connect: that is no reason to
+	# end the bench under pipefail)
+	p99=$({ cat "$work"/txlog* 2>/dev/null || true; } | awk '$3 ~ /^[0-9]+$/ { print $3 }' |
 		sort -n | awk '{ v[NR] = $1 } END {
 			if (NR == 0) { print "nan"; exit }
 			i = int(NR * 0.99 + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR
