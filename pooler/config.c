@@ -876,12 +876,21 @@ config_free(Config *cfg)
  * its own (a [databases] entry cut in two: a confusing error, or a key
  * made of its tail), so such a line stops the parse with an error of its
  * own.
+ *
+ * Leading blanks are dropped here.  inih reads a line that begins with one
+ * as the continuation of the key above: an indented "pool_size = 5" after
+ * "unix_socket_dir = /tmp" would set unix_socket_dir to "pool_size = 5",
+ * silently, and a continued value skips inih's inline-comment rule, so
+ * SHOW CONFIG could show a value that does not load again as itself (the
+ * config fuzzer found "t  ;c" that way).  Without them an indented line
+ * is the line it looks like, as in postgresql.conf and pgbouncer.ini.
  */
 static char *
 read_counting_lines(char *str, int num, void *stream)
 {
 	LoadState *st = (LoadState *) stream;
 	char	  *s = fgets(str, num, st->file);
+	size_t	   blanks;
 
 	if (s == NULL)
 		return NULL;
@@ -896,6 +905,9 @@ read_counting_lines(char *str, int num, void *stream)
 			return NULL; /* the end of the file, as far as inih knows */
 		}
 	}
+	blanks = strspn(s, " \t");
+	if (blanks > 0)
+		memmove(s, s + blanks, strlen(s + blanks) + 1);
 	return s;
 }
 

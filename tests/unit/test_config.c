@@ -57,6 +57,29 @@ main(void)
 	}
 	config_free(&cfg);
 
+	/*
+	 * Indented lines are the lines they look like, not continuations of
+	 * the key above (inih's multi-line values): an indented key is a key,
+	 * an indented line without '=' a syntax error at its line.
+	 */
+	CHECK(load("[pooler]\n"
+			   "unix_socket_dir = /tmp\n"
+			   "  pool_size = 7\n"
+			   "\tmax_overflow = 3\n"
+			   "[databases]\n"
+			   "   appdb = host=10.0.0.2\n",
+			   &cfg, err, sizeof(err)));
+	CHECK(strcmp(cfg.unix_socket_dir, "/tmp") == 0);
+	CHECK(cfg.pool_size == 7 && cfg.max_overflow == 3);
+	CHECK(config_find_db(&cfg, "appdb") != NULL);
+	config_free(&cfg);
+	CHECK(!load("[pooler]\n"
+				"unix_socket_dir = /tmp\n"
+				" t  ;c\n",
+				&cfg, err, sizeof(err)));
+	snprintf(expect, sizeof(expect), "%s:3: syntax error", path);
+	CHECK(strcmp(err, expect) == 0);
+
 	/* auth_type: PostgreSQL's names, any case; SHOW CONFIG's spelling. */
 	CHECK(load("[pooler]\nauth_type = SCRAM-SHA-256\nauth_file = /u\n", &cfg,
 			   err, sizeof(err)));
@@ -142,11 +165,12 @@ main(void)
 
 	/*
 	 * Checks made after parsing still name the line of their key: comments,
-	 * blank lines and a continuation line are counted.
+	 * blank lines and an indented line are counted.
 	 */
-	CHECK(!load("; comment\n[pooler]\n\n# another\nadmin_users = a,\n  b\n"
-				"client_tls_sslmode = require\n",
-				&cfg, err, sizeof(err)));
+	CHECK(!load(
+		"; comment\n[pooler]\n\n# another\nadmin_users = a\n  stats_users = b\n"
+		"client_tls_sslmode = require\n",
+		&cfg, err, sizeof(err)));
 	snprintf(expect, sizeof(expect),
 			 "%s:7: client_tls_sslmode: require needs client_tls_key_file",
 			 path);
