@@ -205,7 +205,11 @@ cv_ini_line(void *user, const char *section, const char *name,
 	return 1;
 }
 
-/* fgets for inih, counting lines (as config.c does). */
+/*
+ * fgets for inih, counting lines, and dropping the blanks that start one
+ * (as config.c does): PgBouncer ignores them, where inih would read the
+ * line as a continuation of the key above.
+ */
 static char *
 cv_read(char *str, int num, void *stream)
 {
@@ -215,7 +219,13 @@ cv_read(char *str, int num, void *stream)
 	if (s == NULL)
 		return NULL;
 	if (cv->line_ended)
+	{
+		size_t blanks = strspn(s, " \t");
+
 		cv->line++;
+		if (blanks > 0)
+			memmove(s, s + blanks, strlen(s + blanks) + 1);
+	}
 	cv->line_ended = strchr(s, '\n') != NULL;
 	/* PgBouncer's %include: inih would read it as a key without value */
 	if (strncmp(s, "%include", 8) == 0)

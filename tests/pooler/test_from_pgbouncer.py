@@ -254,3 +254,17 @@ def test_what_cannot_be_carried_safely_fails(pooler_bin, tmp_path):
     assert "needs an auth_file" in r.stderr
     missing = convert(tmp_path / "nope.ini")
     assert missing.returncode == 1 and "could not open" in missing.stderr
+
+
+def test_indented_lines_are_lines(pooler_bin, tmp_path):
+    """PgBouncer ignores the blanks that start a line; inih alone reads such
+    a line as a new value of the key above: listen_port became
+    "default_pool_size = 11", then "auth_type = trust", and the conversion
+    failed for want of an auth_file (auth_type left at md5)."""
+    out, warnings = converted(tmp_path, "[databases]\n  appdb = host=10.0.0.9 dbname=app\n"
+                                        "[pgbouncer]\n  listen_port = 6544\n"
+                                        "\tdefault_pool_size = 11\n  auth_type = trust\n")
+    text = out.read_text()
+    keys = pooler_keys(text)
+    assert keys["listen_port"] == "6544" and keys["pool_size"] == "11", text
+    assert "appdb = host=10.0.0.9 dbname=app" in text, text
