@@ -638,7 +638,17 @@ pool_server_gone(Server *s)
 	if (s->host)
 		host_unref(s->host);
 	s->host = NULL;
-	if (!shutting_down)
+	/*
+	 * The last server of a pool whose hosts are all down: pool_host_changed
+	 * left the waiters while it was still open (a health check saw the
+	 * server die before the pool did, or a BAN came beside a transaction in
+	 * progress).  Nothing will come for them now: 08001 at once, as
+	 * pool_request answers a newcomer.
+	 */
+	if (!shutting_down && !pool_paused && !any_host_usable(p) &&
+		pool_total(p) == 0)
+		fail_waiters(p, "no host of this database is up");
+	else if (!shutting_down)
 		open_for_waiters(p);
 	pool_check_unused(p);
 }
