@@ -71,6 +71,7 @@ static struct event *sweep_timer = NULL; /* every SWEEP_INTERVAL */
 static struct event *sweep_now = NULL;	 /* at the next loop pass */
 
 static void open_for_waiters(Pool *p);
+static void open_or_fail(Pool *p);
 static void sweep_cb(evutil_socket_t fd, short what, void *arg);
 static void fail_waiters(Pool *p, const char *error);
 
@@ -639,17 +640,12 @@ pool_server_gone(Server *s)
 		host_unref(s->host);
 	s->host = NULL;
 	/*
-	 * The last server of a pool whose hosts are all down: pool_host_changed
-	 * left the waiters while it was still open (a health check saw the
-	 * server die before the pool did, or a BAN came beside a transaction in
-	 * progress).  Nothing will come for them now: 08001 at once, as
-	 * pool_request answers a newcomer.
+	 * Maybe the last server of a pool whose hosts are all down:
+	 * pool_host_changed left the waiters while it was still open (a health
+	 * check saw the server die before the pool did).
 	 */
-	if (!shutting_down && !pool_paused && !any_host_usable(p) &&
-		pool_total(p) == 0)
-		fail_waiters(p, "no host of this database is up");
-	else if (!shutting_down)
-		open_for_waiters(p);
+	if (!shutting_down)
+		open_or_fail(p);
 	pool_check_unused(p);
 }
 
@@ -805,6 +801,20 @@ open_for_waiters(Pool *p)
 }
 
 /*
+ * Servers for p's waiters or, with no host usable and no server left that
+ * could come back to the pool, 08001 for every one of them at once:
+ * nothing would come for them before pool_timeout.
+ */
+static void
+open_or_fail(Pool *p)
+{
+	if (!any_host_usable(p) && pool_total(p) == 0)
+		fail_waiters(p, "no host of this database is up");
+	else
+		open_for_waiters(p);
+}
+
+/*
  * An idle server on an eligible host, still young enough to be handed
  * out, or NULL.  The host is chosen as for a new server, among those with
  * an idle server.  Within the host, pool_use_lifo takes the server released
@@ -884,12 +894,8 @@ pool_request(Pool *p, Client *c)
 	c->state = CL_WAITING;
 	c->wait_start = pass_now();
 	janitor_start();
-	if (!pool_paused && !any_host_usable(p) && pool_total(p) == 0)
-	{
-		fail_waiters(p, "no host of this database is up");
-		return false;
-	}
-	open_for_waiters(p);
+	if (!pool_paused)
+		open_or_fail(p);
 	return false;
 }
 
@@ -1249,9 +1255,6 @@ pool_host_changed(Host *h)
 					server_close(s, "its host is down");
 			}
 		}
-		if (!any_host_usable(p) && pool_total(p) == 0)
-			fail_waiters(p, "no host of this database is up");
-		else
-			open_for_waiters(p);
+		open_or_fail(p);
 	}
 }
