@@ -1,14 +1,15 @@
 /*
  * test_session.c
  *		Unit tests of session-state keywords and tags, settings sync SQL
- *		(pooler/session.c) and prepared-statement bookkeeping
- *		(pooler/prepared.c).
+ *		(pooler/session.c), prepared-statement bookkeeping
+ *		(pooler/prepared.c) and the request queue (pooler/request.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "prepared.h"
+#include "request.h"
 #include "intern.h"
 #include "session.h"
 
@@ -494,6 +495,51 @@ test_statements(void)
 	CHECK(stmt_count() == 0);
 }
 
+/*
+ * The request queue: first in, first out across the ring's wrap and its
+ * growth; an emptied queue starts again at its first entry, so that a
+ * server answering one request per transaction keeps using one entry.
+ */
+static void
+test_request_queue(void)
+{
+	RequestQueue q;
+	Request		*first;
+
+	memset(&q, 0, sizeof(q));
+	first = rq_push(&q, RQ_QUERY, 0);
+	CHECK(first == &q.items[0] && rq_head(&q) == first);
+	rq_pop(&q);
+	CHECK(rq_empty(&q));
+	for (int i = 0; i < 40; i++)
+	{
+		CHECK(rq_push(&q, RQ_QUERY, 0) == first);
+		rq_pop(&q);
+	}
+
+	/* wrap: pop some, push past the end of the ring */
+	for (int i = 0; i < 10; i++)
+		rq_push(&q, RQ_PARSE, 0)->keywords = (uint32_t) i;
+	for (int i = 0; i < 6; i++)
+		rq_pop(&q);
+	for (int i = 10; i < 20; i++)
+		rq_push(&q, RQ_BIND, 0)->keywords = (uint32_t) i;
+	CHECK(q.count == 14 && q.cap == 16);
+	/* and grow while wrapped */
+	for (int i = 20; i < 30; i++)
+		rq_push(&q, RQ_SYNC, 0)->keywords = (uint32_t) i;
+	CHECK(q.count == 24 && q.cap == 32);
+	for (int i = 6; i < 30; i++)
+	{
+		CHECK(rq_head(&q) != NULL && rq_head(&q)->keywords == (uint32_t) i);
+		rq_pop(&q);
+	}
+	CHECK(rq_empty(&q) && rq_head(&q) == NULL);
+	CHECK(rq_push(&q, RQ_QUERY, 0) == &q.items[0]);
+	rq_clear(&q);
+	CHECK(q.items == NULL && q.count == 0);
+}
+
 int
 main(void)
 {
@@ -508,6 +554,7 @@ main(void)
 	test_settings_add();
 	test_deallocate();
 	test_statements();
+	test_request_queue();
 	printf("test_session: %d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
 }
