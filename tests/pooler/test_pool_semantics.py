@@ -13,7 +13,8 @@ import uuid
 import psycopg
 import pytest
 
-from poolerlib import FakeClock, RawClient, as_int, libfaketime, wait_until
+from faultlib import StallProxy
+from poolerlib import HOST, FakeClock, RawClient, as_int, libfaketime, wait_until
 
 
 def begin(conn):
@@ -177,6 +178,48 @@ def test_released_server_goes_to_the_waiter(pg, pooler):
         assert pg.backends() == 1
     finally:
         close_all([holder, waiter])
+
+
+@pytest.mark.deadline(60)
+def test_one_login_at_a_time_per_host(pg, pooler):
+    """Waiting clients get new servers one login after another on a host,
+    as PgBouncer opens them (a backend's start is the server's CPU; logins
+    started together all finish late together).  A stalled path to the
+    server holds the one login in progress: no second one starts beside it,
+    and once the path is back every waiter is served."""
+    px = StallProxy(pg.port)
+    holder = None
+    raws = []
+    try:
+        p = pooler(databases={"appdb": f"host={HOST} port={px.port} dbname=appdb"},
+                   pool_size=5, max_overflow=0, pool_timeout=30, server_connect_timeout=30,
+                   health_check_interval=60)
+        holder = p.connect()
+        begin(holder)  # the pool's one server, held
+        raws = [p.raw(timeout=20) for _ in range(4)]
+        px.stall()
+        for r in raws:
+            r.send(RawClient.query_msg("SELECT 1"))
+
+        def pool():
+            return next(r for r in p.admin("SHOW POOLS") if r["database"] == "appdb")
+
+        wait_until(lambda: as_int(pool()["cl_waiting"]) == 4, 5, what="4 clients waiting")
+        wait_until(lambda: as_int(pool()["sv_login"]) >= 1, 5, what="a login started")
+        time.sleep(0.5)  # time enough for more logins to start, if they would
+        row = pool()
+        assert as_int(row["sv_login"]) == 1, row
+        assert as_int(row["cl_waiting"]) == 4, row
+
+        px.resume()
+        for r in raws:
+            got = r.collect(ready=1, timeout=15)
+            assert [k for k, _ in got if k == b"E"] == [], got
+            assert (b"D", b"\x00\x01\x00\x00\x00\x011") in got, got
+        assert as_int(pool()["cl_waiting"]) == 0
+    finally:
+        close_all(raws + ([holder] if holder else []))
+        px.close()
 
 
 def test_waiters_are_served_first_in_first_out(pg, pooler):
