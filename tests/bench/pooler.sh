@@ -20,7 +20,9 @@
 # leaves the cores waiting longer shows in the idle column.  Then, the
 # same way: a reconnect storm (pgbench -C -S, 20 clients), -M prepared
 # against -M simple through apiscale-pooler, one extra round per pooler
-# under strace -c -f (system calls per transaction), and the memory each
+# under strace -c -f (system calls per transaction), a cold pool (each
+# pooler started afresh before each run of 1000 clients: how fast its pool
+# fills shows in the first quarter second and the p99), and the memory each
 # pooler holds per idle logged-in client (BENCH_IDLE_CLIENTS, 5000; both
 # poolers restarted first).  Prints the medians, the apiscale/pgbouncer
 # ratios of the medians, the spread of the ratios of the runs paired by
@@ -50,8 +52,9 @@
 # transaction at 20 clients; 0.26-0.31 in a session of its own).
 #
 # Environment: BENCH_SECONDS (10) per run, BENCH_ROUNDS (6), BENCH_SCALE (10),
-# BENCH_MODE_CLIENTS (20), BENCH_IDLE_CLIENTS (5000); BENCH_LEVELS="20 200"
-# to run fewer client levels.
+# BENCH_MODE_CLIENTS (20), BENCH_IDLE_CLIENTS (5000), BENCH_COLD_CLIENTS
+# (1000) and BENCH_COLD_SECONDS (4); BENCH_LEVELS="20 200" to run fewer
+# client levels.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -64,6 +67,8 @@ SCALE=${BENCH_SCALE:-10}
 read -r -a CLIENT_LEVELS <<<"${BENCH_LEVELS:-20 200 1000}"
 MODE_CLIENTS=${BENCH_MODE_CLIENTS:-20}
 IDLE_CLIENTS=${BENCH_IDLE_CLIENTS:-5000}
+COLD_CLIENTS=${BENCH_COLD_CLIENTS:-1000}
+COLD_SECONDS=${BENCH_COLD_SECONDS:-4}
 TARGETS=(direct pgbouncer apiscale)
 POOL_SIZE=20
 DB=bench
@@ -537,6 +542,68 @@ if command -v strace >/dev/null; then
 else
 	echo "strace is not installed: skipped"
 fi
+
+# A cold pool: both poolers start afresh before each run, so no server is
+# open when COLD_CLIENTS clients come at once.  How the pool fills (one
+# login at a time per host, or all at once) decides the first transactions
+# and the p99.  Not one of issue 14's targets; printed as a measure.
+echo
+echo "== cold pool: pgbench -S, $COLD_CLIENTS clients, ${COLD_SECONDS}s, poolers restarted before each run, $ROUNDS rounds"
+cold=$work/cold
+: >"$cold"
+for ((r = 1; r <= ROUNDS; r++)); do
+	for t in pgbouncer apiscale; do
+		[ $((r % 2)) -eq 0 ] && t=$([ "$t" = pgbouncer ] && echo apiscale || echo pgbouncer)
+		stop_poolers
+		sleep 1 # the backends of the servers just closed exit
+		start_pgbouncer
+		start_apiscale
+		rm -f "$work"/coldlog*
+		"$PGBENCH" -n -S -c "$COLD_CLIENTS" -j 2 -T "$COLD_SECONDS" -l --log-prefix="$work/coldlog" \
+			-h 127.0.0.1 -p "$(port_of "$t")" "$DB" >"$work/cold-pgbench.out" 2>&1 || true
+		# pgbench's log: client, transaction, latency (us), script, end (s, us)
+		{ cat "$work"/coldlog* 2>/dev/null || true; } | /usr/bin/python3 -c '
+import sys
+ends, lat = [], []
+for line in sys.stdin:
+    f = line.split()
+    if len(f) >= 6 and f[2].isdigit():
+        ends.append(int(f[4]) + int(f[5]) / 1e6)
+        lat.append(int(f[2]) / 1000)
+if not ends:
+    print(sys.argv[1], sys.argv[2], 0, 0, "nan")
+    sys.exit()
+t0 = min(ends)
+lat.sort()
+print(sys.argv[1], sys.argv[2], sum(e < t0 + 0.25 for e in ends), sum(e < t0 + 1 for e in ends),
+      "%.1f" % lat[min(len(lat) - 1, int(len(lat) * 0.99))])' "$t" "$r" >>"$cold"
+		tail -n 1 "$cold" | awk '{ printf "round %d  %-10s first 0.25 s %6d tx  first 1 s %6d tx  p99 %8s ms\n", $2, $1, $3, $4, $5 }'
+	done
+done
+rm -f "$work"/coldlog*
+/usr/bin/python3 - "$cold" <<'PY'
+import math
+import statistics
+import sys
+
+runs = {}
+for line in open(sys.argv[1]):
+    t, r, q, s, p99 = line.split()
+    runs.setdefault(t, {})[int(r)] = (float(q), float(s), float(p99))
+if set(runs) != {"apiscale", "pgbouncer"}:
+    print("cold pool: a pooler has no runs")
+    sys.exit()
+rounds = sorted(set(runs["apiscale"]) & set(runs["pgbouncer"]))
+for i, name in enumerate(("first 0.25 s tx", "first 1 s tx", "p99 ms")):
+    a = statistics.median(v[i] for v in runs["apiscale"].values())
+    b = statistics.median(v[i] for v in runs["pgbouncer"].values())
+    better = sum(1 for r in rounds
+                 if not math.isnan(runs["apiscale"][r][i]) and
+                 (runs["apiscale"][r][i] >= runs["pgbouncer"][r][i] if i < 2
+                  else runs["apiscale"][r][i] <= runs["pgbouncer"][r][i]))
+    print("cold pool %-16s apiscale %8.1f  pgbouncer %8.1f  ratio %s  apiscale at least as good in %d of %d rounds"
+          % (name + ":", a, b, "%.3f" % (a / b) if b else "n/a", better, len(rounds)))
+PY
 
 # Memory per idle client: IDLE_CLIENTS connections logged in through each
 # pooler and left idle; the pooler's resident memory before and after.
