@@ -222,6 +222,50 @@ def test_one_login_at_a_time_per_host(pg, pooler):
         px.close()
 
 
+@pytest.mark.deadline(60)
+@pytest.mark.parametrize("policy", ["disable", "least-connections"])
+def test_one_login_at_a_time_and_the_hosts_policy(pg, pooler, policy):
+    """Two hosts (two proxies to the same server), the first's one login
+    held at its stalled proxy.  With load_balance_hosts = disable the
+    waiters wait for that login (the first host with room is the only
+    choice); with least-connections the second host logs in beside it and
+    serves them."""
+    first, second = StallProxy(pg.port), StallProxy(pg.port)
+    holder = None
+    raws = []
+    try:
+        p = pooler(databases={"appdb": f"host={HOST},{HOST} port={first.port},{second.port} dbname=appdb"},
+                   pool_size=5, max_overflow=0, pool_timeout=30, server_connect_timeout=30,
+                   health_check_interval=60, load_balance_hosts=policy)
+        holder = p.connect()
+        begin(holder)  # on the first host: both are empty, it comes first
+
+        def logins():
+            return {r["port"]: as_int(r["sv_login"]) for r in p.admin("SHOW HOSTS")
+                    if r["database"] == "appdb"}
+
+        assert as_int(next(r for r in p.admin("SHOW HOSTS") if r["port"] == str(first.port))["sv_active"]) == 1
+        raws = [p.raw(timeout=20) for _ in range(4)]
+        first.stall()
+        for r in raws:
+            r.send(RawClient.query_msg("SELECT 1"))
+        if policy == "disable":
+            wait_until(lambda: logins()[str(first.port)] == 1, 5, what="a login on the first host")
+            time.sleep(0.5)
+            assert logins() == {str(first.port): 1, str(second.port): 0}
+            assert all(r.is_quiet(0.05) for r in raws), "a waiter was served beside the first host"
+            first.resume()
+        for r in raws:
+            got = r.collect(ready=1, timeout=15)
+            assert [k for k, _ in got if k == b"E"] == [], got
+        if policy != "disable":
+            assert logins()[str(first.port)] == 1, "the first host's login should still hang"
+    finally:
+        close_all(raws + ([holder] if holder else []))
+        first.close()
+        second.close()
+
+
 def test_waiters_are_served_first_in_first_out(pg, pooler):
     p = pooler(pool_size=1, max_overflow=0, pool_timeout=10)
     holder = p.connect()
