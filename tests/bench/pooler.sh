@@ -492,6 +492,12 @@ print("verdict prepared through apiscale-pooler: %.3f x simple (target >= 1.3): 
       % (ratio, "ok" if ratio >= 1.3 else "MISSED"))
 PY
 
+# poolers_in_turn ROUND: the two poolers, PgBouncer first in odd rounds and
+# second in even ones, so that neither always runs after the other.
+poolers_in_turn() {
+	if [ $(($1 % 2)) -eq 1 ]; then echo pgbouncer apiscale; else echo apiscale pgbouncer; fi
+}
+
 # Reconnect storm: a new connection for every transaction (pgbench -C),
 # through each pooler, alternating.
 echo
@@ -499,8 +505,7 @@ echo "== reconnect storm: pgbench -C -S, $MODE_CLIENTS clients, $ROUNDS rounds"
 storm=$work/storm
 : >"$storm"
 for ((r = 1; r <= ROUNDS; r++)); do
-	for t in pgbouncer apiscale; do
-		[ $((r % 2)) -eq 0 ] && t=$([ "$t" = pgbouncer ] && echo apiscale || echo pgbouncer)
+	for t in $(poolers_in_turn "$r"); do
 		bench "$t" "$MODE_CLIENTS" "$r" simple "$storm" -C
 	done
 done
@@ -552,8 +557,7 @@ echo "== cold pool: pgbench -S, $COLD_CLIENTS clients, ${COLD_SECONDS}s, poolers
 cold=$work/cold
 : >"$cold"
 for ((r = 1; r <= ROUNDS; r++)); do
-	for t in pgbouncer apiscale; do
-		[ $((r % 2)) -eq 0 ] && t=$([ "$t" = pgbouncer ] && echo apiscale || echo pgbouncer)
+	for t in $(poolers_in_turn "$r"); do
 		stop_poolers
 		sleep 1 # the backends of the servers just closed exit
 		start_pgbouncer
@@ -562,7 +566,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		"$PGBENCH" -n -S -c "$COLD_CLIENTS" -j 2 -T "$COLD_SECONDS" -l --log-prefix="$work/coldlog" \
 			-h 127.0.0.1 -p "$(port_of "$t")" "$DB" >"$work/cold-pgbench.out" 2>&1 || true
 		# pgbench's log: client, transaction, latency (us), script, end (s, us)
+		# p99 by nearest rank, as bench() takes it
 		{ cat "$work"/coldlog* 2>/dev/null || true; } | /usr/bin/python3 -c '
+import math
 import sys
 ends, lat = [], []
 for line in sys.stdin:
@@ -576,7 +582,7 @@ if not ends:
 t0 = min(ends)
 lat.sort()
 print(sys.argv[1], sys.argv[2], sum(e < t0 + 0.25 for e in ends), sum(e < t0 + 1 for e in ends),
-      "%.1f" % lat[min(len(lat) - 1, int(len(lat) * 0.99))])' "$t" "$r" >>"$cold"
+      "%.1f" % lat[max(0, math.ceil(len(lat) * 0.99) - 1)])' "$t" "$r" >>"$cold"
 		tail -n 1 "$cold" | awk '{ printf "round %d  %-10s first 0.25 s %6d tx  first 1 s %6d tx  p99 %8s ms\n", $2, $1, $3, $4, $5 }'
 	done
 done
