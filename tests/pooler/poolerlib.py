@@ -211,6 +211,11 @@ log_line_prefix = '%m [%p] %q%u@%d '
                       " at timestamptz DEFAULT clock_timestamp())")
             c.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO app, secure")
             c.execute("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO app, secure")
+        # synchronous_commit = off leaves the commits above in shared memory
+        # for up to wal_writer_delay: a test that kills the server right away
+        # (test_crash.py) would find appdb without its tables after recovery.
+        with self.connect(dbname="postgres") as c:
+            c.execute("CHECKPOINT")
         return self
 
     def standby_of(self, primary):

@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
 
 import pytest
 
@@ -76,6 +77,11 @@ class Load:
         with self.lock:
             return {e[0] for e in self.events if e[3] == "ok" and e[1] > t}
 
+    def outcomes_after(self, t):
+        """How many calls started after t ended in each outcome."""
+        with self.lock:
+            return dict(Counter(e[3] for e in self.events if e[1] > t))
+
     def stop(self):
         self.stop_ev.set()
         for t in self.threads:
@@ -122,8 +128,11 @@ def test_postmaster_killed_and_restarted_under_load(own_pg, pooler, figure):
             time.sleep(2)  # down for a while, under load
             start_when_possible(own_pg)
             up_at = time.monotonic()
-            wait_until(lambda: len(load.ok_after(up_at)) == workers, 15, interval=0.1,
-                       what="every worker to commit again after the restart")
+            try:
+                wait_until(lambda: len(load.ok_after(up_at)) == workers, 15, interval=0.1,
+                           what="every worker to commit again after the restart")
+            except AssertionError as e:
+                raise AssertionError(f"{e}; outcomes since the restart: {load.outcomes_after(up_at)}") from None
             rounds.append((killed_at, up_at))
             time.sleep(1)
     finally:
