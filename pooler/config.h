@@ -61,7 +61,7 @@ typedef enum TargetAttrs
 /* load_balance_hosts: which eligible host gets the next server. */
 typedef enum LoadBalance
 {
-	LB_LEAST_CONNECTIONS, /* fewest servers in use, then fewest opening */
+	LB_LEAST_CONNECTIONS, /* fewest servers in use */
 	LB_ROUND_ROBIN,		  /* in turn */
 	LB_DISABLE			  /* the first in the entry's order */
 } LoadBalance;

@@ -13,7 +13,8 @@ import uuid
 import psycopg
 import pytest
 
-from poolerlib import FakeClock, RawClient, as_int, libfaketime, wait_until
+from faultlib import StallProxy
+from poolerlib import HOST, FakeClock, RawClient, as_int, libfaketime, wait_until
 
 
 def begin(conn):
@@ -177,6 +178,92 @@ def test_released_server_goes_to_the_waiter(pg, pooler):
         assert pg.backends() == 1
     finally:
         close_all([holder, waiter])
+
+
+@pytest.mark.deadline(60)
+def test_one_login_at_a_time_per_host(pg, pooler):
+    """Waiting clients get new servers one login after another on a host,
+    as PgBouncer opens them (a backend's start is the server's CPU; logins
+    started together all finish late together).  A stalled path to the
+    server holds the one login in progress: no second one starts beside it,
+    and once the path is back every waiter is served."""
+    px = StallProxy(pg.port)
+    holder = None
+    raws = []
+    try:
+        p = pooler(databases={"appdb": f"host={HOST} port={px.port} dbname=appdb"},
+                   pool_size=5, max_overflow=0, pool_timeout=30, server_connect_timeout=30,
+                   health_check_interval=60)
+        holder = p.connect()
+        begin(holder)  # the pool's one server, held
+        raws = [p.raw(timeout=20) for _ in range(4)]
+        px.stall()
+        for r in raws:
+            r.send(RawClient.query_msg("SELECT 1"))
+
+        def pool():
+            return next(r for r in p.admin("SHOW POOLS") if r["database"] == "appdb")
+
+        wait_until(lambda: as_int(pool()["cl_waiting"]) == 4, 5, what="4 clients waiting")
+        wait_until(lambda: as_int(pool()["sv_login"]) >= 1, 5, what="a login started")
+        time.sleep(0.5)  # time enough for more logins to start, if they would
+        row = pool()
+        assert as_int(row["sv_login"]) == 1, row
+        assert as_int(row["cl_waiting"]) == 4, row
+
+        px.resume()
+        for r in raws:
+            got = r.collect(ready=1, timeout=15)
+            assert [k for k, _ in got if k == b"E"] == [], got
+            assert (b"D", b"\x00\x01\x00\x00\x00\x011") in got, got
+        assert as_int(pool()["cl_waiting"]) == 0
+    finally:
+        close_all(raws + ([holder] if holder else []))
+        px.close()
+
+
+@pytest.mark.deadline(60)
+@pytest.mark.parametrize("policy", ["disable", "least-connections"])
+def test_one_login_at_a_time_and_the_hosts_policy(pg, pooler, policy):
+    """Two hosts (two proxies to the same server), the first's one login
+    held at its stalled proxy.  With load_balance_hosts = disable the
+    waiters wait for that login (the first host with room is the only
+    choice); with least-connections the second host logs in beside it and
+    serves them."""
+    first, second = StallProxy(pg.port), StallProxy(pg.port)
+    holder = None
+    raws = []
+    try:
+        p = pooler(databases={"appdb": f"host={HOST},{HOST} port={first.port},{second.port} dbname=appdb"},
+                   pool_size=5, max_overflow=0, pool_timeout=30, server_connect_timeout=30,
+                   health_check_interval=60, load_balance_hosts=policy)
+        holder = p.connect()
+        begin(holder)  # on the first host: both are empty, it comes first
+
+        def logins():
+            return {r["port"]: as_int(r["sv_login"]) for r in p.admin("SHOW HOSTS")
+                    if r["database"] == "appdb"}
+
+        assert as_int(next(r for r in p.admin("SHOW HOSTS") if r["port"] == str(first.port))["sv_active"]) == 1
+        raws = [p.raw(timeout=20) for _ in range(4)]
+        first.stall()
+        for r in raws:
+            r.send(RawClient.query_msg("SELECT 1"))
+        if policy == "disable":
+            wait_until(lambda: logins()[str(first.port)] == 1, 5, what="a login on the first host")
+            time.sleep(0.5)
+            assert logins() == {str(first.port): 1, str(second.port): 0}
+            assert all(r.is_quiet(0.05) for r in raws), "a waiter was served beside the first host"
+            first.resume()
+        for r in raws:
+            got = r.collect(ready=1, timeout=15)
+            assert [k for k, _ in got if k == b"E"] == [], got
+        if policy != "disable":
+            assert logins()[str(first.port)] == 1, "the first host's login should still hang"
+    finally:
+        close_all(raws + ([holder] if holder else []))
+        first.close()
+        second.close()
 
 
 def test_waiters_are_served_first_in_first_out(pg, pooler):
