@@ -497,18 +497,25 @@ test_statements(void)
 
 /*
  * The request queue: first in, first out across the ring's wrap and its
- * growth, and empty again once everything is answered.
+ * growth; an emptied queue starts again at its first entry, so that a
+ * server answering one request per transaction keeps using one entry.
  */
 static void
 test_request_queue(void)
 {
 	RequestQueue q;
+	Request		*first;
 
 	memset(&q, 0, sizeof(q));
-	rq_push(&q, RQ_QUERY, 0);
-	CHECK(rq_head(&q) != NULL && rq_head(&q)->kind == RQ_QUERY);
+	first = rq_push(&q, RQ_QUERY, 0);
+	CHECK(first == &q.items[0] && rq_head(&q) == first);
 	rq_pop(&q);
-	CHECK(rq_empty(&q) && rq_head(&q) == NULL);
+	CHECK(rq_empty(&q));
+	for (int i = 0; i < 40; i++)
+	{
+		CHECK(rq_push(&q, RQ_QUERY, 0) == first);
+		rq_pop(&q);
+	}
 
 	/* wrap: pop some, push past the end of the ring */
 	for (int i = 0; i < 10; i++)
@@ -528,6 +535,7 @@ test_request_queue(void)
 		rq_pop(&q);
 	}
 	CHECK(rq_empty(&q) && rq_head(&q) == NULL);
+	CHECK(rq_push(&q, RQ_QUERY, 0) == &q.items[0]);
 	rq_clear(&q);
 	CHECK(q.items == NULL && q.count == 0);
 }
